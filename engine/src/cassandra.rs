@@ -1,0 +1,89 @@
+//! The process's Cassandra session.
+//!
+//! Timers and deduplication records persist in Cassandra when not in mock mode. A session is
+//! expensive (it keeps a connection pool per node), so one is shared per set of connection
+//! settings for the life of the process.
+
+use std::sync::Arc;
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// A connected Cassandra session. Cheap to clone.
+#[derive(Clone)]
+pub struct Cassandra {
+    session: Arc<Session>,
+    keyspace: String,
+}
+
+impl std::fmt::Debug for Cassandra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cassandra")
+            .field("keyspace", &self.keyspace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cassandra {
+    /// Connects to `cassandra_nodes` with the configured credentials and preferred datacenter.
+    ///
+    /// ```no_run
+    /// # async fn demo(config: prosody_engine::Config) -> prosody_engine::Result<()> {
+    /// let cassandra = prosody_engine::Cassandra::connect(&config).await?;
+    /// let version = cassandra.release_version().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(config: &Config) -> Result<Self> {
+        if config.cassandra_nodes.is_empty() {
+            return Err(Error::Cassandra {
+                operation: "connect",
+                reason: "no nodes given: set `cassandra_nodes` (PROSODY_CASSANDRA_NODES)".into(),
+            });
+        }
+        let mut builder = SessionBuilder::new().known_nodes(&config.cassandra_nodes);
+        if let (Some(user), Some(password)) = (&config.cassandra_user, &config.cassandra_password) {
+            builder = builder.user(user, password);
+        }
+        let session = builder.build().await.map_err(|e| Error::Cassandra {
+            operation: "connect",
+            reason: format!("{} (nodes: {})", e, config.cassandra_nodes.join(",")),
+        })?;
+        Ok(Self {
+            session: Arc::new(session),
+            keyspace: config.cassandra_keyspace.clone(),
+        })
+    }
+
+    /// The driver session, for running statements.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The configured keyspace name.
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+
+    /// The server's `release_version`, a cheap health check.
+    pub async fn release_version(&self) -> Result<String> {
+        let rows = self
+            .session
+            .query_unpaged("SELECT release_version FROM system.local", &[])
+            .await
+            .map_err(|e| query_error(&e))?
+            .into_rows_result()
+            .map_err(|e| query_error(&e))?;
+        let (version,): (String,) = rows.first_row().map_err(|e| query_error(&e))?;
+        Ok(version)
+    }
+}
+
+pub(crate) fn query_error(error: &dyn std::fmt::Display) -> Error {
+    Error::Cassandra {
+        operation: "query",
+        reason: error.to_string(),
+    }
+}

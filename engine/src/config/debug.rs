@@ -1,0 +1,65 @@
+//! A `Debug` implementation for [`Config`] that never prints the Cassandra
+//! password, so configurations can be logged safely.
+
+use std::fmt;
+
+use super::Config;
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let password = self.cassandra_password.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("group_id", &self.group_id)
+            .field("subscribed_topics", &self.subscribed_topics)
+            .field("allowed_events", &self.allowed_events)
+            .field("source_system", &self.source_system)
+            .field("mock", &self.mock)
+            .field("mode", &self.mode)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("max_uncommitted", &self.max_uncommitted)
+            .field("timeout", &self.timeout)
+            .field("commit_interval", &self.commit_interval)
+            .field("poll_interval", &self.poll_interval)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("stall_threshold", &self.stall_threshold)
+            .field("probe_port", &self.probe_port)
+            .field("failure_topic", &self.failure_topic)
+            .field("idempotence_cache_size", &self.idempotence_cache_size)
+            .field("idempotence_version", &self.idempotence_version)
+            .field("idempotence_ttl", &self.idempotence_ttl)
+            .field("slab_size", &self.slab_size)
+            .field("message_spans", &self.message_spans)
+            .field("timer_spans", &self.timer_spans)
+            .field("send_timeout", &self.send_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("retry_base", &self.retry_base)
+            .field("max_retry_delay", &self.max_retry_delay)
+            .field("defer_enabled", &self.defer_enabled)
+            .field("defer_base", &self.defer_base)
+            .field("defer_max_delay", &self.defer_max_delay)
+            .field("defer_failure_threshold", &self.defer_failure_threshold)
+            .field("defer_failure_window", &self.defer_failure_window)
+            .field("defer_cache_size", &self.defer_cache_size)
+            .field("defer_seek_timeout", &self.defer_seek_timeout)
+            .field("defer_discard_threshold", &self.defer_discard_threshold)
+            .field("monopolization_enabled", &self.monopolization_enabled)
+            .field("monopolization_threshold", &self.monopolization_threshold)
+            .field("monopolization_window", &self.monopolization_window)
+            .field("monopolization_cache_size", &self.monopolization_cache_size)
+            .field("scheduler_failure_weight", &self.scheduler_failure_weight)
+            .field("scheduler_max_wait", &self.scheduler_max_wait)
+            .field("scheduler_wait_weight", &self.scheduler_wait_weight)
+            .field("scheduler_cache_size", &self.scheduler_cache_size)
+            .field("cassandra_nodes", &self.cassandra_nodes)
+            .field("cassandra_keyspace", &self.cassandra_keyspace)
+            .field("cassandra_user", &self.cassandra_user)
+            .field("cassandra_password", &password)
+            .field("cassandra_datacenter", &self.cassandra_datacenter)
+            .field("cassandra_rack", &self.cassandra_rack)
+            .field("cassandra_retention", &self.cassandra_retention)
+            .field("telemetry_topic", &self.telemetry_topic)
+            .field("telemetry_enabled", &self.telemetry_enabled)
+            .finish()
+    }
+}

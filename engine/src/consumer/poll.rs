@@ -1,0 +1,213 @@
+//! The poll thread: the only code that reads records from librdkafka.
+//!
+//! Each assigned partition gets its own librdkafka queue, so the thread can serve group events
+//! (rebalances, errors) without taking messages it has no room for. It takes records only while
+//! fewer than `max_uncommitted` are buffered or in flight, round-robin across partitions so a
+//! busy partition cannot starve the others. librdkafka keeps prefetching meanwhile, bounded by
+//! `queued.min.messages`; if the consumer stays full for longer than `poll_interval`, the thread
+//! pauses the assignment, which also discards that prefetch, and resumes once buffered work has
+//! fallen to half the limit. Brief bursts therefore never pay a pause/resume round trip.
+//!
+//! The thread sleeps on a [`Signal`](super::signal::Signal) that librdkafka's queue callbacks
+//! and handler completions raise, so it neither spins nor adds latency.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message as _};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::consumer::decode::decode;
+use crate::consumer::partition_queue::Queues;
+use crate::consumer::rebalance::{drain, store_final_offsets, RebalanceContext};
+use crate::consumer::shared::{resume_mark, Envelope, Shared, TopicPartition};
+
+/// How many records to take from one partition before moving to the next.
+const BATCH: usize = 64;
+
+pub(crate) struct PollLoop {
+    pub(crate) consumer: Arc<BaseConsumer<RebalanceContext>>,
+    pub(crate) shared: Arc<Shared>,
+    queues: Queues,
+    stored: HashMap<TopicPartition, i64>,
+    topics: HashMap<String, Arc<str>>,
+    full_since: Option<Instant>,
+}
+
+impl PollLoop {
+    pub(crate) fn new(consumer: Arc<BaseConsumer<RebalanceContext>>, shared: Arc<Shared>) -> Self {
+        Self {
+            consumer,
+            shared,
+            queues: Queues::default(),
+            stored: HashMap::new(),
+            topics: HashMap::new(),
+            full_since: None,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        while !self.shared.shutdown.load(Ordering::Acquire) {
+            self.serve_events();
+            self.queues.sync(&self.consumer, &self.shared);
+            let taken = self.take_records();
+            let full = self.apply_backpressure();
+            self.store_offsets();
+            if taken == 0 || full {
+                self.shared.signal.wait(self.shared.settings.poll_interval);
+            }
+        }
+        self.close();
+    }
+
+    fn serve_events(&mut self) {
+        // Records only arrive here in the moment between an assignment and its queue split;
+        // they are dispatched regardless of capacity (a documented, tiny slack).
+        while let Some(result) = self.consumer.poll(Duration::ZERO) {
+            Self::dispatch_result(&self.shared, &mut self.topics, result);
+        }
+    }
+
+    fn take_records(&mut self) -> usize {
+        let max = self.shared.settings.max_uncommitted;
+        let mut taken = 0;
+        let shared = &self.shared;
+        let topics = &mut self.topics;
+        self.queues.round_robin(|queue| {
+            for _ in 0..BATCH {
+                if shared.in_flight.load(Ordering::Acquire) >= max {
+                    return false;
+                }
+                match queue.poll(Duration::ZERO) {
+                    Some(result) => {
+                        Self::dispatch_result(shared, topics, result);
+                        taken += 1;
+                    }
+                    None => break,
+                }
+            }
+            true
+        });
+        taken
+    }
+
+    fn dispatch_result(
+        shared: &Shared,
+        topics: &mut HashMap<String, Arc<str>>,
+        result: KafkaResult<BorrowedMessage<'_>>,
+    ) {
+        let record = match result {
+            Ok(record) => record,
+            Err(error) => {
+                tracing::warn!(%error, "kafka consumer error");
+                return;
+            }
+        };
+        let topic = topics
+            .entry(record.topic().to_string())
+            .or_insert_with(|| record.topic().into());
+        let key: TopicPartition = (Arc::clone(topic), record.partition());
+        let envelope = match decode(&record, topic) {
+            Ok(message) => Envelope::Message(message),
+            Err(reason) => {
+                tracing::warn!(topic = %key.0, partition = key.1, offset = record.offset(), %reason, "skipping record");
+                shared.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                Envelope::Skip(record.offset())
+            }
+        };
+        let partitions = shared.partitions();
+        let Some(handle) = partitions.get(&key) else {
+            // Not ours any more: the partition's new owner will read it.
+            return;
+        };
+        shared.acquire(1);
+        if handle.sender.try_send(envelope).is_err() {
+            // Only possible while the partition drains; its new owner will read the record.
+            shared.release(1);
+        }
+    }
+
+    /// Pauses the assignment when the consumer has been full for a whole `poll_interval`, and
+    /// resumes it at the low-water mark. Returns whether the consumer is full.
+    fn apply_backpressure(&mut self) -> bool {
+        let max = self.shared.settings.max_uncommitted;
+        let in_flight = self.shared.in_flight.load(Ordering::Acquire);
+        let paused = self.shared.paused.load(Ordering::Acquire);
+        if in_flight < max {
+            self.full_since = None;
+        }
+        if paused {
+            if in_flight <= resume_mark(max) {
+                self.set_paused(false);
+            }
+        } else if in_flight >= max {
+            let since = *self.full_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= self.shared.settings.poll_interval {
+                self.set_paused(true);
+            }
+        }
+        in_flight >= max
+    }
+
+    fn set_paused(&mut self, pause: bool) {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let result = if pause {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        match result {
+            Ok(()) => {
+                self.shared.paused.store(pause, Ordering::Release);
+                let counter = if pause {
+                    &self.shared.stats.pauses
+                } else {
+                    &self.shared.stats.resumes
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => tracing::warn!(%error, pause, "could not change the pause state"),
+        }
+    }
+
+    /// Hands each partition's latest watermark to librdkafka, which commits stored offsets every
+    /// `commit_interval`.
+    fn store_offsets(&mut self) {
+        let mut list = TopicPartitionList::new();
+        {
+            let partitions = self.shared.partitions();
+            self.stored.retain(|key, _| partitions.contains_key(key));
+            for (key, handle) in partitions.iter() {
+                let next = handle.progress.next_commit.load(Ordering::Acquire);
+                if next >= 0 && self.stored.get(key) != Some(&next) {
+                    let _ = list.add_partition_offset(&key.0, key.1, Offset::Offset(next));
+                    self.stored.insert(key.clone(), next);
+                }
+            }
+        }
+        if list.count() > 0 {
+            if let Err(error) = self.consumer.store_offsets(&list) {
+                tracing::debug!(%error, "could not store offsets");
+            }
+        }
+    }
+
+    /// Drains every partition, commits what completed, and leaves the group.
+    fn close(mut self) {
+        let handles: Vec<_> = self.shared.partitions().drain().collect();
+        let finals = drain(&self.shared, handles);
+        store_final_offsets(&self.consumer, &finals);
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(%error, "final commit had nothing to do or failed");
+        }
+        self.queues.clear();
+        self.consumer.unsubscribe();
+        // Dropping the last reference closes the consumer and leaves the group.
+    }
+}

@@ -1,0 +1,129 @@
+//! Rebalance callbacks: partition tasks start on assignment and drain on revocation.
+//!
+//! librdkafka runs these callbacks on the poll thread, inside `poll`. A revocation blocks that
+//! thread while the revoked partitions drain (at most `shutdown_timeout`), then stores their
+//! final watermarks so librdkafka's commit on unassignment carries them. Rebalances are rare,
+//! so blocking here is simpler than the alternatives, and the group protocol allows it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::consumer::partition;
+use crate::consumer::shared::{PartitionHandle, Shared, TopicPartition};
+
+/// The consumer's librdkafka context.
+pub(crate) struct RebalanceContext {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let revoked: Vec<_> = {
+                let mut partitions = self.shared.partitions();
+                list.elements()
+                    .iter()
+                    .filter_map(|e| {
+                        let key: TopicPartition = (e.topic().into(), e.partition());
+                        partitions.remove(&key).map(|handle| (key, handle))
+                    })
+                    .collect()
+            };
+            tracing::info!(count = revoked.len(), "partitions revoked; draining");
+            let finals = drain(&self.shared, revoked);
+            store_final_offsets(consumer, &finals);
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let mut partitions = self.shared.partitions();
+                for element in list.elements() {
+                    let key: TopicPartition = (element.topic().into(), element.partition());
+                    if let std::collections::hash_map::Entry::Vacant(slot) = partitions.entry(key) {
+                        let handle = partition::spawn(&self.shared, slot.key());
+                        slot.insert(handle);
+                    }
+                }
+                tracing::info!(assigned = partitions.len(), "partitions assigned");
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => tracing::error!(%error, "rebalance failed"),
+        }
+        // A pause must not outlive the assignment it was made for.
+        if let Ok(assignment) = consumer.assignment() {
+            if let Err(error) = consumer.resume(&assignment) {
+                tracing::warn!(%error, "could not resume partitions after a rebalance");
+            }
+        }
+        self.shared.paused.store(false, Ordering::Release);
+        self.shared.signal.notify();
+    }
+}
+
+/// Drains partitions concurrently within `shutdown_timeout`: new work stops at once, running
+/// handlers are asked to cancel at four fifths of the budget, and dropped at the end. Returns
+/// each partition's final next-offset-to-commit.
+pub(crate) fn drain(
+    shared: &Arc<Shared>,
+    handles: Vec<(TopicPartition, PartitionHandle)>,
+) -> Vec<(TopicPartition, i64)> {
+    if handles.is_empty() {
+        return Vec::new();
+    }
+    let budget = shared.settings.shutdown_timeout;
+    let start = tokio::time::Instant::from_std(Instant::now());
+    let (cancel_at, deadline) = (start + budget.mul_f64(0.8), start + budget);
+    for (_, handle) in &handles {
+        handle.drain.cancel();
+    }
+    let waits = handles.into_iter().map(|(key, handle)| async move {
+        let PartitionHandle {
+            progress,
+            cancel,
+            terminate,
+            mut task,
+            ..
+        } = handle;
+        tokio::select! {
+            _ = &mut task => {}
+            () = tokio::time::sleep_until(cancel_at) => {
+                cancel.cancel();
+                tokio::select! {
+                    _ = &mut task => {}
+                    () = tokio::time::sleep_until(deadline) => {
+                        terminate.cancel();
+                        let _ = task.await;
+                    }
+                }
+            }
+        }
+        (key, progress.next_commit.load(Ordering::Acquire))
+    });
+    let joined = futures::future::join_all(waits);
+    shared.runtime.block_on(joined)
+}
+
+pub(crate) fn store_final_offsets<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    finals: &[(TopicPartition, i64)],
+) {
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), next) in finals {
+        if *next >= 0 {
+            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        }
+    }
+    if list.count() > 0 {
+        if let Err(error) = consumer.store_offsets(&list) {
+            tracing::warn!(%error, "could not store final offsets of drained partitions");
+        }
+    }
+}

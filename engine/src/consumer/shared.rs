@@ -1,0 +1,151 @@
+//! State shared by the poll thread, the rebalance callbacks and the partition tasks.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::consumer::handler::Handler;
+use crate::consumer::message::Message;
+
+/// A topic and partition.
+pub(crate) type TopicPartition = (Arc<str>, i32);
+
+/// Tunables the consumer reads on its hot paths, copied out of the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) group_id: String,
+    pub(crate) max_uncommitted: usize,
+    pub(crate) poll_interval: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) stall_threshold: Duration,
+}
+
+/// What the poll thread hands a partition task.
+#[derive(Debug)]
+pub(crate) enum Envelope {
+    /// A decoded message for the handler.
+    Message(Message),
+    /// A record that cannot be handled; its offset completes at once.
+    Skip(i64),
+}
+
+/// A partition's progress, written by its task and read by the poll thread and probes.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    /// The next offset to commit, or -1 when nothing has completed yet.
+    pub(crate) next_commit: AtomicI64,
+    /// Whether some taken offset has not completed.
+    pub(crate) busy: AtomicBool,
+    /// Milliseconds since [`Shared::epoch`] at which the watermark last moved (or work arrived
+    /// on an idle partition).
+    pub(crate) last_progress_ms: AtomicU64,
+}
+
+/// The handles that control one partition's task.
+#[derive(Debug)]
+pub(crate) struct PartitionHandle {
+    pub(crate) sender: mpsc::Sender<Envelope>,
+    pub(crate) progress: Arc<Progress>,
+    /// Stop taking new work; let running handlers finish.
+    pub(crate) drain: CancellationToken,
+    /// Ask running handlers to stop.
+    pub(crate) cancel: CancellationToken,
+    /// Drop running handlers.
+    pub(crate) terminate: CancellationToken,
+    pub(crate) task: JoinHandle<()>,
+}
+
+/// Counters that tests and benchmarks read.
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    /// Times the consumer paused its partitions because it was full.
+    pub pauses: AtomicU64,
+    /// Times it resumed them.
+    pub resumes: AtomicU64,
+    /// The most messages ever buffered or in flight at once.
+    pub peak_in_flight: AtomicUsize,
+    /// Messages handed to handlers.
+    pub dispatched: AtomicU64,
+    /// Records skipped because they could not be decoded.
+    pub skipped: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) runtime: Handle,
+    pub(crate) concurrency: Arc<Semaphore>,
+    /// Messages buffered or in flight across all partitions.
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) paused: AtomicBool,
+    pub(crate) signal: super::signal::Signal,
+    pub(crate) partitions: Mutex<HashMap<TopicPartition, PartitionHandle>>,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) epoch: Instant,
+    pub(crate) stats: ConsumerStats,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn partitions(&self) -> MutexGuard<'_, HashMap<TopicPartition, PartitionHandle>> {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts `count` more messages as buffered.
+    pub(crate) fn acquire(&self, count: usize) {
+        let now = self.in_flight.fetch_add(count, Ordering::AcqRel) + count;
+        self.stats.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Counts `count` messages as finished, waking the poll thread when that frees capacity
+    /// it may be waiting for.
+    pub(crate) fn release(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let before = self.in_flight.fetch_sub(count, Ordering::AcqRel);
+        let after = before.saturating_sub(count);
+        let max = self.settings.max_uncommitted;
+        let crossed_low = self.paused.load(Ordering::Acquire) && after <= resume_mark(max);
+        if before >= max || crossed_low {
+            self.signal.notify();
+        }
+    }
+
+    /// Whether some partition has had work outstanding without progress for `stall_threshold`.
+    pub(crate) fn is_stalled(&self) -> bool {
+        let now = self.now_ms();
+        let threshold =
+            u64::try_from(self.settings.stall_threshold.as_millis()).unwrap_or(u64::MAX);
+        self.partitions().values().any(|handle| {
+            let progress = &handle.progress;
+            progress.busy.load(Ordering::Acquire)
+                && now.saturating_sub(progress.last_progress_ms.load(Ordering::Acquire)) > threshold
+        })
+    }
+}
+
+/// Paused partitions resume once buffered work falls to half the limit, so a consumer at its
+/// limit does not pause and resume on every message.
+pub(crate) fn resume_mark(max_uncommitted: usize) -> usize {
+    max_uncommitted / 2
+}

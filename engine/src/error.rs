@@ -1,0 +1,213 @@
+//! Engine errors.
+//!
+//! [`Error`] is what engine operations (connecting, producing, administering topics) return.
+//! [`HandlerError`] is what a user handler returns; its [`ErrorClass`] decides what the engine
+//! does next. Classify with methods such as [`Error::is_transient`], never by matching text.
+
+use std::fmt;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use crate::config::ConfigError;
+
+/// A `Result` whose error is the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Something the engine could not do. Each variant names the failed operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration was rejected.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// A Kafka client could not be created.
+    #[error("could not create the kafka {role}: {source}")]
+    Client {
+        /// Which client: `consumer`, `producer` or `admin client`.
+        role: &'static str,
+        /// The underlying error.
+        source: KafkaError,
+    },
+
+    /// A message could not be sent.
+    #[error("could not send to topic `{topic}`: {source}")]
+    Send {
+        /// The destination topic.
+        topic: String,
+        /// The underlying error.
+        source: KafkaError,
+    },
+
+    /// The message payload could not be encoded as JSON.
+    #[error("could not encode the payload for topic `{topic}` as JSON: {source}")]
+    Encode {
+        /// The destination topic.
+        topic: String,
+        /// The underlying error.
+        source: serde_json::Error,
+    },
+
+    /// Kafka did not acknowledge a message within `send_timeout`.
+    #[error("timed out after {timeout:?} sending to topic `{topic}` (send_timeout)")]
+    SendTimeout {
+        /// The destination topic.
+        topic: String,
+        /// The configured `send_timeout`.
+        timeout: std::time::Duration,
+    },
+
+    /// Subscribing or unsubscribing failed.
+    #[error("could not subscribe to {topics:?}: {source}")]
+    Subscribe {
+        /// The topics asked for.
+        topics: Vec<String>,
+        /// The underlying error.
+        source: KafkaError,
+    },
+
+    /// The consumer was asked to do something its state does not allow.
+    #[error("{0}")]
+    State(&'static str),
+
+    /// A topic could not be created or deleted.
+    #[error("could not {operation} topic `{topic}`: {reason}")]
+    Admin {
+        /// `create` or `delete`.
+        operation: &'static str,
+        /// The topic at fault.
+        topic: String,
+        /// What the broker said.
+        reason: String,
+    },
+
+    /// A Cassandra operation failed.
+    #[error("cassandra {operation} failed: {reason}")]
+    Cassandra {
+        /// What was being done (`connect`, `query`, `migrate`...).
+        operation: &'static str,
+        /// The driver's message.
+        reason: String,
+    },
+
+    /// The in-process mock cluster could not be started.
+    #[error("could not start the in-process mock kafka cluster: {0}")]
+    Mock(KafkaError),
+}
+
+impl Error {
+    /// Whether retrying the same operation later may succeed.
+    ///
+    /// ```
+    /// use prosody_engine::Error;
+    /// let err = Error::SendTimeout { topic: "t".into(), timeout: std::time::Duration::from_secs(1) };
+    /// assert!(err.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::SendTimeout { .. } | Error::Cassandra { .. } => true,
+            Error::Send { source, .. } | Error::Subscribe { source, .. } => is_retriable(source),
+            _ => false,
+        }
+    }
+}
+
+fn is_retriable(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    match error.rdkafka_error_code() {
+        Some(
+            C::MessageTimedOut
+            | C::QueueFull
+            | C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::NotEnoughReplicas
+            | C::NotEnoughReplicasAfterAppend
+            | C::LeaderNotAvailable
+            | C::NotLeaderForPartition
+            | C::RequestTimedOut
+            | C::NetworkException
+            | C::UnknownTopicOrPartition
+            | C::OperationTimedOut,
+        ) => true,
+        Some(_) => false,
+        None => matches!(error, KafkaError::Canceled),
+    }
+}
+
+/// How a handler failure should be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Retrying may help (the default for unclassified errors).
+    Transient,
+    /// Retrying will not help; the event is given up according to the mode.
+    Permanent,
+    /// The consumer cannot continue with this partition: the offset is not committed.
+    Terminal,
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Terminal => "terminal",
+        })
+    }
+}
+
+/// A failure reported by a user handler.
+///
+/// ```
+/// use prosody_engine::{ErrorClass, HandlerError};
+/// let err = HandlerError::permanent("bad payload");
+/// assert_eq!(err.class(), ErrorClass::Permanent);
+/// assert_eq!(err.to_string(), "permanent handler error: bad payload");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError {
+    class: ErrorClass,
+    message: String,
+}
+
+impl HandlerError {
+    /// A failure of the given class.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that may succeed on retry.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Transient, message)
+    }
+
+    /// A failure that will not succeed on retry.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Permanent, message)
+    }
+
+    /// A failure after which the event's offset must not be committed.
+    pub fn terminal(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Terminal, message)
+    }
+
+    /// The failure's class.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// The failure's description.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} handler error: {}", self.class, self.message)
+    }
+}
+
+impl std::error::Error for HandlerError {}

@@ -1,0 +1,67 @@
+//! librdkafka settings derived from a [`Config`].
+//!
+//! In mock mode every client points at the process-wide mock cluster, whatever
+//! `bootstrap_servers` says.
+
+use rdkafka::ClientConfig;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::kafka::mock::mock_bootstrap_servers;
+
+/// Settings shared by every client: where the brokers are.
+pub(crate) fn base_config(config: &Config) -> Result<ClientConfig> {
+    let mut client = ClientConfig::new();
+    let servers = if config.mock {
+        mock_bootstrap_servers()?
+    } else {
+        config.bootstrap_servers.join(",")
+    };
+    client.set("bootstrap.servers", servers);
+    client.set("client.id", "prosody");
+    client.set("log_level", "3");
+    Ok(client)
+}
+
+/// An idempotent producer whose delivery timeout is `send_timeout`.
+pub(crate) fn producer_config(config: &Config) -> Result<ClientConfig> {
+    let mut client = base_config(config)?;
+    client
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "1")
+        .set(
+            "message.timeout.ms",
+            millis(config.send_timeout).to_string(),
+        );
+    Ok(client)
+}
+
+/// A group consumer: offsets are stored by the engine and committed every `commit_interval`.
+pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientConfig> {
+    let mut client = base_config(config)?;
+    client
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set(
+            "auto.commit.interval.ms",
+            millis(config.commit_interval).to_string(),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        // A paused or resumed partition should not wait out a long broker-side fetch wait, and a
+        // full local queue should not idle the fetcher for a second (librdkafka's default).
+        .set("fetch.wait.max.ms", "100")
+        .set("fetch.queue.backoff.ms", "10")
+        .set(
+            "allow.auto.create.topics",
+            if config.mock { "true" } else { "false" },
+        );
+    Ok(client)
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}

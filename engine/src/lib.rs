@@ -1,0 +1,42 @@
+//! # prosody-engine
+//!
+//! A Kafka event-processing engine: consume JSON events with per-key ordering and cross-key
+//! concurrency, commit offsets only after handlers finish, apply backpressure by pausing
+//! partitions, and produce idempotently. It knows nothing about Ruby; the `prosody` gem's
+//! native extension is one client of it.
+//!
+//! - [`Config`]: every option, with `PROSODY_*` environment fallback.
+//! - [`Producer`]: sends JSON with `source-system` and `traceparent` headers.
+//! - [`Consumer`]: runs a [`Handler`] for each [`Message`].
+//! - [`Admin`]: creates and deletes topics.
+//! - [`Cassandra`]: the shared session used for persistent state.
+//!
+//! With `mock: true`, every client in the process talks to one in-process librdkafka mock
+//! cluster (see [`mock_bootstrap_servers`]), so tests need no broker.
+//!
+//! Delivery is at least once: an offset is committed only once every earlier offset in its
+//! partition has been handled.
+
+#![deny(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+
+mod cassandra;
+pub mod config;
+mod consumer;
+mod error;
+mod kafka;
+mod producer;
+mod trace;
+
+pub use cassandra::Cassandra;
+pub use config::{Config, ConfigError, Mode, SpanRelation};
+pub use consumer::{Consumer, ConsumerStats, Context, Handler, HandlerFuture, Message, Timer};
+pub use error::{Error, ErrorClass, HandlerError, Result};
+pub use kafka::{mock_bootstrap_servers, Admin, MOCK_PARTITIONS};
+pub use producer::{Delivery, Producer, SOURCE_SYSTEM_HEADER};
+pub use trace::TraceParent;

@@ -1,0 +1,45 @@
+//! A message produced is consumed, on the mock cluster and on a real broker.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prosody_engine::Consumer;
+use support::{config, create_topic, produce, unique, Broker, Recorder};
+
+async fn round_trip(broker: Broker) {
+    let topic = unique("roundtrip");
+    create_topic(broker, &topic, 2).await;
+    let sent = produce(broker, &topic, 3, 30).await;
+    let recorder = Recorder::default();
+    let group = unique("roundtrip-group");
+    let consumer_config = config(
+        broker,
+        &[("group_id", &group), ("subscribed_topics", &topic)],
+    );
+    let consumer = Consumer::subscribe(
+        &consumer_config,
+        Arc::new(recorder.clone()),
+        tokio::runtime::Handle::current(),
+    )
+    .expect("consumer starts");
+    recorder.wait_for(30, Duration::from_secs(60)).await;
+    let seen = recorder.by_key();
+    for (key, count) in sent {
+        let expected: Vec<i64> = (0..count).collect();
+        assert_eq!(seen.get(&key), Some(&expected), "messages for {key}");
+    }
+    assert_eq!(consumer.assigned_partitions(), 2);
+    consumer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_cluster_round_trip() {
+    round_trip(Broker::Mock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_kafka_round_trip() {
+    round_trip(Broker::Real).await;
+}

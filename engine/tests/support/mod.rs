@@ -1,0 +1,183 @@
+//! Helpers shared by the integration tests: broker selection, unique names, and handlers that
+//! record what they saw.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prosody_engine::{Admin, Config, Context, Handler, HandlerFuture, Message, Producer};
+
+/// Which broker a scenario runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broker {
+    /// librdkafka's in-process mock cluster.
+    Mock,
+    /// The Kafka broker at `PROSODY_BOOTSTRAP_SERVERS` (default 127.0.0.1:9092).
+    Real,
+}
+
+pub fn bootstrap() -> String {
+    std::env::var("PROSODY_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn cassandra_nodes() -> String {
+    std::env::var("PROSODY_CASSANDRA_NODES").unwrap_or_else(|_| "127.0.0.1:9042".into())
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_000
+    )
+}
+
+/// A configuration for `broker`, ignoring the process environment apart from the broker
+/// address, with `options` on top.
+pub fn config(broker: Broker, options: &[(&str, &str)]) -> Config {
+    let mut all: Vec<(String, String)> = vec![("probe_port".into(), "none".into())];
+    match broker {
+        Broker::Mock => all.push(("mock".into(), "true".into())),
+        Broker::Real => all.push(("bootstrap_servers".into(), bootstrap())),
+    }
+    all.extend(options.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::from_options_with_env(all, |_| None).expect("test configuration is valid")
+}
+
+/// Creates `topic` with `partitions` partitions on `broker`.
+pub async fn create_topic(broker: Broker, topic: &str, partitions: i32) {
+    let admin = Admin::new(&config(broker, &[])).expect("admin client");
+    admin
+        .create_topic(topic, partitions, 1)
+        .await
+        .expect("topic created");
+}
+
+/// Sends `count` messages round-robin over `keys` keys; each payload carries its key-local
+/// sequence number in `seq`. Returns the number sent per key.
+pub async fn produce(
+    broker: Broker,
+    topic: &str,
+    keys: usize,
+    count: usize,
+) -> HashMap<String, i64> {
+    let producer =
+        Producer::new(&config(broker, &[("source_system", "test-producer")])).expect("producer");
+    let mut next: HashMap<String, i64> = HashMap::new();
+    let mut pending = futures::stream::FuturesUnordered::new();
+    use futures::StreamExt;
+    for i in 0..count {
+        let key = format!("key-{}", i % keys);
+        let seq = next.entry(key.clone()).or_insert(0);
+        let payload = serde_json::json!({ "seq": *seq, "n": i });
+        *seq += 1;
+        let producer = producer.clone();
+        let topic = topic.to_string();
+        pending.push(async move { producer.send(&topic, &key, &payload).await });
+        if pending.len() >= 1000 {
+            pending
+                .next()
+                .await
+                .expect("pending send")
+                .expect("send succeeds");
+        }
+    }
+    while let Some(result) = pending.next().await {
+        result.expect("send succeeds");
+    }
+    next
+}
+
+/// What a [`Recorder`] saw.
+#[derive(Default)]
+pub struct Seen {
+    pub by_key: Mutex<HashMap<String, Vec<i64>>>,
+    pub total: AtomicUsize,
+    pub running: AtomicUsize,
+    pub peak_running: AtomicUsize,
+    pub notify: tokio::sync::Notify,
+}
+
+/// Records every message it handles, per key, with optional pseudo-random delays, and tracks
+/// how many handlers ran at once. Clones share what they saw.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub seen: Arc<Seen>,
+    pub max_delay_ms: u64,
+}
+
+impl Recorder {
+    pub fn with_delay(max_delay_ms: u64) -> Self {
+        Self {
+            max_delay_ms,
+            ..Self::default()
+        }
+    }
+
+    /// Waits until at least `count` messages were handled, or panics after `limit`.
+    pub async fn wait_for(&self, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.handled() < count {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                panic!(
+                    "handled {} of {count} messages within {limit:?}",
+                    self.handled()
+                );
+            }
+            let _ = tokio::time::timeout(
+                remaining.min(Duration::from_millis(100)),
+                self.seen.notify.notified(),
+            )
+            .await;
+        }
+    }
+
+    pub fn handled(&self) -> usize {
+        self.seen.total.load(Ordering::SeqCst)
+    }
+
+    pub fn peak_running(&self) -> usize {
+        self.seen.peak_running.load(Ordering::SeqCst)
+    }
+
+    pub fn by_key(&self) -> HashMap<String, Vec<i64>> {
+        self.seen.by_key.lock().unwrap().clone()
+    }
+}
+
+impl Handler for Recorder {
+    fn on_message(&self, _context: Context, message: Message) -> HandlerFuture {
+        let seen = Arc::clone(&self.seen);
+        let max_delay_ms = self.max_delay_ms;
+        Box::pin(async move {
+            let now = seen.running.fetch_add(1, Ordering::SeqCst) + 1;
+            seen.peak_running.fetch_max(now, Ordering::SeqCst);
+            if max_delay_ms > 0 {
+                let spread =
+                    (message.offset() as u64).wrapping_mul(7919) ^ message.key().len() as u64;
+                tokio::time::sleep(Duration::from_millis(spread % (max_delay_ms + 1))).await;
+            }
+            let seq = message.payload()["seq"].as_i64().unwrap_or(-1);
+            seen.by_key
+                .lock()
+                .unwrap()
+                .entry(message.key().to_string())
+                .or_default()
+                .push(seq);
+            seen.running.fetch_sub(1, Ordering::SeqCst);
+            seen.total.fetch_add(1, Ordering::SeqCst);
+            seen.notify.notify_waiters();
+            Ok(())
+        })
+    }
+}
