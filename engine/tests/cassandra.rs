@@ -12,8 +12,14 @@ fn cassandra_config() -> Config {
 
 #[tokio::test]
 async fn writes_and_reads_a_row() {
-    let cassandra = Cassandra::connect(&cassandra_config()).await.expect("cassandra reachable");
-    assert!(cassandra.release_version().await.expect("version").starts_with("5."));
+    let cassandra = Cassandra::connect(&cassandra_config())
+        .await
+        .expect("cassandra reachable");
+    assert!(cassandra
+        .release_version()
+        .await
+        .expect("version")
+        .starts_with("5."));
     let session = cassandra.session();
     session
         .query_unpaged(
@@ -24,12 +30,18 @@ async fn writes_and_reads_a_row() {
         .await
         .expect("keyspace");
     session
-        .query_unpaged("CREATE TABLE IF NOT EXISTS prosody_test.rows (id text PRIMARY KEY, body text)", &[])
+        .query_unpaged(
+            "CREATE TABLE IF NOT EXISTS prosody_test.rows (id text PRIMARY KEY, body text)",
+            &[],
+        )
         .await
         .expect("table");
     let id = support::unique("row");
     session
-        .query_unpaged("INSERT INTO prosody_test.rows (id, body) VALUES (?, ?)", (&id, "hello"))
+        .query_unpaged(
+            "INSERT INTO prosody_test.rows (id, body) VALUES (?, ?)",
+            (&id, "hello"),
+        )
         .await
         .expect("insert");
     let (body,): (String,) = session
@@ -45,8 +57,11 @@ async fn writes_and_reads_a_row() {
 
 #[tokio::test]
 async fn unreachable_nodes_fail_with_a_clear_error() {
-    let config = Config::from_options_with_env([("cassandra_nodes", "127.0.0.1:1")], |_| None).expect("valid");
-    let error = Cassandra::connect(&config).await.expect_err("nothing listens on port 1");
+    let config = Config::from_options_with_env([("cassandra_nodes", "127.0.0.1:1")], |_| None)
+        .expect("valid");
+    let error = Cassandra::connect(&config)
+        .await
+        .expect_err("nothing listens on port 1");
     assert!(error.is_transient());
     assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
 }

@@ -18,7 +18,10 @@ async fn keys_stay_in_order(broker: Broker, partitions: i32) {
     let recorder = Recorder::with_delay(5);
     let group = unique("ordering-group");
     let consumer = Consumer::subscribe(
-        &config(broker, &[("group_id", &group), ("subscribed_topics", &topic)]),
+        &config(
+            broker,
+            &[("group_id", &group), ("subscribed_topics", &topic)],
+        ),
         Arc::new(recorder.clone()),
         tokio::runtime::Handle::current(),
     )
@@ -32,7 +35,11 @@ async fn keys_stay_in_order(broker: Broker, partitions: i32) {
         let expected: Vec<i64> = (0..count).collect();
         assert_eq!(seen[&key], expected, "key {key} out of order");
     }
-    assert!(recorder.peak_running() > 1, "keys never ran concurrently (peak {})", recorder.peak_running());
+    assert!(
+        recorder.peak_running() > 1,
+        "keys never ran concurrently (peak {})",
+        recorder.peak_running()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,6 +208,10 @@ impl PollLoop {
         }
         self.queues.clear();
         self.consumer.unsubscribe();
+        tracing::debug!(
+            references = Arc::strong_count(&self.consumer),
+            "closing consumer"
+        );
         // Dropping the last reference closes the consumer and leaves the group.
     }
 }

@@ -20,6 +20,12 @@ pub(crate) fn base_config(config: &Config) -> Result<ClientConfig> {
     client.set("bootstrap.servers", servers);
     client.set("client.id", "prosody");
     client.set("log_level", "3");
+    // librdkafka's own debug contexts (for example `cgrp,fetch`), for diagnosing a deployment.
+    if let Ok(contexts) = std::env::var("PROSODY_KAFKA_DEBUG") {
+        if !contexts.trim().is_empty() {
+            client.set("debug", contexts.trim()).set("log_level", "7");
+        }
+    }
     Ok(client)
 }
 
@@ -57,6 +63,14 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
             "allow.auto.create.topics",
             if config.mock { "true" } else { "false" },
         );
+    if config.mock {
+        // When a member leaves, the mock coordinator holds the group open for the session
+        // timeout minus one second before a newcomer may join; a short session keeps a
+        // resubscribe (or a restart in tests) from stalling for 44 s.
+        client
+            .set("session.timeout.ms", "2000")
+            .set("heartbeat.interval.ms", "500");
+    }
     Ok(client)
 }
 

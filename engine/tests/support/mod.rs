@@ -44,6 +44,7 @@ pub fn unique(prefix: &str) -> String {
 /// A configuration for `broker`, ignoring the process environment apart from the broker
 /// address, with `options` on top.
 pub fn config(broker: Broker, options: &[(&str, &str)]) -> Config {
+    init_logging();
     let mut all: Vec<(String, String)> = vec![("probe_port".into(), "none".into())];
     match broker {
         Broker::Mock => all.push(("mock".into(), "true".into())),
@@ -70,8 +71,11 @@ pub async fn produce(
     keys: usize,
     count: usize,
 ) -> HashMap<String, i64> {
-    let producer =
-        Producer::new(&config(broker, &[("source_system", "test-producer")])).expect("producer");
+    let producer = Producer::new(&config(
+        broker,
+        &[("source_system", "test-producer"), ("send_timeout", "30s")],
+    ))
+    .expect("producer");
     let mut next: HashMap<String, i64> = HashMap::new();
     let mut pending = futures::stream::FuturesUnordered::new();
     use futures::StreamExt;
@@ -180,4 +184,64 @@ impl Handler for Recorder {
             Ok(())
         })
     }
+}
+
+/// The offsets `group` has committed for `topic`'s partitions `0..partitions` (-1 for none).
+pub fn committed(broker: Broker, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let servers = match broker {
+        Broker::Mock => prosody_engine::mock_bootstrap_servers().expect("mock cluster"),
+        Broker::Real => bootstrap(),
+    };
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("offset reader");
+    let mut list = rdkafka::TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(
+            |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(rdkafka::Offset::Offset(offset)) => offset,
+                _ => -1,
+            },
+        )
+        .collect()
+}
+
+/// Starts a consumer for `topic` in `group` with extra `options`.
+pub fn consume(
+    broker: Broker,
+    group: &str,
+    topic: &str,
+    options: &[(&str, &str)],
+    handler: Arc<dyn Handler>,
+) -> prosody_engine::Consumer {
+    let mut all = vec![("group_id", group), ("subscribed_topics", topic)];
+    all.extend_from_slice(options);
+    prosody_engine::Consumer::subscribe(
+        &config(broker, &all),
+        handler,
+        tokio::runtime::Handle::current(),
+    )
+    .expect("consumer starts")
+}
+
+/// Prints engine logs when `RUST_LOG` is set.
+pub fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_test_writer()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .try_init();
+        }
+    });
 }

@@ -1,0 +1,15 @@
+//! Ruby binding for `prosody-engine`.
+//!
+//! This file only registers the extension. Each Ruby class or module lives in its own file,
+//! which ends in a `pub fn init(ruby: &Ruby)` that defines it.
+
+use magnus::{Error, Ruby};
+
+mod native;
+
+/// Entry point Ruby calls when it loads `prosody/prosody.so`.
+#[magnus::init]
+fn init(ruby: &Ruby) -> Result<(), Error> {
+    ruby.define_module("Prosody")?;
+    native::init(ruby)
+}

@@ -1,0 +1,43 @@
+# frozen_string_literal: true
+
+require_relative "lib/prosody/version"
+
+Gem::Specification.new do |spec|
+  spec.name = "prosody"
+  spec.version = Prosody::VERSION
+  spec.authors = ["Prosody contributors"]
+  spec.license = "MIT"
+  spec.summary = "Kafka event processing for Ruby, with a Rust core"
+  spec.description = <<~TEXT.tr("\n", " ").strip
+    Prosody consumes and produces Kafka events from Ruby. A Rust engine (librdkafka) handles
+    polling, per-key ordering, offset commits, retries and timers; Ruby handlers run as fibers
+    under Async.
+  TEXT
+  spec.required_ruby_version = ">= 3.1"
+  spec.metadata["rubygems_mfa_required"] = "true"
+
+  patterns = %w[
+    lib/**/*.rb ext/**/*.{rb,rs,toml} engine/**/*.{rs,toml,md} sig/**/*.rbs
+    Cargo.toml Cargo.lock README.md ARCHITECTURE.md LICENSE CHANGELOG.md
+  ]
+  flags = File::FNM_PATHNAME | File::FNM_EXTGLOB
+  candidates = Dir.chdir(__dir__) do
+    # Tracked plus untracked-but-not-ignored files, so a fresh checkout and a work tree agree.
+    listed = `git ls-files -z --cached --others --exclude-standard 2>#{File::NULL}`.split("\x0")
+    listed = Dir.glob(patterns, flags) if listed.empty?
+    listed.select { |path| File.file?(path) }
+  end
+  built_or_test_only = %r{\.(so|bundle|dylib|dll)\z|\Aengine/(tests|benches)/}
+  spec.files = candidates.select { |path| patterns.any? { |p| File.fnmatch?(p, path, flags) } }
+                         .grep_v(built_or_test_only)
+                         .sort
+  spec.require_paths = ["lib"]
+  spec.extensions = ["ext/prosody/extconf.rb"]
+
+  spec.add_dependency "async", ">= 1.30", "< 3"
+  spec.add_dependency "rb_sys", "~> 0.9"
+
+  spec.add_development_dependency "rake", "~> 13.0"
+  spec.add_development_dependency "rspec", "~> 3.12"
+  spec.add_development_dependency "rubocop", "~> 1.39"
+end

@@ -1,0 +1,16 @@
+# frozen_string_literal: true
+
+namespace :cargo do
+  cargo = ENV.fetch("CARGO", "cargo")
+
+  desc "Run the Rust tests of every workspace crate"
+  task :test do
+    sh cargo, "test", "--workspace"
+  end
+
+  desc "Check Rust formatting and run clippy with warnings denied"
+  task :lint do
+    sh cargo, "fmt", "--all", "--check"
+    sh cargo, "clippy", "--workspace", "--all-targets", "--", "-D", "warnings"
+  end
+end
