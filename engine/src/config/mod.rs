@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod debug;
+mod effective;
 mod error;
 mod parse;
 mod resolve;

@@ -5,11 +5,13 @@
 
 use magnus::{Error, Ruby};
 
+mod config;
 mod native;
 
 /// Entry point Ruby calls when it loads `prosody/prosody.so`.
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
     ruby.define_module("Prosody")?;
-    native::init(ruby)
+    native::init(ruby)?;
+    config::init(ruby)
 }
