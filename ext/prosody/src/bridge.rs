@@ -1,0 +1,215 @@
+//! `Prosody::Native::Bridge`: hands events from engine tasks to the Ruby processor thread.
+//!
+//! Engine tasks push events into a bounded queue and write to a wake-up pipe only when the
+//! processor has declared itself idle, so a busy processor is never woken per event. The
+//! processor drains batches with the GVL held (`poll`), turning each event into a `Context`
+//! and a `Message` on its own thread; Ruby objects are never created anywhere else.
+//!
+//! The idle flag and the queue form a Dekker pair: the processor sets `idle` and then looks at
+//! the queue again; a producer pushes and then checks `idle`. Both sides use SeqCst, so an
+//! event can never sit in the queue while the processor sleeps.
+//!
+//! Capacity: the engine runs at most `max_concurrency` handlers at once and each sends one
+//! message event and at most one cancel event, so a queue of twice that never overflows. If it
+//! somehow did, the push fails and the engine sees a transient error (retried, not lost).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use magnus::{
+    function, method, prelude::*, DataTypeFunctions, Error, RArray, Ruby, TypedData, Value,
+};
+use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message};
+use tokio::sync::oneshot;
+
+use crate::context::{Outcome, RubyContext};
+use crate::message::RubyMessage;
+use crate::wake::WakePipe;
+
+enum Event {
+    Message {
+        id: u64,
+        context: Context,
+        message: Message,
+        done: oneshot::Sender<Outcome>,
+    },
+    Cancel(u64),
+}
+
+pub(crate) struct Shared {
+    queue: Mutex<VecDeque<Event>>,
+    capacity: usize,
+    pipe: WakePipe,
+    idle: AtomicBool,
+    closed: AtomicBool,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    fn push(&self, event: Event) -> bool {
+        {
+            let mut queue = self
+                .queue
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if queue.len() >= self.capacity || self.closed.load(Ordering::SeqCst) {
+                return false;
+            }
+            queue.push_back(event);
+        }
+        if self.idle.swap(false, Ordering::SeqCst) {
+            self.pipe.wake();
+        }
+        true
+    }
+
+    fn pop_batch(&self, max: usize) -> Vec<Event> {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = queue.len().min(max);
+        queue.drain(..count).collect()
+    }
+}
+
+/// The Ruby-visible bridge.
+#[derive(TypedData, DataTypeFunctions)]
+#[magnus(class = "Prosody::Native::Bridge", free_immediately)]
+pub(crate) struct Bridge {
+    shared: Arc<Shared>,
+}
+
+impl Bridge {
+    fn new(ruby: &Ruby, max_concurrency: usize) -> Result<Self, Error> {
+        let pipe = WakePipe::new().map_err(|e| {
+            crate::errors::prosody_error(ruby, format!("could not create the wake-up pipe: {e}"))
+        })?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(VecDeque::new()),
+                capacity: max_concurrency.max(1) * 2 + 8,
+                pipe,
+                idle: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+                next_id: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    pub(crate) fn handler(&self) -> Arc<dyn Handler> {
+        Arc::new(RubyHandler {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    fn fileno(&self) -> i32 {
+        self.shared.pipe.read_fd()
+    }
+
+    /// Takes up to `max` events: a flat Array of `Context, Message` pairs, with a cancelled
+    /// event appearing as `id, nil`. An empty Array means "wait on `fileno`"; nil means the
+    /// bridge is closed and drained.
+    fn poll(ruby: &Ruby, rb_self: &Self, max: usize) -> Result<Option<RArray>, Error> {
+        let shared = &rb_self.shared;
+        let mut events = shared.pop_batch(max);
+        if events.is_empty() {
+            shared.idle.store(true, Ordering::SeqCst);
+            events = shared.pop_batch(max);
+            if events.is_empty() {
+                if shared.closed.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                return Ok(Some(ruby.ary_new()));
+            }
+            shared.idle.store(false, Ordering::SeqCst);
+        }
+        let batch = ruby.ary_new_capa(events.len() * 2);
+        for event in events {
+            match event {
+                Event::Message {
+                    id,
+                    context,
+                    message,
+                    done,
+                } => {
+                    batch.push(RubyContext::new(id, context, done))?;
+                    batch.push(RubyMessage::new(message))?;
+                }
+                Event::Cancel(id) => {
+                    batch.push(id)?;
+                    batch.push(ruby.qnil())?;
+                }
+            }
+        }
+        Ok(Some(batch))
+    }
+
+    /// Clears the wake-up pipe after the processor woke.
+    fn drain_wakeups(&self) {
+        self.shared.pipe.drain();
+    }
+
+    /// Stops accepting events and wakes the processor so it can finish.
+    fn close(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.pipe.wake();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+}
+
+struct RubyHandler {
+    shared: Arc<Shared>,
+}
+
+impl Handler for RubyHandler {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let (done, outcome) = oneshot::channel();
+            let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+            let cancel = context.clone();
+            if !shared.push(Event::Message {
+                id,
+                context,
+                message,
+                done,
+            }) {
+                return Err(HandlerError::transient(
+                    "the Ruby processor is not accepting events",
+                ));
+            }
+            let stopped = || {
+                HandlerError::transient("the Ruby processor stopped before the handler finished")
+            };
+            tokio::pin!(outcome);
+            tokio::select! {
+                result = &mut outcome => result.unwrap_or_else(|_| Err(stopped())),
+                () = cancel.cancelled() => {
+                    shared.push(Event::Cancel(id));
+                    outcome.await.unwrap_or_else(|_| Err(stopped()))
+                }
+            }
+        })
+    }
+}
+
+/// Defines `Prosody::Native::Bridge`.
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let class = ruby
+        .define_module("Prosody")?
+        .define_module("Native")?
+        .define_class("Bridge", ruby.class_object())?;
+    class.define_singleton_method("new", function!(Bridge::new, 1))?;
+    class.define_method("fileno", method!(Bridge::fileno, 0))?;
+    class.define_method("poll", method!(Bridge::poll, 1))?;
+    class.define_method("drain_wakeups", method!(Bridge::drain_wakeups, 0))?;
+    class.define_method("close", method!(Bridge::close, 0))?;
+    class.define_method("closed?", method!(Bridge::is_closed, 0))?;
+    let _: Option<Value> = None;
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! `Prosody::Native::Client`: the engine's producer and consumer behind one handle.
+//!
+//! Positional and minimal: `Prosody::Client` (Ruby) owns keyword options, defaults and docs.
+//! Every wait happens without the GVL (see [`crate::blocking`]).
+
+use std::sync::Mutex;
+
+use magnus::{
+    function, method, prelude::*, DataTypeFunctions, Error, RHash, Ruby, TypedData, Value,
+};
+use prosody_engine::{Config, Consumer, Producer};
+
+use crate::blocking::{block_on, Outcome, Pending};
+use crate::bridge::Bridge;
+use crate::errors::{prosody_class, prosody_error, to_ruby};
+use crate::runtime::runtime;
+
+/// The Ruby-visible native client.
+#[derive(TypedData, DataTypeFunctions)]
+#[magnus(class = "Prosody::Native::Client", free_immediately)]
+pub(crate) struct NativeClient {
+    config: Config,
+    producer: Producer,
+    consumer: Mutex<Option<Consumer>>,
+}
+
+impl NativeClient {
+    fn new(ruby: &Ruby, options: RHash) -> Result<Self, Error> {
+        let config = crate::config::resolve(ruby, options)?;
+        let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
+        // The producer's delivery futures need a runtime; create it inside one.
+        let _guard = runtime.enter();
+        let producer = Producer::new(&config).map_err(|error| to_ruby(ruby, &error))?;
+        Ok(Self {
+            config,
+            producer,
+            consumer: Mutex::new(None),
+        })
+    }
+
+    fn encode(ruby: &Ruby, payload: Value) -> Result<serde_json::Value, Error> {
+        crate::json::to_json(ruby, payload)
+    }
+
+    /// Sends and waits for the broker's acknowledgement, without the GVL.
+    fn send_message(
+        ruby: &Ruby,
+        rb_self: &Self,
+        topic: String,
+        key: String,
+        payload: Value,
+    ) -> Result<(), Error> {
+        let json = Self::encode(ruby, payload)?;
+        let producer = rb_self.producer.clone();
+        let result = block_on(
+            ruby,
+            async move { producer.send(&topic, &key, &json).await },
+        )?;
+        match result {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(error)) => Err(to_ruby(ruby, &error)),
+        }
+    }
+
+    /// Starts a send and returns a `Pending` a fiber can wait on.
+    fn send_message_async(
+        ruby: &Ruby,
+        rb_self: &Self,
+        topic: String,
+        key: String,
+        payload: Value,
+    ) -> Result<Pending, Error> {
+        let json = Self::encode(ruby, payload)?;
+        let producer = rb_self.producer.clone();
+        Pending::start(ruby, async move {
+            match producer.send(&topic, &key, &json).await {
+                Ok(_) => Outcome::Done,
+                Err(error) => Outcome::Failed(error),
+            }
+        })
+    }
+
+    fn subscribe(ruby: &Ruby, rb_self: &Self, bridge: &Bridge) -> Result<(), Error> {
+        let mut slot = rb_self
+            .consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot.is_some() {
+            return Err(Error::new(
+                prosody_class(ruby, "AlreadySubscribedError")?,
+                "the client is already subscribed; call unsubscribe first",
+            ));
+        }
+        let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
+        let consumer =
+            Consumer::subscribe(&rb_self.config, bridge.handler(), runtime.handle().clone())
+                .map_err(|error| to_ruby(ruby, &error))?;
+        *slot = Some(consumer);
+        Ok(())
+    }
+
+    /// Drains and stops the consumer (at most `shutdown_timeout`), without the GVL so the Ruby
+    /// processor keeps finishing in-flight handlers meanwhile.
+    fn unsubscribe(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        let consumer = rb_self
+            .consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some(consumer) = consumer else {
+            return Ok(false);
+        };
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("prosody-shutdown".into())
+            .spawn(move || {
+                consumer.shutdown_blocking();
+                let _ = sender.send(());
+            })
+            .map_err(|e| {
+                prosody_error(ruby, format!("could not start the shutdown thread: {e}"))
+            })?;
+        Ok(crate::nogvl::wait(&receiver).is_some())
+    }
+
+    fn state(&self) -> &'static str {
+        if self
+            .consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some()
+        {
+            "running"
+        } else if self.config.group_id.is_some() && !self.config.subscribed_topics.is_empty() {
+            "configured"
+        } else {
+            "unconfigured"
+        }
+    }
+
+    fn assigned_partitions(&self) -> usize {
+        let consumer = self
+            .consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        consumer.as_ref().map_or(0, Consumer::assigned_partitions)
+    }
+
+    fn is_stalled(&self) -> bool {
+        let consumer = self
+            .consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        consumer.as_ref().is_some_and(Consumer::is_stalled)
+    }
+
+    fn source_system(&self) -> Option<String> {
+        self.config.effective_source_system().map(str::to_string)
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.config.max_concurrency
+    }
+}
+
+/// Defines `Prosody::Native::Client`.
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let class = ruby
+        .define_module("Prosody")?
+        .define_module("Native")?
+        .define_class("Client", ruby.class_object())?;
+    class.define_singleton_method("new", function!(NativeClient::new, 1))?;
+    class.define_method("send_message", method!(NativeClient::send_message, 3))?;
+    class.define_method(
+        "send_message_async",
+        method!(NativeClient::send_message_async, 3),
+    )?;
+    class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
+    class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
+    class.define_method("state", method!(NativeClient::state, 0))?;
+    class.define_method(
+        "assigned_partitions",
+        method!(NativeClient::assigned_partitions, 0),
+    )?;
+    class.define_method("stalled?", method!(NativeClient::is_stalled, 0))?;
+    class.define_method("source_system", method!(NativeClient::source_system, 0))?;
+    class.define_method("max_concurrency", method!(NativeClient::max_concurrency, 0))?;
+    Ok(())
+}

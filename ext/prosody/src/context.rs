@@ -1,0 +1,83 @@
+//! `Prosody::Context`: per-event cancellation state and the event's completion slot.
+//!
+//! The Ruby processor reports a handler's outcome through `__complete`, exactly once; later
+//! calls are ignored. A context dropped without completion (a crashed processor) makes the
+//! engine see a transient failure, so the event is retried rather than lost.
+
+use std::sync::Mutex;
+
+use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData};
+use prosody_engine::HandlerError;
+use tokio::sync::oneshot;
+
+/// What a handler returned.
+pub(crate) type Outcome = Result<(), HandlerError>;
+
+/// The Ruby-visible context.
+#[derive(TypedData, DataTypeFunctions)]
+#[magnus(class = "Prosody::Context", free_immediately)]
+pub(crate) struct RubyContext {
+    id: u64,
+    context: prosody_engine::Context,
+    done: Mutex<Option<oneshot::Sender<Outcome>>>,
+}
+
+/// Outcome codes the Ruby processor passes to `__complete`.
+const SUCCESS: i64 = 0;
+const PERMANENT: i64 = 2;
+
+impl RubyContext {
+    pub(crate) fn new(
+        id: u64,
+        context: prosody_engine::Context,
+        done: oneshot::Sender<Outcome>,
+    ) -> Self {
+        Self {
+            id,
+            context,
+            done: Mutex::new(Some(done)),
+        }
+    }
+
+    fn should_cancel(&self) -> bool {
+        self.context.should_cancel()
+    }
+
+    fn key(&self) -> String {
+        self.context.key().to_string()
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Reports the outcome: 0 success, 1 transient, 2 permanent, with a description.
+    fn complete(&self, code: i64, description: Option<String>) -> bool {
+        let sender = self
+            .done
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some(sender) = sender else { return false };
+        let description = description.unwrap_or_default();
+        let outcome = match code {
+            SUCCESS => Ok(()),
+            PERMANENT => Err(HandlerError::permanent(description)),
+            _ => Err(HandlerError::transient(description)),
+        };
+        sender.send(outcome).is_ok()
+    }
+}
+
+/// Defines `Prosody::Context`.
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let class = ruby
+        .define_module("Prosody")?
+        .define_class("Context", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_method("should_cancel?", method!(RubyContext::should_cancel, 0))?;
+    class.define_method("key", method!(RubyContext::key, 0))?;
+    class.define_method("__id", method!(RubyContext::id, 0))?;
+    class.define_method("__complete", method!(RubyContext::complete, 2))?;
+    Ok(())
+}

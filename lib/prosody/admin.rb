@@ -1,0 +1,33 @@
+# frozen_string_literal: true
+
+module Prosody
+  # Creates and deletes topics on the cluster the options point at (or the mock cluster).
+  #
+  # @example
+  #   admin = Prosody::Admin.new(bootstrap_servers: "localhost:9092")
+  #   admin.create_topic("orders", partitions: 8, replication: 1)
+  class Admin
+    # @param options [Hash] the same connection options as {Client}
+    def initialize(**options)
+      @native = Native::Admin.new(Configuration.new(options).to_native)
+    end
+
+    # Creates `name`; an existing topic is left as it is.
+    # @param name [String]
+    # @param partitions [Integer]
+    # @param replication [Integer]
+    # @return [nil]
+    def create_topic(name, partitions: 1, replication: 1)
+      @native.create_topic(String(name), Integer(partitions), Integer(replication))
+      nil
+    end
+
+    # Deletes `name` (not supported by the mock cluster, which raises Prosody::Error).
+    # @param name [String]
+    # @return [nil]
+    def delete_topic(name)
+      @native.delete_topic(String(name))
+      nil
+    end
+  end
+end

@@ -1,0 +1,140 @@
+# frozen_string_literal: true
+
+require "io/wait"
+
+module Prosody
+  # A Kafka producer and (with `group_id` and `subscribed_topics`) a consumer.
+  #
+  # @example Produce and consume on the embedded mock broker
+  #   client = Prosody::Client.new(mock: true, group_id: "billing", subscribed_topics: "invoices")
+  #   client.subscribe(InvoiceHandler.new)
+  #   client.send_message("invoices", "customer-1", { "amount" => 42 })
+  #   client.unsubscribe
+  class Client
+    # @return [Configuration] the validated configuration
+    attr_reader :configuration
+
+    # @param config [Configuration, Hash, nil] a configuration, or options as a Hash
+    # @param options [Hash] options (see {Configuration}); they override `config`
+    # @raise [ArgumentError] for an unknown option or an invalid value
+    # @raise [TypeError] for an option of the wrong type
+    def initialize(config = nil, **options)
+      @configuration = build_configuration(config, options)
+      @native = Native::Client.new(@configuration.to_native)
+      @lock = Mutex.new
+      @processor = nil
+    end
+
+    # Sends `payload` as JSON to `topic` under `key` and waits for Kafka to acknowledge it.
+    # Inside a fiber under a scheduler (such as a handler) only the calling fiber waits.
+    #
+    # @param topic [String]
+    # @param key [String]
+    # @param payload [Hash, Array, String, Numeric, true, false, nil] any JSON-compatible value
+    # @return [nil]
+    # @raise [TypeError] if the payload cannot be represented as JSON
+    # @raise [Prosody::TransientError] if Kafka did not acknowledge within `send_timeout`
+    def send_message(topic, key, payload)
+      topic = require_string(topic, "topic")
+      key = require_string(key, "key")
+      if Fiber.scheduler && !Fiber.current.blocking?
+        await(@native.send_message_async(topic, key, payload))
+      else
+        @native.send_message(topic, key, payload)
+      end
+      nil
+    end
+
+    # Starts consuming `subscribed_topics` with `handler` on a processor thread.
+    #
+    # @param handler [#on_message, #on_timer] usually a {Prosody::EventHandler}
+    # @return [nil]
+    # @raise [ArgumentError] if the handler lacks `on_message` or `on_timer` taking two arguments
+    # @raise [Prosody::AlreadySubscribedError] if already subscribed
+    def subscribe(handler)
+      check_handler(handler)
+      @lock.synchronize do
+        raise AlreadySubscribedError, "already subscribed; call unsubscribe first" if @processor
+
+        bridge = Native::Bridge.new(@native.max_concurrency)
+        processor = Processor.new(handler, bridge, concurrency: @native.max_concurrency, logger: Prosody.logger)
+        @native.subscribe(bridge)
+        @processor = processor.start
+      end
+      nil
+    end
+
+    # Stops consuming: in-flight handlers finish (or are cancelled near the end of
+    # `shutdown_timeout`), completed offsets are committed, and the consumer leaves its group.
+    #
+    # @return [nil]
+    # @raise [Prosody::NotSubscribedError] if not subscribed
+    def unsubscribe
+      @lock.synchronize do
+        raise NotSubscribedError, "not subscribed" unless @processor
+
+        @native.unsubscribe
+        @processor.stop
+        @processor = nil
+      end
+      nil
+    end
+
+    # @return [Symbol] `:unconfigured` (no group or topics), `:configured` or `:running`
+    def consumer_state
+      @native.state.to_sym
+    end
+
+    # @return [String, nil] the `source-system` header this client stamps on messages
+    def source_system
+      @native.source_system
+    end
+
+    # @return [Integer] partitions currently assigned to this consumer
+    def assigned_partitions
+      @native.assigned_partitions
+    end
+
+    # @return [Boolean] whether some partition has made no progress for `stall_threshold`
+    def is_stalled? # rubocop:disable Naming/PredicateName -- the public API name
+      @native.stalled?
+    end
+
+    private
+
+    def build_configuration(config, options)
+      case config
+      when Configuration then options.empty? ? config : Configuration.new(config.to_h.merge(options))
+      when Hash then Configuration.new(config.merge(options))
+      when nil then Configuration.new(options)
+      else raise TypeError, "expected a Prosody::Configuration or a Hash, got #{config.class}"
+      end
+    end
+
+    def await(pending)
+      io = IO.for_fd(pending.fileno, autoclose: false)
+      io.wait_readable until pending.done?
+      pending.result
+    end
+
+    def require_string(value, name)
+      return value if value.is_a?(String)
+      return value.to_s if value.is_a?(Symbol)
+
+      raise TypeError, "#{name} must be a String, got #{value.class}"
+    end
+
+    def check_handler(handler)
+      %i[on_message on_timer].each do |name|
+        unless handler.respond_to?(name)
+          raise ArgumentError, "handler #{handler.class} must respond to #{name}(context, message)"
+        end
+
+        arity = handler.method(name).arity
+        next if arity == 2 || arity.negative? && arity >= -3
+
+        raise ArgumentError, "#{handler.class}##{name} must take two arguments (context, event), takes #{arity}"
+      end
+    end
+  end
+end
