@@ -1,0 +1,55 @@
+# frozen_string_literal: true
+
+# Quick start on the embedded mock broker: no Kafka needed.
+#
+# It subscribes a handler to an "orders" topic, sends a few orders for two customers, and
+# prints them as the handler sees them: each customer's orders arrive in the order sent, while
+# different customers are handled concurrently. A handler can send messages of its own.
+#
+# Run it with: ruby -Ilib examples/quickstart.rb   (after `rake compile`)
+
+require "prosody"
+require "timeout"
+
+# Handles orders and emits a receipt for each.
+class OrderHandler < Prosody::EventHandler
+  def initialize(client, seen)
+    super()
+    @client = client
+    @seen = seen
+  end
+
+  def on_message(_context, message)
+    order = message.payload
+    puts format("  handled %-10s order #%d (%s, partition %d, offset %d)",
+                message.key, order["number"], order["item"], message.partition, message.offset)
+    @client.send_message("receipts", message.key, { "order" => order["number"], "status" => "paid" })
+    @seen << order["number"]
+  end
+
+  def on_timer(_context, _timer); end
+end
+
+Prosody.logger.level = Logger::WARN
+client = Prosody::Client.new(
+  mock: true,
+  group_id: "quickstart",
+  subscribed_topics: "orders",
+  source_system: "quickstart-producer",
+  probe_port: nil
+)
+seen = Queue.new
+client.subscribe(OrderHandler.new(client, seen))
+puts "consumer state: #{client.consumer_state}"
+
+orders = [
+  ["alice", "tea"], ["bob", "coffee"], ["alice", "scone"], ["bob", "bagel"], ["alice", "jam"]
+]
+orders.each_with_index do |(customer, item), number|
+  client.send_message("orders", customer, { "number" => number, "item" => item })
+end
+puts "sent #{orders.size} orders"
+
+handled = Timeout.timeout(30) { Array.new(orders.size) { seen.pop } }
+client.unsubscribe
+puts "handled #{handled.size} orders; consumer state: #{client.consumer_state}"

@@ -1,0 +1,180 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+require "prosody"
+require_relative "../support/mock_helpers"
+
+RSpec.describe Prosody::Client do
+  include MockHelpers
+
+  let(:topic) { unique("client-spec") }
+  let(:group) { unique("client-group") }
+
+  after { @client&.unsubscribe if @client&.consumer_state == :running }
+
+  def subscribed(handler, **options)
+    @client = mock_client(group_id: group, subscribed_topics: topic, **options)
+    @client.subscribe(handler)
+    @client
+  end
+
+  it "is a producer-only client without a group or topics" do
+    client = mock_client
+    expect(client.consumer_state).to eq(:unconfigured)
+    expect(client.source_system).to eq("spec-producer")
+    expect { client.send_message(topic, "k", { "a" => 1 }) }.not_to raise_error
+    expect { client.unsubscribe }.to raise_error(Prosody::NotSubscribedError)
+  end
+
+  it "moves between configured and running" do
+    handler = MockHelpers::RecordingHandler.new
+    client = mock_client(group_id: group, subscribed_topics: topic)
+    expect(client.consumer_state).to eq(:configured)
+    client.subscribe(handler)
+    expect(client.consumer_state).to eq(:running)
+    expect { client.subscribe(handler) }.to raise_error(Prosody::AlreadySubscribedError)
+    client.unsubscribe
+    expect(client.consumer_state).to eq(:configured)
+  end
+
+  it "defaults the source system to the group id" do
+    expect(Prosody::Client.new(mock: true, probe_port: nil, group_id: group).source_system).to eq(group)
+  end
+
+  it "round-trips every kind of JSON value with String keys" do
+    handler = MockHelpers::RecordingHandler.new
+    client = subscribed(handler)
+    payloads = [
+      { "text" => "héllo", "n" => 42, "big" => 2**62, "pi" => 3.25, "yes" => true, "no" => false, "nil" => nil },
+      [1, "two", [3.5, { "four" => [nil] }]],
+      "plain string",
+      -7,
+      1.5,
+      true,
+      nil,
+      { nested: { symbol_key: :symbol_value } }
+    ]
+    payloads.each { |payload| client.send_message(topic, "same-key", payload) }
+    received = pop_all(handler.events, payloads.size).map(&:payload)
+    expected = payloads[0..-2] + [{ "nested" => { "symbol_key" => "symbol_value" } }]
+    expect(received).to eq(expected)
+  end
+
+  it "exposes message metadata" do
+    handler = MockHelpers::RecordingHandler.new
+    client = subscribed(handler)
+    before = Time.now - 1
+    client.send_message(topic, "meta-key", { "x" => 1 })
+    message = pop_all(handler.events, 1).first
+    expect(message.topic).to eq(topic)
+    expect(message.key).to eq("meta-key")
+    expect(message.partition).to be_between(0, 3)
+    expect(message.offset).to eq(0)
+    expect(message.timestamp).to be_a(Time).and(be > before)
+    expect(message.headers["source-system"]).to eq("spec-producer")
+    expect(message.headers["traceparent"]).to match(/\A00-\h{32}-\h{16}-01\z/)
+    expect(message.payload).to equal(message.payload)
+  end
+
+  it "keeps each key in order while keys run concurrently" do
+    running = Queue.new
+    peak = 0
+    current = 0
+    lock = Mutex.new
+    handler = MockHelpers::RecordingHandler.new do |_context, message|
+      lock.synchronize { peak = [peak, current += 1].max }
+      sleep(0.001 * (message.payload["seq"] % 3))
+      lock.synchronize { current -= 1 }
+      running << 1
+    end
+    client = subscribed(handler)
+    sent = Hash.new(0)
+    60.times do |i|
+      key = "key-#{i % 6}"
+      client.send_message(topic, key, { "seq" => sent[key] })
+      sent[key] += 1
+    end
+    messages = pop_all(handler.events, 60)
+    by_key = messages.group_by(&:key).transform_values { |list| list.map { |m| m.payload["seq"] } }
+    sent.each { |key, count| expect(by_key[key]).to eq((0...count).to_a) }
+    expect(peak).to be > 1
+  end
+
+  it "rejects a payload that JSON cannot represent, naming its class" do
+    client = mock_client
+    expect { client.send_message(topic, "k", { "when" => Object.new }) }
+      .to raise_error(TypeError, /payload\["when"\].*Object/)
+    expect { client.send_message(topic, "k", [Float::NAN]) }.to raise_error(TypeError, /NaN/)
+    expect { client.send_message(topic, 42, {}) }.to raise_error(TypeError, /key must be a String/)
+  end
+
+  it "checks the handler when subscribing" do
+    client = mock_client(group_id: group, subscribed_topics: topic)
+    expect { client.subscribe(Object.new) }.to raise_error(ArgumentError, /on_message/)
+    only_message = Class.new { def on_message(context, message); end }.new
+    expect { client.subscribe(only_message) }.to raise_error(ArgumentError, /on_timer/)
+    wrong_arity = Class.new do
+      def on_message(message); end
+      def on_timer(context, timer); end
+    end.new
+    expect { client.subscribe(wrong_arity) }.to raise_error(ArgumentError, /two arguments/)
+  end
+
+  it "keeps handling after handlers raise any kind of exception" do
+    failures = [RuntimeError.new("boom"), NotImplementedError.new("later"), Class.new(Exception).new("odd")]
+    handler = MockHelpers::RecordingHandler.new do |_context, message|
+      index = message.payload["fail"]
+      raise failures[index] if index
+    end
+    log = StringIO.new
+    Prosody.logger = Logger.new(log)
+    client = subscribed(handler)
+    failures.each_index { |index| client.send_message(topic, "k", { "fail" => index }) }
+    client.send_message(topic, "k", { "fail" => nil })
+    received = pop_all(handler.events, 1)
+    expect(received.first.payload).to eq({ "fail" => nil })
+    expect(log.string).to include("RuntimeError: boom", "NotImplementedError: later", "odd")
+  ensure
+    Prosody.logger = nil
+  end
+
+  it "sends from inside a handler without blocking other handlers" do
+    replies = unique("replies")
+    reply_handler = MockHelpers::RecordingHandler.new
+    replier = mock_client(group_id: unique("reply-group"), subscribed_topics: replies)
+    replier.subscribe(reply_handler)
+    client = nil
+    handler = MockHelpers::RecordingHandler.new do |_context, message|
+      client.send_message(replies, message.key, { "echo" => message.payload["n"] })
+    end
+    client = subscribed(handler)
+    5.times { |n| client.send_message(topic, "k#{n}", { "n" => n }) }
+    echoes = pop_all(reply_handler.events, 5).map { |m| m.payload["echo"] }
+    expect(echoes.sort).to eq([0, 1, 2, 3, 4])
+  ensure
+    replier&.unsubscribe
+  end
+
+  it "cancels a handler that outlives the shutdown budget" do
+    started = Queue.new
+    observed = Queue.new
+    handler = MockHelpers::RecordingHandler.new do |context, _message|
+      context.on_cancel { observed << :callback }
+      started << true
+      begin
+        sleep 30
+      rescue Prosody::Processor::STOP
+        observed << context.should_cancel?
+        raise
+      end
+    end
+    client = subscribed(handler, shutdown_timeout: 1)
+    client.send_message(topic, "slow", { "n" => 1 })
+    Timeout.timeout(20) { started.pop }
+    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    client.unsubscribe
+    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - elapsed
+    expect(pop_all(observed, 2)).to eq([:callback, true])
+    expect(elapsed).to be < 10
+  end
+end
