@@ -30,7 +30,7 @@ class OrderHandler < Prosody::EventHandler
   def on_timer(_context, _timer); end
 end
 
-Prosody.logger.level = Logger::WARN
+Prosody.logger.level = Logger::INFO
 client = Prosody::Client.new(
   mock: true,
   group_id: "quickstart",

@@ -20,6 +20,7 @@ module Prosody
     # @raise [TypeError] for an option of the wrong type
     def initialize(config = nil, **options)
       @configuration = build_configuration(config, options)
+      LogPump.ensure_running
       @native = Native::Client.new(@configuration.to_native)
       @lock = Mutex.new
       @processor = nil
@@ -76,6 +77,7 @@ module Prosody
         @native.unsubscribe
         @processor.stop
         @processor = nil
+        LogPump.flush
       end
       nil
     end

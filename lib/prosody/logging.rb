@@ -18,3 +18,48 @@ module Prosody
     end
   end
 end
+
+module Prosody
+  # Forwards the engine's log lines to {Prosody.logger} from one background thread, in batches.
+  # It starts with the first client (and again in a forked child).
+  #
+  # @api private
+  module LogPump
+    SEVERITIES = { 1 => Logger::INFO, 2 => Logger::WARN, 3 => Logger::ERROR }.freeze
+
+    @lock = Mutex.new
+
+    class << self
+      def ensure_running
+        @lock.synchronize do
+          return if @thread&.alive? && @pid == Process.pid
+
+          fd = Native.log_fileno
+          return unless fd
+
+          @pid = Process.pid
+          @thread = Thread.new(IO.for_fd(fd, autoclose: false)) { |io| pump(io) }
+          @thread.name = "prosody-log"
+        end
+      end
+
+      # Delivers whatever the engine has logged so far.
+      def flush
+        Native.drain_logs.each do |severity, line|
+          Prosody.logger.add(SEVERITIES.fetch(severity, Logger::INFO), line)
+        end
+      end
+
+      private
+
+      def pump(io)
+        loop do
+          io.wait_readable(1)
+          flush
+        end
+      rescue StandardError => e
+        warn("prosody: log forwarding stopped: #{e.class}: #{e.message}")
+      end
+    end
+  end
+end

@@ -177,4 +177,16 @@ RSpec.describe Prosody::Client do
     expect(pop_all(observed, 2)).to eq([:callback, true])
     expect(elapsed).to be < 10
   end
+
+  it "forwards engine log lines to Prosody.logger" do
+    log = StringIO.new
+    Prosody.logger = Logger.new(log)
+    client = mock_client(group_id: group, subscribed_topics: topic)
+    client.subscribe(MockHelpers::RecordingHandler.new)
+    Timeout.timeout(20) { sleep 0.05 until client.assigned_partitions.positive? }
+    client.unsubscribe
+    expect(log.string).to include("partitions assigned", "partitions revoked")
+  ensure
+    Prosody.logger = nil
+  end
 end

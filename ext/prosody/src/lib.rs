@@ -13,6 +13,7 @@ mod config;
 mod context;
 mod errors;
 mod json;
+mod logging;
 mod message;
 mod native;
 mod nogvl;
@@ -30,5 +31,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     bridge::init(ruby)?;
     blocking::init(ruby)?;
     client::init(ruby)?;
-    admin::init(ruby)
+    admin::init(ruby)?;
+    logging::init(ruby)
 }
