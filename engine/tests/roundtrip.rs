@@ -43,3 +43,30 @@ async fn mock_cluster_round_trip() {
 async fn real_kafka_round_trip() {
     round_trip(Broker::Real).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_subscribe_creates_a_missing_topic() {
+    let topic = unique("subscribe-first");
+    let recorder = Recorder::default();
+    let group = unique("subscribe-first-group");
+    let consumer = Consumer::subscribe(
+        &config(
+            Broker::Mock,
+            &[("group_id", &group), ("subscribed_topics", &topic)],
+        ),
+        Arc::new(recorder.clone()),
+        tokio::runtime::Handle::current(),
+    )
+    .expect("consumer starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while consumer.assigned_partitions() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        consumer.assigned_partitions(),
+        prosody_engine::MOCK_PARTITIONS as usize
+    );
+    produce(Broker::Mock, &topic, 2, 4).await;
+    recorder.wait_for(4, Duration::from_secs(20)).await;
+    consumer.shutdown().await;
+}

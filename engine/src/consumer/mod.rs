@@ -81,6 +81,9 @@ impl Consumer {
                 "cannot subscribe without `subscribed_topics` (PROSODY_SUBSCRIBED_TOPICS)",
             ));
         }
+        if config.mock {
+            crate::kafka::ensure_mock_topics(&config.subscribed_topics)?;
+        }
         let settings = Settings {
             group_id: group_id.clone(),
             max_uncommitted: config.max_uncommitted.max(1),

@@ -60,6 +60,31 @@ pub(crate) fn create_mock_topic(topic: &str, partitions: i32) -> Result<()> {
         })
 }
 
+/// Creates each of `topics` that the mock cluster does not have yet, so subscribing to a new
+/// topic works like producing to one.
+pub(crate) fn ensure_mock_topics(topics: &[String]) -> Result<()> {
+    let host = host()?;
+    let Some(cluster) = host.producer.client().mock_cluster() else {
+        return Ok(());
+    };
+    let metadata = host
+        .producer
+        .client()
+        .fetch_metadata(None, std::time::Duration::from_secs(5))
+        .map_err(Error::Mock)?;
+    for topic in topics {
+        let exists = metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none());
+        if !exists {
+            // A concurrent creator may win the race; the topic exists either way.
+            let _ = cluster.create_topic(topic, MOCK_PARTITIONS, 1);
+        }
+    }
+    Ok(())
+}
+
 fn start() -> std::result::Result<Host, String> {
     let producer: BaseProducer = ClientConfig::new()
         .set("test.mock.num.brokers", "1")

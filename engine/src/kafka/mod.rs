@@ -10,4 +10,5 @@ mod mock;
 
 pub use admin::Admin;
 pub(crate) use client_config::{consumer_config, producer_config};
+pub(crate) use mock::ensure_mock_topics;
 pub use mock::{mock_bootstrap_servers, MOCK_PARTITIONS};
