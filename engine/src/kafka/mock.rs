@@ -24,14 +24,25 @@ struct Host {
     // The mock cluster lives as long as the client that hosts it, so the client is kept forever.
     producer: BaseProducer,
     servers: String,
+    // librdkafka's threads do not survive `fork`; a child must not use its parent's cluster.
+    pid: u32,
 }
 
 static HOST: OnceLock<std::result::Result<Host, String>> = OnceLock::new();
 
 fn host() -> Result<&'static Host> {
-    HOST.get_or_init(start)
+    let host = HOST
+        .get_or_init(start)
         .as_ref()
-        .map_err(|message| Error::Mock(KafkaError::ClientCreation(message.clone())))
+        .map_err(|message| Error::Mock(KafkaError::ClientCreation(message.clone())))?;
+    if host.pid != std::process::id() {
+        return Err(Error::Mock(KafkaError::ClientCreation(
+            "the mock cluster was started by the parent process before fork and does not \
+             survive it; use the mock broker only in one process (or start it after forking)"
+                .into(),
+        )));
+    }
+    Ok(host)
 }
 
 /// The bootstrap servers of the process-wide mock cluster, starting it if needed.
@@ -97,7 +108,11 @@ fn start() -> std::result::Result<Host, String> {
         .map(|cluster| cluster.bootstrap_servers())
         .ok_or_else(|| "librdkafka did not create a mock cluster".to_string())?;
     disable_rebalance_delay(&producer);
-    Ok(Host { producer, servers })
+    Ok(Host {
+        producer,
+        servers,
+        pid: std::process::id(),
+    })
 }
 
 #[allow(unsafe_code)]

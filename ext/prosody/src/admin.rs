@@ -5,13 +5,13 @@ use prosody_engine::Admin;
 
 use crate::blocking::block_on;
 use crate::errors::{prosody_error, to_ruby};
-use crate::runtime::runtime;
+use crate::runtime::{runtime, ProcessBound};
 
 /// The Ruby-visible admin client.
 #[derive(TypedData, DataTypeFunctions)]
 #[magnus(class = "Prosody::Native::Admin", free_immediately)]
 pub(crate) struct NativeAdmin {
-    admin: std::sync::Arc<Admin>,
+    admin: ProcessBound<std::sync::Arc<Admin>>,
 }
 
 impl NativeAdmin {
@@ -21,7 +21,7 @@ impl NativeAdmin {
         let _guard = runtime.enter();
         let admin = Admin::new(&config).map_err(|error| to_ruby(ruby, &error))?;
         Ok(Self {
-            admin: std::sync::Arc::new(admin),
+            admin: ProcessBound::new(std::sync::Arc::new(admin)),
         })
     }
 
@@ -32,7 +32,7 @@ impl NativeAdmin {
         partitions: i32,
         replication: i32,
     ) -> Result<(), Error> {
-        let admin = std::sync::Arc::clone(&rb_self.admin);
+        let admin = std::sync::Arc::clone(&*rb_self.admin);
         match block_on(ruby, async move {
             admin.create_topic(&name, partitions, replication).await
         })? {
@@ -42,7 +42,7 @@ impl NativeAdmin {
     }
 
     fn delete_topic(ruby: &Ruby, rb_self: &Self, name: String) -> Result<(), Error> {
-        let admin = std::sync::Arc::clone(&rb_self.admin);
+        let admin = std::sync::Arc::clone(&*rb_self.admin);
         match block_on(ruby, async move { admin.delete_topic(&name).await })? {
             Some(Err(error)) => Err(to_ruby(ruby, &error)),
             _ => Ok(()),

@@ -13,15 +13,15 @@ use prosody_engine::{Config, Consumer, Producer};
 use crate::blocking::{block_on, Outcome, Pending};
 use crate::bridge::Bridge;
 use crate::errors::{prosody_class, prosody_error, to_ruby};
-use crate::runtime::runtime;
+use crate::runtime::{runtime, ProcessBound};
 
 /// The Ruby-visible native client.
 #[derive(TypedData, DataTypeFunctions)]
 #[magnus(class = "Prosody::Native::Client", free_immediately)]
 pub(crate) struct NativeClient {
     config: Config,
-    producer: Producer,
-    consumer: Mutex<Option<Consumer>>,
+    producer: ProcessBound<Producer>,
+    consumer: Mutex<Option<ProcessBound<Consumer>>>,
 }
 
 impl NativeClient {
@@ -33,9 +33,17 @@ impl NativeClient {
         let producer = Producer::new(&config).map_err(|error| to_ruby(ruby, &error))?;
         Ok(Self {
             config,
-            producer,
+            producer: ProcessBound::new(producer),
             consumer: Mutex::new(None),
         })
+    }
+
+    /// The producer, unless this object was inherited across `fork`.
+    fn local_producer(&self, ruby: &Ruby) -> Result<Producer, Error> {
+        if !self.producer.is_local() {
+            return Err(prosody_error(ruby, "this client was created before fork; create a new Prosody::Client in the child process"));
+        }
+        Ok((*self.producer).clone())
     }
 
     fn encode(ruby: &Ruby, payload: Value) -> Result<serde_json::Value, Error> {
@@ -51,7 +59,7 @@ impl NativeClient {
         payload: Value,
     ) -> Result<(), Error> {
         let json = Self::encode(ruby, payload)?;
-        let producer = rb_self.producer.clone();
+        let producer = rb_self.local_producer(ruby)?;
         let result = block_on(
             ruby,
             async move { producer.send(&topic, &key, &json).await },
@@ -71,7 +79,7 @@ impl NativeClient {
         payload: Value,
     ) -> Result<Pending, Error> {
         let json = Self::encode(ruby, payload)?;
-        let producer = rb_self.producer.clone();
+        let producer = rb_self.local_producer(ruby)?;
         Pending::start(ruby, async move {
             match producer.send(&topic, &key, &json).await {
                 Ok(_) => Outcome::Done,
@@ -95,7 +103,7 @@ impl NativeClient {
         let consumer =
             Consumer::subscribe(&rb_self.config, bridge.handler(), runtime.handle().clone())
                 .map_err(|error| to_ruby(ruby, &error))?;
-        *slot = Some(consumer);
+        *slot = Some(ProcessBound::new(consumer));
         Ok(())
     }
 
@@ -110,6 +118,13 @@ impl NativeClient {
         let Some(consumer) = consumer else {
             return Ok(false);
         };
+        if !consumer.is_local() {
+            return Err(prosody_error(
+                ruby,
+                "this client was subscribed before fork; subscribe a new Prosody::Client in the child process",
+            ));
+        }
+        let consumer = consumer.into_inner();
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("prosody-shutdown".into())
@@ -143,7 +158,7 @@ impl NativeClient {
             .consumer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        consumer.as_ref().map_or(0, Consumer::assigned_partitions)
+        consumer.as_ref().map_or(0, |c| c.assigned_partitions())
     }
 
     fn is_stalled(&self) -> bool {
@@ -151,7 +166,7 @@ impl NativeClient {
             .consumer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        consumer.as_ref().is_some_and(Consumer::is_stalled)
+        consumer.as_ref().is_some_and(|c| c.is_stalled())
     }
 
     fn source_system(&self) -> Option<String> {

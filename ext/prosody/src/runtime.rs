@@ -35,3 +35,51 @@ pub(crate) fn runtime() -> Result<Arc<Runtime>, String> {
     *slot = Some((pid, Arc::clone(&runtime)));
     Ok(runtime)
 }
+
+/// Owns a value whose destructor must only run in the process that created it.
+///
+/// rdkafka clients join their background threads when dropped; after `fork` those threads do
+/// not exist in the child, and joining them aborts the process. A child that garbage-collects
+/// an object inherited from its parent therefore leaks the client instead of dropping it.
+pub(crate) struct ProcessBound<T> {
+    value: std::mem::ManuallyDrop<T>,
+    pid: u32,
+}
+
+impl<T> ProcessBound<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            value: std::mem::ManuallyDrop::new(value),
+            pid: std::process::id(),
+        }
+    }
+
+    /// Takes the value out (only in the creating process; see `is_local`).
+    pub(crate) fn into_inner(self) -> T {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so `value` is moved out exactly once.
+        unsafe { std::mem::ManuallyDrop::take(&mut this.value) }
+    }
+
+    /// Whether this process created the value.
+    pub(crate) fn is_local(&self) -> bool {
+        self.pid == std::process::id()
+    }
+}
+
+impl<T> std::ops::Deref for ProcessBound<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Drop for ProcessBound<T> {
+    fn drop(&mut self) {
+        if self.is_local() {
+            // SAFETY: `value` is dropped exactly once, here, and never used afterwards.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.value) };
+        }
+    }
+}
