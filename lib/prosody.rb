@@ -2,10 +2,10 @@
 
 # Kafka event processing for Ruby, with a Rust core.
 module Prosody
-  # Base class of every error Prosody raises. The native extension raises it too, so it is
-  # defined before the extension loads.
-  class Error < StandardError; end
 end
+
+# The native extension raises Prosody's error classes, so they exist before it loads.
+require_relative "prosody/errors"
 
 # A precompiled gem ships one extension per Ruby minor version under `prosody/<major.minor>/`;
 # a gem built from source (or `rake compile`) puts a single one at `prosody/prosody`.
@@ -16,3 +16,12 @@ rescue LoadError
 end
 
 require_relative "prosody/version"
+require_relative "prosody/configuration"
+require_relative "prosody/error_classification"
+require_relative "prosody/event_handler"
+require_relative "prosody/logging"
+require_relative "prosody/context"
+require_relative "prosody/worker"
+require_relative "prosody/processor"
+require_relative "prosody/client"
+require_relative "prosody/admin"

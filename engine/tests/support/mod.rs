@@ -245,3 +245,86 @@ pub fn init_logging() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the backpressure, rebalance and shutdown tests.
+
+/// Sends `count` messages like [`produce`], but `per_batch` at a time with `pause` between
+/// batches, so the stream lasts a while. Each batch is acknowledged before the pause. Returns the
+/// number sent per key.
+pub async fn produce_paced(
+    broker: Broker,
+    topic: &str,
+    keys: usize,
+    count: usize,
+    per_batch: usize,
+    pause: Duration,
+) -> HashMap<String, i64> {
+    let producer = Producer::new(&config(
+        broker,
+        &[("source_system", "test-producer"), ("send_timeout", "30s")],
+    ))
+    .expect("producer");
+    let mut next: HashMap<String, i64> = HashMap::new();
+    let mut sent = 0;
+    while sent < count {
+        let mut batch = Vec::new();
+        for i in sent..(sent + per_batch).min(count) {
+            let key = format!("key-{}", i % keys);
+            let seq = next.entry(key.clone()).or_insert(0);
+            batch.push((key, serde_json::json!({ "seq": *seq, "n": i })));
+            *seq += 1;
+        }
+        sent += batch.len();
+        let sends = batch
+            .iter()
+            .map(|(key, payload)| producer.send(topic, key, payload));
+        for result in futures::future::join_all(sends).await {
+            result.expect("send succeeds");
+        }
+        tokio::time::sleep(pause).await;
+    }
+    next
+}
+
+/// Polls `condition` every 20 ms until it holds; returns false if `limit` passes first.
+pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Recorder {
+    /// Every (key, seq) pair handled, duplicates included, in no particular order.
+    pub fn pairs(&self) -> Vec<(String, i64)> {
+        let mut all = Vec::new();
+        for (key, seqs) in self.by_key() {
+            all.extend(seqs.into_iter().map(|seq| (key.clone(), seq)));
+        }
+        all
+    }
+}
+
+/// Wraps a handler so each message first sleeps `delay` (a fixed-cost "slow" handler).
+pub struct Slow<H> {
+    pub inner: H,
+    pub delay: Duration,
+}
+
+impl<H: Handler> Handler for Slow<H> {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let delay = self.delay;
+        let inner = self.inner.on_message(context, message);
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            inner.await
+        })
+    }
+}
