@@ -11,11 +11,10 @@ module Prosody
       @logger ||= Logger.new($stdout, level: Logger::INFO, progname: "prosody")
     end
 
-    # Replaces the logger; `nil` silences Prosody.
+    # Replaces the logger; `nil` restores the default (`$stdout` at INFO).
+    # To silence Prosody, assign `Logger.new(File::NULL)`.
     # @param logger [Logger, nil]
-    def logger=(logger)
-      @logger = logger || Logger.new(File::NULL)
-    end
+    attr_writer :logger
   end
 end
 

@@ -166,6 +166,8 @@ RSpec.describe Prosody::Client do
       rescue Prosody::Processor::STOP
         observed << context.should_cancel?
         raise
+      ensure
+        observed << :ensure
       end
     end
     client = subscribed(handler, shutdown_timeout: 1)
@@ -174,7 +176,7 @@ RSpec.describe Prosody::Client do
     elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     client.unsubscribe
     elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - elapsed
-    expect(pop_all(observed, 2)).to eq([:callback, true])
+    expect(pop_all(observed, 3)).to eq([:callback, true, :ensure])
     expect(elapsed).to be < 10
   end
 
@@ -188,5 +190,56 @@ RSpec.describe Prosody::Client do
     expect(log.string).to include("partitions assigned", "partitions revoked")
   ensure
     Prosody.logger = nil
+  end
+
+  it "can subscribe again after unsubscribing while a handler runs" do
+    started = Queue.new
+    release = Queue.new
+    handler = MockHelpers::RecordingHandler.new do |_context, message|
+      if message.payload["wait"]
+        started << true
+        release.pop
+      end
+    end
+    client = subscribed(handler, shutdown_timeout: 5)
+    client.send_message(topic, "k", { "wait" => true })
+    Timeout.timeout(20) { started.pop }
+    stopper = Thread.new { client.unsubscribe }
+    sleep 0.2
+    release << true
+    stopper.join
+    expect(client.consumer_state).to eq(:configured)
+    client.subscribe(handler)
+    client.send_message(topic, "k", { "after" => true })
+    payloads = pop_all(handler.events, 2).map(&:payload)
+    expect(payloads).to include({ "after" => true })
+  end
+
+  it "sends from many threads at once" do
+    handler = MockHelpers::RecordingHandler.new
+    client = subscribed(handler, send_timeout: 10)
+    threads = Array.new(8) do |t|
+      Thread.new { 25.times { |i| client.send_message(topic, "thread-#{t}", { "i" => i }) } }
+    end
+    threads.each(&:join)
+    messages = pop_all(handler.events, 200)
+    by_key = messages.group_by(&:key).transform_values { |list| list.map { |m| m.payload["i"] } }
+    expect(by_key.keys.size).to eq(8)
+    by_key.each_value { |sequence| expect(sequence).to eq((0...25).to_a) }
+  end
+
+  it "lets another Ruby thread run at nearly full speed while it idles" do
+    count_for = lambda do |seconds|
+      count = 0
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+      count += 1 while Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+      count
+    end
+    solo = count_for.call(0.5)
+    subscribed(MockHelpers::RecordingHandler.new)
+    shared = count_for.call(0.5)
+    ratio = shared.to_f / solo
+    puts format("\n    another thread ran at %.0f%% of its solo speed while the client idled", ratio * 100)
+    expect(ratio).to be > 0.5
   end
 end

@@ -35,3 +35,9 @@ module MockHelpers
     def on_timer(_context, _timer); end
   end
 end
+
+RSpec.configure do |config|
+  # Engine log lines are asserted where they matter; elsewhere they would only be noise.
+  config.before { Prosody.logger = Logger.new(File::NULL) }
+  config.after { Prosody.logger = nil }
+end
