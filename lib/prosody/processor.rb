@@ -60,6 +60,9 @@ module Prosody
 
     # @api private
     def park(worker)
+      # During a dispatch turn the dispatcher flushes once at the end; a worker finishing on its
+      # own (after IO) flushes so its outcome does not wait for the next turn.
+      @bridge.flush unless @dispatching
       @idle.push(worker)
     end
 
@@ -104,14 +107,23 @@ module Prosody
         break if batch.nil?
 
         if batch.empty?
+          @bridge.flush
           wrapper.wait_readable
           @bridge.drain_wakeups
           next
         end
-        deliver(batch)
+        dispatch_turn(batch)
         refill_pool
+        @bridge.flush
         task.yield
       end
+    end
+
+    def dispatch_turn(batch)
+      @dispatching = true
+      deliver(batch)
+    ensure
+      @dispatching = false
     end
 
     def deliver(batch)

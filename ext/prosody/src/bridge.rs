@@ -23,7 +23,7 @@ use magnus::{
 use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message};
 use tokio::sync::oneshot;
 
-use crate::context::{Outcome, RubyContext};
+use crate::context::{Completions, Outcome, RubyContext};
 use crate::message::RubyMessage;
 use crate::wake::WakePipe;
 
@@ -44,6 +44,7 @@ pub(crate) struct Shared {
     idle: AtomicBool,
     closed: AtomicBool,
     next_id: AtomicU64,
+    completions: Arc<Completions>,
 }
 
 impl Shared {
@@ -94,6 +95,7 @@ impl Bridge {
                 idle: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
+                completions: Arc::new(Completions::default()),
             }),
         })
     }
@@ -134,7 +136,12 @@ impl Bridge {
                     message,
                     done,
                 } => {
-                    batch.push(RubyContext::new(id, context, done))?;
+                    batch.push(RubyContext::new(
+                        id,
+                        context,
+                        done,
+                        Arc::clone(&shared.completions),
+                    ))?;
                     batch.push(RubyMessage::new(message))?;
                 }
                 Event::Cancel(id) => {
@@ -146,6 +153,11 @@ impl Bridge {
         Ok(Some(batch))
     }
 
+    /// Sends the outcomes Ruby reported since the last flush.
+    fn flush(&self) {
+        self.shared.completions.flush();
+    }
+
     /// Clears the wake-up pipe after the processor woke.
     fn drain_wakeups(&self) {
         self.shared.pipe.drain();
@@ -153,6 +165,7 @@ impl Bridge {
 
     /// Stops accepting events and wakes the processor so it can finish.
     fn close(&self) {
+        self.shared.completions.flush();
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.pipe.wake();
     }
@@ -208,6 +221,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("fileno", method!(Bridge::fileno, 0))?;
     class.define_method("poll", method!(Bridge::poll, 1))?;
     class.define_method("drain_wakeups", method!(Bridge::drain_wakeups, 0))?;
+    class.define_method("flush", method!(Bridge::flush, 0))?;
     class.define_method("close", method!(Bridge::close, 0))?;
     class.define_method("closed?", method!(Bridge::is_closed, 0))?;
     let _: Option<Value> = None;

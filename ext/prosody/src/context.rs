@@ -13,6 +13,34 @@ use tokio::sync::oneshot;
 /// What a handler returned.
 pub(crate) type Outcome = Result<(), HandlerError>;
 
+/// Completed outcomes waiting to be sent to the engine.
+///
+/// Sending one outcome wakes the engine task that awaits it; sending a processor turn's worth
+/// together lets those wake-ups coalesce (several completions of one partition wake its task
+/// once) instead of costing a cross-thread wake-up per event. The processor flushes at the end
+/// of every dispatch turn and whenever a worker runs out of work, so nothing waits here while
+/// Ruby is idle. Its size is bounded by the events in flight (at most `max_concurrency`).
+#[derive(Default)]
+pub(crate) struct Completions {
+    ready: Mutex<Vec<(oneshot::Sender<Outcome>, Outcome)>>,
+}
+
+impl Completions {
+    /// Sends every buffered outcome.
+    pub(crate) fn flush(&self) {
+        let ready = std::mem::take(
+            &mut *self
+                .ready
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for (sender, outcome) in ready {
+            // The receiver is gone only if the engine dropped the event (shutdown deadline).
+            let _ = sender.send(outcome);
+        }
+    }
+}
+
 /// The Ruby-visible context.
 #[derive(TypedData, DataTypeFunctions)]
 #[magnus(class = "Prosody::Context", free_immediately)]
@@ -20,6 +48,7 @@ pub(crate) struct RubyContext {
     id: u64,
     context: prosody_engine::Context,
     done: Mutex<Option<oneshot::Sender<Outcome>>>,
+    completions: std::sync::Arc<Completions>,
 }
 
 /// Outcome codes the Ruby processor passes to `__complete`.
@@ -31,11 +60,13 @@ impl RubyContext {
         id: u64,
         context: prosody_engine::Context,
         done: oneshot::Sender<Outcome>,
+        completions: std::sync::Arc<Completions>,
     ) -> Self {
         Self {
             id,
             context,
             done: Mutex::new(Some(done)),
+            completions,
         }
     }
 
@@ -65,7 +96,12 @@ impl RubyContext {
             PERMANENT => Err(HandlerError::permanent(description)),
             _ => Err(HandlerError::transient(description)),
         };
-        sender.send(outcome).is_ok()
+        self.completions
+            .ready
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((sender, outcome));
+        true
     }
 }
 

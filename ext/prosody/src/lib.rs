@@ -6,6 +6,7 @@
 use magnus::{Error, Ruby};
 
 mod admin;
+mod bench;
 mod blocking;
 mod bridge;
 mod client;
@@ -32,5 +33,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     blocking::init(ruby)?;
     client::init(ruby)?;
     admin::init(ruby)?;
-    logging::init(ruby)
+    logging::init(ruby)?;
+    bench::init(ruby)
 }

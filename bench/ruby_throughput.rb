@@ -1,0 +1,73 @@
+# frozen_string_literal: true
+
+# Ruby handler throughput against the engine's own, on one mock broker in one process.
+#
+# (a) the engine with a Rust no-op handler; (b) a Ruby handler that reads message.payload;
+# (c) a Ruby handler that touches nothing. Each consumes the same 200k messages on 8 partitions
+# in its own consumer group. Prints msg/s and, for (b) and (c), allocations per event.
+#
+# Run with: rake compile && ruby -Ilib bench/ruby_throughput.rb [count]
+
+require "prosody"
+
+COUNT = Integer(ARGV.fetch(0, 200_000))
+TOPIC = "bench-#{Process.pid}"
+TUNED = { max_uncommitted: 20_000, max_concurrency: 256 }.freeze
+BASE = { mock: true, probe_port: nil }.freeze
+
+Prosody.logger = Logger.new($stderr, level: Logger::WARN)
+
+# Counts handled events and records when the first and the last arrived.
+class CountingHandler
+  attr_reader :first, :last
+
+  def initialize(count, read_payload:)
+    @count = count
+    @read_payload = read_payload
+    @handled = 0
+    @done = Queue.new
+  end
+
+  def on_message(_context, message)
+    message.payload if @read_payload
+    @first ||= Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    @handled += 1
+    return unless @handled == @count
+
+    @last = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    @done << true
+  end
+
+  def on_timer(_context, _timer); end
+
+  def wait = @done.pop
+end
+
+def native_options(**options)
+  Prosody::Configuration.new(BASE.merge(options)).to_native
+end
+
+def ruby_run(label, read_payload:)
+  handler = CountingHandler.new(COUNT, read_payload: read_payload)
+  client = Prosody::Client.new(**BASE, **TUNED, group_id: "#{label}-#{Process.pid}", subscribed_topics: TOPIC)
+  allocated = GC.stat(:total_allocated_objects)
+  client.subscribe(handler)
+  handler.wait
+  allocated = GC.stat(:total_allocated_objects) - allocated
+  client.unsubscribe
+  [COUNT / (handler.last - handler.first), allocated.to_f / COUNT]
+end
+
+seconds = Prosody::Native::Bench.produce(native_options(source_system: "bench"), TOPIC, 8, COUNT, 1000)
+puts format("produced %<n>d messages in %<s>.2f s (%<r>.0f msg/s)", n: COUNT, s: seconds, r: COUNT / seconds)
+
+rust = COUNT / Prosody::Native::Bench.rust_noop(native_options(**TUNED, group_id: "rust-#{Process.pid}",
+                                                               subscribed_topics: TOPIC), COUNT)
+payload_rate, payload_allocs = ruby_run("payload", read_payload: true)
+bare_rate, bare_allocs = ruby_run("bare", read_payload: false)
+
+puts format("(a) engine, Rust no-op handler:        %10.0f msg/s", rust)
+puts format("(b) Ruby handler reading the payload:  %10.0f msg/s  %.1f allocations/event  %.2fx (a)",
+            payload_rate, payload_allocs, payload_rate / rust)
+puts format("(c) Ruby handler ignoring the payload: %10.0f msg/s  %.1f allocations/event  %.2fx (a)",
+            bare_rate, bare_allocs, bare_rate / rust)
