@@ -20,6 +20,9 @@ RSpec.configure do |config|
   # Slow examples (gem build + install) run in CI, with SLOW=1, or with `--tag slow`.
   config.filter_run_excluding :slow unless ENV["CI"] || ENV["SLOW"]
 
+  # Integration examples need the real broker from `script/services start` (see spec/integration).
+  config.filter_run_excluding :integration unless ENV["CI"] || ENV["PROSODY_BOOTSTRAP_SERVERS"]
+
   if ENV["GC_STRESS"]
     config.around(:example) do |example|
       GC.stress = true
