@@ -30,6 +30,7 @@ pub mod config;
 mod consumer;
 mod error;
 mod kafka;
+pub mod middleware;
 mod producer;
 mod trace;
 

@@ -43,4 +43,16 @@ impl Context {
     pub fn cancelled(&self) -> WaitForCancellationFutureOwned {
         self.cancel.clone().cancelled_owned()
     }
+
+    /// A context for the same event whose cancellation also fires when this one's does, and
+    /// which [`Context::cancel`] can fire on its own (the timeout middleware does).
+    pub(crate) fn child(&self) -> Self {
+        Self::new(Arc::clone(&self.key), self.cancel.child_token())
+    }
+
+    /// Asks the handler holding this context, and every child of it, to stop. Only call it on
+    /// a context made by [`Context::child`]: the parent may be shared by a whole partition.
+    pub(crate) fn cancel(&self) {
+        self.cancel.cancel();
+    }
 }

@@ -84,6 +84,7 @@ impl Consumer {
         if config.mock {
             crate::kafka::ensure_mock_topics(&config.subscribed_topics)?;
         }
+        let handler = Self::with_middleware(config, handler, &runtime)?;
         let settings = Settings {
             group_id: group_id.clone(),
             max_uncommitted: config.max_uncommitted.max(1),
@@ -140,6 +141,23 @@ impl Consumer {
             shared,
             thread: Some(thread),
         })
+    }
+
+    /// Wraps `handler` in the failure-handling stack for `config.mode` (see
+    /// [`crate::middleware::stack`]). Low-latency mode gets a producer for its failure topic.
+    fn with_middleware(
+        config: &Config,
+        handler: Arc<dyn Handler>,
+        runtime: &Handle,
+    ) -> Result<Arc<dyn Handler>> {
+        let sink: Option<Arc<dyn crate::middleware::FailureSink>> = match config.mode {
+            crate::config::Mode::LowLatency => {
+                let _guard = runtime.enter();
+                Some(Arc::new(crate::producer::Producer::new(config)?))
+            }
+            _ => None,
+        };
+        crate::middleware::stack::build(config, handler, sink)
     }
 
     /// How many partitions this consumer currently owns.

@@ -1,0 +1,122 @@
+//! Skips a message whose event was already handled.
+//!
+//! A message whose payload has a string or number `id` is identified by a [`DedupKey`] over
+//! the consumer group, topic, message key, `id` and `idempotence_version`. If the
+//! [`DedupStore`] holds that key, the message is skipped (`Ok(())`, so its offset commits)
+//! without calling the inner handler. Otherwise the inner handler runs, and the key is recorded
+//! once it succeeded or failed permanently (both are final); transient and terminal failures
+//! are not recorded, so a retry or redelivery runs the handler again.
+//!
+//! Messages without an `id`, and timers, pass through. A store error becomes a transient
+//! handler error, retried per the mode. With `idempotence_cache_size: 0` the stack leaves this
+//! layer out.
+
+mod key;
+mod layer;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use key::DedupKey;
+pub use layer::DedupLayer;
+pub use store::{DedupStore, MemoryDedupStore};
+
+use crate::consumer::{Context, Handler, HandlerFuture, Message, Timer};
+use crate::error::{Error, ErrorClass, HandlerError};
+
+/// Skips already handled events; built by [`DedupLayer`], see its example.
+pub struct Dedup<H: ?Sized> {
+    settings: DedupLayer,
+    inner: Arc<H>,
+}
+
+impl<H: ?Sized> Dedup<H> {
+    /// Wraps `inner` with the store, group and version of `settings`.
+    pub fn new(inner: Arc<H>, settings: DedupLayer) -> Self {
+        Self { settings, inner }
+    }
+
+    /// The `idempotence_version` mixed into every key.
+    pub fn version(&self) -> &str {
+        &self.settings.version
+    }
+
+    /// The wrapped handler.
+    pub fn get_ref(&self) -> &H {
+        &self.inner
+    }
+
+    /// Unwraps the inner handler.
+    pub fn into_inner(self) -> Arc<H> {
+        self.inner
+    }
+
+    fn key(&self, message: &Message) -> Option<DedupKey> {
+        let id = key::event_id(message.payload())?;
+        let settings = &self.settings;
+        Some(DedupKey::new(
+            &settings.group_id,
+            message.topic(),
+            message.key(),
+            &id,
+            &settings.version,
+        ))
+    }
+}
+
+impl<H: ?Sized> Clone for Dedup<H> {
+    fn clone(&self) -> Self {
+        Self::new(Arc::clone(&self.inner), self.settings.clone())
+    }
+}
+
+impl<H: ?Sized> fmt::Debug for Dedup<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dedup")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler + ?Sized> Handler for Dedup<H> {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let Some(key) = self.key(&message) else {
+            return self.inner.on_message(context, message);
+        };
+        let inner = Arc::clone(&self.inner);
+        let store = Arc::clone(&self.settings.store);
+        Box::pin(async move {
+            if store.contains(key).await.map_err(store_failed)? {
+                tracing::debug!(
+                    topic = message.topic(),
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    key = message.key(),
+                    "message skipped: event already handled"
+                );
+                return Ok(());
+            }
+            let result = inner.on_message(context, message).await;
+            let settled = match &result {
+                Ok(()) => true,
+                Err(error) => error.class() == ErrorClass::Permanent,
+            };
+            if settled {
+                store.insert(key).await.map_err(store_failed)?;
+            }
+            result
+        })
+    }
+
+    fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        self.inner.on_timer(context, timer)
+    }
+}
+
+fn store_failed(error: Error) -> HandlerError {
+    HandlerError::transient(format!("deduplication store failed: {error}"))
+}

@@ -1,0 +1,52 @@
+use futures::future::BoxFuture;
+
+use crate::error::Result;
+use crate::producer::Producer;
+
+/// Where [`FailureTopic`](super::FailureTopic) writes failed messages: the [`Producer`] in
+/// production, a fake in tests.
+///
+/// ```
+/// use futures::future::BoxFuture;
+/// use prosody_engine::middleware::FailureSink;
+///
+/// /// Drops every record; for illustration only.
+/// struct Discard;
+/// impl FailureSink for Discard {
+///     fn send<'a>(
+///         &'a self,
+///         _topic: &'a str,
+///         _key: &'a str,
+///         _payload: &'a [u8],
+///         _headers: &'a [(&'a str, &'a [u8])],
+///     ) -> BoxFuture<'a, prosody_engine::Result<()>> {
+///         Box::pin(async { Ok(()) })
+///     }
+/// }
+/// ```
+pub trait FailureSink: Send + Sync + 'static {
+    /// Writes `payload` to `topic` under `key` with `headers`, resolving once it is stored.
+    fn send<'a>(
+        &'a self,
+        topic: &'a str,
+        key: &'a str,
+        payload: &'a [u8],
+        headers: &'a [(&'a str, &'a [u8])],
+    ) -> BoxFuture<'a, Result<()>>;
+}
+
+impl FailureSink for Producer {
+    fn send<'a>(
+        &'a self,
+        topic: &'a str,
+        key: &'a str,
+        payload: &'a [u8],
+        headers: &'a [(&'a str, &'a [u8])],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.send_bytes(topic, key, payload, headers)
+                .await
+                .map(|_delivery| ())
+        })
+    }
+}

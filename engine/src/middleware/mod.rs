@@ -1,0 +1,71 @@
+//! Middleware: each failure-handling concern as a layer wrapped around a [`Handler`].
+//!
+//! A wrapper implements [`Handler`] itself and holds its inner handler in an [`Arc`], so layers
+//! compose like `tower` services: the outermost layer sees an event first and its result last.
+//! [`stack::build`] composes the layers for the configured [`Mode`](crate::Mode); its docs state
+//! the order and why.
+//!
+//! | Layer | Concern |
+//! |---|---|
+//! | [`Filter`] | loop prevention (`source-system` header) and `allowed_events` prefixes |
+//! | [`Timeout`] | cancels a handler that runs past `timeout`; the attempt fails as transient |
+//! | [`Retry`] | in-place retries with full-jitter exponential backoff, per a [`RetryPolicy`] |
+//! | [`FailureTopic`] | low-latency mode: writes a finally failing message to `failure_topic` |
+//! | [`BestEffort`] | best-effort mode: logs a failure and moves on |
+//! | [`Dedup`] | skips a message whose payload `id` was already handled, per a [`DedupStore`] |
+//!
+//! Skipping a message means returning `Ok(())` without calling the inner handler, so its offset
+//! is committed. A [`ErrorClass::Terminal`](crate::ErrorClass::Terminal) error passes through
+//! every layer untouched: it means the offset must not be committed.
+//!
+//! Timers pass through [`Filter`], [`Dedup`] and [`FailureTopic`] untouched; [`Timeout`],
+//! [`Retry`] and [`BestEffort`] treat them as they treat messages.
+
+use std::sync::Arc;
+
+use crate::consumer::Handler;
+
+mod best_effort;
+mod dedup;
+mod failure_topic;
+mod filter;
+mod retry;
+pub mod stack;
+mod timeout;
+
+#[cfg(test)]
+mod test_support;
+
+pub use best_effort::{BestEffort, BestEffortLayer};
+pub use dedup::{Dedup, DedupKey, DedupLayer, DedupStore, MemoryDedupStore};
+pub use failure_topic::{
+    FailureSink, FailureTopic, FailureTopicLayer, CONSUMER_GROUP_HEADER, ERROR_HEADER,
+    SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, SOURCE_TIMESTAMP_HEADER, SOURCE_TOPIC_HEADER,
+};
+pub use filter::{Filter, FilterLayer};
+pub use retry::{Backoff, Bounded, Retry, RetryForever, RetryLayer, RetryPolicy};
+pub use timeout::{Timeout, TimeoutLayer};
+
+/// Wraps a handler in one middleware: the configuration half of a wrapper.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use prosody_engine::middleware::{Layer, TimeoutLayer};
+/// use prosody_engine::{Context, Handler, HandlerFuture, Message};
+///
+/// struct Noop;
+/// impl Handler for Noop {
+///     fn on_message(&self, _: Context, _: Message) -> HandlerFuture { Box::pin(async { Ok(()) }) }
+/// }
+///
+/// let handler = TimeoutLayer::new(Duration::from_secs(5)).layer(Arc::new(Noop));
+/// assert_eq!(handler.timeout(), Duration::from_secs(5));
+/// ```
+pub trait Layer<H: ?Sized> {
+    /// The wrapper this layer produces.
+    type Handler: Handler;
+
+    /// Wraps `inner`.
+    fn layer(&self, inner: Arc<H>) -> Self::Handler;
+}

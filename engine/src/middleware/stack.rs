@@ -1,0 +1,135 @@
+//! Composes the middleware for the configured [`Mode`].
+//!
+//! # Order
+//!
+//! Outermost first (the first layer sees the message first and the result last):
+//!
+//! | Mode | Layers |
+//! |---|---|
+//! | `pipeline` | [`Filter`] → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Timeout`] → handler |
+//! | `low_latency` | [`Filter`] → [`FailureTopic`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Timeout`] → handler |
+//! | `best_effort` | [`Filter`] → [`BestEffort`] → [`Dedup`] → [`Timeout`] → handler |
+//!
+//! [`Dedup`] is left out when `idempotence_cache_size` is 0.
+//!
+//! Why this order:
+//!
+//! 1. **Filter outermost.** Filtering is a pure check of a header and the payload `type`; it
+//!    cannot fail, so nothing needs retrying or timing out. Running it first means a skipped
+//!    message costs no dedup lookup and is never recorded as handled, which would evict useful
+//!    entries and could later suppress an event that was never processed. Upstream filters in
+//!    the partition stream, before every layer, for the same reasons.
+//! 2. **The mode's layer next: the durability boundary.** Its result decides whether the
+//!    offset commits (`Ok`, transient, permanent) or not (terminal). Everything inside it,
+//!    dedup store errors included, gets the mode's treatment: retried forever (pipeline),
+//!    retried `max_retries` times then written to `failure_topic` (low latency), or logged
+//!    (best effort). [`FailureTopic`] sits outside the bounded [`Retry`] so it sees only the
+//!    final error.
+//! 3. **Dedup inside the retries.** Each attempt checks the store, runs the handler and records
+//!    the outcome as one unit, so a store outage is retried like any transient failure and a
+//!    transient handler failure is never recorded.
+//! 4. **Timeout innermost.** It bounds exactly one handler attempt and gives each attempt its
+//!    own child context, so a retry after a timeout starts with a fresh deadline and an
+//!    uncancelled context, and dedup store I/O does not count against the handler's time.
+//!
+//! Timers skip [`Filter`], [`Dedup`] and [`FailureTopic`]; they are timed out and retried (or
+//! given up in best-effort mode) like messages.
+//!
+//! [`Filter`]: super::Filter
+//! [`Retry`]: super::Retry
+//! [`RetryForever`]: super::RetryForever
+//! [`Bounded`]: super::Bounded
+//! [`Dedup`]: super::Dedup
+//! [`Timeout`]: super::Timeout
+//! [`FailureTopic`]: super::FailureTopic
+//! [`BestEffort`]: super::BestEffort
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use crate::config::{Config, Mode};
+use crate::consumer::Handler;
+use crate::error::{Error, Result};
+use crate::middleware::{
+    Backoff, BestEffortLayer, Bounded, DedupLayer, FailureSink, FailureTopicLayer, FilterLayer,
+    Layer, MemoryDedupStore, RetryForever, RetryLayer, TimeoutLayer,
+};
+
+/// Wraps `inner` in the layers for `config.mode`, in the order the module docs give.
+///
+/// `failure_sink` (normally the client's [`Producer`](crate::Producer)) is required in
+/// low-latency mode and ignored otherwise.
+///
+/// # Errors
+///
+/// In low-latency mode, when `failure_topic` is not configured or `failure_sink` is `None`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use prosody_engine::middleware::stack;
+/// use prosody_engine::{Config, Context, Handler, HandlerFuture, Message};
+///
+/// struct Noop;
+/// impl Handler for Noop {
+///     fn on_message(&self, _: Context, _: Message) -> HandlerFuture { Box::pin(async { Ok(()) }) }
+/// }
+///
+/// let config = Config::from_options_with_env([("group_id", "billing")], |_| None)?;
+/// let handler = stack::build(&config, Arc::new(Noop), None)?;
+/// # let _ = handler;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn build(
+    config: &Config,
+    inner: Arc<dyn Handler>,
+    failure_sink: Option<Arc<dyn FailureSink>>,
+) -> Result<Arc<dyn Handler>> {
+    let group_id = config.group_id.clone().unwrap_or_default();
+    let backoff = Backoff::new(config.retry_base, config.max_retry_delay);
+
+    let mut handler = wrap(&TimeoutLayer::new(config.timeout), inner);
+    if config.idempotence_cache_size > 0 {
+        let store = Arc::new(MemoryDedupStore::new(config.idempotence_cache_size));
+        let dedup = DedupLayer::new(
+            store,
+            group_id.as_str(),
+            config.idempotence_version.as_str(),
+        );
+        handler = wrap(&dedup, handler);
+    }
+    handler = match config.mode {
+        Mode::Pipeline => wrap(&RetryLayer::new(RetryForever, backoff), handler),
+        Mode::LowLatency => {
+            let failure_topic = failure_topic_layer(config, failure_sink, &group_id, backoff)?;
+            let retry = RetryLayer::new(Bounded(config.max_retries), backoff);
+            wrap(&failure_topic, wrap(&retry, handler))
+        }
+        Mode::BestEffort => wrap(&BestEffortLayer, handler),
+    };
+    let filter = FilterLayer::new(config.group_id.clone(), config.allowed_events.clone());
+    Ok(wrap(&filter, handler))
+}
+
+fn wrap<L>(layer: &L, inner: Arc<dyn Handler>) -> Arc<dyn Handler>
+where
+    L: Layer<dyn Handler>,
+{
+    Arc::new(layer.layer(inner))
+}
+
+fn failure_topic_layer(
+    config: &Config,
+    sink: Option<Arc<dyn FailureSink>>,
+    group_id: &str,
+    backoff: Backoff,
+) -> Result<FailureTopicLayer> {
+    let topic = config.failure_topic.as_deref().ok_or(Error::State(
+        "missing `failure_topic` (option or PROSODY_FAILURE_TOPIC): low_latency mode needs a topic to send persistently failing messages to",
+    ))?;
+    let sink = sink.ok_or(Error::State(
+        "low_latency mode needs a producer to write to `failure_topic`; pass one to the middleware stack",
+    ))?;
+    Ok(FailureTopicLayer::new(sink, topic, group_id, backoff))
+}

@@ -1,0 +1,102 @@
+//! Cancels a handler that runs past its deadline.
+//!
+//! Each event gets a child of its [`Context`], so cancelling it stops only that event (and a
+//! partition-wide cancellation still reaches it). When `timeout` expires the child context is
+//! cancelled: `should_cancel()` turns true and `cancelled()` resolves. Cancellation is
+//! cooperative: the layer then keeps awaiting the handler, so a key never has two attempts
+//! running at once, and reports the attempt as a transient "handler timed out" error whatever
+//! the handler returned (a terminal error is kept, as it forbids the commit). A handler that
+//! ignores cancellation keeps running; stall detection reports the partition.
+
+mod layer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use layer::TimeoutLayer;
+
+use crate::consumer::{Context, Handler, HandlerFuture, Message, Timer};
+use crate::error::{ErrorClass, HandlerError};
+
+/// Cancels the inner handler after a deadline; built by [`TimeoutLayer`], see its example.
+pub struct Timeout<H: ?Sized> {
+    timeout: Duration,
+    inner: Arc<H>,
+}
+
+impl<H: ?Sized> Timeout<H> {
+    /// Wraps `inner` with a `timeout` per attempt.
+    pub fn new(inner: Arc<H>, timeout: Duration) -> Self {
+        Self { timeout, inner }
+    }
+
+    /// The deadline for one attempt.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The wrapped handler.
+    pub fn get_ref(&self) -> &H {
+        &self.inner
+    }
+
+    /// Unwraps the inner handler.
+    pub fn into_inner(self) -> Arc<H> {
+        self.inner
+    }
+}
+
+impl<H: ?Sized> Clone for Timeout<H> {
+    fn clone(&self) -> Self {
+        Self::new(Arc::clone(&self.inner), self.timeout)
+    }
+}
+
+impl<H: ?Sized> fmt::Debug for Timeout<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler + ?Sized> Handler for Timeout<H> {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let child = context.child();
+        let future = self.inner.on_message(child.clone(), message);
+        Box::pin(race(future, child, self.timeout))
+    }
+
+    fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        let child = context.child();
+        let future = self.inner.on_timer(child.clone(), timer);
+        Box::pin(race(future, child, self.timeout))
+    }
+}
+
+async fn race(
+    mut future: HandlerFuture,
+    child: Context,
+    timeout: Duration,
+) -> Result<(), HandlerError> {
+    if let Ok(result) = tokio::time::timeout(timeout, &mut future).await {
+        return result;
+    }
+    tracing::warn!(
+        key = child.key(),
+        ?timeout,
+        "handler timed out; cancelling it"
+    );
+    child.cancel();
+    match future.await {
+        Err(error) if error.class() == ErrorClass::Terminal => Err(error),
+        _ => Err(HandlerError::transient(format!(
+            "handler timed out after {} (timeout)",
+            humantime::format_duration(timeout)
+        ))),
+    }
+}
