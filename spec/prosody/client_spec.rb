@@ -120,7 +120,7 @@ RSpec.describe Prosody::Client do
     expect { client.subscribe(wrong_arity) }.to raise_error(ArgumentError, /two arguments/)
   end
 
-  it "keeps handling after handlers raise any kind of exception" do
+  it "reports exceptions of any class as failures (best effort moves on)" do
     failures = [RuntimeError.new("boom"), NotImplementedError.new("later"), Class.new(Exception).new("odd")]
     handler = MockHelpers::RecordingHandler.new do |_context, message|
       index = message.payload["fail"]
@@ -128,14 +128,38 @@ RSpec.describe Prosody::Client do
     end
     log = StringIO.new
     Prosody.logger = Logger.new(log)
-    client = subscribed(handler)
+    client = subscribed(handler, mode: :best_effort)
     failures.each_index { |index| client.send_message(topic, "k", { "fail" => index }) }
     client.send_message(topic, "k", { "fail" => nil })
     received = pop_all(handler.events, 1)
     expect(received.first.payload).to eq({ "fail" => nil })
     expect(log.string).to include("RuntimeError: boom", "NotImplementedError: later", "odd")
-  ensure
-    Prosody.logger = nil
+  end
+
+  it "retries transient errors in pipeline mode and gives up permanent ones at once" do
+    attempts = Hash.new(0)
+    handler_class = Class.new(Prosody::EventHandler) do
+      define_method(:initialize) { |events| super(); @events = events }
+      define_method(:on_message) do |_context, message|
+        n = message.payload["n"]
+        attempts[n] += 1
+        raise ArgumentError, "unparseable" if n == 1
+        raise IOError, "flaky" if n.zero? && attempts[n] < 3
+
+        @events << message
+      end
+      define_method(:on_timer) { |_context, _timer| nil }
+      permanent :on_message, ArgumentError
+    end
+    events = Queue.new
+    client = subscribed(handler_class.new(events), retry_base: 0.005, max_retry_delay: 0.02)
+    client.send_message(topic, "a", { "n" => 0 })
+    client.send_message(topic, "b", { "n" => 1 })
+    client.send_message(topic, "b", { "n" => 2 })
+    payloads = pop_all(events, 2).map { |m| m.payload["n"] }
+    expect(payloads).to contain_exactly(0, 2)
+    expect(attempts[0]).to eq(3)
+    expect(attempts[1]).to eq(1)
   end
 
   it "sends from inside a handler without blocking other handlers" do
