@@ -27,7 +27,7 @@ Gem::Specification.new do |spec|
     listed = Dir.glob(patterns, flags) if listed.empty?
     listed.select { |path| File.file?(path) }
   end
-  built_or_test_only = %r{\.(so|bundle|dylib|dll)\z|\Aengine/(tests|benches)/}
+  built_or_test_only = %r{\.(so|bundle|dylib|dll)\z|\Aengine/tests/}
   spec.files = candidates.select { |path| patterns.any? { |p| File.fnmatch?(p, path, flags) } }
                          .grep_v(built_or_test_only)
                          .sort

@@ -11,7 +11,7 @@
 require "prosody"
 
 COUNT = Integer(ARGV.fetch(0, 200_000))
-TOPIC = "bench-#{Process.pid}"
+TOPIC = "bench-#{Process.pid}".freeze
 TUNED = { max_uncommitted: 20_000, max_concurrency: 256 }.freeze
 BASE = { mock: true, probe_port: nil }.freeze
 
@@ -48,8 +48,9 @@ def native_options(**options)
 end
 
 def ruby_run(label, read_payload:)
-  handler = CountingHandler.new(COUNT, read_payload: read_payload)
-  client = Prosody::Client.new(**BASE, **TUNED, group_id: "#{label}-#{Process.pid}", subscribed_topics: TOPIC)
+  handler = CountingHandler.new(COUNT, read_payload:)
+  client = Prosody::Client.new(**BASE, **TUNED, group_id: "#{label}-#{Process.pid}",
+                                                subscribed_topics: TOPIC)
   allocated = GC.stat(:total_allocated_objects)
   client.subscribe(handler)
   handler.wait
@@ -58,16 +59,19 @@ def ruby_run(label, read_payload:)
   [COUNT / (handler.last - handler.first), allocated.to_f / COUNT]
 end
 
-seconds = Prosody::Native::Bench.produce(native_options(source_system: "bench"), TOPIC, 8, COUNT, 1000)
-puts format("produced %<n>d messages in %<s>.2f s (%<r>.0f msg/s)", n: COUNT, s: seconds, r: COUNT / seconds)
+seconds = Prosody::Native::Bench.produce(native_options(source_system: "bench"), TOPIC, 8, COUNT,
+                                         1000)
+puts format("produced %<n>d messages in %<s>.2f s (%<r>.0f msg/s)", n: COUNT, s: seconds,
+                                                                    r: COUNT / seconds)
 
-rust = COUNT / Prosody::Native::Bench.rust_noop(native_options(**TUNED, group_id: "rust-#{Process.pid}",
-                                                               subscribed_topics: TOPIC), COUNT)
+rust_options = native_options(**TUNED, group_id: "rust-#{Process.pid}", subscribed_topics: TOPIC)
+rust = COUNT / Prosody::Native::Bench.rust_noop(rust_options, COUNT)
 payload_rate, payload_allocs = ruby_run("payload", read_payload: true)
 bare_rate, bare_allocs = ruby_run("bare", read_payload: false)
 
-puts format("(a) engine, Rust no-op handler:        %10.0f msg/s", rust)
-puts format("(b) Ruby handler reading the payload:  %10.0f msg/s  %.1f allocations/event  %.2fx (a)",
-            payload_rate, payload_allocs, payload_rate / rust)
-puts format("(c) Ruby handler ignoring the payload: %10.0f msg/s  %.1f allocations/event  %.2fx (a)",
-            bare_rate, bare_allocs, bare_rate / rust)
+ROW = "%<label>-38s %<rate>10.0f msg/s  %<allocs>5.1f allocations/event  %<ratio>.2fx (a)"
+puts format("%<label>-38s %<rate>10.0f msg/s", label: "(a) engine, Rust no-op handler:", rate: rust)
+puts format(ROW, label: "(b) Ruby handler reading the payload:", rate: payload_rate,
+                 allocs: payload_allocs, ratio: payload_rate / rust)
+puts format(ROW, label: "(c) Ruby handler ignoring the payload:", rate: bare_rate,
+                 allocs: bare_allocs, ratio: bare_rate / rust)

@@ -21,9 +21,10 @@ class OrderHandler < Prosody::EventHandler
 
   def on_message(_context, message)
     order = message.payload
-    puts format("  handled %-10s order #%d (%s, partition %d, offset %d)",
-                message.key, order["number"], order["item"], message.partition, message.offset)
-    @client.send_message("receipts", message.key, { "order" => order["number"], "status" => "paid" })
+    puts "  handled #{message.key.ljust(6)} order ##{order["number"]} (#{order["item"]}, " \
+         "partition #{message.partition}, offset #{message.offset})"
+    @client.send_message("receipts", message.key,
+                         { "order" => order["number"], "status" => "paid" })
     @seen << order["number"]
   end
 
@@ -43,7 +44,7 @@ client.subscribe(OrderHandler.new(client, seen))
 puts "consumer state: #{client.consumer_state}"
 
 orders = [
-  ["alice", "tea"], ["bob", "coffee"], ["alice", "scone"], ["bob", "bagel"], ["alice", "jam"]
+  %w[alice tea], %w[bob coffee], %w[alice scone], %w[bob bagel], %w[alice jam]
 ]
 orders.each_with_index do |(customer, item), number|
   client.send_message("orders", customer, { "number" => number, "item" => item })

@@ -58,7 +58,8 @@ module Prosody
         raise AlreadySubscribedError, "already subscribed; call unsubscribe first" if @processor
 
         bridge = Native::Bridge.new(@native.max_concurrency)
-        processor = Processor.new(handler, bridge, concurrency: @native.max_concurrency, logger: Prosody.logger)
+        processor = Processor.new(handler, bridge, concurrency: @native.max_concurrency,
+                                                   logger: Prosody.logger)
         @native.subscribe(bridge)
         @processor = processor.start
       end
@@ -106,7 +107,8 @@ module Prosody
 
     def build_configuration(config, options)
       case config
-      when Configuration then options.empty? ? config : Configuration.new(config.to_h.merge(options))
+      when Configuration
+        options.empty? ? config : Configuration.new(config.to_h.merge(options))
       when Hash then Configuration.new(config.merge(options))
       when nil then Configuration.new(options)
       else raise TypeError, "expected a Prosody::Configuration or a Hash, got #{config.class}"
@@ -133,9 +135,10 @@ module Prosody
         end
 
         arity = handler.method(name).arity
-        next if arity == 2 || arity.negative? && arity >= -3
+        next if arity == 2 || (arity.negative? && arity >= -3)
 
-        raise ArgumentError, "#{handler.class}##{name} must take two arguments (context, event), takes #{arity}"
+        raise ArgumentError,
+              "#{handler.class}##{name} must take two arguments (context, event), takes #{arity}"
       end
     end
   end

@@ -167,6 +167,7 @@ module Prosody
       worker = Worker.new(self)
       @workers << worker
       worker.task = @task.async { worker.run }
+      worker
     end
   end
 end

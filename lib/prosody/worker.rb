@@ -64,8 +64,9 @@ module Prosody
 
     def report(context, error)
       permanent = ErrorClassification.permanent?(error)
-      @processor.logger.warn("prosody: handler failed for key #{context.key.inspect} " \
-                             "(#{permanent ? 'permanent' : 'transient'}): #{error.class}: #{error.message}")
+      kind = permanent ? "permanent" : "transient"
+      @processor.logger.warn("prosody: handler failed for key #{context.key.inspect} (#{kind}): " \
+                             "#{error.class}: #{error.message}")
       context.__complete(permanent ? 2 : 1, "#{error.class}: #{error.message}")
     end
   end

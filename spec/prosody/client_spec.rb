@@ -38,14 +38,16 @@ RSpec.describe Prosody::Client do
   end
 
   it "defaults the source system to the group id" do
-    expect(Prosody::Client.new(mock: true, probe_port: nil, group_id: group).source_system).to eq(group)
+    expect(Prosody::Client.new(mock: true, probe_port: nil,
+                               group_id: group).source_system).to eq(group)
   end
 
   it "round-trips every kind of JSON value with String keys" do
     handler = MockHelpers::RecordingHandler.new
     client = subscribed(handler)
     payloads = [
-      { "text" => "héllo", "n" => 42, "big" => 2**62, "pi" => 3.25, "yes" => true, "no" => false, "nil" => nil },
+      { "text" => "héllo", "n" => 42, "big" => 2**62, "pi" => 3.25, "yes" => true, "no" => false,
+        "nil" => nil },
       [1, "two", [3.5, { "four" => [nil] }]],
       "plain string",
       -7,
@@ -121,7 +123,8 @@ RSpec.describe Prosody::Client do
   end
 
   it "reports exceptions of any class as failures (best effort moves on)" do
-    failures = [RuntimeError.new("boom"), NotImplementedError.new("later"), Class.new(Exception).new("odd")]
+    failures = [RuntimeError.new("boom"), NotImplementedError.new("later"),
+                Class.new(Exception).new("odd")] # rubocop:disable Lint/InheritException
     handler = MockHelpers::RecordingHandler.new do |_context, message|
       index = message.payload["fail"]
       raise failures[index] if index
@@ -139,7 +142,10 @@ RSpec.describe Prosody::Client do
   it "retries transient errors in pipeline mode and gives up permanent ones at once" do
     attempts = Hash.new(0)
     handler_class = Class.new(Prosody::EventHandler) do
-      define_method(:initialize) { |events| super(); @events = events }
+      define_method(:initialize) do |events|
+        super()
+        @events = events
+      end
       define_method(:on_message) do |_context, message|
         n = message.payload["n"]
         attempts[n] += 1
@@ -263,7 +269,8 @@ RSpec.describe Prosody::Client do
     subscribed(MockHelpers::RecordingHandler.new)
     shared = count_for.call(0.5)
     ratio = shared.to_f / solo
-    puts format("\n    another thread ran at %.0f%% of its solo speed while the client idled", ratio * 100)
+    puts format("\n    another thread ran at %.0f%% of its solo speed while the client idled",
+                ratio * 100)
     expect(ratio).to be > 0.5
   end
 end
