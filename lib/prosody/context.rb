@@ -32,13 +32,15 @@ module Prosody
     # Timer operations arrive with persistent timers; until then they say so plainly.
     %i[schedule clear_and_schedule unschedule].each do |name|
       define_method(name) do |_time|
-        raise NotImplementedError, "Prosody::Context##{name} is not available yet: timers are not implemented"
+        raise NotImplementedError,
+              "Prosody::Context##{name} is not available yet: timers are not implemented"
       end
     end
 
     %i[clear_scheduled scheduled].each do |name|
       define_method(name) do
-        raise NotImplementedError, "Prosody::Context##{name} is not available yet: timers are not implemented"
+        raise NotImplementedError,
+              "Prosody::Context##{name} is not available yet: timers are not implemented"
       end
     end
   end

@@ -5,7 +5,8 @@ require "prosody"
 
 RSpec.describe "Prosody after fork" do
   it "gives the child a clear error for objects it inherited, and keeps the parent working" do
-    client = Prosody::Client.new(mock: true, probe_port: nil, source_system: "fork-spec", send_timeout: 10)
+    client = Prosody::Client.new(mock: true, probe_port: nil, source_system: "fork-spec",
+                                 send_timeout: 10)
     client.send_message("fork-spec", "k", { "n" => 1 })
     reader, writer = IO.pipe
     pid = fork do
