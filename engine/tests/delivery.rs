@@ -86,26 +86,6 @@ async fn restart_loses_nothing(broker: Broker, drop_instead_of_shutdown: bool) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_graceful_restart_loses_nothing() {
-    restart_loses_nothing(Broker::Mock, false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_dropped_consumer_loses_nothing() {
-    restart_loses_nothing(Broker::Mock, true).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_graceful_restart_loses_nothing() {
-    restart_loses_nothing(Broker::Real, false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_dropped_consumer_loses_nothing() {
-    restart_loses_nothing(Broker::Real, true).await;
-}
-
 async fn bad_records_are_skipped_and_committed(broker: Broker) {
     let topic = unique("bad-records");
     create_topic(broker, &topic, 1).await;
@@ -147,16 +127,6 @@ async fn bad_records_are_skipped_and_committed(broker: Broker) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_bad_records_are_skipped_and_committed() {
-    bad_records_are_skipped_and_committed(Broker::Mock).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_bad_records_are_skipped_and_committed() {
-    bad_records_are_skipped_and_committed(Broker::Real).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_after_unsubscribe_resumes_where_it_left_off() {
     let broker = Broker::Mock;
     let topic = unique("resubscribe");
@@ -176,4 +146,10 @@ async fn subscribe_after_unsubscribe_resumes_where_it_left_off() {
         40,
         "the second subscription starts from the committed offsets"
     );
+}
+
+on_both_brokers! {
+    graceful_restart_loses_nothing => restart_loses_nothing(false);
+    dropped_consumer_loses_nothing => restart_loses_nothing(true);
+    bad_records_are_skipped_and_committed => bad_records_are_skipped_and_committed();
 }

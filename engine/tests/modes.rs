@@ -118,16 +118,6 @@ async fn pipeline_retries_without_blocking_other_keys(broker: Broker) {
     assert_eq!(committed(broker, &group, &topic, 1), vec![3]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_pipeline_retries_without_blocking_other_keys() {
-    pipeline_retries_without_blocking_other_keys(Broker::Mock).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_pipeline_retries_without_blocking_other_keys() {
-    pipeline_retries_without_blocking_other_keys(Broker::Real).await;
-}
-
 async fn low_latency_dead_letters_after_max_retries(broker: Broker) {
     let topic = unique("low-latency");
     let failures = format!("{topic}-failures");
@@ -185,16 +175,6 @@ async fn low_latency_dead_letters_after_max_retries(broker: Broker) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_low_latency_dead_letters_after_max_retries() {
-    low_latency_dead_letters_after_max_retries(Broker::Mock).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_low_latency_dead_letters_after_max_retries() {
-    low_latency_dead_letters_after_max_retries(Broker::Real).await;
-}
-
 async fn best_effort_moves_on(broker: Broker) {
     let topic = unique("best-effort");
     create_topic(broker, &topic, 1).await;
@@ -220,16 +200,6 @@ async fn best_effort_moves_on(broker: Broker) {
     consumer.shutdown().await;
     assert_eq!(handler.attempts(0), 1);
     assert_eq!(committed(broker, &group, &topic, 1), vec![2]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_best_effort_moves_on() {
-    best_effort_moves_on(Broker::Mock).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_best_effort_moves_on() {
-    best_effort_moves_on(Broker::Real).await;
 }
 
 async fn filters_and_dedup_skip_but_commit(broker: Broker) {
@@ -309,12 +279,9 @@ async fn filters_and_dedup_skip_but_commit(broker: Broker) {
     assert_eq!(committed(broker, &group, &topic, 1), vec![7]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_filters_and_dedup_skip_but_commit() {
-    filters_and_dedup_skip_but_commit(Broker::Mock).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_filters_and_dedup_skip_but_commit() {
-    filters_and_dedup_skip_but_commit(Broker::Real).await;
+on_both_brokers! {
+    pipeline_retries_transient_errors_without_blocking_other_keys => pipeline_retries_without_blocking_other_keys();
+    low_latency_dead_letters_after_max_retries => low_latency_dead_letters_after_max_retries();
+    best_effort_logs_and_moves_on => best_effort_moves_on();
+    filters_and_dedup_skip_but_commit => filters_and_dedup_skip_but_commit();
 }

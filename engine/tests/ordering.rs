@@ -42,22 +42,7 @@ async fn keys_stay_in_order(broker: Broker, partitions: i32) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_one_partition_keeps_key_order_with_concurrency() {
-    keys_stay_in_order(Broker::Mock, 1).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_four_partitions_keep_key_order() {
-    keys_stay_in_order(Broker::Mock, 4).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_one_partition_keeps_key_order_with_concurrency() {
-    keys_stay_in_order(Broker::Real, 1).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_four_partitions_keep_key_order() {
-    keys_stay_in_order(Broker::Real, 4).await;
+on_both_brokers! {
+    one_partition_keeps_key_order_with_concurrency => keys_stay_in_order(1);
+    four_partitions_keep_key_order => keys_stay_in_order(4);
 }

@@ -35,16 +35,6 @@ async fn round_trip(broker: Broker) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_cluster_round_trip() {
-    round_trip(Broker::Mock).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_kafka_round_trip() {
-    round_trip(Broker::Real).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mock_subscribe_creates_a_missing_topic() {
     let topic = unique("subscribe-first");
     let recorder = Recorder::default();
@@ -69,4 +59,8 @@ async fn mock_subscribe_creates_a_missing_topic() {
     produce(Broker::Mock, &topic, 2, 4).await;
     recorder.wait_for(4, Duration::from_secs(20)).await;
     consumer.shutdown().await;
+}
+
+on_both_brokers! {
+    produced_messages_are_consumed => round_trip();
 }

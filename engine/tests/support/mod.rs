@@ -328,3 +328,24 @@ impl<H: Handler> Handler for Slow<H> {
         })
     }
 }
+
+/// Declares a test module `$name` with a `mock` and a `real` test that run
+/// `$scenario(Broker, args...)` on the mock cluster and on real Kafka.
+#[macro_export]
+macro_rules! on_both_brokers {
+    ($($name:ident => $scenario:ident($($arg:expr),*);)*) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mock() {
+                    super::$scenario(super::Broker::Mock $(, $arg)*).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn real() {
+                    super::$scenario(super::Broker::Real $(, $arg)*).await;
+                }
+            }
+        )*
+    };
+}
