@@ -150,13 +150,13 @@ module Prosody
       end
     end
 
-    # Runs the context's on_cancel callbacks, then raises the stop exception in its fiber.
+    # Runs the context's on_cancel callbacks, then wakes a fiber waiting in `on_cancel` or, if
+    # none, raises the stop exception in the handler's fiber.
     def cancel(id)
       worker, context = @busy[id]
       return unless worker
 
-      context.__run_cancel_callbacks(@logger)
-      worker.task.stop
+      worker.task.stop unless context.__cancel(@logger)
     end
 
     def refill_pool

@@ -31,9 +31,12 @@ module Prosody
 
     private
 
+    # Parks once, then waits for the dispatcher's hand-off. A resume that brings no event (the
+    # reactor waking this fiber for something stale) must not park it twice, or the dispatcher
+    # could hand two events to one worker.
     def wait_for_event
+      @processor.park(self)
       until @context
-        @processor.park(self)
         signal = Fiber.yield
         raise signal if signal.is_a?(Exception)
       end

@@ -253,9 +253,12 @@ RSpec.describe Prosody::Client do
     end
     threads.each(&:join)
     messages = pop_all(handler.events, 200)
-    by_key = messages.group_by(&:key).transform_values { |list| list.map { |m| m.payload["i"] } }
+    by_key = messages.group_by(&:key)
     expect(by_key.keys.size).to eq(8)
-    by_key.each_value { |sequence| expect(sequence).to eq((0...25).to_a) }
+    by_key.each_value do |list|
+      expect(list.map { |m| m.payload["i"] })
+        .to eq((0...25).to_a), -> { list.map { |m| "#{m.payload["i"]}@#{m.partition}/#{m.offset}" }.join(" ") }
+    end
   end
 
   it "lets another Ruby thread run at nearly full speed while it idles" do
@@ -272,5 +275,21 @@ RSpec.describe Prosody::Client do
     puts format("\n    another thread ran at %.0f%% of its solo speed while the client idled",
                 ratio * 100)
     expect(ratio).to be > 0.5
+  end
+
+  it "wakes a handler waiting in on_cancel instead of stopping it" do
+    started = Queue.new
+    observed = Queue.new
+    handler = MockHelpers::RecordingHandler.new do |context, _message|
+      started << true
+      context.on_cancel
+      observed << context.should_cancel?
+    end
+    client = subscribed(handler, shutdown_timeout: 1)
+    client.send_message(topic, "waiting", { "n" => 1 })
+    Timeout.timeout(20) { started.pop }
+    client.unsubscribe
+    expect(pop_all(observed, 1)).to eq([true])
+    expect(pop_all(handler.events, 1).first.key).to eq("waiting")
   end
 end
