@@ -257,7 +257,11 @@ RSpec.describe Prosody::Client do
     expect(by_key.keys.size).to eq(8)
     by_key.each_value do |list|
       expect(list.map { |m| m.payload["i"] })
-        .to eq((0...25).to_a), -> { list.map { |m| "#{m.payload["i"]}@#{m.partition}/#{m.offset}" }.join(" ") }
+        .to eq((0...25).to_a), lambda {
+                                 list.map do |m|
+                                   "#{m.payload["i"]}@#{m.partition}/#{m.offset}"
+                                 end.join(" ")
+                               }
     end
   end
 

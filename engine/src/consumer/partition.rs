@@ -45,7 +45,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         cancel: cancel.clone(),
         tracker: OffsetTracker::default(),
         keys: KeyQueues::default(),
-        label: format!("{}/{}", partition.0, partition.1),
+        label: format!("{}/{}", partition.0, partition.1).into(),
     };
     let task = shared
         .runtime
@@ -66,7 +66,7 @@ struct PartitionTask {
     cancel: CancellationToken,
     tracker: OffsetTracker,
     keys: KeyQueues<Message>,
-    label: String,
+    label: Arc<str>,
 }
 
 /// What a finished handler reports back to its partition.
@@ -85,10 +85,15 @@ impl PartitionTask {
     ) {
         let mut running = FuturesUnordered::new();
         let mut open = true;
+        // Created once: a fresh `cancelled()` future per turn of the loop registers with (and
+        // then leaves) the token's waiter list every time, twice per message.
+        let terminated = terminate.cancelled();
+        let drained = drain.cancelled();
+        tokio::pin!(terminated, drained);
         loop {
             tokio::select! {
                 biased;
-                () = terminate.cancelled() => break,
+                () = &mut terminated => break,
                 Some(done) = running.next(), if !running.is_empty() => {
                     let done: Done = done;
                     if done.commit {
@@ -103,16 +108,29 @@ impl PartitionTask {
                         }
                     }
                 }
-                () = drain.cancelled(), if open => {
+                () = &mut drained, if open => {
                     open = false;
                     receiver.close();
                 }
                 envelope = receiver.recv(), if open => match envelope {
-                    Some(Envelope::Message(message)) => {
-                        if !self.take(message.offset()) {
+                    Some(Envelope::Record(record)) => {
+                        let offset = record.offset();
+                        if !self.take(offset) {
                             self.shared.release(1);
-                        } else if let Some(message) = self.keys.offer(&Arc::clone(message.shared_key()), message) {
-                            running.push(self.start(message));
+                        } else {
+                            match record.decode() {
+                                Ok(message) => {
+                                    if let Some(message) = self.keys.offer(&Arc::clone(message.shared_key()), message) {
+                                        running.push(self.start(message));
+                                    }
+                                }
+                                Err(reason) => {
+                                    tracing::warn!(partition = %self.label, offset, %reason, "skipping record");
+                                    self.shared.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                                    self.complete(offset);
+                                    self.shared.release(1);
+                                }
+                            }
                         }
                     }
                     Some(Envelope::Skip(offset)) => {
@@ -168,7 +186,7 @@ impl PartitionTask {
     fn start(&self, message: Message) -> impl std::future::Future<Output = Done> + Send + 'static {
         let shared = Arc::clone(&self.shared);
         let context = Context::new(Arc::clone(message.shared_key()), self.cancel.clone());
-        let label = self.label.clone();
+        let label = Arc::clone(&self.label);
         async move {
             let key = Arc::clone(message.shared_key());
             let offset = message.offset();

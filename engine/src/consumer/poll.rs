@@ -21,7 +21,7 @@ use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::consumer::decode::decode;
+use crate::consumer::decode::copy;
 use crate::consumer::partition_queue::Queues;
 use crate::consumer::rebalance::{drain, store_final_offsets, RebalanceContext};
 use crate::consumer::shared::{resume_mark, Envelope, Shared, TopicPartition};
@@ -107,12 +107,15 @@ impl PollLoop {
                 return;
             }
         };
-        let topic = topics
-            .entry(record.topic().to_string())
-            .or_insert_with(|| record.topic().into());
+        let topic = match topics.get(record.topic()) {
+            Some(topic) => topic,
+            None => topics
+                .entry(record.topic().to_string())
+                .or_insert_with(|| record.topic().into()),
+        };
         let key: TopicPartition = (Arc::clone(topic), record.partition());
-        let envelope = match decode(&record, topic) {
-            Ok(message) => Envelope::Message(message),
+        let envelope = match copy(&record, topic) {
+            Ok(record) => Envelope::Record(record),
             Err(reason) => {
                 tracing::warn!(topic = %key.0, partition = key.1, offset = record.offset(), %reason, "skipping record");
                 shared.stats.skipped.fetch_add(1, Ordering::Relaxed);
@@ -164,6 +167,9 @@ impl PollLoop {
         };
         match result {
             Ok(()) => {
+                if !pause {
+                    self.restart_fetchers();
+                }
                 self.shared.paused.store(pause, Ordering::Release);
                 let counter = if pause {
                     &self.shared.stats.pauses
@@ -173,6 +179,36 @@ impl PollLoop {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
             Err(error) => tracing::warn!(%error, pause, "could not change the pause state"),
+        }
+    }
+
+    /// Makes librdkafka fetch again right after a resume.
+    ///
+    /// A resume does not wake the broker thread, which idles for up to a second once every
+    /// partition it serves is paused (librdkafka 2.12's `rd_kafka_max_block_ms`), so each
+    /// pause/resume cycle used to cost that second. An epoch-less seek to the position the
+    /// consumer has reached restarts the partition's fetcher at once, which wakes the thread; it
+    /// moves nothing, as the pause already discarded the prefetched records.
+    fn restart_fetchers(&self) {
+        let Ok(positions) = self.consumer.position() else {
+            return;
+        };
+        let mut seek = TopicPartitionList::new();
+        for element in positions.elements() {
+            if let Offset::Offset(offset) = element.offset() {
+                let _ = seek.add_partition_offset(
+                    element.topic(),
+                    element.partition(),
+                    Offset::Offset(offset),
+                );
+            }
+        }
+        if seek.count() > 0 {
+            tracing::debug!(positions = ?seek.to_topic_map(), "restarting fetchers after a resume");
+            // A zero timeout makes the seek asynchronous.
+            if let Err(error) = self.consumer.seek_partitions(seek, Duration::ZERO) {
+                tracing::debug!(%error, "could not restart fetching after a resume");
+            }
         }
     }
 

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::consumer::decode::Record;
 use crate::consumer::handler::Handler;
-use crate::consumer::message::Message;
 
 /// A topic and partition.
 pub(crate) type TopicPartition = (Arc<str>, i32);
@@ -29,8 +29,8 @@ pub(crate) struct Settings {
 /// What the poll thread hands a partition task.
 #[derive(Debug)]
 pub(crate) enum Envelope {
-    /// A decoded message for the handler.
-    Message(Message),
+    /// A record for the handler; the partition task parses its payload.
+    Record(Record),
     /// A record that cannot be handled; its offset completes at once.
     Skip(i64),
 }
