@@ -1,0 +1,89 @@
+//! Backpressure: with a slow handler the consumer never holds more than `max_uncommitted`
+//! messages, pauses its partitions when full and resumes them, and still handles everything.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{consume, create_topic, produce, unique, Broker, Recorder, Slow};
+
+const PARTITIONS: i32 = 4;
+const KEYS: usize = 500;
+// About 2.5 MiB per partition on the mock cluster, well under its 5 MiB retention.
+const MESSAGES: usize = 50_000;
+const MAX_UNCOMMITTED: usize = 64;
+
+async fn slow_handler_is_bounded_and_complete(broker: Broker) {
+    let topic = unique("backpressure");
+    create_topic(broker, &topic, PARTITIONS).await;
+    let sent = produce(broker, &topic, KEYS, MESSAGES).await;
+    let group = unique("backpressure-group");
+    let recorder = Recorder::default();
+    let handler = Slow {
+        inner: recorder.clone(),
+        delay: Duration::from_millis(1),
+    };
+    let max = MAX_UNCOMMITTED.to_string();
+    let consumer = consume(
+        broker,
+        &group,
+        &topic,
+        &[("max_uncommitted", &max), ("max_concurrency", "32")],
+        Arc::new(handler),
+    );
+    let start = Instant::now();
+    recorder.wait_for(MESSAGES, Duration::from_secs(60)).await;
+    let elapsed = start.elapsed();
+    let stats = consumer.stats();
+    let peak = stats.peak_in_flight.load(Ordering::SeqCst);
+    let pauses = stats.pauses.load(Ordering::SeqCst);
+    let resumes = stats.resumes.load(Ordering::SeqCst);
+    eprintln!(
+        "{broker:?}: {MESSAGES} messages in {elapsed:?} ({:.0} msg/s), peak in flight {peak}, \
+         {pauses} pauses, {resumes} resumes",
+        MESSAGES as f64 / elapsed.as_secs_f64()
+    );
+    consumer.shutdown().await;
+
+    assert_eq!(
+        recorder.handled(),
+        MESSAGES,
+        "each message handled exactly once"
+    );
+    let seen = recorder.by_key();
+    let expected: HashMap<String, Vec<i64>> = sent
+        .into_iter()
+        .map(|(key, count)| (key, (0..count).collect()))
+        .collect();
+    assert_eq!(seen.len(), expected.len());
+    for (key, seqs) in &expected {
+        assert_eq!(seen.get(key), Some(seqs), "messages for {key}");
+    }
+    assert!(
+        peak <= MAX_UNCOMMITTED,
+        "peak in flight {peak} exceeds max_uncommitted {MAX_UNCOMMITTED}"
+    );
+    assert!(
+        peak >= MAX_UNCOMMITTED / 2,
+        "peak in flight {peak}: the consumer never came near its limit, so this test proves nothing"
+    );
+    assert!(pauses >= 1, "a consumer that stays full must pause");
+    assert!(resumes >= 1, "a paused consumer must resume");
+    assert!(
+        resumes == pauses || resumes + 1 == pauses,
+        "pauses ({pauses}) and resumes ({resumes}) must alternate"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_slow_handler_is_bounded_and_complete() {
+    slow_handler_is_bounded_and_complete(Broker::Mock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_slow_handler_is_bounded_and_complete() {
+    slow_handler_is_bounded_and_complete(Broker::Real).await;
+}
