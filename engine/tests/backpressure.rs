@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{consume, create_topic, produce, unique, Broker, Recorder, Slow};
+use support::{consume, create_topic, eventually, produce, unique, Broker, Recorder, Slow};
 
 const PARTITIONS: i32 = 4;
 const KEYS: usize = 500;
@@ -86,4 +86,65 @@ async fn mock_slow_handler_is_bounded_and_complete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_slow_handler_is_bounded_and_complete() {
     slow_handler_is_bounded_and_complete(Broker::Real).await;
+}
+
+/// A consumer taking over a group's backlog on a busy machine. Its first assignment is where
+/// records used to reach the poll thread through librdkafka's main queue (fetching had started
+/// before the partition's queue was split): they bypassed `max_uncommitted`, overfilled the
+/// partition's channel and arrived after newer records, so some were never handled while their
+/// offsets were committed. Several takeovers run at once to keep both cores busy.
+async fn takeover_under_load_is_bounded_and_complete(broker: Broker) {
+    const SCENARIOS: usize = 6;
+    const BACKLOG: usize = 2_000;
+    let max = MAX_UNCOMMITTED.to_string();
+    let options = [
+        ("max_uncommitted", max.as_str()),
+        ("commit_interval", "50ms"),
+    ];
+    let takeover = |_| async move {
+        let topic = unique("takeover");
+        create_topic(broker, &topic, PARTITIONS).await;
+        let sent = produce(broker, &topic, 50, BACKLOG).await;
+        let group = unique("takeover-group");
+        let first = Recorder::with_delay(2);
+        let consumer = consume(broker, &group, &topic, &options, Arc::new(first.clone()));
+        first.wait_for(BACKLOG / 2, Duration::from_secs(60)).await;
+        consumer.shutdown().await;
+        let second = Recorder::default();
+        let consumer = consume(broker, &group, &topic, &options, Arc::new(second.clone()));
+        let everything: usize = sent.values().map(|&n| n as usize).sum();
+        let union = || {
+            first
+                .pairs()
+                .into_iter()
+                .chain(second.pairs())
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        };
+        let complete = eventually(Duration::from_secs(30), || union() == everything).await;
+        let peak = consumer.stats().peak_in_flight.load(Ordering::SeqCst);
+        consumer.shutdown().await;
+        (complete, union(), peak)
+    };
+    let results = futures::future::join_all((0..SCENARIOS).map(takeover)).await;
+    for (index, (complete, handled, peak)) in results.into_iter().enumerate() {
+        assert!(
+            complete,
+            "takeover {index}: {handled} of {BACKLOG} messages handled"
+        );
+        assert!(
+            peak <= MAX_UNCOMMITTED,
+            "takeover {index}: peak in flight {peak} exceeds max_uncommitted {MAX_UNCOMMITTED}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_takeover_under_load_is_bounded_and_complete() {
+    takeover_under_load_is_bounded_and_complete(Broker::Mock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_takeover_under_load_is_bounded_and_complete() {
+    takeover_under_load_is_bounded_and_complete(Broker::Real).await;
 }

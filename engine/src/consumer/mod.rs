@@ -110,9 +110,7 @@ impl Consumer {
             "queued.min.messages",
             (config.max_uncommitted.max(1000) * 4).to_string(),
         );
-        let context = RebalanceContext {
-            shared: Arc::clone(&shared),
-        };
+        let context = RebalanceContext::new(Arc::clone(&shared));
         let mut consumer: BaseConsumer<RebalanceContext> = client_config
             .create_with_context(context)
             .map_err(|source| Error::Client {

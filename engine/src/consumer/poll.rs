@@ -40,6 +40,7 @@ pub(crate) struct PollLoop {
 
 impl PollLoop {
     pub(crate) fn new(consumer: Arc<BaseConsumer<RebalanceContext>>, shared: Arc<Shared>) -> Self {
+        consumer.context().attach(&consumer);
         Self {
             consumer,
             shared,
@@ -65,8 +66,9 @@ impl PollLoop {
     }
 
     fn serve_events(&mut self) {
-        // Records only arrive here in the moment between an assignment and its queue split;
-        // they are dispatched regardless of capacity (a documented, tiny slack).
+        // Records should never arrive here: an assignment splits each partition's queue before
+        // fetching starts (see `RebalanceContext::detach_fetch_queues`). Should one arrive
+        // anyway, it is dispatched regardless of capacity.
         while let Some(result) = self.consumer.poll(Duration::ZERO) {
             Self::dispatch_result(&self.shared, &mut self.topics, result);
         }

@@ -4,9 +4,13 @@
 //! thread while the revoked partitions drain (at most `shutdown_timeout`), then stores their
 //! final watermarks so librdkafka's commit on unassignment carries them. Rebalances are rare,
 //! so blocking here is simpler than the alternatives, and the group protocol allows it.
+//!
+//! An assignment first takes each new partition's fetch queue off the consumer's main queue
+//! (see [`RebalanceContext::detach_fetch_queues`]), so no record of it ever reaches the poll
+//! thread by the main queue.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
@@ -18,12 +22,55 @@ use crate::consumer::shared::{PartitionHandle, Shared, TopicPartition};
 /// The consumer's librdkafka context.
 pub(crate) struct RebalanceContext {
     pub(crate) shared: Arc<Shared>,
+    /// The consumer this context belongs to, once it exists (see [`RebalanceContext::attach`]).
+    consumer: OnceLock<Weak<BaseConsumer<RebalanceContext>>>,
+}
+
+impl RebalanceContext {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            consumer: OnceLock::new(),
+        }
+    }
+
+    /// Tells the context which consumer it belongs to. A weak reference, so the consumer (which
+    /// owns its context) can still be dropped.
+    pub(crate) fn attach(&self, consumer: &Arc<BaseConsumer<RebalanceContext>>) {
+        let _ = self.consumer.set(Arc::downgrade(consumer));
+    }
+
+    /// Splits each newly assigned partition's fetch queue from the main queue before librdkafka
+    /// starts fetching it.
+    ///
+    /// librdkafka forwards a partition's fetch queue to the main queue when its fetch starts,
+    /// unless the application split it first. The poll thread splits queues only after this
+    /// callback returns, and by then a partition may already have records in the main queue:
+    /// hundreds of them on a busy machine, since the callback also spawns the partition tasks.
+    /// Records from the main queue bypassed the `max_uncommitted` check (overfilling, and so
+    /// losing from, the partition's channel), and they could reach the partition task after
+    /// newer records read from the split queue, which its offset tracker then rejected as
+    /// redelivered. Either way the watermark moved past records never handled: lost messages.
+    /// A split made here marks the queue as the application's, which keeps librdkafka from
+    /// forwarding it; dropping the handle keeps the split, and the poll thread takes the same
+    /// queue again when it picks the partition up.
+    fn detach_fetch_queues(&self, list: &TopicPartitionList) {
+        let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        for element in list.elements() {
+            drop(consumer.split_partition_queue(element.topic(), element.partition()));
+        }
+    }
 }
 
 impl ClientContext for RebalanceContext {}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            self.detach_fetch_queues(list);
+        }
         if let Rebalance::Revoke(list) = rebalance {
             let revoked: Vec<_> = {
                 let mut partitions = self.shared.partitions();
