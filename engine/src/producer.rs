@@ -16,6 +16,15 @@ use crate::error::{Error, Result};
 use crate::kafka::producer_config;
 use crate::trace::TraceParent;
 
+/// Extra time granted to sends made while a new producer starts up.
+///
+/// librdkafka's idempotent producer asks the broker for its producer id half a second after it
+/// is created, and holds every message until it has one, so a send made right after
+/// `Client.new` would spend half of the default one-second `send_timeout` (and on a busy
+/// machine all of it) waiting for start-up. Sends within this window get its remainder on top of
+/// `send_timeout`; later sends get exactly `send_timeout`.
+pub(crate) const STARTUP_ALLOWANCE: Duration = Duration::from_secs(2);
+
 /// The header that names the system a message came from.
 pub const SOURCE_SYSTEM_HEADER: &str = "source-system";
 
@@ -41,6 +50,7 @@ pub struct Producer {
     inner: FutureProducer,
     source_system: Option<String>,
     send_timeout: Duration,
+    created: std::time::Instant,
 }
 
 impl std::fmt::Debug for Producer {
@@ -68,6 +78,7 @@ impl Producer {
                 .clone()
                 .or_else(|| config.group_id.clone()),
             send_timeout: config.send_timeout,
+            created: std::time::Instant::now(),
         })
     }
 
@@ -115,8 +126,9 @@ impl Producer {
             .key(key)
             .payload(payload)
             .headers(headers);
-        let send = self.inner.send(record, Timeout::After(self.send_timeout));
-        match tokio::time::timeout(self.send_timeout + Duration::from_millis(100), send).await {
+        let deadline = self.send_timeout + STARTUP_ALLOWANCE.saturating_sub(self.created.elapsed());
+        let send = self.inner.send(record, Timeout::After(deadline));
+        match tokio::time::timeout(deadline, send).await {
             Ok(Ok(delivery)) => Ok(Delivery {
                 partition: delivery.partition,
                 offset: delivery.offset,

@@ -64,3 +64,20 @@ async fn mock_subscribe_creates_a_missing_topic() {
 on_both_brokers! {
     produced_messages_are_consumed => round_trip();
 }
+
+/// The idempotent producer needs about half a second to start; a send made at once must not
+/// spend its `send_timeout` on that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_right_after_start_up_gets_the_start_up_allowance() {
+    let producer =
+        prosody_engine::Producer::new(&config(Broker::Mock, &[("send_timeout", "200ms")]))
+            .expect("producer");
+    producer
+        .send(
+            &unique("early-send"),
+            "k",
+            &serde_json::json!({"early": true}),
+        )
+        .await
+        .expect("the first send waits out the producer's start-up");
+}

@@ -29,7 +29,8 @@ pub(crate) fn base_config(config: &Config) -> Result<ClientConfig> {
     Ok(client)
 }
 
-/// An idempotent producer whose delivery timeout is `send_timeout`.
+/// An idempotent producer. librdkafka's delivery timeout leaves room for the producer's
+/// start-up; [`crate::Producer`] enforces `send_timeout` itself.
 pub(crate) fn producer_config(config: &Config) -> Result<ClientConfig> {
     let mut client = base_config(config)?;
     client
@@ -37,7 +38,7 @@ pub(crate) fn producer_config(config: &Config) -> Result<ClientConfig> {
         .set("linger.ms", "1")
         .set(
             "message.timeout.ms",
-            millis(config.send_timeout).to_string(),
+            millis(config.send_timeout + crate::producer::STARTUP_ALLOWANCE).to_string(),
         );
     Ok(client)
 }
