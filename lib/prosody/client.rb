@@ -36,6 +36,7 @@ module Prosody
     # @raise [TypeError] if the payload cannot be represented as JSON
     # @raise [Prosody::TransientError] if Kafka did not acknowledge within `send_timeout`
     def send_message(topic, key, payload)
+      ensure_open
       topic = require_string(topic, "topic")
       key = require_string(key, "key")
       if Fiber.scheduler && !Fiber.current.blocking?
@@ -54,6 +55,7 @@ module Prosody
     # @raise [Prosody::AlreadySubscribedError] if already subscribed
     def subscribe(handler)
       check_handler(handler)
+      ensure_open
       @lock.synchronize do
         raise AlreadySubscribedError, "already subscribed; call unsubscribe first" if @processor
 
@@ -80,6 +82,27 @@ module Prosody
         @processor = nil
         LogPump.flush
       end
+      nil
+    end
+
+    # Unsubscribes if subscribed and releases the client; later calls raise
+    # {Prosody::ClosedError}. Closing twice is fine.
+    #
+    # @example
+    #   at_exit { client.close }
+    # @return [nil]
+    def close
+      @lock.synchronize do
+        return nil if @closed
+
+        if @processor
+          @native.unsubscribe
+          @processor.stop
+          @processor = nil
+        end
+        @closed = true
+      end
+      LogPump.flush
       nil
     end
 
@@ -113,6 +136,10 @@ module Prosody
       when nil then Configuration.new(options)
       else raise TypeError, "expected a Prosody::Configuration or a Hash, got #{config.class}"
       end
+    end
+
+    def ensure_open
+      raise ClosedError, "this client is closed" if @closed
     end
 
     def await(pending)

@@ -296,4 +296,16 @@ RSpec.describe Prosody::Client do
     expect(pop_all(observed, 1)).to eq([true])
     expect(pop_all(handler.events, 1).first.key).to eq("waiting")
   end
+
+  it "closes: unsubscribes, then refuses further use" do
+    client = mock_client(group_id: group, subscribed_topics: topic)
+    client.subscribe(MockHelpers::RecordingHandler.new)
+    client.close
+    client.close
+    expect(client.consumer_state).to eq(:configured)
+    expect { client.send_message(topic, "k", {}) }.to raise_error(Prosody::ClosedError)
+    expect do
+      client.subscribe(MockHelpers::RecordingHandler.new)
+    end.to raise_error(Prosody::ClosedError)
+  end
 end
