@@ -18,8 +18,9 @@ pub struct Message {
     offset: i64,
     key: Arc<str>,
     timestamp: SystemTime,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    payload: serde_json::Value,
+    // Shared, so the retry layer's per-attempt clone copies two pointers, not the payload.
+    headers: Arc<[(String, Option<Vec<u8>>)]>,
+    payload: Arc<serde_json::Value>,
 }
 
 impl Message {
@@ -37,8 +38,8 @@ impl Message {
             offset,
             key: key.into(),
             timestamp: SystemTime::now(),
-            headers: Vec::new(),
-            payload,
+            headers: Arc::new([]),
+            payload: Arc::new(payload),
         }
     }
 
@@ -57,8 +58,8 @@ impl Message {
             offset,
             key,
             timestamp,
-            headers,
-            payload,
+            headers: headers.into(),
+            payload: Arc::new(payload),
         }
     }
 
@@ -111,6 +112,6 @@ impl Message {
 
     /// Takes the payload out of the message.
     pub fn into_payload(self) -> serde_json::Value {
-        self.payload
+        Arc::try_unwrap(self.payload).unwrap_or_else(|shared| (*shared).clone())
     }
 }
