@@ -212,62 +212,36 @@ async fn filters_and_dedup_skip_but_commit(broker: Broker) {
         ("commit_interval", "50ms"),
     ];
     let consumer = consume(broker, &group, &topic, &options, Arc::new(handler.clone()));
-    send(
-        broker,
-        &topic,
-        "k",
-        serde_json::json!({"n": 0, "type": "user.created"}),
-        "elsewhere",
-    )
-    .await;
-    send(
-        broker,
-        &topic,
-        "k",
-        serde_json::json!({"n": 1, "type": "order.created"}),
-        "elsewhere",
-    )
-    .await;
-    send(
-        broker,
-        &topic,
-        "k",
-        serde_json::json!({"n": 2}),
-        "elsewhere",
-    )
-    .await;
-    send(
-        broker,
-        &topic,
-        "k",
-        serde_json::json!({"n": 3, "type": "user.updated"}),
-        &group,
-    )
-    .await;
-    send(
-        broker,
-        &topic,
-        "k",
-        serde_json::json!({"n": 4, "id": "evt-1", "type": "account.x"}),
-        "elsewhere",
-    )
-    .await;
-    send(
-        broker,
-        &topic,
-        "k",
-        serde_json::json!({"n": 5, "id": "evt-1", "type": "account.x"}),
-        "elsewhere",
-    )
-    .await;
-    send(
-        broker,
-        &topic,
-        "k",
-        serde_json::json!({"n": 6, "type": "user.last"}),
-        "elsewhere",
-    )
-    .await;
+    let sends = [
+        (
+            serde_json::json!({"n": 0, "type": "user.created"}),
+            "elsewhere",
+        ),
+        (
+            serde_json::json!({"n": 1, "type": "order.created"}),
+            "elsewhere",
+        ),
+        (serde_json::json!({"n": 2}), "elsewhere"),
+        (
+            serde_json::json!({"n": 3, "type": "user.updated"}),
+            group.as_str(),
+        ),
+        (
+            serde_json::json!({"n": 4, "id": "evt-1", "type": "account.x"}),
+            "elsewhere",
+        ),
+        (
+            serde_json::json!({"n": 5, "id": "evt-1", "type": "account.x"}),
+            "elsewhere",
+        ),
+        (
+            serde_json::json!({"n": 6, "type": "user.last"}),
+            "elsewhere",
+        ),
+    ];
+    for (payload, source) in sends {
+        send(broker, &topic, "k", payload, source).await;
+    }
     wait_until(Duration::from_secs(30), || handler.attempts(6) == 1).await;
     consumer.shutdown().await;
     let handled: Vec<i64> = (0..7).filter(|n| handler.attempts(*n) > 0).collect();

@@ -63,6 +63,15 @@ pub async fn create_topic(broker: Broker, topic: &str, partitions: i32) {
         .expect("topic created");
 }
 
+/// A producer for test data, with a generous `send_timeout` for busy machines.
+pub fn test_producer(broker: Broker) -> Producer {
+    Producer::new(&config(
+        broker,
+        &[("source_system", "test-producer"), ("send_timeout", "30s")],
+    ))
+    .expect("producer")
+}
+
 /// Sends `count` messages round-robin over `keys` keys; each payload carries its key-local
 /// sequence number in `seq`. Returns the number sent per key.
 pub async fn produce(
@@ -71,11 +80,7 @@ pub async fn produce(
     keys: usize,
     count: usize,
 ) -> HashMap<String, i64> {
-    let producer = Producer::new(&config(
-        broker,
-        &[("source_system", "test-producer"), ("send_timeout", "30s")],
-    ))
-    .expect("producer");
+    let producer = test_producer(broker);
     let mut next: HashMap<String, i64> = HashMap::new();
     let mut pending = futures::stream::FuturesUnordered::new();
     use futures::StreamExt;
@@ -260,11 +265,7 @@ pub async fn produce_paced(
     per_batch: usize,
     pause: Duration,
 ) -> HashMap<String, i64> {
-    let producer = Producer::new(&config(
-        broker,
-        &[("source_system", "test-producer"), ("send_timeout", "30s")],
-    ))
-    .expect("producer");
+    let producer = test_producer(broker);
     let mut next: HashMap<String, i64> = HashMap::new();
     let mut sent = 0;
     while sent < count {
