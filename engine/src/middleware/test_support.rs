@@ -237,3 +237,19 @@ impl FailureSink for FakeSink {
         })
     }
 }
+
+/// Starts `handler` on a message for `key`, checks that it is still running, cancels its
+/// context, and returns the error it then settles with at once.
+pub(crate) async fn error_once_cancelled(handler: &impl Handler, key: &str) -> HandlerError {
+    use futures::FutureExt;
+    let (ctx, token) = context(key);
+    let mut run = handler.on_message(ctx, message(key, serde_json::json!({})));
+    assert!(
+        futures::poll!(&mut run).is_pending(),
+        "the handler should still be running"
+    );
+    token.cancel();
+    run.now_or_never()
+        .expect("ready once cancelled")
+        .expect_err("a cancelled attempt fails")
+}

@@ -1,14 +1,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{poll, FutureExt};
 use serde_json::json;
 
 use super::FailureTopicLayer;
 use crate::consumer::Handler;
 use crate::error::ErrorClass;
 use crate::middleware::test_support::{
-    context, message, ok, permanent, terminal, timer, transient, FakeSink, Scripted,
+    context, error_once_cancelled, message, ok, permanent, terminal, timer, transient, FakeSink,
+    Scripted,
 };
 use crate::middleware::{Backoff, Bounded, Layer, RetryLayer};
 
@@ -114,15 +114,7 @@ async fn shutdown_before_a_successful_write_forbids_the_commit() {
     let hour = Duration::from_secs(3600);
     let settings = FailureTopicLayer::new(sink.clone(), "dlq", "g", Backoff::new(hour, hour));
     let handler = settings.layer(Scripted::new([permanent("bad")]));
-    let (ctx, token) = context("k");
-    let mut run = handler.on_message(ctx, message("k", json!({})));
-
-    assert!(poll!(&mut run).is_pending());
-    token.cancel();
-    let error = run
-        .now_or_never()
-        .expect("ready once cancelled")
-        .unwrap_err();
+    let error = error_once_cancelled(&handler, "k").await;
     assert_eq!(error.class(), ErrorClass::Terminal);
     assert!(error.message().contains("`dlq`"), "{error}");
     assert_eq!(sink.attempts().len(), 1);

@@ -1,14 +1,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{poll, FutureExt};
+use futures::poll;
 use serde_json::json;
 
 use super::{Backoff, Bounded, RetryForever, RetryLayer, RetryPolicy};
 use crate::consumer::Handler;
 use crate::error::{ErrorClass, HandlerError};
 use crate::middleware::test_support::{
-    context, message, ok, permanent, terminal, timer, transient, Scripted,
+    context, error_once_cancelled, message, ok, permanent, terminal, timer, transient, Scripted,
 };
 use crate::middleware::Layer;
 
@@ -126,15 +126,7 @@ async fn shutdown_interrupts_a_backoff_sleep_and_forbids_the_commit() {
     let hour = Duration::from_secs(3600);
     let inner = Scripted::new([transient("busy")]);
     let retry = RetryLayer::new(RetryForever, Backoff::new(hour, hour)).layer(Arc::clone(&inner));
-    let (ctx, token) = context("k");
-    let mut run = retry.on_message(ctx, message("k", json!({})));
-
-    assert!(poll!(&mut run).is_pending());
-    token.cancel();
-    let error = run
-        .now_or_never()
-        .expect("ready once cancelled")
-        .unwrap_err();
+    let error = error_once_cancelled(&retry, "k").await;
     assert_eq!(error.class(), ErrorClass::Terminal);
     assert!(error.message().contains("busy"), "{error}");
     assert_eq!(inner.call_count(), 1);

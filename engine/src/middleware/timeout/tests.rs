@@ -1,13 +1,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{poll, FutureExt};
+use futures::poll;
 use serde_json::json;
 
 use super::TimeoutLayer;
 use crate::consumer::Handler;
 use crate::error::{ErrorClass, HandlerError};
-use crate::middleware::test_support::{context, message, ok, timer, Scripted, Step};
+use crate::middleware::test_support::{
+    context, error_once_cancelled, message, ok, timer, Scripted, Step,
+};
 use crate::middleware::Layer;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -101,15 +103,7 @@ async fn partition_cancellation_reaches_the_child_context() {
         "stopped",
     )))]);
     let timeout = TimeoutLayer::new(LIMIT).layer(Arc::clone(&inner));
-    let (parent, token) = context("k");
-    let mut run = timeout.on_message(parent, message("k", json!({})));
-
-    assert!(poll!(&mut run).is_pending());
-    token.cancel();
-    let error = run
-        .now_or_never()
-        .expect("ready once cancelled")
-        .unwrap_err();
+    let error = error_once_cancelled(&timeout, "k").await;
     assert_eq!(error.message(), "stopped");
 }
 
