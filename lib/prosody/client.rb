@@ -77,10 +77,7 @@ module Prosody
       @lock.synchronize do
         raise NotSubscribedError, "not subscribed" unless @processor
 
-        @native.unsubscribe
-        @processor.stop
-        @processor = nil
-        LogPump.flush
+        stop_consuming
       end
       nil
     end
@@ -95,14 +92,9 @@ module Prosody
       @lock.synchronize do
         return nil if @closed
 
-        if @processor
-          @native.unsubscribe
-          @processor.stop
-          @processor = nil
-        end
+        stop_consuming if @processor
         @closed = true
       end
-      LogPump.flush
       nil
     end
 
@@ -136,6 +128,15 @@ module Prosody
       when nil then Configuration.new(options)
       else raise TypeError, "expected a Prosody::Configuration or a Hash, got #{config.class}"
       end
+    end
+
+    # Drains the consumer (without the GVL, so the processor keeps finishing handlers), then
+    # stops the processor thread. Callers hold @lock.
+    def stop_consuming
+      @native.unsubscribe
+      @processor.stop
+      @processor = nil
+      LogPump.flush
     end
 
     def ensure_open

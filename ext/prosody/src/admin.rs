@@ -3,7 +3,7 @@
 use magnus::{function, method, prelude::*, DataTypeFunctions, Error, RHash, Ruby, TypedData};
 use prosody_engine::Admin;
 
-use crate::blocking::block_on;
+use crate::blocking::block_on_engine;
 use crate::errors::{prosody_error, to_ruby};
 use crate::runtime::{runtime, ProcessBound};
 
@@ -33,20 +33,16 @@ impl NativeAdmin {
         replication: i32,
     ) -> Result<(), Error> {
         let admin = std::sync::Arc::clone(&*rb_self.admin);
-        match block_on(ruby, async move {
+        block_on_engine(ruby, async move {
             admin.create_topic(&name, partitions, replication).await
-        })? {
-            Some(Err(error)) => Err(to_ruby(ruby, &error)),
-            _ => Ok(()),
-        }
+        })?;
+        Ok(())
     }
 
     fn delete_topic(ruby: &Ruby, rb_self: &Self, name: String) -> Result<(), Error> {
         let admin = std::sync::Arc::clone(&*rb_self.admin);
-        match block_on(ruby, async move { admin.delete_topic(&name).await })? {
-            Some(Err(error)) => Err(to_ruby(ruby, &error)),
-            _ => Ok(()),
-        }
+        block_on_engine(ruby, async move { admin.delete_topic(&name).await })?;
+        Ok(())
     }
 }
 

@@ -9,8 +9,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use magnus::{function, prelude::*, Error, RHash, Ruby};
 use prosody_engine::{Admin, Consumer, Context, Handler, HandlerFuture, Message, Producer};
 
-use crate::blocking::block_on;
-use crate::errors::{prosody_error, to_ruby};
+use crate::blocking::block_on_engine;
+use crate::errors::prosody_error;
 use crate::runtime::runtime;
 
 /// `Prosody::Native::Bench.produce(options, topic, partitions, count, keys)`: creates the topic
@@ -24,7 +24,7 @@ fn produce(
     keys: usize,
 ) -> Result<f64, Error> {
     let config = crate::config::resolve(ruby, options)?;
-    let outcome = block_on(ruby, async move {
+    let outcome = block_on_engine(ruby, async move {
         Admin::new(&config)?
             .create_topic(&topic, partitions, 1)
             .await?;
@@ -50,11 +50,7 @@ fn produce(
         }
         Ok::<f64, prosody_engine::Error>(started.elapsed().as_secs_f64())
     })?;
-    match outcome {
-        Some(Ok(seconds)) => Ok(seconds),
-        Some(Err(error)) => Err(to_ruby(ruby, &error)),
-        None => Err(prosody_error(ruby, "interrupted")),
-    }
+    outcome.ok_or_else(|| prosody_error(ruby, "interrupted"))
 }
 
 struct NoopHandler(Arc<Noop>);
@@ -88,7 +84,7 @@ fn rust_noop(ruby: &Ruby, options: RHash, count: usize) -> Result<f64, Error> {
     let config = crate::config::resolve(ruby, options)?;
     let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
     let handle = runtime.handle().clone();
-    let outcome = block_on(ruby, async move {
+    let outcome = block_on_engine(ruby, async move {
         let noop = Arc::new(Noop {
             handled: AtomicUsize::new(0),
             target: count,
@@ -107,11 +103,7 @@ fn rust_noop(ruby: &Ruby, options: RHash, count: usize) -> Result<f64, Error> {
             .unwrap_or(finished);
         Ok::<f64, prosody_engine::Error>((finished - first).as_secs_f64())
     })?;
-    match outcome {
-        Some(Ok(seconds)) => Ok(seconds),
-        Some(Err(error)) => Err(to_ruby(ruby, &error)),
-        None => Err(prosody_error(ruby, "interrupted")),
-    }
+    outcome.ok_or_else(|| prosody_error(ruby, "interrupted"))
 }
 
 /// Defines `Prosody::Native::Bench`.

@@ -29,6 +29,20 @@ where
     Ok(nogvl::wait(&receiver))
 }
 
+/// [`block_on`] for a future returning an engine `Result`: its error becomes the matching Ruby
+/// exception. `Ok(None)` still means Ruby interrupted the wait.
+pub(crate) fn block_on_engine<F, T>(ruby: &Ruby, future: F) -> Result<Option<T>, Error>
+where
+    F: Future<Output = prosody_engine::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    match block_on(ruby, future)? {
+        None => Ok(None),
+        Some(Ok(value)) => Ok(Some(value)),
+        Some(Err(error)) => Err(crate::errors::to_ruby(ruby, &error)),
+    }
+}
+
 /// `Prosody::Native::Pending`: an engine operation a fiber waits on.
 #[derive(TypedData, DataTypeFunctions)]
 #[magnus(class = "Prosody::Native::Pending", free_immediately)]

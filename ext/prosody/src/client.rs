@@ -10,7 +10,7 @@ use magnus::{
 };
 use prosody_engine::{Config, Consumer, Producer};
 
-use crate::blocking::{block_on, Outcome, Pending};
+use crate::blocking::{block_on_engine, Outcome, Pending};
 use crate::bridge::Bridge;
 use crate::errors::{prosody_class, prosody_error, to_ruby};
 use crate::runtime::{runtime, ProcessBound};
@@ -60,14 +60,11 @@ impl NativeClient {
     ) -> Result<(), Error> {
         let json = Self::encode(ruby, payload)?;
         let producer = rb_self.local_producer(ruby)?;
-        let result = block_on(
+        block_on_engine(
             ruby,
             async move { producer.send(&topic, &key, &json).await },
         )?;
-        match result {
-            None | Some(Ok(_)) => Ok(()),
-            Some(Err(error)) => Err(to_ruby(ruby, &error)),
-        }
+        Ok(())
     }
 
     /// Starts a send and returns a `Pending` a fiber can wait on.
