@@ -32,6 +32,7 @@ mod error;
 mod kafka;
 pub mod middleware;
 mod producer;
+mod timers;
 mod trace;
 
 pub use cassandra::Cassandra;
@@ -40,4 +41,5 @@ pub use consumer::{Consumer, ConsumerStats, Context, Handler, HandlerFuture, Mes
 pub use error::{Error, ErrorClass, HandlerError, Result};
 pub use kafka::{mock_bootstrap_servers, Admin, MOCK_PARTITIONS};
 pub use producer::{Delivery, Producer, SOURCE_SYSTEM_HEADER};
+pub use timers::{MemoryTimerStore, TimerSegment, TimerStore, TimerTime, TimerTimeError};
 pub use trace::TraceParent;

@@ -1,0 +1,104 @@
+//! Where timers persist: the [`TimerStore`] trait and the partition a timer belongs to.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::TimerTime;
+use crate::error::Result;
+
+/// The timers of one consumer group on one topic partition.
+///
+/// Timers belong to the partition of their key, so only the consumer that owns the partition
+/// loads and fires them, and they move with the partition on a rebalance.
+///
+/// ```
+/// let segment = prosody_engine::TimerSegment::new("billing", "orders", 3);
+/// assert_eq!(segment.id(), "billing/orders/3");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TimerSegment {
+    group: Arc<str>,
+    topic: Arc<str>,
+    partition: i32,
+    id: Arc<str>,
+}
+
+impl TimerSegment {
+    /// The segment of `group` on `topic`/`partition`.
+    pub fn new(group: &str, topic: &str, partition: i32) -> Self {
+        Self {
+            group: group.into(),
+            topic: topic.into(),
+            partition,
+            id: format!("{group}/{topic}/{partition}").into(),
+        }
+    }
+
+    /// `group/topic/partition`: the segment's identity in a store.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+}
+
+impl fmt::Display for TimerSegment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.id)
+    }
+}
+
+/// Persistent timers, indexed two ways: by key (for `scheduled` and clearing) and by time (for
+/// loading what is about to come due). A timer is identified by (segment, key, time); storing
+/// it twice keeps one.
+///
+/// Implemented in memory by [`MemoryTimerStore`](super::MemoryTimerStore) (mock mode) and in
+/// Cassandra for production. An error means the store could not answer; callers surface it as
+/// a transient failure, so the work is retried and nothing is dropped.
+pub trait TimerStore: Send + Sync + 'static {
+    /// Stores a timer. Idempotent.
+    fn insert<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Deletes a timer. Deleting one that is not stored succeeds.
+    fn remove<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Every time stored for `key`, ascending.
+    fn times<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TimerTime>>>;
+
+    /// Every timer with `from <= time < until`, in any order.
+    fn load<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        from: TimerTime,
+        until: TimerTime,
+    ) -> BoxFuture<'a, Result<Vec<(String, TimerTime)>>>;
+}
