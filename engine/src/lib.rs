@@ -35,7 +35,7 @@ mod producer;
 mod timers;
 mod trace;
 
-pub use cassandra::Cassandra;
+pub use cassandra::{Cassandra, SharedCassandra};
 pub use config::{Config, ConfigError, Mode, SpanRelation};
 pub use consumer::{Consumer, ConsumerStats, Context, Handler, HandlerFuture, Message, Timer};
 pub use error::{Error, ErrorClass, HandlerError, Result};

@@ -65,3 +65,30 @@ async fn unreachable_nodes_fail_with_a_clear_error() {
     assert!(error.is_transient());
     assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
 }
+
+#[tokio::test]
+async fn shared_session_creates_the_schema() {
+    let config = cassandra_config();
+    let cassandra = Cassandra::shared(&config)
+        .get()
+        .await
+        .expect("cassandra reachable");
+    let again = Cassandra::shared(&config)
+        .get()
+        .await
+        .expect("cached session");
+    assert_eq!(cassandra.keyspace(), again.keyspace());
+    for table in ["dedup", "timer_slabs", "timer_slab_index", "timer_keys"] {
+        let rows = cassandra
+            .session()
+            .query_unpaged(
+                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+                (cassandra.keyspace(), table),
+            )
+            .await
+            .expect("schema query")
+            .into_rows_result()
+            .expect("rows");
+        assert_eq!(rows.rows_num(), 1, "table {table} exists");
+    }
+}

@@ -4,6 +4,9 @@
 //! expensive (it keeps a connection pool per node), so one is shared per set of connection
 //! settings for the life of the process.
 
+mod migrate;
+mod shared;
+
 use std::sync::Arc;
 
 use scylla::client::session::Session;
@@ -11,6 +14,8 @@ use scylla::client::session_builder::SessionBuilder;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+
+pub use shared::SharedCassandra;
 
 /// A connected Cassandra session. Cheap to clone.
 #[derive(Clone)]
@@ -55,6 +60,12 @@ impl Cassandra {
             session: Arc::new(session),
             keyspace: config.cassandra_keyspace.clone(),
         })
+    }
+
+    /// The process's session for `config`'s connection settings, connected and migrated on
+    /// first use. See [`SharedCassandra`].
+    pub fn shared(config: &Config) -> SharedCassandra {
+        SharedCassandra::for_config(config)
     }
 
     /// The driver session, for running statements.
