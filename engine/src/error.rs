@@ -90,6 +90,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// A timer operation failed.
+    #[error("could not {operation} a timer for key `{key}`: {reason}")]
+    Timer {
+        /// `schedule`, `unschedule` or `list`.
+        operation: &'static str,
+        /// The key whose timers were being changed.
+        key: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A time cannot be used for a timer.
+    #[error(transparent)]
+    TimerTime(#[from] crate::timers::TimerTimeError),
+
     /// The in-process mock cluster could not be started.
     #[error("could not start the in-process mock kafka cluster: {0}")]
     Mock(KafkaError),
@@ -105,7 +120,7 @@ impl Error {
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::SendTimeout { .. } | Error::Cassandra { .. } => true,
+            Error::SendTimeout { .. } | Error::Cassandra { .. } | Error::Timer { .. } => true,
             Error::Send { source, .. } | Error::Subscribe { source, .. } => is_retriable(source),
             _ => false,
         }

@@ -4,10 +4,18 @@ use std::sync::Arc;
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// Per-event context: the event's key and its cancellation signal.
+use crate::error::{Error, Result};
+use crate::timers::{PartitionTimers, TimerTime};
+
+/// Per-event context: the event's key, its cancellation signal and the key's timers.
 ///
 /// Cancellation fires when the event's partition is revoked or the consumer shuts down and the
 /// grace period is nearly over. A handler should then stop promptly; its result still counts.
+///
+/// The timer operations act on the timers of this event's key in this event's partition. A
+/// timer fires once, at least once, through the same per-key queue as messages, as a call to
+/// [`Handler::on_timer`](crate::Handler::on_timer). They fail with a transient error when the
+/// store cannot be reached or the partition is being revoked, and on a detached context.
 ///
 /// ```
 /// let context = prosody_engine::Context::detached("key-1");
@@ -17,11 +25,28 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 pub struct Context {
     key: Arc<str>,
     cancel: CancellationToken,
+    timers: Option<Arc<PartitionTimers>>,
 }
 
 impl Context {
     pub(crate) fn new(key: Arc<str>, cancel: CancellationToken) -> Self {
-        Self { key, cancel }
+        Self {
+            key,
+            cancel,
+            timers: None,
+        }
+    }
+
+    pub(crate) fn with_timers(
+        key: Arc<str>,
+        cancel: CancellationToken,
+        timers: Arc<PartitionTimers>,
+    ) -> Self {
+        Self {
+            key,
+            cancel,
+            timers: Some(timers),
+        }
     }
 
     /// A context that is never cancelled, for tests and tools.
@@ -47,12 +72,58 @@ impl Context {
     /// A context for the same event whose cancellation also fires when this one's does, and
     /// which [`Context::cancel`] can fire on its own (the timeout middleware does).
     pub(crate) fn child(&self) -> Self {
-        Self::new(Arc::clone(&self.key), self.cancel.child_token())
+        Self {
+            key: Arc::clone(&self.key),
+            cancel: self.cancel.child_token(),
+            timers: self.timers.clone(),
+        }
     }
 
     /// Asks the handler holding this context, and every child of it, to stop. Only call it on
     /// a context made by [`Context::child`]: the parent may be shared by a whole partition.
     pub(crate) fn cancel(&self) {
         self.cancel.cancel();
+    }
+}
+
+/// Timers of the event's key.
+impl Context {
+    fn timers(&self) -> Result<&PartitionTimers> {
+        self.timers.as_deref().ok_or(Error::State(
+            "timers are not available on a detached context; use the context a handler receives",
+        ))
+    }
+
+    /// Schedules a timer for this key at `time`. Scheduling one that exists does nothing.
+    pub async fn schedule(&self, time: TimerTime) -> Result<()> {
+        self.timers()?.schedule(&self.key, time).await
+    }
+
+    /// Removes the timer for this key at `time`, if any.
+    pub async fn unschedule(&self, time: TimerTime) -> Result<()> {
+        self.timers()?.unschedule(&self.key, time).await
+    }
+
+    /// Replaces every timer of this key with one at `time`.
+    pub async fn clear_and_schedule(&self, time: TimerTime) -> Result<()> {
+        self.timers()?.clear_and_schedule(&self.key, time).await
+    }
+
+    /// Removes every timer of this key.
+    pub async fn clear_scheduled(&self) -> Result<()> {
+        self.timers()?.clear(&self.key, None).await
+    }
+
+    /// The times scheduled for this key, ascending. The timer now firing is not listed unless
+    /// it was scheduled again.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let context = prosody_engine::Context::detached("key-1");
+    /// assert!(context.scheduled().await.is_err(), "a detached context has no timers");
+    /// # });
+    /// ```
+    pub async fn scheduled(&self) -> Result<Vec<TimerTime>> {
+        self.timers()?.scheduled(&self.key).await
     }
 }

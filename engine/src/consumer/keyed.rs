@@ -51,6 +51,7 @@ impl<T> KeyQueues<T> {
     }
 
     /// How many events are queued behind busy keys (not counting the running ones).
+    #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
         self.busy.values().map(VecDeque::len).sum()
     }

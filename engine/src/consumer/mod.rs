@@ -8,6 +8,7 @@
 
 mod context;
 mod decode;
+mod event;
 mod handler;
 mod keyed;
 mod message;
@@ -91,12 +92,15 @@ impl Consumer {
             poll_interval: config.poll_interval,
             shutdown_timeout: config.shutdown_timeout,
             stall_threshold: config.stall_threshold,
+            timer_window: config.slab_size,
         };
         let shared = Arc::new(Shared {
             settings,
             handler,
             runtime,
             concurrency: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            timer_store: timer_store(config),
+            timer_permits: Arc::new(Semaphore::new(config.max_uncommitted.max(1))),
             in_flight: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
             signal: signal::Signal::default(),
@@ -199,6 +203,14 @@ impl Consumer {
         self.shared.signal.notify();
         self.thread.take()
     }
+}
+
+/// The timer store for `config`: the process's in-memory store in mock mode (shared like the
+/// mock cluster, so timers follow a partition between consumers), Cassandra otherwise.
+fn timer_store(config: &Config) -> Arc<dyn crate::timers::TimerStore> {
+    // Until the Cassandra store lands, every mode keeps timers in memory.
+    let _ = config;
+    crate::timers::MemoryTimerStore::shared()
 }
 
 impl Drop for Consumer {

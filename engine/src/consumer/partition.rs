@@ -10,23 +10,30 @@
 //! Shutdown has three steps, driven by [`PartitionHandle`]'s tokens: `drain` stops new work
 //! (queued events are abandoned uncommitted), `cancel` asks running handlers to stop, and
 //! `terminate` drops them. Only completed offsets are ever published for commit.
+//!
+//! The partition's timers (see [`crate::timers`]) have a loader and a scheduler task of their
+//! own; due timers arrive through a second bounded channel and join the same per-key queues
+//! as messages. Both tasks stop when the partition drains; timers not yet fired stay stored
+//! for the partition's next owner.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use futures::FutureExt;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::context::Context;
+use crate::consumer::event::{Done, Event, Scope};
 use crate::consumer::keyed::KeyQueues;
-use crate::consumer::message::Message;
 use crate::consumer::offsets::OffsetTracker;
 use crate::consumer::shared::{Envelope, PartitionHandle, Progress, Shared, TopicPartition};
-use crate::error::ErrorClass;
+use crate::timers::{self, PartitionTimers, TimerSegment};
 
-/// Starts the task for `partition` and returns its handle.
+/// Due timers in transit from the scheduler; each holds a timer permit, so this stays small.
+const DUE_TIMERS: usize = 16;
+
+/// Starts the task for `partition` (and its timer tasks) and returns its handle.
 pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> PartitionHandle {
     let (sender, receiver) = mpsc::channel(shared.settings.max_uncommitted.max(1));
     let progress = Arc::new(Progress {
@@ -39,17 +46,44 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         CancellationToken::new(),
         CancellationToken::new(),
     );
+    let segment = TimerSegment::new(&shared.settings.group_id, &partition.0, partition.1);
+    let timers = Arc::new(PartitionTimers::new(
+        segment,
+        Arc::clone(&shared.timer_store),
+        shared.settings.timer_window,
+        drain.clone(),
+    ));
+    let (due_sender, due) = mpsc::channel(DUE_TIMERS);
+    let timer_tasks = [
+        shared
+            .runtime
+            .spawn(timers::tasks::load(Arc::clone(&timers))),
+        shared.runtime.spawn(timers::tasks::schedule(
+            Arc::clone(&timers),
+            Arc::clone(&shared.timer_permits),
+            due_sender,
+        )),
+    ];
     let task = PartitionTask {
-        shared: Arc::clone(shared),
+        scope: Scope {
+            shared: Arc::clone(shared),
+            timers,
+            cancel: cancel.clone(),
+            terminate: terminate.clone(),
+            label: format!("{}/{}", partition.0, partition.1).into(),
+        },
         progress: Arc::clone(&progress),
-        cancel: cancel.clone(),
         tracker: OffsetTracker::default(),
         keys: KeyQueues::default(),
-        label: format!("{}/{}", partition.0, partition.1).into(),
+        messages: 0,
     };
-    let task = shared
-        .runtime
-        .spawn(task.run(receiver, drain.clone(), terminate.clone()));
+    let task = shared.runtime.spawn(task.run(
+        receiver,
+        due,
+        timer_tasks,
+        drain.clone(),
+        terminate.clone(),
+    ));
     PartitionHandle {
         sender,
         progress,
@@ -61,25 +95,21 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
 }
 
 struct PartitionTask {
-    shared: Arc<Shared>,
+    scope: Scope,
     progress: Arc<Progress>,
-    cancel: CancellationToken,
     tracker: OffsetTracker,
-    keys: KeyQueues<Message>,
-    label: Arc<str>,
-}
-
-/// What a finished handler reports back to its partition.
-struct Done {
-    key: Arc<str>,
-    offset: i64,
-    commit: bool,
+    keys: KeyQueues<Event>,
+    /// Messages taken and not yet finished (queued or running): what the consumer's in-flight
+    /// count must get back if they are abandoned.
+    messages: usize,
 }
 
 impl PartitionTask {
     async fn run(
         mut self,
         mut receiver: mpsc::Receiver<Envelope>,
+        mut due: mpsc::Receiver<timers::DueTimer>,
+        timer_tasks: [JoinHandle<()>; 2],
         drain: CancellationToken,
         terminate: CancellationToken,
     ) {
@@ -95,40 +125,43 @@ impl PartitionTask {
                 biased;
                 () = &mut terminated => break,
                 Some(done) = running.next(), if !running.is_empty() => {
-                    let done: Done = done;
-                    if done.commit {
-                        self.complete(done.offset);
-                    }
-                    self.shared.release(1);
+                    self.finish(&done);
                     if let Some(next) = self.keys.finish(&done.key) {
                         if open {
-                            running.push(self.start(next));
+                            running.push(self.scope.run(next));
                         } else {
-                            self.shared.release(1);
+                            self.abandon(&next);
                         }
                     }
                 }
                 () = &mut drained, if open => {
                     open = false;
                     receiver.close();
+                    due.close();
+                }
+                Some(timer) = due.recv(), if open => {
+                    if let Some(event) = self.offer(Event::Timer(timer)) {
+                        running.push(self.scope.run(event));
+                    }
                 }
                 envelope = receiver.recv(), if open => match envelope {
                     Some(Envelope::Record(record)) => {
                         let offset = record.offset();
                         if !self.take(offset) {
-                            self.shared.release(1);
+                            self.scope.shared.release(1);
                         } else {
                             match record.decode() {
                                 Ok(message) => {
-                                    if let Some(message) = self.keys.offer(&Arc::clone(message.shared_key()), message) {
-                                        running.push(self.start(message));
+                                    self.messages += 1;
+                                    if let Some(event) = self.offer(Event::Message(message)) {
+                                        running.push(self.scope.run(event));
                                     }
                                 }
                                 Err(reason) => {
-                                    tracing::warn!(partition = %self.label, offset, %reason, "skipping record");
-                                    self.shared.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!(partition = %self.scope.label, offset, %reason, "skipping record");
+                                    self.scope.shared.stats.skipped.fetch_add(1, Ordering::Relaxed);
                                     self.complete(offset);
-                                    self.shared.release(1);
+                                    self.scope.shared.release(1);
                                 }
                             }
                         }
@@ -137,7 +170,7 @@ impl PartitionTask {
                         if self.take(offset) {
                             self.complete(offset);
                         }
-                        self.shared.release(1);
+                        self.scope.shared.release(1);
                     }
                     None => open = false,
                 },
@@ -146,14 +179,41 @@ impl PartitionTask {
                 break;
             }
         }
+        for task in timer_tasks {
+            task.abort();
+        }
         // Whatever was never started (or was dropped by `terminate`) stays uncommitted, so the
-        // partition's next owner receives it again.
-        let mut abandoned = running.len() + self.keys.queued();
+        // partition's next owner receives it again. Unfired timers stay in the store.
+        let mut abandoned = self.messages;
         receiver.close();
         while receiver.try_recv().is_ok() {
             abandoned += 1;
         }
-        self.shared.release(abandoned);
+        self.scope.shared.release(abandoned);
+    }
+
+    /// Queues `event` behind its key; returns it if the key was idle, to start now.
+    fn offer(&mut self, event: Event) -> Option<Event> {
+        let key = Arc::clone(event.key());
+        self.keys.offer(&key, event)
+    }
+
+    fn finish(&mut self, done: &Done) {
+        if let Some(offset) = done.commit {
+            self.complete(offset);
+        }
+        if done.message {
+            self.messages -= 1;
+            self.scope.shared.release(1);
+        }
+    }
+
+    /// Drops an event that will not start because the partition is draining.
+    fn abandon(&mut self, event: &Event) {
+        if event.is_message() {
+            self.messages -= 1;
+            self.scope.shared.release(1);
+        }
     }
 
     fn take(&mut self, offset: i64) -> bool {
@@ -163,7 +223,7 @@ impl PartitionTask {
             // An idle partition that receives work starts its stall clock now.
             self.progress
                 .last_progress_ms
-                .store(self.shared.now_ms(), Ordering::Release);
+                .store(self.scope.shared.now_ms(), Ordering::Release);
             self.progress.busy.store(true, Ordering::Release);
         }
         taken
@@ -176,42 +236,10 @@ impl PartitionTask {
             }
             self.progress
                 .last_progress_ms
-                .store(self.shared.now_ms(), Ordering::Release);
+                .store(self.scope.shared.now_ms(), Ordering::Release);
         }
         self.progress
             .busy
             .store(self.tracker.has_pending(), Ordering::Release);
-    }
-
-    fn start(&self, message: Message) -> impl std::future::Future<Output = Done> + Send + 'static {
-        let shared = Arc::clone(&self.shared);
-        let context = Context::new(Arc::clone(message.shared_key()), self.cancel.clone());
-        let label = Arc::clone(&self.label);
-        async move {
-            let key = Arc::clone(message.shared_key());
-            let offset = message.offset();
-            shared.stats.dispatched.fetch_add(1, Ordering::Relaxed);
-            let permit = Arc::clone(&shared.concurrency).acquire_owned().await;
-            let outcome = std::panic::AssertUnwindSafe(shared.handler.on_message(context, message))
-                .catch_unwind()
-                .await;
-            drop(permit);
-            let commit = match outcome {
-                Ok(Ok(())) => true,
-                Ok(Err(error)) => {
-                    tracing::warn!(partition = %label, offset, key = %key, %error, "handler failed");
-                    error.class() != ErrorClass::Terminal
-                }
-                Err(_) => {
-                    tracing::error!(partition = %label, offset, key = %key, "handler panicked; offset left uncommitted");
-                    false
-                }
-            };
-            Done {
-                key,
-                offset,
-                commit,
-            }
-        }
     }
 }

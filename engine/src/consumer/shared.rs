@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer::decode::Record;
 use crate::consumer::handler::Handler;
+use crate::timers::TimerStore;
 
 /// A topic and partition.
 pub(crate) type TopicPartition = (Arc<str>, i32);
@@ -24,6 +25,8 @@ pub(crate) struct Settings {
     pub(crate) poll_interval: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) stall_threshold: Duration,
+    /// How far ahead each partition keeps its timers in memory (`slab_size`).
+    pub(crate) timer_window: Duration,
 }
 
 /// What the poll thread hands a partition task.
@@ -74,6 +77,8 @@ pub struct ConsumerStats {
     pub dispatched: AtomicU64,
     /// Records skipped because they could not be decoded.
     pub skipped: AtomicU64,
+    /// Timers handed to handlers.
+    pub timers_fired: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -81,6 +86,10 @@ pub(crate) struct Shared {
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) runtime: Handle,
     pub(crate) concurrency: Arc<Semaphore>,
+    /// Where timers persist.
+    pub(crate) timer_store: Arc<dyn TimerStore>,
+    /// Due timers waiting for or running a handler, over all partitions: `max_uncommitted`.
+    pub(crate) timer_permits: Arc<Semaphore>,
     /// Messages buffered or in flight across all partitions.
     pub(crate) in_flight: AtomicUsize,
     pub(crate) paused: AtomicBool,

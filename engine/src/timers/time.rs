@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// assert!(TimerTime::from_system_time(UNIX_EPOCH - Duration::from_secs(1)).is_err());
 /// # Ok::<(), prosody_engine::TimerTimeError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimerTime(u32);
 
 /// Why a time cannot be used for a timer.

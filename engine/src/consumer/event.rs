@@ -1,0 +1,146 @@
+//! What a partition's per-key queues hold, and running one of them.
+//!
+//! A key's messages and due timers share one queue, so they run one at a time, in arrival
+//! order. A message's outcome decides whether its offset commits; a timer's decides whether
+//! its stored row is deleted (success or permanent failure) or kept to fire again.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::consumer::context::Context;
+use crate::consumer::handler::Timer;
+use crate::consumer::message::Message;
+use crate::consumer::shared::Shared;
+use crate::error::{ErrorClass, HandlerError};
+use crate::timers::{DueTimer, PartitionTimers};
+
+/// An event waiting for, or holding, its key.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Message(Message),
+    Timer(DueTimer),
+}
+
+impl Event {
+    pub(crate) fn key(&self) -> &Arc<str> {
+        match self {
+            Event::Message(message) => message.shared_key(),
+            Event::Timer(timer) => &timer.key,
+        }
+    }
+
+    pub(crate) fn is_message(&self) -> bool {
+        matches!(self, Event::Message(_))
+    }
+}
+
+/// What a finished event reports back to its partition.
+pub(crate) struct Done {
+    pub(crate) key: Arc<str>,
+    /// The message offset that may now commit; `None` for a timer or an uncommittable message.
+    pub(crate) commit: Option<i64>,
+    pub(crate) message: bool,
+}
+
+/// Everything an event needs from its partition to run.
+#[derive(Clone)]
+pub(crate) struct Scope {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) timers: Arc<PartitionTimers>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) terminate: CancellationToken,
+    pub(crate) label: Arc<str>,
+}
+
+impl Scope {
+    /// The future that runs `event`'s handler and settles its outcome.
+    pub(crate) fn run(&self, event: Event) -> impl Future<Output = Done> + Send + 'static {
+        let scope = self.clone();
+        let key = Arc::clone(event.key());
+        let context = Context::with_timers(
+            Arc::clone(&key),
+            self.cancel.clone(),
+            Arc::clone(&self.timers),
+        );
+        async move {
+            match event {
+                Event::Message(message) => {
+                    let offset = message.offset();
+                    scope
+                        .shared
+                        .stats
+                        .dispatched
+                        .fetch_add(1, Ordering::Relaxed);
+                    let outcome = scope
+                        .call(|handler| handler.on_message(context, message))
+                        .await;
+                    let settled = scope.settled(outcome, &key, &format!("offset {offset}"));
+                    Done {
+                        key,
+                        commit: settled.then_some(offset),
+                        message: true,
+                    }
+                }
+                Event::Timer(due) => {
+                    scope
+                        .shared
+                        .stats
+                        .timers_fired
+                        .fetch_add(1, Ordering::Relaxed);
+                    let timer = Timer {
+                        key: key.to_string(),
+                        time: due.time.to_system_time(),
+                    };
+                    let outcome = scope.call(|handler| handler.on_timer(context, timer)).await;
+                    let settled = scope.settled(outcome, &key, &format!("timer {}", due.time));
+                    if scope.timers.finish(&key, due.time, settled) {
+                        scope
+                            .timers
+                            .delete_fired(&key, due.time, &scope.terminate)
+                            .await;
+                    }
+                    drop(due.permit);
+                    Done {
+                        key,
+                        commit: None,
+                        message: false,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a handler call under a concurrency permit. `None` means it panicked.
+    async fn call<F>(&self, call: F) -> Option<Result<(), HandlerError>>
+    where
+        F: FnOnce(&dyn crate::Handler) -> crate::HandlerFuture,
+    {
+        let permit = Arc::clone(&self.shared.concurrency).acquire_owned().await;
+        let outcome = std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref()))
+            .catch_unwind()
+            .await
+            .ok();
+        drop(permit);
+        outcome
+    }
+
+    /// Whether an outcome is final (the event is done with), logging failures.
+    fn settled(&self, outcome: Option<Result<(), HandlerError>>, key: &str, what: &str) -> bool {
+        let label = &self.label;
+        match outcome {
+            Some(Ok(())) => true,
+            Some(Err(error)) => {
+                tracing::warn!(partition = %label, key, event = what, %error, "handler failed");
+                error.class() != ErrorClass::Terminal
+            }
+            None => {
+                tracing::error!(partition = %label, key, event = what, "handler panicked; event left to be redelivered");
+                false
+            }
+        }
+    }
+}

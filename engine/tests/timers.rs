@@ -1,0 +1,348 @@
+//! Per-key timers through a real consumer: firing time, the operations, ordering with
+//! messages, restarts, rebalances and the bound on due timers. Each scenario runs on the mock
+//! cluster (in-memory store) and on real Kafka (Cassandra store).
+
+mod support;
+mod timer_support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prosody_engine::{Config, Consumer, Producer};
+use serde_json::json;
+use support::{create_topic, eventually, test_producer, unique, Broker};
+use timer_support::{now_secs, Script};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn timer_config(broker: Broker, group: &str, topic: &str, extra: &[(&str, &str)]) -> Config {
+    let nodes = support::cassandra_nodes();
+    let mut options = vec![
+        ("group_id", group),
+        ("subscribed_topics", topic),
+        ("cassandra_nodes", nodes.as_str()),
+    ];
+    options.extend_from_slice(extra);
+    support::config(broker, &options)
+}
+
+fn start(config: &Config, script: &Script) -> Consumer {
+    Consumer::subscribe(
+        config,
+        Arc::new(script.clone()),
+        tokio::runtime::Handle::current(),
+    )
+    .expect("consumer starts")
+}
+
+async fn send(producer: &Producer, topic: &str, key: &str, payload: serde_json::Value) {
+    producer.send(topic, key, &payload).await.expect("sent");
+}
+
+/// A topic and group of their own, the producer, and a consumer running `script`.
+async fn setup(
+    broker: Broker,
+    partitions: i32,
+    script: &Script,
+    extra: &[(&str, &str)],
+) -> (String, Config, Producer, Consumer) {
+    let topic = unique("timers");
+    create_topic(broker, &topic, partitions).await;
+    let config = timer_config(broker, &unique("timers-group"), &topic, extra);
+    let consumer = start(&config, script);
+    (topic, config, test_producer(broker), consumer)
+}
+
+async fn fires_on_time(broker: Broker) {
+    let script = Script::named("one");
+    let (topic, _, producer, consumer) = setup(broker, 1, &script, &[]).await;
+    let base = now_secs();
+    send(
+        &producer,
+        &topic,
+        "k",
+        json!({"schedule": [base + 3, base + 2]}),
+    )
+    .await;
+    assert!(
+        eventually(LIMIT, || script.fired_count() >= 2).await,
+        "timers fired: {:?}",
+        script.fired()
+    );
+    consumer.shutdown().await;
+    assert_eq!(script.listed("k"), [vec![base + 2, base + 3]]);
+    for fired in script.fired() {
+        let due = std::time::UNIX_EPOCH + Duration::from_secs(fired.time.into());
+        let lag = fired
+            .at
+            .duration_since(due)
+            .expect("never fires before its time");
+        assert!(
+            lag < Duration::from_secs(1),
+            "fired {lag:?} late: {fired:?}"
+        );
+    }
+}
+
+async fn scheduled_tracks_each_operation(broker: Broker) {
+    let script = Script::named("one");
+    let (topic, _, producer, consumer) = setup(broker, 1, &script, &[]).await;
+    let t = now_secs() + 3_600;
+    for payload in [
+        json!({"schedule": [t + 100, t + 50]}),
+        json!({"schedule": [t + 100]}),
+        json!({"unschedule": [t + 50, t + 7]}),
+        json!({"clear_and_schedule": t + 200, "schedule": [t + 300]}),
+        json!({"clear_and_schedule": t + 400}),
+        json!({"clear": true}),
+    ] {
+        send(&producer, &topic, "k", payload).await;
+    }
+    send(&producer, &topic, "other", json!({"schedule": [t + 9]})).await;
+    assert!(
+        eventually(LIMIT, || script.listed_count() == 7).await,
+        "errors: {:?}",
+        script.errors()
+    );
+    consumer.shutdown().await;
+    let expected: Vec<Vec<u32>> = vec![
+        vec![t + 50, t + 100],
+        vec![t + 50, t + 100],
+        vec![t + 100],
+        vec![t + 200, t + 300],
+        vec![t + 400],
+        vec![],
+    ];
+    assert_eq!(script.listed("k"), expected);
+    assert_eq!(script.listed("other"), [vec![t + 9]]);
+}
+
+async fn cleared_timers_do_not_fire(broker: Broker) {
+    let script = Script::named("one");
+    let (topic, _, producer, consumer) = setup(broker, 1, &script, &[]).await;
+    let base = now_secs() + 3;
+    send(
+        &producer,
+        &topic,
+        "a",
+        json!({"schedule": [base, base + 1]}),
+    )
+    .await;
+    send(&producer, &topic, "a", json!({"unschedule": [base]})).await;
+    send(&producer, &topic, "b", json!({"schedule": [base]})).await;
+    send(
+        &producer,
+        &topic,
+        "b",
+        json!({"clear_and_schedule": base + 2}),
+    )
+    .await;
+    send(
+        &producer,
+        &topic,
+        "c",
+        json!({"schedule": [base, base + 1]}),
+    )
+    .await;
+    send(&producer, &topic, "c", json!({"clear": true})).await;
+    let wanted = |s: &Script| {
+        let fired: HashSet<_> = s.fired().into_iter().map(|f| (f.key, f.time)).collect();
+        fired.contains(&("a".into(), base + 1)) && fired.contains(&("b".into(), base + 2))
+    };
+    assert!(
+        eventually(LIMIT, || wanted(&script)).await,
+        "fired: {:?}",
+        script.fired()
+    );
+    consumer.shutdown().await;
+    let fired: Vec<_> = script
+        .fired()
+        .into_iter()
+        .map(|f| (f.key, f.time))
+        .collect();
+    assert_eq!(
+        fired,
+        [("a".to_string(), base + 1), ("b".to_string(), base + 2)]
+    );
+}
+
+async fn timers_and_messages_never_overlap(broker: Broker) {
+    let script = Script::named("one").holding(Duration::from_millis(40));
+    let (topic, _, producer, consumer) = setup(broker, 2, &script, &[]).await;
+    let base = now_secs() + 2;
+    let keys: Vec<String> = (0..8).map(|k| format!("k{k}")).collect();
+    for key in &keys {
+        send(
+            &producer,
+            &topic,
+            key,
+            json!({"schedule": [base, base + 1, base + 2]}),
+        )
+        .await;
+    }
+    // Keep every key busy with messages while its timers come due.
+    for round in 0..60 {
+        for key in &keys {
+            send(&producer, &topic, key, json!({"round": round})).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        eventually(LIMIT, || script.fired_count() >= 24).await,
+        "fired: {}",
+        script.fired_count()
+    );
+    assert!(eventually(LIMIT, || script.listed_count() >= 8 + 8 * 60).await);
+    consumer.shutdown().await;
+    assert_eq!(script.overlaps(), 0, "a key ran two handlers at once");
+    assert_eq!(script.fired_count(), 24);
+}
+
+async fn a_firing_timer_can_reschedule(broker: Broker, after: u32) {
+    let script = Script::named("one").rescheduling(after);
+    let (topic, _, producer, consumer) = setup(broker, 1, &script, &[]).await;
+    let base = now_secs() + 2;
+    send(&producer, &topic, "k", json!({"schedule": [base]})).await;
+    assert!(
+        eventually(LIMIT, || script.fired_count() >= 2).await,
+        "fired: {:?}",
+        script.fired()
+    );
+    // Listing after both firings: nothing left.
+    send(&producer, &topic, "k", json!({})).await;
+    assert!(eventually(LIMIT, || script.listed("k").len() == 2).await);
+    consumer.shutdown().await;
+    let fired: Vec<u32> = script.fired().iter().map(|f| f.time).collect();
+    assert_eq!(fired, [base, base + after]);
+    assert_eq!(script.listed("k")[1], Vec::<u32>::new());
+}
+
+async fn due_timers_are_bounded(broker: Broker) {
+    let script = Script::named("one").holding(Duration::from_millis(200));
+    let extra = [("max_uncommitted", "4"), ("max_concurrency", "32")];
+    let (topic, _, producer, consumer) = setup(broker, 1, &script, &extra).await;
+    let due = now_secs() + 2;
+    for key in 0..40 {
+        send(
+            &producer,
+            &topic,
+            &format!("k{key}"),
+            json!({"schedule": [due]}),
+        )
+        .await;
+    }
+    assert!(
+        eventually(LIMIT, || script.fired_count() >= 40).await,
+        "fired: {}",
+        script.fired_count()
+    );
+    consumer.shutdown().await;
+    assert!(
+        script.peak_timers() <= 4,
+        "peak {} timers running",
+        script.peak_timers()
+    );
+    assert!(script.peak_timers() >= 2, "timers never ran concurrently");
+}
+
+/// Distinct (key, time) pairs fired, and whether any fired before its time.
+fn summary(script: &Script) -> (usize, usize) {
+    let fired = script.fired();
+    let early = fired
+        .iter()
+        .filter(|f| f.at < std::time::UNIX_EPOCH + Duration::from_secs(f.time.into()))
+        .count();
+    let distinct: HashSet<_> = fired.into_iter().map(|f| (f.key, f.time)).collect();
+    (distinct.len(), early)
+}
+
+async fn timers_survive_a_restart(broker: Broker) {
+    let script = Script::named("first");
+    let (topic, config, producer, first) = setup(broker, 4, &script, &[]).await;
+    let base = now_secs() + 5;
+    for key in 0..100u32 {
+        let times: Vec<u32> = (0..10).map(|i| base + (key + i * 7) % 16).collect();
+        let times: HashSet<u32> = times.into_iter().collect();
+        let mut times: Vec<u32> = times.into_iter().collect();
+        while times.len() < 10 {
+            times.push(base + 16 + u32::try_from(times.len()).unwrap());
+        }
+        send(
+            &producer,
+            &topic,
+            &format!("k{key}"),
+            json!({"schedule": times}),
+        )
+        .await;
+    }
+    assert!(
+        eventually(LIMIT, || script.listed_count() == 100).await,
+        "errors: {:?}",
+        script.errors()
+    );
+    // No graceful hand-over: the first consumer just goes away.
+    drop(first);
+    let second = start(&config, &script.renamed("second"));
+    assert!(
+        eventually(Duration::from_secs(90), || summary(&script).0 == 1_000).await,
+        "distinct timers fired: {}",
+        summary(&script).0
+    );
+    second.shutdown().await;
+    assert_eq!(summary(&script), (1_000, 0), "(fired, fired early)");
+}
+
+async fn timers_move_with_their_partitions(broker: Broker) {
+    let script = Script::named("first");
+    let (topic, config, producer, first) = setup(broker, 4, &script, &[]).await;
+    let base = now_secs() + 12;
+    for key in 0..40 {
+        send(
+            &producer,
+            &topic,
+            &format!("k{key}"),
+            json!({"schedule": [base, base + 1]}),
+        )
+        .await;
+    }
+    assert!(
+        eventually(LIMIT, || script.listed_count() == 40).await,
+        "errors: {:?}",
+        script.errors()
+    );
+    let second = start(&config, &script.renamed("second"));
+    assert!(
+        eventually(LIMIT, || first.assigned_partitions() == 2
+            && second.assigned_partitions() == 2)
+        .await,
+        "partitions never split: {} / {}",
+        first.assigned_partitions(),
+        second.assigned_partitions()
+    );
+    assert!(
+        eventually(LIMIT, || summary(&script).0 == 80).await,
+        "fired: {}",
+        summary(&script).0
+    );
+    first.shutdown().await;
+    second.shutdown().await;
+    let by: HashSet<String> = script.fired().into_iter().map(|f| f.by).collect();
+    assert_eq!(
+        by,
+        HashSet::from(["first".to_string(), "second".to_string()])
+    );
+    assert_eq!(summary(&script), (80, 0));
+}
+
+on_both_brokers! {
+    fire_on_time => fires_on_time();
+    scheduled_after_each_operation => scheduled_tracks_each_operation();
+    cleared_and_unscheduled_timers_stay_quiet => cleared_timers_do_not_fire();
+    timers_queue_with_messages => timers_and_messages_never_overlap();
+    reschedule_itself_while_firing => a_firing_timer_can_reschedule(0);
+    reschedule_later_while_firing => a_firing_timer_can_reschedule(1);
+    due_timer_bound => due_timers_are_bounded();
+    restart => timers_survive_a_restart();
+    rebalance => timers_move_with_their_partitions();
+}
