@@ -40,7 +40,7 @@ module Prosody
       topic = require_string(topic, "topic")
       key = require_string(key, "key")
       if Fiber.scheduler && !Fiber.current.blocking?
-        await(@native.send_message_async(topic, key, payload))
+        @native.send_message_async(topic, key, payload).value
       else
         @native.send_message(topic, key, payload)
       end
@@ -141,12 +141,6 @@ module Prosody
 
     def ensure_open
       raise ClosedError, "this client is closed" if @closed
-    end
-
-    def await(pending)
-      io = IO.for_fd(pending.fileno, autoclose: false)
-      io.wait_readable until pending.done?
-      pending.result
     end
 
     def require_string(value, name)

@@ -3,7 +3,7 @@
 require "async/notification"
 
 module Prosody
-  # What a handler may ask while it runs: whether to stop, and (for the message's key) timers.
+  # What a handler may ask while it runs: whether to stop, and (for the event's key) timers.
   # Instances come from the engine; one per event.
   class Context
     # Without a block: waits until the engine cancels this handler (timeout, rebalance or
@@ -52,18 +52,64 @@ module Prosody
       end
     end
 
-    # Timer operations arrive with persistent timers; until then they say so plainly.
-    %i[schedule clear_and_schedule unschedule].each do |name|
-      define_method(name) do |_time|
-        raise NotImplementedError,
-              "Prosody::Context##{name} is not available yet: timers are not implemented"
-      end
+    # Schedules a timer for this event's key. The timer fires once, through the key's queue
+    # (never alongside its messages), as a call to `on_timer(context, timer)` on the consumer
+    # that owns the key's partition. Scheduling a time that is already scheduled does nothing.
+    #
+    # @param time [Time] when to fire; kept in whole seconds, rounded half up
+    # @return [nil]
+    # @raise [ArgumentError] if the time is before 1970 or after 2106-02-07 06:28:15 UTC
+    # @raise [TransientError] if the timer store cannot be reached (retried like any failure)
+    def schedule(time)
+      timer_operation(SCHEDULE, TimerTime.seconds(time))
+      nil
     end
 
-    %i[clear_scheduled scheduled].each do |name|
-      define_method(name) do
-        raise NotImplementedError,
-              "Prosody::Context##{name} is not available yet: timers are not implemented"
+    # Replaces every timer of this key with one at `time`.
+    # @param time [Time]
+    # @return [nil]
+    def clear_and_schedule(time)
+      timer_operation(CLEAR_AND_SCHEDULE, TimerTime.seconds(time))
+      nil
+    end
+
+    # Removes this key's timer at `time`, if there is one.
+    # @param time [Time]
+    # @return [nil]
+    def unschedule(time)
+      timer_operation(UNSCHEDULE, TimerTime.seconds(time))
+      nil
+    end
+
+    # Removes every timer of this key.
+    # @return [nil]
+    def clear_scheduled
+      timer_operation(CLEAR, nil)
+      nil
+    end
+
+    # The times scheduled for this key, earliest first. Inside `on_timer`, the firing timer is
+    # not listed unless it was scheduled again.
+    # @return [Array<Time>]
+    def scheduled
+      timer_operation(LIST, nil).map { |seconds| Time.at(seconds) }
+    end
+
+    SCHEDULE = 0
+    UNSCHEDULE = 1
+    CLEAR_AND_SCHEDULE = 2
+    CLEAR = 3
+    LIST = 4
+    private_constant :SCHEDULE, :UNSCHEDULE, :CLEAR_AND_SCHEDULE, :CLEAR, :LIST
+
+    private
+
+    # Inside a handler's fiber only that fiber waits; elsewhere the thread waits without the GVL.
+    def timer_operation(operation, seconds)
+      if Fiber.scheduler && !Fiber.current.blocking?
+        __timer_async(operation, seconds).value
+      else
+        __timer(operation, seconds)
       end
     end
   end

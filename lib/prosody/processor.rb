@@ -83,8 +83,12 @@ module Prosody
     end
 
     # @api private
-    def run_handler(context, message)
-      @handler.on_message(context, message)
+    def run_handler(context, event)
+      if event.is_a?(Timer)
+        @handler.on_timer(context, event)
+      else
+        @handler.on_message(context, event)
+      end
     end
 
     attr_reader :logger

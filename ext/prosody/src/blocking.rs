@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData};
+use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData, Value};
 
 use crate::nogvl;
 use crate::runtime::runtime;
@@ -55,6 +55,8 @@ pub(crate) struct Pending {
 pub(crate) enum Outcome {
     /// Success with no value.
     Done,
+    /// Success with timer times (whole seconds since the epoch).
+    Times(Vec<u32>),
     /// Failure: an engine error, mapped to a Ruby exception on `result`.
     Failed(prosody_engine::Error),
 }
@@ -97,8 +99,9 @@ impl Pending {
             .is_some()
     }
 
-    /// Raises the operation's error, if any. Call once `done?` is true.
-    fn result(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+    /// The operation's value (`true`, or an Array of Integers for timer times), or raises its
+    /// error. Call once `done?` is true.
+    fn result(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         let taken = rb_self
             .outcome
             .lock()
@@ -109,8 +112,18 @@ impl Pending {
                 ruby,
                 "the operation has not finished",
             )),
-            Some(Outcome::Done) => Ok(true),
-            Some(Outcome::Failed(error)) => Err(crate::errors::to_ruby(ruby, &error)),
+            Some(outcome) => outcome.into_ruby(ruby),
+        }
+    }
+}
+
+impl Outcome {
+    /// The Ruby value of a finished operation, or its error as an exception.
+    pub(crate) fn into_ruby(self, ruby: &Ruby) -> Result<Value, Error> {
+        match self {
+            Outcome::Done => Ok(ruby.qtrue().as_value()),
+            Outcome::Times(times) => Ok(ruby.ary_from_iter(times).as_value()),
+            Outcome::Failed(error) => Err(crate::errors::to_ruby(ruby, &error)),
         }
     }
 }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use magnus::{
     function, method, prelude::*, DataTypeFunctions, Error, RArray, Ruby, TypedData, Value,
 };
-use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message};
+use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message, Timer};
 use tokio::sync::oneshot;
 
 use crate::context::{Completions, Outcome, RubyContext};
@@ -28,13 +28,19 @@ use crate::message::RubyMessage;
 use crate::wake::WakePipe;
 
 enum Event {
-    Message {
+    Handle {
         id: u64,
         context: Context,
-        message: Message,
+        payload: Payload,
         done: oneshot::Sender<Outcome>,
     },
     Cancel(u64),
+}
+
+/// What a handler is called with.
+enum Payload {
+    Message(Message),
+    Timer(Timer),
 }
 
 pub(crate) struct Shared {
@@ -110,8 +116,8 @@ impl Bridge {
         self.shared.pipe.read_fd()
     }
 
-    /// Takes up to `max` events: a flat Array of `Context, Message` pairs, with a cancelled
-    /// event appearing as `id, nil`. An empty Array means "wait on `fileno`"; nil means the
+    /// Takes up to `max` events: a flat Array of `Context, Message` (or `Context, Timer`) pairs,
+    /// with a cancelled event appearing as `id, nil`. An empty Array means "wait on `fileno`"; nil means the
     /// bridge is closed and drained.
     fn poll(ruby: &Ruby, rb_self: &Self, max: usize) -> Result<Option<RArray>, Error> {
         let shared = &rb_self.shared;
@@ -130,10 +136,10 @@ impl Bridge {
         let batch = ruby.ary_new_capa(events.len() * 2);
         for event in events {
             match event {
-                Event::Message {
+                Event::Handle {
                     id,
                     context,
-                    message,
+                    payload,
                     done,
                 } => {
                     batch.push(RubyContext::new(
@@ -142,7 +148,10 @@ impl Bridge {
                         done,
                         Arc::clone(&shared.completions),
                     ))?;
-                    batch.push(RubyMessage::new(message))?;
+                    match payload {
+                        Payload::Message(message) => batch.push(RubyMessage::new(message))?,
+                        Payload::Timer(timer) => batch.push(ruby_timer(ruby, &timer)?)?,
+                    }
                 }
                 Event::Cancel(id) => {
                     batch.push(id)?;
@@ -181,34 +190,64 @@ struct RubyHandler {
 
 impl Handler for RubyHandler {
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let (done, outcome) = oneshot::channel();
-            let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-            let cancel = context.clone();
-            if !shared.push(Event::Message {
-                id,
-                context,
-                message,
-                done,
-            }) {
-                return Err(HandlerError::transient(
-                    "the Ruby processor is not accepting events",
-                ));
-            }
-            let stopped = || {
-                HandlerError::transient("the Ruby processor stopped before the handler finished")
-            };
-            tokio::pin!(outcome);
-            tokio::select! {
-                result = &mut outcome => result.unwrap_or_else(|_| Err(stopped())),
-                () = cancel.cancelled() => {
-                    shared.push(Event::Cancel(id));
-                    outcome.await.unwrap_or_else(|_| Err(stopped()))
-                }
-            }
-        })
+        Box::pin(dispatch(
+            Arc::clone(&self.shared),
+            context,
+            Payload::Message(message),
+        ))
     }
+
+    fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        Box::pin(dispatch(
+            Arc::clone(&self.shared),
+            context,
+            Payload::Timer(timer),
+        ))
+    }
+}
+
+/// Queues an event for the processor and waits for its outcome, forwarding cancellation.
+async fn dispatch(shared: Arc<Shared>, context: Context, payload: Payload) -> Outcome {
+    let (done, outcome) = oneshot::channel();
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let cancel = context.clone();
+    if !shared.push(Event::Handle {
+        id,
+        context,
+        payload,
+        done,
+    }) {
+        return Err(HandlerError::transient(
+            "the Ruby processor is not accepting events",
+        ));
+    }
+    let stopped =
+        || HandlerError::transient("the Ruby processor stopped before the handler finished");
+    tokio::pin!(outcome);
+    tokio::select! {
+        result = &mut outcome => result.unwrap_or_else(|_| Err(stopped())),
+        () = cancel.cancelled() => {
+            shared.push(Event::Cancel(id));
+            outcome.await.unwrap_or_else(|_| Err(stopped()))
+        }
+    }
+}
+
+/// `Prosody::Timer.new(key, Time)`, built on the processor thread.
+fn ruby_timer(ruby: &Ruby, timer: &Timer) -> Result<Value, Error> {
+    let secs = timer
+        .time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let time: Value = ruby
+        .class_object()
+        .const_get::<_, magnus::RClass>("Time")?
+        .funcall("at", (secs,))?;
+    let class: magnus::RClass = ruby
+        .class_object()
+        .const_get::<_, magnus::RModule>("Prosody")?
+        .const_get("Timer")?;
+    class.new_instance((timer.key.as_str(), time))
 }
 
 /// Defines `Prosody::Native::Bridge`.

@@ -6,9 +6,13 @@
 
 use std::sync::Mutex;
 
-use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData};
-use prosody_engine::HandlerError;
+use std::future::Future;
+
+use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData, Value};
+use prosody_engine::{HandlerError, TimerTime};
 use tokio::sync::oneshot;
+
+use crate::blocking::{Outcome as PendingOutcome, Pending};
 
 /// What a handler returned.
 pub(crate) type Outcome = Result<(), HandlerError>;
@@ -105,6 +109,63 @@ impl RubyContext {
     }
 }
 
+/// Timer operations, by the codes `lib/prosody/context.rb` passes.
+const SCHEDULE: i64 = 0;
+const UNSCHEDULE: i64 = 1;
+const CLEAR_AND_SCHEDULE: i64 = 2;
+const CLEAR: i64 = 3;
+const LIST: i64 = 4;
+
+impl RubyContext {
+    /// Starts timer operation `op` and returns a `Pending` the handler's fiber waits on.
+    fn timer_async(
+        ruby: &Ruby,
+        rb_self: &Self,
+        op: i64,
+        secs: Option<u32>,
+    ) -> Result<Pending, Error> {
+        Pending::start(ruby, timer_op(rb_self.context.clone(), op, secs))
+    }
+
+    /// Runs timer operation `op`, waiting without the GVL (for plain threads).
+    fn timer_blocking(
+        ruby: &Ruby,
+        rb_self: &Self,
+        op: i64,
+        secs: Option<u32>,
+    ) -> Result<Value, Error> {
+        match crate::blocking::block_on(ruby, timer_op(rb_self.context.clone(), op, secs))? {
+            Some(outcome) => outcome.into_ruby(ruby),
+            // Interrupted: the VM raises the interrupt when this returns.
+            None => Ok(ruby.qnil().as_value()),
+        }
+    }
+}
+
+fn timer_op(
+    context: prosody_engine::Context,
+    op: i64,
+    secs: Option<u32>,
+) -> impl Future<Output = PendingOutcome> + Send + 'static {
+    async move {
+        let time = secs.map(TimerTime::from_secs);
+        let done = |result: prosody_engine::Result<()>| result.map(|()| PendingOutcome::Done);
+        let result = match (op, time) {
+            (SCHEDULE, Some(time)) => done(context.schedule(time).await),
+            (UNSCHEDULE, Some(time)) => done(context.unschedule(time).await),
+            (CLEAR_AND_SCHEDULE, Some(time)) => done(context.clear_and_schedule(time).await),
+            (CLEAR, _) => done(context.clear_scheduled().await),
+            (LIST, _) => context.scheduled().await.map(|times| {
+                PendingOutcome::Times(times.into_iter().map(TimerTime::as_secs).collect())
+            }),
+            _ => Err(prosody_engine::Error::State(
+                "unknown timer operation (a bug in lib/prosody/context.rb)",
+            )),
+        };
+        result.unwrap_or_else(PendingOutcome::Failed)
+    }
+}
+
 /// Defines `Prosody::Context`.
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let class = ruby
@@ -115,5 +176,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("key", method!(RubyContext::key, 0))?;
     class.define_method("__id", method!(RubyContext::id, 0))?;
     class.define_method("__complete", method!(RubyContext::complete, 2))?;
+    class.define_method("__timer_async", method!(RubyContext::timer_async, 2))?;
+    class.define_method("__timer", method!(RubyContext::timer_blocking, 2))?;
     Ok(())
 }
