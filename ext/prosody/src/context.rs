@@ -6,8 +6,6 @@
 
 use std::sync::Mutex;
 
-use std::future::Future;
-
 use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData, Value};
 use prosody_engine::{HandlerError, TimerTime};
 use tokio::sync::oneshot;
@@ -142,28 +140,22 @@ impl RubyContext {
     }
 }
 
-fn timer_op(
-    context: prosody_engine::Context,
-    op: i64,
-    secs: Option<u32>,
-) -> impl Future<Output = PendingOutcome> + Send + 'static {
-    async move {
-        let time = secs.map(TimerTime::from_secs);
-        let done = |result: prosody_engine::Result<()>| result.map(|()| PendingOutcome::Done);
-        let result = match (op, time) {
-            (SCHEDULE, Some(time)) => done(context.schedule(time).await),
-            (UNSCHEDULE, Some(time)) => done(context.unschedule(time).await),
-            (CLEAR_AND_SCHEDULE, Some(time)) => done(context.clear_and_schedule(time).await),
-            (CLEAR, _) => done(context.clear_scheduled().await),
-            (LIST, _) => context.scheduled().await.map(|times| {
-                PendingOutcome::Times(times.into_iter().map(TimerTime::as_secs).collect())
-            }),
-            _ => Err(prosody_engine::Error::State(
-                "unknown timer operation (a bug in lib/prosody/context.rb)",
-            )),
-        };
-        result.unwrap_or_else(PendingOutcome::Failed)
-    }
+async fn timer_op(context: prosody_engine::Context, op: i64, secs: Option<u32>) -> PendingOutcome {
+    let time = secs.map(TimerTime::from_secs);
+    let done = |result: prosody_engine::Result<()>| result.map(|()| PendingOutcome::Done);
+    let result = match (op, time) {
+        (SCHEDULE, Some(time)) => done(context.schedule(time).await),
+        (UNSCHEDULE, Some(time)) => done(context.unschedule(time).await),
+        (CLEAR_AND_SCHEDULE, Some(time)) => done(context.clear_and_schedule(time).await),
+        (CLEAR, _) => done(context.clear_scheduled().await),
+        (LIST, _) => context.scheduled().await.map(|times| {
+            PendingOutcome::Times(times.into_iter().map(TimerTime::as_secs).collect())
+        }),
+        _ => Err(prosody_engine::Error::State(
+            "unknown timer operation (a bug in lib/prosody/context.rb)",
+        )),
+    };
+    result.unwrap_or_else(PendingOutcome::Failed)
 }
 
 /// Defines `Prosody::Context`.
