@@ -6,12 +6,14 @@
 //!
 //! - [`TimerTime`]: whole seconds since the epoch.
 //! - [`TimerStore`]: where timers persist, per [`TimerSegment`] (group, topic, partition);
-//!   [`MemoryTimerStore`] in mock mode, Cassandra otherwise.
+//!   [`MemoryTimerStore`] in mock mode, [`CassandraTimerStore`] otherwise.
 
+mod cassandra;
 mod memory;
 mod store;
 mod time;
 
+pub use cassandra::CassandraTimerStore;
 pub use memory::MemoryTimerStore;
 pub use store::{TimerSegment, TimerStore};
 pub use time::{TimerTime, TimerTimeError};
