@@ -15,7 +15,9 @@
 //! what keeps the store consistent without one: a visible index row implies a visible slab row,
 //! and a visible slab row implies a visible key row. `remove` deletes in the reverse order
 //! (slab, then key). An operation that fails part-way returns an error; every statement is
-//! idempotent, so the caller's retry completes it.
+//! idempotent, so the caller's retry completes it. A store skips rewriting an index row it
+//! wrote itself while the slab ends well in the future (see `indexed.rs`): every write of an
+//! index row is the same, and garbage collection only touches slabs that have ended.
 //!
 //! # Loading and index garbage collection
 //!
@@ -46,6 +48,7 @@
 //! out after a few seconds. Failures are [`Error::Cassandra`] naming the operation, segment
 //! and key, and are transient.
 
+mod indexed;
 mod load;
 mod slab;
 mod statements;
@@ -57,6 +60,7 @@ use futures::future::BoxFuture;
 use futures::TryStreamExt;
 use tokio::sync::OnceCell;
 
+use self::indexed::IndexedSlabs;
 use self::slab::Slab;
 use self::statements::Statements;
 use super::{TimerSegment, TimerStore, TimerTime};
@@ -101,6 +105,7 @@ pub struct CassandraTimerStore {
     slab_size: i32,
     retention: Duration,
     statements: OnceCell<Statements>,
+    indexed: IndexedSlabs,
 }
 
 impl CassandraTimerStore {
@@ -112,6 +117,7 @@ impl CassandraTimerStore {
             slab_size: slab::size_secs(slab_size),
             retention,
             statements: OnceCell::new(),
+            indexed: IndexedSlabs::default(),
         }
     }
 
@@ -146,6 +152,10 @@ impl CassandraTimerStore {
             )
             .await
             .map_err(fail)?;
+        let now = i64::from(now.as_secs());
+        if self.indexed.contains(id, slab, now) {
+            return Ok(());
+        }
         session
             .execute_unpaged(
                 &statements.insert_index,
@@ -153,6 +163,7 @@ impl CassandraTimerStore {
             )
             .await
             .map_err(fail)?;
+        self.indexed.insert(id, slab, now);
         Ok(())
     }
 
