@@ -41,5 +41,7 @@ pub use consumer::{Consumer, ConsumerStats, Context, Handler, HandlerFuture, Mes
 pub use error::{Error, ErrorClass, HandlerError, Result};
 pub use kafka::{mock_bootstrap_servers, Admin, MOCK_PARTITIONS};
 pub use producer::{Delivery, Producer, SOURCE_SYSTEM_HEADER};
-pub use timers::{MemoryTimerStore, TimerSegment, TimerStore, TimerTime, TimerTimeError};
+pub use timers::{
+    CassandraTimerStore, MemoryTimerStore, TimerSegment, TimerStore, TimerTime, TimerTimeError,
+};
 pub use trace::TraceParent;

@@ -208,9 +208,14 @@ impl Consumer {
 /// The timer store for `config`: the process's in-memory store in mock mode (shared like the
 /// mock cluster, so timers follow a partition between consumers), Cassandra otherwise.
 fn timer_store(config: &Config) -> Arc<dyn crate::timers::TimerStore> {
-    // Until the Cassandra store lands, every mode keeps timers in memory.
-    let _ = config;
-    crate::timers::MemoryTimerStore::shared()
+    if config.mock {
+        return crate::timers::MemoryTimerStore::shared();
+    }
+    Arc::new(crate::timers::CassandraTimerStore::new(
+        crate::Cassandra::shared(config),
+        config.slab_size,
+        config.cassandra_retention,
+    ))
 }
 
 impl Drop for Consumer {

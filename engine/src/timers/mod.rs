@@ -6,16 +6,18 @@
 //!
 //! - [`TimerTime`]: whole seconds since the epoch.
 //! - [`TimerStore`]: where timers persist, per [`TimerSegment`] (group, topic, partition);
-//!   [`MemoryTimerStore`] in mock mode, Cassandra otherwise.
+//!   [`MemoryTimerStore`] in mock mode, [`CassandraTimerStore`] otherwise.
 //! - `PartitionTimers` and its loader and scheduler tasks: an owned partition's timers at run
 //!   time (see `partition.rs` and `tasks.rs`).
 
+mod cassandra;
 mod memory;
 mod partition;
 mod store;
 pub(crate) mod tasks;
 mod time;
 
+pub use cassandra::CassandraTimerStore;
 pub use memory::MemoryTimerStore;
 pub use store::{TimerSegment, TimerStore};
 pub use time::{TimerTime, TimerTimeError};
