@@ -60,7 +60,12 @@ impl Broker {
         let mut all: Vec<(String, String)> = vec![("probe_port".into(), "none".into())];
         match self {
             Broker::Mock => all.push(("mock".into(), "true".into())),
-            Broker::Real => all.push(("bootstrap_servers".into(), self.servers())),
+            Broker::Real => {
+                all.push(("bootstrap_servers".into(), self.servers()));
+                let nodes = std::env::var("PROSODY_CASSANDRA_NODES")
+                    .unwrap_or_else(|_| "127.0.0.1:9042".into());
+                all.push(("cassandra_nodes".into(), nodes));
+            }
         }
         all.extend(options.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         // For experiments: `BENCH_EXTRA="poll_interval=1s,max_uncommitted=128"` overrides options.

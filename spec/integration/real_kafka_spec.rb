@@ -3,6 +3,7 @@
 require "spec_helper"
 require "prosody"
 require_relative "../support/mock_helpers"
+require_relative "../support/timer_script"
 
 RSpec.describe "Prosody against a real Kafka broker", :integration do
   include MockHelpers
@@ -13,6 +14,7 @@ RSpec.describe "Prosody against a real Kafka broker", :integration do
 
   def real_client(**options)
     Prosody::Client.new(bootstrap_servers: bootstrap, probe_port: nil, source_system: "real-spec",
+                        cassandra_nodes: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042"),
                         send_timeout: 10, **options)
   end
 
@@ -63,5 +65,23 @@ RSpec.describe "Prosody against a real Kafka broker", :integration do
     client&.unsubscribe
     listener&.unsubscribe
     admin.delete_topic(replies)
+  end
+
+  it "fires a timer stored in Cassandra" do
+    admin.create_topic(topic, partitions: 2, replication: 1)
+    handler = TimerScript.new
+    client = real_client(group_id: unique("real-timers"), subscribed_topics: topic)
+    client.subscribe(handler)
+    due = Time.now.to_i + 2
+    client.send_message(topic, "k", [["schedule", due], ["schedule", due + 3600]])
+    expect(pop_all(handler.listed, 1,
+                   seconds: 60)).to eq([["k", [Time.at(due), Time.at(due + 3600)]]])
+    key, time, fired_at, listed = pop_all(handler.fired, 1, seconds: 60).first
+    client.send_message(topic, "k", [["clear"]])
+    expect(pop_all(handler.listed, 1, seconds: 60)).to eq([["k", []]])
+    client.unsubscribe
+
+    expect([key, time, listed]).to eq(["k", Time.at(due), [Time.at(due + 3600)]])
+    expect(fired_at).to be >= Time.at(due)
   end
 end

@@ -84,6 +84,10 @@ impl Consumer {
         }
         if config.mock {
             crate::kafka::ensure_mock_topics(&config.subscribed_topics)?;
+        } else if config.cassandra_nodes.is_empty() {
+            return Err(Error::State(
+                "cannot subscribe without `cassandra_nodes` (PROSODY_CASSANDRA_NODES): timers and deduplication records persist in Cassandra unless `mock` is true",
+            ));
         }
         let handler = Self::with_middleware(config, handler, &runtime)?;
         let settings = Settings {

@@ -48,7 +48,10 @@ pub fn config(broker: Broker, options: &[(&str, &str)]) -> Config {
     let mut all: Vec<(String, String)> = vec![("probe_port".into(), "none".into())];
     match broker {
         Broker::Mock => all.push(("mock".into(), "true".into())),
-        Broker::Real => all.push(("bootstrap_servers".into(), bootstrap())),
+        Broker::Real => {
+            all.push(("bootstrap_servers".into(), bootstrap()));
+            all.push(("cassandra_nodes".into(), cassandra_nodes()));
+        }
     }
     all.extend(options.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::from_options_with_env(all, |_| None).expect("test configuration is valid")
