@@ -66,7 +66,7 @@ impl SharedCassandra {
         self.cell
             .get_or_try_init(|| async {
                 let cassandra = Cassandra::connect(&self.config).await?;
-                super::migrate::run(&cassandra).await?;
+                cassandra.migrate().await?;
                 Ok(cassandra)
             })
             .await
