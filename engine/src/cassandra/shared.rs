@@ -1,13 +1,20 @@
 //! One lazily connected, migrated session per set of connection settings, per process.
+//!
+//! A session's background work (connection pools, reconnection, topology refresh) runs on a
+//! small runtime of its own, so the session keeps working when the runtime of whoever
+//! connected it first shuts down (each `#[tokio::test]` has its own runtime, and so may an
+//! embedding application). Sessions and that runtime belong to one process: a forked child
+//! connects afresh, as the parent's driver threads do not exist in it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use tokio::runtime::{Builder, Runtime};
 use tokio::sync::OnceCell;
 
 use super::Cassandra;
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A handle on the process's Cassandra session for one configuration. Creating it does no I/O;
 /// the first [`SharedCassandra::get`] connects and applies migrations. A failed attempt is not
@@ -40,7 +47,8 @@ impl SharedCassandra {
         static SESSIONS: OnceLock<Mutex<HashMap<String, Arc<OnceCell<Cassandra>>>>> =
             OnceLock::new();
         let identity = format!(
-            "{:?}|{}|{:?}|{:?}|{:?}",
+            "{}|{:?}|{}|{:?}|{:?}|{:?}",
+            std::process::id(),
             config.cassandra_nodes,
             config.cassandra_keyspace,
             config.cassandra_user,
@@ -65,11 +73,49 @@ impl SharedCassandra {
     pub async fn get(&self) -> Result<Cassandra> {
         self.cell
             .get_or_try_init(|| async {
-                let cassandra = Cassandra::connect(&self.config).await?;
-                cassandra.migrate().await?;
-                Ok(cassandra)
+                let config = Arc::clone(&self.config);
+                // Connecting on the driver runtime puts the session's tasks there. If this
+                // caller gives up waiting, the task still finishes (and releases any
+                // migration lock it took).
+                let connect = driver_runtime()?.spawn(async move {
+                    let cassandra = Cassandra::connect(&config).await?;
+                    cassandra.migrate().await?;
+                    Ok::<_, Error>(cassandra)
+                });
+                connect.await.map_err(|error| Error::Cassandra {
+                    operation: "connect",
+                    reason: format!("the connection task stopped: {error}"),
+                })?
             })
             .await
             .cloned()
     }
+}
+
+/// The runtime that runs every shared session's driver tasks, created on first use in each
+/// process (a forked child leaks its parent's copy, whose threads it does not have).
+fn driver_runtime() -> Result<Arc<Runtime>> {
+    static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((owner, runtime)) = slot.as_ref() {
+        if *owner == pid {
+            return Ok(Arc::clone(runtime));
+        }
+    }
+    if let Some((_, inherited)) = slot.take() {
+        std::mem::forget(inherited);
+    }
+    let runtime = Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("prosody-cassandra")
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|error| Error::Cassandra {
+            operation: "connect",
+            reason: format!("could not start the cassandra driver runtime: {error}"),
+        })?;
+    *slot = Some((pid, Arc::clone(&runtime)));
+    Ok(runtime)
 }
