@@ -105,6 +105,15 @@ pub enum Error {
     #[error(transparent)]
     TimerTime(#[from] crate::timers::TimerTimeError),
 
+    /// An applied Cassandra schema migration no longer matches the embedded file.
+    #[error("cassandra migration `{file}` cannot be verified: {reason}")]
+    Migration {
+        /// The migration file at fault.
+        file: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
     /// The in-process mock cluster could not be started.
     #[error("could not start the in-process mock kafka cluster: {0}")]
     Mock(KafkaError),

@@ -92,3 +92,107 @@ async fn shared_session_creates_the_schema() {
         assert_eq!(rows.rows_num(), 1, "table {table} exists");
     }
 }
+
+/// A configuration for a keyspace no other test uses.
+fn fresh_keyspace_config() -> Config {
+    support::init_logging();
+    let keyspace = support::unique("prosody_migrate").replace('-', "_");
+    Config::from_options_with_env(
+        [
+            ("cassandra_nodes", support::cassandra_nodes()),
+            ("cassandra_keyspace", keyspace),
+        ],
+        |_| None,
+    )
+    .expect("valid configuration")
+}
+
+async fn recorded_migrations(cassandra: &Cassandra) -> Vec<(String, String)> {
+    let query = format!(
+        "SELECT name, checksum FROM {}.schema_migrations",
+        cassandra.keyspace()
+    );
+    let mut rows: Vec<(String, String)> = cassandra
+        .session()
+        .query_unpaged(query, &[])
+        .await
+        .expect("schema_migrations readable")
+        .into_rows_result()
+        .expect("rows")
+        .rows::<(String, String)>()
+        .expect("typed rows")
+        .collect::<Result<_, _>>()
+        .expect("rows decode");
+    rows.sort();
+    rows
+}
+
+async fn drop_keyspace(cassandra: &Cassandra) {
+    let drop = format!("DROP KEYSPACE IF EXISTS {}", cassandra.keyspace());
+    let _ = cassandra.session().query_unpaged(drop, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_migrators_apply_each_file_exactly_once() {
+    let config = fresh_keyspace_config();
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push(
+            Cassandra::connect(&config)
+                .await
+                .expect("cassandra reachable"),
+        );
+    }
+    let started = std::time::Instant::now();
+    let runs = futures::future::join_all(sessions.iter().map(|cassandra| {
+        let cassandra = cassandra.clone();
+        tokio::spawn(async move { cassandra.migrate().await })
+    }))
+    .await;
+    let mut applied: Vec<&str> = Vec::new();
+    for run in runs {
+        applied.extend(run.expect("task").expect("every migrator succeeds"));
+    }
+    applied.sort_unstable();
+    eprintln!("4 concurrent migrators took {:?}", started.elapsed());
+    assert_eq!(
+        applied,
+        ["0001_dedup.cql", "0002_timers.cql"],
+        "each file applied by exactly one migrator"
+    );
+
+    let recorded = recorded_migrations(&sessions[0]).await;
+    let names: Vec<&str> = recorded.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["0001_dedup.cql", "0002_timers.cql"]);
+    assert!(recorded.iter().all(|(_, checksum)| checksum.len() == 64));
+    assert!(
+        sessions[1].migrate().await.expect("fast path").is_empty(),
+        "nothing left to apply"
+    );
+    drop_keyspace(&sessions[0]).await;
+}
+
+#[tokio::test]
+async fn a_changed_applied_migration_is_reported_by_name() {
+    let cassandra = Cassandra::connect(&fresh_keyspace_config())
+        .await
+        .expect("cassandra reachable");
+    assert_eq!(cassandra.migrate().await.expect("first run").len(), 2);
+    let tamper = format!(
+        "UPDATE {}.schema_migrations SET checksum = 'edited' WHERE name = '0001_dedup.cql'",
+        cassandra.keyspace()
+    );
+    cassandra
+        .session()
+        .query_unpaged(tamper, &[])
+        .await
+        .expect("update");
+    let error = cassandra.migrate().await.expect_err("checksum mismatch");
+    assert!(
+        matches!(&error, prosody_engine::Error::Migration { file, .. } if file == "0001_dedup.cql"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("0001_dedup.cql"), "{error}");
+    assert!(!error.is_transient());
+    drop_keyspace(&cassandra).await;
+}

@@ -3,6 +3,27 @@
 //! Timers and deduplication records persist in Cassandra when not in mock mode. A session is
 //! expensive (it keeps a connection pool per node), so one is shared per set of connection
 //! settings for the life of the process.
+//!
+//! # Schema and migrations
+//!
+//! The tables live in `cassandra_keyspace` (default `prosody`) and are defined by CQL files
+//! embedded in the binary (`engine/src/cassandra/migrations/`), applied in name order:
+//!
+//! | Table | Holds |
+//! |---|---|
+//! | `dedup` | ids of handled events, each row expiring after `idempotence_ttl` |
+//! | `timer_slabs`, `timer_slab_index`, `timer_keys` | scheduled timers, by time and by key |
+//! | `schema_migrations` | each applied file with its SHA-256 and when it was applied |
+//! | `schema_migration_lock` | the lock one process holds while applying files |
+//!
+//! The first [`SharedCassandra::get`] of a process (or [`Cassandra::migrate`]) creates the
+//! keyspace if missing, then applies the files not yet recorded. Processes starting together
+//! are safe: a lightweight-transaction lock with a TTL lets one of them apply the files while
+//! the others wait, and a process that finds every file recorded takes no lock at all. A
+//! recorded file whose text changed is an [`Error::Migration`] naming it, so released files
+//! are never edited; a change is a new file. A missing keyspace is created with
+//! `SimpleStrategy` and replication factor 1, fit for development only: in production, create
+//! the keyspace with the replication you need before the first process starts.
 
 mod migrate;
 mod shared;
@@ -76,6 +97,30 @@ impl Cassandra {
     /// The configured keyspace name.
     pub fn keyspace(&self) -> &str {
         &self.keyspace
+    }
+
+    /// Creates the configured keyspace if missing and applies the pending schema migrations;
+    /// see the module docs. Safe to call from several processes at once. Returns the names of
+    /// the migration files this call applied: empty when they were all applied before.
+    ///
+    /// [`Cassandra::shared`] does this on first use; call it directly to migrate a keyspace
+    /// ahead of time, for instance from a deploy step.
+    ///
+    /// # Errors
+    ///
+    /// A query failure, another process holding the migration lock for too long (both
+    /// transient), or an applied migration whose file changed since ([`Error::Migration`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(config: prosody_engine::Config) -> prosody_engine::Result<()> {
+    /// let cassandra = prosody_engine::Cassandra::connect(&config).await?;
+    /// for file in cassandra.migrate().await? {
+    ///     println!("applied {file}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn migrate(&self) -> Result<Vec<&'static str>> {
+        migrate::run(&self.session, &self.keyspace).await
     }
 
     /// The server's `release_version`, a cheap health check.

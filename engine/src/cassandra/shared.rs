@@ -1,16 +1,15 @@
 //! One lazily connected, migrated session per set of connection settings, per process.
 //!
-//! The driver keeps a task per connection on the runtime that connects. A session is shared
-//! by every consumer in the process, whichever runtime they run on (a test runtime per test,
-//! the extension's runtime after a fork), so it connects on a runtime of its own: one small
-//! background thread that lives as long as the process. Queries may be awaited from any
-//! runtime. After a fork, the child's sessions and driver thread are new ones: the parent's
-//! threads do not exist in the child.
+//! A session's background work (connection pools, reconnection, topology refresh) runs on a
+//! small runtime of its own, so the session keeps working when the runtime of whoever
+//! connected it first shuts down (each `#[tokio::test]` has its own runtime, and so may an
+//! embedding application). Sessions and that runtime belong to one process: a forked child
+//! connects afresh, as the parent's driver threads do not exist in it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::{Builder, Runtime};
 use tokio::sync::OnceCell;
 
 use super::Cassandra;
@@ -72,52 +71,51 @@ impl SharedCassandra {
 
     /// The connected, migrated session; connects on first use.
     pub async fn get(&self) -> Result<Cassandra> {
-        if let Some(cassandra) = self.cell.get() {
-            return Ok(cassandra.clone());
-        }
-        let (config, cell) = (Arc::clone(&self.config), Arc::clone(&self.cell));
-        let connect = async move {
-            cell.get_or_try_init(|| async {
-                let cassandra = Cassandra::connect(&config).await?;
-                super::migrate::run(&cassandra).await?;
-                Ok(cassandra)
+        self.cell
+            .get_or_try_init(|| async {
+                let config = Arc::clone(&self.config);
+                // Connecting on the driver runtime puts the session's tasks there. If this
+                // caller gives up waiting, the task still finishes (and releases any
+                // migration lock it took).
+                let connect = driver_runtime()?.spawn(async move {
+                    let cassandra = Cassandra::connect(&config).await?;
+                    cassandra.migrate().await?;
+                    Ok::<_, Error>(cassandra)
+                });
+                connect.await.map_err(|error| Error::Cassandra {
+                    operation: "connect",
+                    reason: format!("the connection task stopped: {error}"),
+                })?
             })
             .await
             .cloned()
-        };
-        driver()?
-            .spawn(connect)
-            .await
-            .map_err(|error| Error::Cassandra {
-                operation: "connect",
-                reason: format!("the connecting task failed: {error}"),
-            })?
     }
 }
 
-/// The runtime the driver's connection tasks run on; see the module docs.
-fn driver() -> Result<Handle> {
-    static DRIVER: Mutex<Option<(u32, Handle)>> = Mutex::new(None);
-    let mut driver = DRIVER.lock().unwrap_or_else(PoisonError::into_inner);
+/// The runtime that runs every shared session's driver tasks, created on first use in each
+/// process (a forked child leaks its parent's copy, whose threads it does not have).
+fn driver_runtime() -> Result<Arc<Runtime>> {
+    static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
     let pid = std::process::id();
-    if let Some((owner, handle)) = driver.as_ref() {
+    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((owner, runtime)) = slot.as_ref() {
         if *owner == pid {
-            return Ok(handle.clone());
+            return Ok(Arc::clone(runtime));
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    if let Some((_, inherited)) = slot.take() {
+        std::mem::forget(inherited);
+    }
+    let runtime = Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("prosody-cassandra")
         .enable_all()
         .build()
+        .map(Arc::new)
         .map_err(|error| Error::Cassandra {
             operation: "connect",
-            reason: format!("could not start the driver's runtime: {error}"),
+            reason: format!("could not start the cassandra driver runtime: {error}"),
         })?;
-    // Kept for the life of the process. A parent's runtime inherited by a forked child is
-    // never dropped either: dropping it would wait for threads the child does not have.
-    let runtime: &'static Runtime = Box::leak(Box::new(runtime));
-    let handle = runtime.handle().clone();
-    *driver = Some((pid, handle.clone()));
-    Ok(handle)
+    *slot = Some((pid, Arc::clone(&runtime)));
+    Ok(runtime)
 }

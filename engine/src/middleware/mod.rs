@@ -37,7 +37,10 @@ mod timeout;
 mod test_support;
 
 pub use best_effort::{BestEffort, BestEffortLayer};
-pub use dedup::{Dedup, DedupKey, DedupLayer, DedupStore, MemoryDedupStore};
+pub use dedup::{
+    CassandraDedupStore, Dedup, DedupKey, DedupLayer, DedupStore, MemoryDedupStore,
+    DEDUP_REQUEST_TIMEOUT,
+};
 pub use failure_topic::{
     FailureSink, FailureTopic, FailureTopicLayer, CONSUMER_GROUP_HEADER, ERROR_HEADER,
     SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, SOURCE_TIMESTAMP_HEADER, SOURCE_TOPIC_HEADER,

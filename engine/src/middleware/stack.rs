@@ -10,7 +10,12 @@
 //! | `low_latency` | [`Filter`] → [`FailureTopic`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Timeout`] → handler |
 //! | `best_effort` | [`Filter`] → [`BestEffort`] → [`Dedup`] → [`Timeout`] → handler |
 //!
-//! [`Dedup`] is left out when `idempotence_cache_size` is 0.
+//! [`Dedup`] is left out when `idempotence_cache_size` is 0. Otherwise its store is a
+//! [`MemoryDedupStore`] with `mock: true`, and a [`CassandraDedupStore`] (an in-memory cache of
+//! `idempotence_cache_size` keys in front of Cassandra) without. Each [`build`] creates a fresh
+//! store, so every consumer has its own cache; only Cassandra is shared. Building does no I/O:
+//! the Cassandra session connects on the first lookup, and while it cannot, lookups fail as
+//! transient errors that the mode's layer handles (below).
 //!
 //! Why this order:
 //!
@@ -43,6 +48,8 @@
 //! [`Timeout`]: super::Timeout
 //! [`FailureTopic`]: super::FailureTopic
 //! [`BestEffort`]: super::BestEffort
+//! [`MemoryDedupStore`]: super::MemoryDedupStore
+//! [`CassandraDedupStore`]: super::CassandraDedupStore
 
 #[cfg(test)]
 mod tests;
@@ -53,8 +60,9 @@ use crate::config::{Config, Mode};
 use crate::consumer::Handler;
 use crate::error::{Error, Result};
 use crate::middleware::{
-    Backoff, BestEffortLayer, Bounded, DedupLayer, FailureSink, FailureTopicLayer, FilterLayer,
-    Layer, MemoryDedupStore, RetryForever, RetryLayer, TimeoutLayer,
+    Backoff, BestEffortLayer, Bounded, CassandraDedupStore, DedupLayer, DedupStore, FailureSink,
+    FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, RetryForever, RetryLayer,
+    TimeoutLayer,
 };
 
 /// Wraps `inner` in the layers for `config.mode`, in the order the module docs give.
@@ -91,7 +99,11 @@ pub fn build(
 
     let mut handler = wrap(&TimeoutLayer::new(config.timeout), inner);
     if config.idempotence_cache_size > 0 {
-        let store = Arc::new(MemoryDedupStore::new(config.idempotence_cache_size));
+        let store: Arc<dyn DedupStore> = if config.mock {
+            Arc::new(MemoryDedupStore::new(config.idempotence_cache_size))
+        } else {
+            Arc::new(CassandraDedupStore::from_config(config))
+        };
         let dedup = DedupLayer::new(
             store,
             group_id.as_str(),

@@ -2,6 +2,8 @@
 //! record what they saw.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,7 @@ pub fn bootstrap() -> String {
     std::env::var("PROSODY_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
+/// The Cassandra contact point: `PROSODY_CASSANDRA_NODES`, default 127.0.0.1:9042.
 pub fn cassandra_nodes() -> String {
     std::env::var("PROSODY_CASSANDRA_NODES").unwrap_or_else(|_| "127.0.0.1:9042".into())
 }
@@ -42,7 +45,8 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// A configuration for `broker`, ignoring the process environment apart from the broker
-/// address, with `options` on top.
+/// address (and, on real Kafka, the Cassandra nodes that deduplication uses), with `options`
+/// on top.
 pub fn config(broker: Broker, options: &[(&str, &str)]) -> Config {
     init_logging();
     let mut all: Vec<(String, String)> = vec![("probe_port".into(), "none".into())];

@@ -8,9 +8,21 @@
 //! are not recorded, so a retry or redelivery runs the handler again.
 //!
 //! Messages without an `id`, and timers, pass through. A store error becomes a transient
-//! handler error, retried per the mode. With `idempotence_cache_size: 0` the stack leaves this
-//! layer out.
+//! handler error, retried per the mode: in pipeline mode a message waits (uncommitted, its key
+//! blocked) until the store answers again, and is then handled once. With
+//! `idempotence_cache_size: 0` the stack leaves this layer out.
+//!
+//! # Stores
+//!
+//! With `mock: true` the stack uses a [`MemoryDedupStore`] alone: records last as long as the
+//! consumer. Otherwise it uses a [`CassandraDedupStore`]: a per-consumer [`MemoryDedupStore`]
+//! of `idempotence_cache_size` keys answers repeat lookups without I/O, and the `dedup` table
+//! (rows expire after `idempotence_ttl`) answers the rest, so a record survives restarts and
+//! rebalances and is shared by every consumer of the group. A key is written to Cassandra
+//! before it is cached. Two consumers racing on the same event (a rebalance mid-handling) may
+//! both run it: the check and the record are not one atomic step.
 
+mod cassandra;
 mod key;
 mod layer;
 mod store;
@@ -21,6 +33,7 @@ mod tests;
 use std::fmt;
 use std::sync::Arc;
 
+pub use cassandra::{CassandraDedupStore, DEDUP_REQUEST_TIMEOUT};
 pub use key::DedupKey;
 pub use layer::DedupLayer;
 pub use store::{DedupStore, MemoryDedupStore};

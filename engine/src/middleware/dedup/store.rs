@@ -7,8 +7,8 @@ use futures::future::BoxFuture;
 use super::DedupKey;
 use crate::error::Result;
 
-/// Remembers which events were handled. Implemented in memory by [`MemoryDedupStore`]; a
-/// persistent store (Cassandra) implements the same trait.
+/// Remembers which events were handled. Implemented in memory by [`MemoryDedupStore`] and,
+/// persistently, by [`CassandraDedupStore`](super::CassandraDedupStore).
 ///
 /// An error from either method means the store could not answer; the [`Dedup`](super::Dedup)
 /// layer reports it as a transient handler error, so it is retried per the mode and no

@@ -12,6 +12,7 @@ use crate::middleware::FailureSink;
 
 fn config(options: &[(&str, &str)]) -> Config {
     let base = [
+        ("mock", "true"),
         ("group_id", "billing"),
         ("retry_base", "10ms"),
         ("max_retry_delay", "1s"),
@@ -171,4 +172,27 @@ async fn best_effort_logs_and_moves_on_after_one_attempt() {
         assert_eq!(result, Ok(()));
     }
     assert_eq!(inner.call_count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_mock_dedup_reads_cassandra_and_its_failures_are_retried() {
+    let config = Config {
+        mock: false,
+        cassandra_nodes: Vec::new(),
+        ..low_latency()
+    };
+    let sink = FakeSink::failing(0);
+    let inner = Scripted::new([]);
+    let handler = build(&config, inner.clone(), Some(sink.clone())).unwrap();
+    let result = handler
+        .on_message(context("k").0, message("k", json!({"id": "e"})))
+        .await;
+
+    assert_eq!(result, Ok(()), "given up to the failure topic");
+    assert_eq!(inner.call_count(), 0, "never ran without a dedup answer");
+    let records = sink.records();
+    assert_eq!(records.len(), 1);
+    let error = records[0].header("prosody-error").unwrap_or_default();
+    assert!(error.contains("cassandra connect failed"), "{error}");
+    assert!(error.contains("`cassandra_nodes`"), "{error}");
 }

@@ -1,0 +1,183 @@
+use std::fmt;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use scylla::statement::prepared::PreparedStatement;
+use tokio::sync::OnceCell;
+
+use super::{DedupKey, DedupStore, MemoryDedupStore};
+use crate::cassandra::{Cassandra, SharedCassandra};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// How long one dedup read or write may take before it fails, so a dead or unreachable node
+/// costs a handler attempt seconds rather than the driver's 30-second default.
+pub const DEDUP_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Handled events recorded in Cassandra's `dedup` table, behind an in-memory cache.
+///
+/// [`contains`](DedupStore::contains) answers from the cache (a [`MemoryDedupStore`] of
+/// `cache_size` keys) when it can, without I/O, and otherwise reads the `dedup` row and caches
+/// a hit. [`insert`](DedupStore::insert) writes the row with a TTL (`idempotence_ttl`), then
+/// caches it. Each row's id is the 16 bytes of the [`DedupKey`], so records survive restarts
+/// and are shared by every consumer of the group.
+///
+/// The session comes from a [`SharedCassandra`], so creating a store does no I/O: the first
+/// lookup connects (and migrates). While Cassandra is unreachable, at start-up or later, every
+/// read or write that misses the cache fails with an [`Error::Cassandra`] within about
+/// [`DEDUP_REQUEST_TIMEOUT`], which the [`Dedup`](super::Dedup) layer turns into a transient
+/// handler error; the next attempt tries again. Statements are prepared once per store.
+///
+/// ```
+/// use prosody_engine::middleware::{CassandraDedupStore, DedupStore};
+/// use prosody_engine::Config;
+///
+/// let config = Config::from_options_with_env(
+///     [("cassandra_nodes", "127.0.0.1:9042"), ("idempotence_cache_size", "1024")],
+///     |_| None,
+/// )?;
+/// // No I/O yet: the first lookup connects.
+/// let store = CassandraDedupStore::from_config(&config);
+/// assert_eq!(store.cache_capacity(), 1024);
+/// # let _: &dyn DedupStore = &store;
+/// # Ok::<(), prosody_engine::Error>(())
+/// ```
+pub struct CassandraDedupStore {
+    cache: MemoryDedupStore,
+    cache_capacity: usize,
+    cassandra: SharedCassandra,
+    ttl_seconds: u64,
+    statements: OnceCell<Statements>,
+}
+
+/// The connected session and its prepared statements.
+struct Statements {
+    cassandra: Cassandra,
+    select: PreparedStatement,
+    insert: PreparedStatement,
+}
+
+impl CassandraDedupStore {
+    /// A store on `cassandra` caching up to `cache_size` keys, whose rows expire after `ttl`
+    /// (whole seconds, at least one).
+    pub fn new(cassandra: SharedCassandra, cache_size: usize, ttl: Duration) -> Self {
+        Self {
+            cache: MemoryDedupStore::new(cache_size),
+            cache_capacity: cache_size,
+            cassandra,
+            ttl_seconds: ttl.as_secs().max(1),
+            statements: OnceCell::new(),
+        }
+    }
+
+    /// A store on the process's session for `config`, with `idempotence_cache_size` and
+    /// `idempotence_ttl`.
+    pub fn from_config(config: &Config) -> Self {
+        Self::new(
+            Cassandra::shared(config),
+            config.idempotence_cache_size,
+            config.idempotence_ttl,
+        )
+    }
+
+    /// How many keys the in-memory cache holds at most.
+    pub fn cache_capacity(&self) -> usize {
+        self.cache_capacity
+    }
+
+    async fn statements(&self) -> Result<&Statements> {
+        self.statements
+            .get_or_try_init(|| async {
+                let cassandra = self.cassandra.get().await?;
+                let keyspace = cassandra.keyspace();
+                let select = format!("SELECT id FROM {keyspace}.dedup WHERE id = ?");
+                let insert = format!(
+                    "INSERT INTO {keyspace}.dedup (id) VALUES (?) USING TTL {}",
+                    self.ttl_seconds
+                );
+                let select = prepare(&cassandra, select).await?;
+                let insert = prepare(&cassandra, insert).await?;
+                Ok(Statements {
+                    cassandra,
+                    select,
+                    insert,
+                })
+            })
+            .await
+    }
+
+    async fn read(&self, key: DedupKey) -> Result<bool> {
+        if self.cache.contains(key).await? {
+            return Ok(true);
+        }
+        let statements = self.statements().await?;
+        let found = statements
+            .cassandra
+            .session()
+            .execute_unpaged(&statements.select, (&key.to_bytes()[..],))
+            .await
+            .map_err(|e| failed("dedup read", &e))?
+            .into_rows_result()
+            .map_err(|e| failed("dedup read", &e))?
+            .rows_num()
+            > 0;
+        if found {
+            self.cache.insert(key).await?;
+        }
+        Ok(found)
+    }
+
+    async fn write(&self, key: DedupKey) -> Result<()> {
+        let statements = self.statements().await?;
+        statements
+            .cassandra
+            .session()
+            .execute_unpaged(&statements.insert, (&key.to_bytes()[..],))
+            .await
+            .map_err(|e| failed("dedup write", &e))?;
+        self.cache.insert(key).await
+    }
+}
+
+async fn prepare(cassandra: &Cassandra, statement: String) -> Result<PreparedStatement> {
+    let prepared = tokio::time::timeout(
+        DEDUP_REQUEST_TIMEOUT,
+        cassandra.session().prepare(statement),
+    )
+    .await
+    .map_err(|_| Error::Cassandra {
+        operation: "prepare",
+        reason: format!("no answer within {DEDUP_REQUEST_TIMEOUT:?}"),
+    })?;
+    let mut prepared = prepared.map_err(|e| failed("prepare", &e))?;
+    prepared.set_request_timeout(Some(DEDUP_REQUEST_TIMEOUT));
+    Ok(prepared)
+}
+
+fn failed(operation: &'static str, error: &dyn fmt::Display) -> Error {
+    Error::Cassandra {
+        operation,
+        reason: error.to_string(),
+    }
+}
+
+impl fmt::Debug for CassandraDedupStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CassandraDedupStore")
+            .field("cassandra", &self.cassandra)
+            .field("cache", &self.cache)
+            .field("ttl_seconds", &self.ttl_seconds)
+            .field("prepared", &self.statements.initialized())
+            .finish()
+    }
+}
+
+impl DedupStore for CassandraDedupStore {
+    fn contains(&self, key: DedupKey) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(self.read(key))
+    }
+
+    fn insert(&self, key: DedupKey) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.write(key))
+    }
+}

@@ -1,0 +1,163 @@
+//! Deduplication through a real consumer on real Kafka, with records in the real Cassandra
+//! (issue 5): repeats of an event are skipped and committed, other keys and a new
+//! `idempotence_version` are not, records outlive the consumer that wrote them, and
+//! `idempotence_cache_size: 0` turns it all off.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prosody_engine::{Consumer, Producer};
+use support::{
+    committed, consume, create_topic, eventually, test_producer, unique, Broker, Recorder,
+};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A one-partition topic and a group of its own, with a producer for it.
+struct Scenario {
+    topic: String,
+    group: String,
+    producer: Producer,
+    sent: i64,
+}
+
+impl Scenario {
+    async fn new(name: &str) -> Self {
+        let topic = unique(name);
+        create_topic(Broker::Real, &topic, 1).await;
+        Self {
+            group: format!("{topic}-group"),
+            topic,
+            producer: test_producer(Broker::Real),
+            sent: 0,
+        }
+    }
+
+    /// A consumer with a fresh dedup cache and `options` on top.
+    fn consumer(&self, recorder: &Recorder, options: &[(&str, &str)]) -> Consumer {
+        let mut all = vec![("commit_interval", "50ms"), ("retry_base", "50ms")];
+        all.extend_from_slice(options);
+        consume(
+            Broker::Real,
+            &self.group,
+            &self.topic,
+            &all,
+            Arc::new(recorder.clone()),
+        )
+    }
+
+    /// Sends event `id` on `key`; the payload's `seq` is the message's offset.
+    async fn send(&mut self, key: &str, id: &str) {
+        let payload = serde_json::json!({ "id": id, "seq": self.sent });
+        self.producer
+            .send(&self.topic, key, &payload)
+            .await
+            .expect("send succeeds");
+        self.sent += 1;
+    }
+
+    /// Waits until every message sent so far is committed (handled or skipped).
+    async fn settled(&self) {
+        let done = eventually(LIMIT, || {
+            committed(Broker::Real, &self.group, &self.topic, 1) == vec![self.sent]
+        })
+        .await;
+        assert!(
+            done,
+            "{} messages not all committed within {LIMIT:?}; committed {:?}",
+            self.sent,
+            committed(Broker::Real, &self.group, &self.topic, 1)
+        );
+    }
+}
+
+/// The offsets handled on `key`, in order.
+fn handled(recorder: &Recorder, key: &str) -> Vec<i64> {
+    recorder.by_key().remove(key).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_id_on_the_same_key_is_handled_once_and_other_keys_are_handled() {
+    let mut scenario = Scenario::new("dedup-same").await;
+    let recorder = Recorder::default();
+    let consumer = scenario.consumer(&recorder, &[]);
+    for (key, id) in [
+        ("k1", "x"),
+        ("k1", "x"),
+        ("k2", "x"),
+        ("k1", "y"),
+        ("k1", "x"),
+    ] {
+        scenario.send(key, id).await;
+    }
+    scenario.settled().await;
+    consumer.shutdown().await;
+    assert_eq!(handled(&recorder, "k1"), vec![0, 3], "x once, then y");
+    assert_eq!(
+        handled(&recorder, "k2"),
+        vec![2],
+        "the same id on another key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_survives_a_consumer_restart() {
+    let mut scenario = Scenario::new("dedup-restart").await;
+    let first = Recorder::default();
+    let consumer = scenario.consumer(&first, &[]);
+    scenario.send("k", "x").await;
+    scenario.settled().await;
+    consumer.shutdown().await;
+    assert_eq!(handled(&first, "k"), vec![0]);
+
+    // Same group, new consumer: its cache is empty, so only Cassandra remembers `x`.
+    let second = Recorder::default();
+    let consumer = scenario.consumer(&second, &[]);
+    scenario.send("k", "x").await;
+    scenario.send("k", "z").await;
+    scenario.settled().await;
+    consumer.shutdown().await;
+    assert_eq!(
+        handled(&second, "k"),
+        vec![2],
+        "x skipped (and committed), z handled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bumping_the_idempotence_version_handles_again() {
+    let mut scenario = Scenario::new("dedup-version").await;
+    let first = Recorder::default();
+    let consumer = scenario.consumer(&first, &[("idempotence_version", "1")]);
+    scenario.send("k", "x").await;
+    scenario.settled().await;
+    consumer.shutdown().await;
+
+    let second = Recorder::default();
+    let consumer = scenario.consumer(&second, &[("idempotence_version", "2")]);
+    scenario.send("k", "x").await;
+    scenario.send("k", "x").await;
+    scenario.settled().await;
+    consumer.shutdown().await;
+    assert_eq!(handled(&first, "k"), vec![0]);
+    assert_eq!(
+        handled(&second, "k"),
+        vec![1],
+        "handled again under v2, then skipped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_size_of_zero_disables_dedup() {
+    let mut scenario = Scenario::new("dedup-off").await;
+    let recorder = Recorder::default();
+    let consumer = scenario.consumer(&recorder, &[("idempotence_cache_size", "0")]);
+    for _ in 0..3 {
+        scenario.send("k", "x").await;
+    }
+    scenario.settled().await;
+    consumer.shutdown().await;
+    assert_eq!(handled(&recorder, "k"), vec![0, 1, 2]);
+}
