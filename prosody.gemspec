@@ -17,7 +17,7 @@ Gem::Specification.new do |spec|
   spec.metadata["rubygems_mfa_required"] = "true"
 
   patterns = %w[
-    lib/**/*.rb ext/**/*.{rb,rs,toml} engine/**/*.{rs,toml,md} sig/**/*.rbs
+    lib/**/*.rb ext/**/*.{rb,rs,toml} engine/**/*.{rs,toml,md,cql} sig/**/*.rbs
     Cargo.toml Cargo.lock README.md ARCHITECTURE.md LICENSE CHANGELOG.md
   ]
   flags = File::FNM_PATHNAME | File::FNM_EXTGLOB

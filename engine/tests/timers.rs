@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prosody_engine::{Config, Consumer, Producer};
+use prosody_engine::{Config, Consumer, HandlerError, Producer};
 use serde_json::json;
 use support::{create_topic, eventually, test_producer, unique, Broker};
 use timer_support::{now_secs, Script};
@@ -218,6 +218,42 @@ async fn a_firing_timer_can_reschedule(broker: Broker, after: u32) {
     assert_eq!(script.listed("k")[1], Vec::<u32>::new());
 }
 
+async fn failed_timers_follow_the_mode(broker: Broker, mode: &str, permanent: bool) {
+    let error = if permanent {
+        HandlerError::permanent("boom")
+    } else {
+        HandlerError::transient("boom")
+    };
+    let script = Script::named("one").failing_first(error);
+    let failure_topic = unique("timer-failures");
+    let extra = [
+        ("mode", mode),
+        ("failure_topic", failure_topic.as_str()),
+        ("retry_base", "50ms"),
+        ("max_retries", "1"),
+    ];
+    let (topic, _, producer, consumer) = setup(broker, 1, &script, &extra).await;
+    let due = now_secs() + 2;
+    send(&producer, &topic, "k", json!({"schedule": [due]})).await;
+    let expected = if permanent { 1 } else { 2 };
+    assert!(
+        eventually(LIMIT, || script.fired_count() >= expected).await,
+        "fired: {:?}",
+        script.fired()
+    );
+    // Settled either way: the timer is gone from the store.
+    send(&producer, &topic, "k", json!({})).await;
+    assert!(eventually(LIMIT, || script.listed("k").len() == 2).await);
+    consumer.shutdown().await;
+    assert_eq!(
+        script.fired_count(),
+        expected,
+        "attempts: {:?}",
+        script.fired()
+    );
+    assert_eq!(script.listed("k")[1], Vec::<u32>::new());
+}
+
 async fn due_timers_are_bounded(broker: Broker) {
     let script = Script::named("one").holding(Duration::from_millis(200));
     let extra = [("max_uncommitted", "4"), ("max_concurrency", "32")];
@@ -343,6 +379,9 @@ on_both_brokers! {
     reschedule_itself_while_firing => a_firing_timer_can_reschedule(0);
     reschedule_later_while_firing => a_firing_timer_can_reschedule(1);
     due_timer_bound => due_timers_are_bounded();
+    transient_timer_failure_is_retried => failed_timers_follow_the_mode("pipeline", false);
+    permanent_timer_failure_is_dropped => failed_timers_follow_the_mode("pipeline", true);
+    low_latency_timer_failure_is_retried_not_dead_lettered => failed_timers_follow_the_mode("low_latency", false);
     restart => timers_survive_a_restart();
     rebalance => timers_move_with_their_partitions();
 }

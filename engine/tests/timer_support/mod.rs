@@ -40,6 +40,8 @@ pub struct Script {
     /// On a key's first firing, schedule a timer this many seconds after the firing one (0:
     /// the firing timer itself).
     reschedule_after: Option<u32>,
+    /// On a key's first firing, fail with this error.
+    fail_first: Option<HandlerError>,
 }
 
 /// Seconds since the epoch, now.
@@ -71,6 +73,11 @@ impl Script {
 
     pub fn holding(mut self, hold: Duration) -> Self {
         self.hold = hold;
+        self
+    }
+
+    pub fn failing_first(mut self, error: HandlerError) -> Self {
+        self.fail_first = Some(error);
         self
     }
 
@@ -219,6 +226,9 @@ impl Handler for Script {
                     .schedule(again)
                     .await
                     .map_err(|e| HandlerError::transient(e.to_string()));
+            }
+            if let (Some(error), true) = (&this.fail_first, first) {
+                result = Err(error.clone());
             }
             tokio::time::sleep(this.hold).await;
             this.state.running_timers.fetch_sub(1, Ordering::SeqCst);

@@ -1,0 +1,111 @@
+//! A Cassandra outage under timers (issue 6), on real Kafka and the real Cassandra reached
+//! through a TCP proxy the test cuts and restores: scheduling fails as a transient error, the
+//! message is retried (not committed, not dropped), and once Cassandra is back the timer is
+//! stored and fires.
+
+mod support;
+mod timer_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prosody_engine::Consumer;
+use serde_json::json;
+use support::proxy::Proxy;
+use support::{
+    cassandra_nodes, committed, config, create_topic, eventually, test_producer, unique, Broker,
+};
+use timer_support::{now_secs, Script};
+
+const LIMIT: Duration = Duration::from_secs(45);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_during_an_outage_is_retried_until_cassandra_is_back() {
+    let proxy = Proxy::start(&cassandra_nodes()).await;
+    let topic = unique("timer-outage");
+    let group = format!("{topic}-group");
+    create_topic(Broker::Real, &topic, 1).await;
+    let address = proxy.address();
+    let consumer_config = config(
+        Broker::Real,
+        &[
+            ("group_id", &group),
+            ("subscribed_topics", &topic),
+            ("cassandra_nodes", &address),
+            ("commit_interval", "50ms"),
+            ("retry_base", "100ms"),
+            ("max_retry_delay", "500ms"),
+        ],
+    );
+    let script = Script::named("one");
+    let consumer = Consumer::subscribe(
+        &consumer_config,
+        Arc::new(script.clone()),
+        tokio::runtime::Handle::current(),
+    )
+    .expect("consumer starts");
+    let producer = test_producer(Broker::Real);
+    let committed_now = || committed(Broker::Real, &group, &topic, 1)[0];
+
+    // Healthy: a timer far ahead is stored through the proxy.
+    let later = now_secs() + 3_600;
+    producer
+        .send(&topic, "warm", &json!({"schedule": [later]}))
+        .await
+        .expect("sent");
+    assert!(
+        eventually(LIMIT, || script.listed("warm") == [vec![later]]).await,
+        "errors: {:?}",
+        script.errors()
+    );
+    assert!(
+        eventually(LIMIT, || committed_now() == 1).await,
+        "offset 0 committed"
+    );
+
+    // Outage: scheduling fails, naming Cassandra, and is retried; nothing commits.
+    proxy.cut();
+    let due = now_secs() + 2;
+    producer
+        .send(&topic, "k", &json!({"schedule": [due]}))
+        .await
+        .expect("sent");
+    assert!(
+        eventually(LIMIT, || script.errors().len() >= 3).await,
+        "scheduling kept failing and was retried"
+    );
+    let error = script.errors()[0].clone();
+    assert!(
+        error.contains("could not schedule a timer for key `k`") && error.contains("cassandra"),
+        "{error}"
+    );
+    assert_eq!(committed_now(), 1, "not committed while cassandra is down");
+    assert!(script.listed("k").is_empty());
+    assert_eq!(script.fired_count(), 0);
+
+    // Recovery: the retried message stores the timer, commits, and the timer fires.
+    proxy.restore();
+    assert!(
+        eventually(LIMIT, || script.listed("k") == [vec![due]]).await,
+        "scheduled once cassandra was back"
+    );
+    assert!(
+        eventually(LIMIT, || committed_now() == 2).await,
+        "offset 1 committed"
+    );
+    assert!(
+        eventually(LIMIT, || script
+            .fired()
+            .iter()
+            .any(|f| f.key == "k" && f.time == due))
+        .await,
+        "the timer fired after the outage"
+    );
+    consumer.shutdown().await;
+    let early = script
+        .fired()
+        .iter()
+        .filter(|f| f.at < std::time::UNIX_EPOCH + Duration::from_secs(f.time.into()))
+        .count();
+    assert_eq!(early, 0, "no timer fired before its time");
+}
