@@ -31,6 +31,7 @@ mod consumer;
 mod error;
 mod kafka;
 pub mod middleware;
+mod process_runtime;
 mod producer;
 mod timers;
 mod trace;
@@ -40,6 +41,7 @@ pub use config::{Config, ConfigError, Mode, SpanRelation};
 pub use consumer::{Consumer, ConsumerStats, Context, Handler, HandlerFuture, Message, Timer};
 pub use error::{Error, ErrorClass, HandlerError, Result};
 pub use kafka::{mock_bootstrap_servers, Admin, MOCK_PARTITIONS};
+pub use process_runtime::ProcessRuntime;
 pub use producer::{Delivery, Producer, SOURCE_SYSTEM_HEADER};
 pub use timers::{
     CassandraTimerStore, MemoryTimerStore, TimerSegment, TimerStore, TimerTime, TimerTimeError,

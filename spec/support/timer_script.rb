@@ -26,6 +26,7 @@ class TimerScript < Prosody::EventHandler
     @listed << [message.key, context.scheduled]
   rescue StandardError => e
     @errors << e
+    raise
   end
 
   def on_timer(context, timer)

@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Runtime;
 use tokio::sync::OnceCell;
 
 use super::Cassandra;
+use crate::process_runtime::ProcessRuntime;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -93,29 +94,11 @@ impl SharedCassandra {
 }
 
 /// The runtime that runs every shared session's driver tasks, created on first use in each
-/// process (a forked child leaks its parent's copy, whose threads it does not have).
+/// process.
 fn driver_runtime() -> Result<Arc<Runtime>> {
-    static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
-    let pid = std::process::id();
-    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((owner, runtime)) = slot.as_ref() {
-        if *owner == pid {
-            return Ok(Arc::clone(runtime));
-        }
-    }
-    if let Some((_, inherited)) = slot.take() {
-        std::mem::forget(inherited);
-    }
-    let runtime = Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("prosody-cassandra")
-        .enable_all()
-        .build()
-        .map(Arc::new)
-        .map_err(|error| Error::Cassandra {
-            operation: "connect",
-            reason: format!("could not start the cassandra driver runtime: {error}"),
-        })?;
-    *slot = Some((pid, Arc::clone(&runtime)));
-    Ok(runtime)
+    static DRIVER: ProcessRuntime = ProcessRuntime::new("prosody-cassandra", 1);
+    DRIVER.get().map_err(|error| Error::Cassandra {
+        operation: "connect",
+        reason: format!("could not start the cassandra driver runtime: {error}"),
+    })
 }
