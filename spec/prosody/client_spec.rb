@@ -37,6 +37,14 @@ RSpec.describe Prosody::Client do
     expect(client.consumer_state).to eq(:configured)
   end
 
+  it "refuses to consume from a real cluster without cassandra_nodes, naming the option" do
+    client = Prosody::Client.new(bootstrap_servers: "127.0.0.1:1", probe_port: nil,
+                                 group_id: group, subscribed_topics: topic)
+    expect { client.subscribe(MockHelpers::RecordingHandler.new) }
+      .to raise_error(Prosody::Error, /cassandra_nodes.*PROSODY_CASSANDRA_NODES.*mock/)
+    expect(client.consumer_state).to eq(:configured)
+  end
+
   it "defaults the source system to the group id" do
     expect(Prosody::Client.new(mock: true, probe_port: nil,
                                group_id: group).source_system).to eq(group)
