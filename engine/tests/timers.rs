@@ -257,7 +257,8 @@ async fn failed_timers_follow_the_mode(broker: Broker, mode: &str, permanent: bo
 async fn due_timers_are_bounded(broker: Broker) {
     let script = Script::named("one").holding(Duration::from_millis(200));
     let extra = [("max_uncommitted", "4"), ("max_concurrency", "32")];
-    let (topic, _, producer, consumer) = setup(broker, 1, &script, &extra).await;
+    // More partitions than permits: idle partitions must not hold any.
+    let (topic, _, producer, consumer) = setup(broker, 8, &script, &extra).await;
     let due = now_secs() + 2;
     for key in 0..40 {
         send(
@@ -280,6 +281,29 @@ async fn due_timers_are_bounded(broker: Broker) {
         script.peak_timers()
     );
     assert!(script.peak_timers() >= 2, "timers never ran concurrently");
+}
+
+async fn one_permit_serves_every_partition(broker: Broker) {
+    let script = Script::named("one");
+    let (topic, _, producer, consumer) =
+        setup(broker, 8, &script, &[("max_uncommitted", "1")]).await;
+    let due = now_secs() + 2;
+    for key in 0..6 {
+        send(
+            &producer,
+            &topic,
+            &format!("k{key}"),
+            json!({"schedule": [due]}),
+        )
+        .await;
+    }
+    assert!(
+        eventually(LIMIT, || script.fired_count() >= 6).await,
+        "fired: {:?}",
+        script.fired()
+    );
+    consumer.shutdown().await;
+    assert_eq!(script.peak_timers(), 1);
 }
 
 /// Distinct (key, time) pairs fired, and whether any fired before its time.
@@ -379,6 +403,7 @@ on_both_brokers! {
     reschedule_itself_while_firing => a_firing_timer_can_reschedule(0);
     reschedule_later_while_firing => a_firing_timer_can_reschedule(1);
     due_timer_bound => due_timers_are_bounded();
+    idle_partitions_hold_no_timer_permit => one_permit_serves_every_partition();
     transient_timer_failure_is_retried => failed_timers_follow_the_mode("pipeline", false);
     permanent_timer_failure_is_dropped => failed_timers_follow_the_mode("pipeline", true);
     low_latency_timer_failure_is_retried_not_dead_lettered => failed_timers_follow_the_mode("low_latency", false);

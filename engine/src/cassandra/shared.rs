@@ -13,9 +13,9 @@ use tokio::runtime::Runtime;
 use tokio::sync::OnceCell;
 
 use super::Cassandra;
-use crate::process_runtime::ProcessRuntime;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::process_runtime::ProcessRuntime;
 
 /// A handle on the process's Cassandra session for one configuration. Creating it does no I/O;
 /// the first [`SharedCassandra::get`] connects and applies migrations. A failed attempt is not

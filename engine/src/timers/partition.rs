@@ -187,22 +187,29 @@ impl PartitionTimers {
         self.clear(key, Some(time)).await
     }
 
-    /// Pops the earliest timer if it is due at `now`, marking it firing; otherwise returns how
-    /// long until the earliest one is due (`None`: nothing queued).
-    pub(super) fn pop_due(
-        &self,
-        now: SystemTime,
-    ) -> std::result::Result<(Arc<str>, TimerTime), Option<Duration>> {
-        let mut state = self.lock();
-        let (time, _) = state.queue.first().ok_or(None)?;
-        if let Ok(wait) = time.to_system_time().duration_since(now) {
-            if !wait.is_zero() {
-                return Err(Some(wait));
-            }
+    /// How long until the earliest timer is due at `now`: `None` if it is due already, or
+    /// `Some(None)` when nothing is queued.
+    pub(super) fn wait_until_due(&self, now: SystemTime) -> Option<Option<Duration>> {
+        let state = self.lock();
+        let Some((time, _)) = state.queue.first() else {
+            return Some(None);
+        };
+        match time.to_system_time().duration_since(now) {
+            Ok(wait) if !wait.is_zero() => Some(Some(wait)),
+            _ => None,
         }
-        let (time, key) = state.queue.pop_first().ok_or(None)?;
+    }
+
+    /// Pops the earliest timer if it is due at `now`, marking it firing.
+    pub(super) fn pop_due(&self, now: SystemTime) -> Option<(Arc<str>, TimerTime)> {
+        let mut state = self.lock();
+        let (time, _) = state.queue.first()?;
+        if time.to_system_time() > now {
+            return None;
+        }
+        let (time, key) = state.queue.pop_first()?;
         state.firing.insert((Arc::clone(&key), time), false);
-        Ok((key, time))
+        Some((key, time))
     }
 
     /// Records that a firing timer's handler finished. Returns whether its stored row must now

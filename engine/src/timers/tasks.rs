@@ -6,11 +6,11 @@
 //!   so overdue timers (a previous owner's, or ones due while nobody owned the partition) fire
 //!   as soon as the partition is assigned. A failed load is retried every second; timers due
 //!   meanwhile fire late, never not at all.
-//! - The **scheduler** takes a permit from the consumer's timer semaphore (`max_uncommitted`
-//!   permits shared by all partitions), waits for the earliest timer to come due and sends it
-//!   to the partition task through a small bounded channel. The permit travels with the timer
-//!   and is released when its handler finishes, so a burst of due timers waits in the store
-//!   and the queue rather than piling up in memory behind busy keys.
+//! - The **scheduler** waits for the earliest timer to come due, takes a permit from the
+//!   consumer's timer semaphore (`max_uncommitted` permits shared by all partitions) and sends
+//!   the timer to the partition task through a small bounded channel. The permit travels with
+//!   the timer and is released when its handler finishes, so a burst of due timers waits in
+//!   the store and the queue rather than piling up in memory behind busy keys.
 //!
 //! Both stop when the partition drains.
 
@@ -83,12 +83,29 @@ fn next_load_in(horizon: TimerTime, window: u64) -> Duration {
 }
 
 /// Sends due timers to the partition task; see the module docs.
+///
+/// It takes a permit only once a timer is due, so an idle partition holds none: with more
+/// partitions than permits, every partition still gets its turn.
 pub(crate) async fn schedule(
     timers: Arc<PartitionTimers>,
     permits: Arc<Semaphore>,
     sender: mpsc::Sender<DueTimer>,
 ) {
     loop {
+        loop {
+            // Registered before looking, so a timer added in between still wakes us.
+            let notified = timers.wake.notified();
+            let Some(wait) = timers.wait_until_due(SystemTime::now()) else {
+                break;
+            };
+            // Wall-clock time can jump; never sleep more than a minute unchecked.
+            let wait = wait.map_or(MAX_SLEEP, |wait| wait.min(MAX_SLEEP));
+            tokio::select! {
+                () = timers.closed.cancelled() => return,
+                () = notified => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
         let permit = tokio::select! {
             () = timers.closed.cancelled() => return,
             permit = Arc::clone(&permits).acquire_owned() => match permit {
@@ -96,29 +113,18 @@ pub(crate) async fn schedule(
                 Err(_) => return,
             },
         };
-        let (key, time) = loop {
-            // Registered before looking, so a timer added in between still wakes us.
-            let notified = timers.wake.notified();
-            match timers.pop_due(SystemTime::now()) {
-                Ok(due) => break due,
-                Err(wait) => {
-                    // Wall-clock time can jump; never sleep more than a minute unchecked.
-                    let wait = wait
-                        .unwrap_or(Duration::from_secs(60))
-                        .min(Duration::from_secs(60));
-                    tokio::select! {
-                        () = timers.closed.cancelled() => return,
-                        () = notified => {}
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                }
-            }
+        // Unscheduled while we waited for the permit: look again.
+        let Some((key, time)) = timers.pop_due(SystemTime::now()) else {
+            continue;
         };
         if sender.send(DueTimer { key, time, permit }).await.is_err() {
             return;
         }
     }
 }
+
+/// The longest the scheduler sleeps without looking at the clock again.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
