@@ -196,3 +196,37 @@ async fn a_changed_applied_migration_is_reported_by_name() {
     assert!(!error.is_transient());
     drop_keyspace(&cassandra).await;
 }
+
+#[tokio::test]
+async fn preferring_a_datacenter_and_rack_connects_and_fails_over() {
+    let nodes = support::cassandra_nodes();
+    let preferred = |datacenter: &str| {
+        Config::from_options_with_env(
+            [
+                ("cassandra_nodes", nodes.as_str()),
+                ("cassandra_datacenter", datacenter),
+                ("cassandra_rack", "rack1"),
+            ],
+            |_| None,
+        )
+        .expect("valid configuration")
+    };
+    // The local node's datacenter and rack (Cassandra's defaults).
+    let local = Cassandra::connect(&preferred("datacenter1"))
+        .await
+        .expect("connects preferring the local datacenter");
+    assert!(local
+        .release_version()
+        .await
+        .expect("answers")
+        .starts_with("5."));
+    // A datacenter that does not exist: queries fail over to the nodes that do.
+    let elsewhere = Cassandra::connect(&preferred("elsewhere"))
+        .await
+        .expect("connects preferring a missing datacenter");
+    assert!(elsewhere
+        .release_version()
+        .await
+        .expect("fails over")
+        .starts_with("5."));
+}

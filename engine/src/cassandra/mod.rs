@@ -30,8 +30,11 @@ mod shared;
 
 use std::sync::Arc;
 
+use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::statement::Consistency;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -69,7 +72,9 @@ impl Cassandra {
                 reason: "no nodes given: set `cassandra_nodes` (PROSODY_CASSANDRA_NODES)".into(),
             });
         }
-        let mut builder = SessionBuilder::new().known_nodes(&config.cassandra_nodes);
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&config.cassandra_nodes)
+            .default_execution_profile_handle(execution_profile(config).into_handle());
         if let (Some(user), Some(password)) = (&config.cassandra_user, &config.cassandra_password) {
             builder = builder.user(user, password);
         }
@@ -142,4 +147,29 @@ pub(crate) fn query_error(error: &dyn std::fmt::Display) -> Error {
         operation: "query",
         reason: error.to_string(),
     }
+}
+
+/// How statements run: `LOCAL_QUORUM`, token-aware, preferring `cassandra_datacenter` (and
+/// `cassandra_rack` within it) while allowing other datacenters when the preferred one is down.
+fn execution_profile(config: &Config) -> ExecutionProfile {
+    let mut policy = DefaultPolicy::builder()
+        .token_aware(true)
+        .permit_dc_failover(true);
+    match (&config.cassandra_datacenter, &config.cassandra_rack) {
+        (Some(datacenter), Some(rack)) => {
+            policy = policy.prefer_datacenter_and_rack(datacenter.clone(), rack.clone());
+        }
+        (Some(datacenter), None) => policy = policy.prefer_datacenter(datacenter.clone()),
+        (None, Some(rack)) => {
+            tracing::warn!(
+                rack,
+                "`cassandra_rack` is ignored without `cassandra_datacenter`"
+            );
+        }
+        (None, None) => {}
+    }
+    ExecutionProfile::builder()
+        .load_balancing_policy(policy.build())
+        .consistency(Consistency::LocalQuorum)
+        .build()
 }
