@@ -38,8 +38,9 @@ RSpec.describe Prosody::Client do
   end
 
   it "refuses to consume from a real cluster without cassandra_nodes, naming the option" do
+    # An explicit empty list, so PROSODY_CASSANDRA_NODES (set when CI runs this) does not apply.
     client = Prosody::Client.new(bootstrap_servers: "127.0.0.1:1", probe_port: nil,
-                                 group_id: group, subscribed_topics: topic)
+                                 group_id: group, subscribed_topics: topic, cassandra_nodes: [])
     expect { client.subscribe(MockHelpers::RecordingHandler.new) }
       .to raise_error(Prosody::Error, /cassandra_nodes.*PROSODY_CASSANDRA_NODES.*mock/)
     expect(client.consumer_state).to eq(:configured)
@@ -251,6 +252,37 @@ RSpec.describe Prosody::Client do
     client.send_message(topic, "k", { "after" => true })
     payloads = pop_all(handler.events, 2).map(&:payload)
     expect(payloads).to include({ "after" => true })
+  end
+
+  it "lets Timeout and Thread#raise interrupt a send that is waiting for Kafka" do
+    client = Prosody::Client.new(bootstrap_servers: "127.0.0.1:1", probe_port: nil,
+                                 send_timeout: 30)
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    expect { Timeout.timeout(0.3) { client.send_message(topic, "k", { "a" => 1 }) } }
+      .to raise_error(Timeout::Error)
+    waiter = Thread.new { client.send_message(topic, "k", { "a" => 2 }) }
+    waiter.report_on_exception = false
+    sleep 0.2
+    waiter.raise(ArgumentError, "stop waiting")
+    expect { waiter.join }.to raise_error(ArgumentError, "stop waiting")
+    expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).to be < 10
+  end
+
+  it "keeps each thread's sends in order while other threads compete for the GVL" do
+    handler = MockHelpers::RecordingHandler.new
+    client = subscribed(handler, send_timeout: 10)
+    spinning = true
+    # Busy threads make the VM post timer interrupts, which a send's wait must ride out
+    # rather than return early (it once did, letting a thread's next send overtake it).
+    spinner = Thread.new { nil while spinning }
+    senders = Array.new(8) do |t|
+      Thread.new { 20.times { |i| client.send_message(topic, "spin-#{t}", { "i" => i }) } }
+    end
+    senders.each(&:join)
+    spinning = false
+    spinner.join
+    by_key = pop_all(handler.events, 160).group_by(&:key)
+    by_key.each_value { |list| expect(list.map { |m| m.payload["i"] }).to eq((0...20).to_a) }
   end
 
   it "sends from many threads at once" do

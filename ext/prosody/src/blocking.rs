@@ -14,9 +14,10 @@ use crate::nogvl;
 use crate::runtime::runtime;
 use crate::wake::WakePipe;
 
-/// Runs `future` to completion without holding the GVL. `Ok(None)` means Ruby interrupted the
-/// wait; the caller returns and the VM raises the interrupt.
-pub(crate) fn block_on<F, T>(ruby: &Ruby, future: F) -> Result<Option<T>, Error>
+/// Runs `future` to completion without holding the GVL. An interrupt that raises (Ctrl-C,
+/// `Timeout`, `Thread#raise`) returns its exception while the future keeps running on the
+/// runtime; see [`nogvl::wait`].
+pub(crate) fn block_on<F, T>(ruby: &Ruby, future: F) -> Result<T, Error>
 where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
@@ -26,21 +27,22 @@ where
     runtime.spawn(async move {
         let _ = sender.send(future.await);
     });
-    Ok(nogvl::wait(&receiver))
+    nogvl::wait(ruby, &receiver)?.ok_or_else(|| {
+        crate::errors::prosody_error(
+            ruby,
+            "the engine dropped the operation before it finished (its runtime stopped)",
+        )
+    })
 }
 
 /// [`block_on`] for a future returning an engine `Result`: its error becomes the matching Ruby
-/// exception. `Ok(None)` still means Ruby interrupted the wait.
-pub(crate) fn block_on_engine<F, T>(ruby: &Ruby, future: F) -> Result<Option<T>, Error>
+/// exception.
+pub(crate) fn block_on_engine<F, T>(ruby: &Ruby, future: F) -> Result<T, Error>
 where
     F: Future<Output = prosody_engine::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    match block_on(ruby, future)? {
-        None => Ok(None),
-        Some(Ok(value)) => Ok(Some(value)),
-        Some(Err(error)) => Err(crate::errors::to_ruby(ruby, &error)),
-    }
+    block_on(ruby, future)?.map_err(|error| crate::errors::to_ruby(ruby, &error))
 }
 
 /// `Prosody::Native::Pending`: an engine operation a fiber waits on.

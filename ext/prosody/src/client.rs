@@ -132,7 +132,7 @@ impl NativeClient {
             .map_err(|e| {
                 prosody_error(ruby, format!("could not start the shutdown thread: {e}"))
             })?;
-        Ok(crate::nogvl::wait(&receiver).is_some())
+        Ok(crate::nogvl::wait(ruby, &receiver)?.is_some())
     }
 
     fn state(&self) -> &'static str {

@@ -132,11 +132,8 @@ impl RubyContext {
         op: i64,
         secs: Option<u32>,
     ) -> Result<Value, Error> {
-        match crate::blocking::block_on(ruby, timer_op(rb_self.context.clone(), op, secs))? {
-            Some(outcome) => outcome.into_ruby(ruby),
-            // Interrupted: the VM raises the interrupt when this returns.
-            None => Ok(ruby.qnil().as_value()),
-        }
+        crate::blocking::block_on(ruby, timer_op(rb_self.context.clone(), op, secs))?
+            .into_ruby(ruby)
     }
 }
 
