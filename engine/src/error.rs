@@ -48,6 +48,15 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A record is larger than Kafka accepts.
+    #[error("could not send to topic `{topic}`: the record is too large ({bytes} bytes of payload; Kafka takes at most {limit} bytes per record by default, key and headers included): send a smaller payload, or store the data elsewhere and send a reference", limit = crate::producer::MAX_RECORD_BYTES)]
+    TooLarge {
+        /// The destination topic.
+        topic: String,
+        /// The payload's size.
+        bytes: usize,
+    },
+
     /// Kafka did not acknowledge a message within `send_timeout`.
     #[error("timed out after {timeout:?} sending to topic `{topic}` (send_timeout)")]
     SendTimeout {

@@ -42,7 +42,7 @@ pub use consumer::{Consumer, ConsumerStats, Context, Handler, HandlerFuture, Mes
 pub use error::{Error, ErrorClass, HandlerError, Result};
 pub use kafka::{mock_bootstrap_servers, Admin, MOCK_PARTITIONS};
 pub use process_runtime::ProcessRuntime;
-pub use producer::{Delivery, Producer, SOURCE_SYSTEM_HEADER};
+pub use producer::{Delivery, Producer, MAX_RECORD_BYTES, SOURCE_SYSTEM_HEADER};
 pub use timers::{
     CassandraTimerStore, MemoryTimerStore, TimerSegment, TimerStore, TimerTime, TimerTimeError,
 };

@@ -25,6 +25,10 @@ use crate::trace::TraceParent;
 /// `send_timeout`; later sends get exactly `send_timeout`.
 pub(crate) const STARTUP_ALLOWANCE: Duration = Duration::from_secs(2);
 
+/// The largest record the producer sends, payload, key and headers included: Kafka's default
+/// broker limit (`message.max.bytes`, 1,048,588 bytes).
+pub const MAX_RECORD_BYTES: usize = 1_048_588;
+
 /// The header that names the system a message came from.
 pub const SOURCE_SYSTEM_HEADER: &str = "source-system";
 
@@ -141,6 +145,15 @@ impl Producer {
             ))) => Err(Error::SendTimeout {
                 topic: topic.to_string(),
                 timeout: self.send_timeout,
+            }),
+            Ok(Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge,
+                ),
+                _,
+            ))) => Err(Error::TooLarge {
+                topic: topic.to_string(),
+                bytes: payload.len(),
             }),
             Ok(Err((source, _))) => Err(Error::Send {
                 topic: topic.to_string(),

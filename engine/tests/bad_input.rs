@@ -1,4 +1,4 @@
-//! Bad input through a real consumer (issue 5): a payload of about 1 MB, a failure topic that
+//! Bad input through a real consumer (issue 5): a payload of 1 MB (and one too large to send), a failure topic that
 //! does not exist yet, and records without a key or with a payload that is not JSON. Each one
 //! gives a clear error or is handled, and the consumer keeps going.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use prosody_engine::middleware::{
     CONSUMER_GROUP_HEADER, SOURCE_OFFSET_HEADER, SOURCE_TOPIC_HEADER,
 };
-use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message};
+use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message, MAX_RECORD_BYTES};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use support::{
     bootstrap, committed, consume, create_topic, eventually, test_producer, unique, Broker,
@@ -70,8 +70,8 @@ impl Handler for Keeper {
     }
 }
 
-/// A plain librdkafka producer that accepts records up to 2 MB and can omit the key, for
-/// records the engine's own producer would refuse to write.
+/// A plain librdkafka producer that can omit the key, for records the engine's own producer
+/// never writes.
 fn raw_producer(broker: Broker) -> FutureProducer {
     let servers = match broker {
         Broker::Mock => prosody_engine::mock_bootstrap_servers().expect("mock cluster"),
@@ -79,7 +79,6 @@ fn raw_producer(broker: Broker) -> FutureProducer {
     };
     rdkafka::ClientConfig::new()
         .set("bootstrap.servers", servers)
-        .set("message.max.bytes", "2000000")
         .set("message.timeout.ms", "30000")
         .create()
         .expect("raw producer")
@@ -97,33 +96,42 @@ async fn send_raw(producer: &FutureProducer, topic: &str, key: Option<&str>, pay
         .expect("raw send");
 }
 
-/// A 1,000,000-character string: the engine's producer refuses it (librdkafka's default
-/// `message.max.bytes` is 1,000,000 bytes, payload, key and headers included) with a permanent
-/// error naming the topic; written by another producer, it reaches the handler intact and its
-/// offset commits.
-async fn large_payload_is_refused_by_the_producer_and_handled_by_the_consumer(broker: Broker) {
+/// A 1,000,000-character string goes through the engine's producer and reaches the handler
+/// intact, its offset committed; a record over Kafka's default limit (`MAX_RECORD_BYTES`) is
+/// refused at once with a permanent error naming the topic, the size and the limit.
+async fn a_1mb_payload_is_handled_and_an_oversized_one_refused_clearly(broker: Broker) {
     let topic = unique("large-payload");
     create_topic(broker, &topic, 1).await;
-    let text: String = (0..LARGE)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
-    let payload = serde_json::json!({ "seq": 0, "text": text });
+    let text = |len: usize| -> String {
+        (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect()
+    };
+    let payload = serde_json::json!({ "seq": 0, "text": text(LARGE) });
+    let too_large = serde_json::json!({ "seq": -1, "text": text(MAX_RECORD_BYTES) });
 
-    let error = test_producer(broker)
-        .send(&topic, "big", &payload)
+    let producer = test_producer(broker);
+    let error = producer
+        .send(&topic, "big", &too_large)
         .await
-        .expect_err("a record over message.max.bytes is refused");
+        .expect_err("a record over the limit is refused");
     let shown = error.to_string();
     assert!(
-        shown.contains(&format!("`{topic}`")) && shown.contains("too large"),
+        shown.contains(&format!("`{topic}`"))
+            && shown.contains("too large")
+            && shown.contains(&MAX_RECORD_BYTES.to_string()),
         "{shown}"
     );
     assert!(!error.is_transient(), "retrying cannot help: {shown}");
 
-    let raw = raw_producer(broker);
-    let bytes = serde_json::to_vec(&payload).unwrap();
-    send_raw(&raw, &topic, Some("big"), &bytes).await;
-    send_raw(&raw, &topic, Some("big"), br#"{"seq": 1}"#).await;
+    producer
+        .send(&topic, "big", &payload)
+        .await
+        .expect("a 1 MB payload is sent");
+    producer
+        .send(&topic, "big", &serde_json::json!({ "seq": 1 }))
+        .await
+        .expect("sent");
 
     let group = unique("large-payload-group");
     let keeper = Keeper::default();
@@ -264,6 +272,6 @@ async fn keyless_and_non_json_records_are_skipped_between_good_ones(broker: Brok
 }
 
 on_both_brokers! {
-    large_payload_is_refused_by_the_producer_and_handled_by_the_consumer => large_payload_is_refused_by_the_producer_and_handled_by_the_consumer();
+    one_megabyte_payload => a_1mb_payload_is_handled_and_an_oversized_one_refused_clearly();
     keyless_and_non_json_records_are_skipped_between_good_ones => keyless_and_non_json_records_are_skipped_between_good_ones();
 }

@@ -254,6 +254,15 @@ RSpec.describe Prosody::Client do
     expect(payloads).to include({ "after" => true })
   end
 
+  it "sends a 1 MB payload and refuses one over Kafka's limit, saying why" do
+    handler = MockHelpers::RecordingHandler.new
+    client = subscribed(handler)
+    expect { client.send_message(topic, "big", { "text" => "x" * 1_100_000 }) }
+      .to raise_error(Prosody::Error, /`#{topic}`: the record is too large \(1100011 bytes/)
+    client.send_message(topic, "big", { "text" => "x" * 1_000_000 })
+    expect(pop_all(handler.events, 1).first.payload["text"].size).to eq(1_000_000)
+  end
+
   it "lets Timeout and Thread#raise interrupt a send that is waiting for Kafka" do
     client = Prosody::Client.new(bootstrap_servers: "127.0.0.1:1", probe_port: nil,
                                  send_timeout: 30)

@@ -36,6 +36,12 @@ pub(crate) fn producer_config(config: &Config) -> Result<ClientConfig> {
     client
         .set("enable.idempotence", "true")
         .set("linger.ms", "1")
+        // What a broker accepts by default (its `message.max.bytes`); librdkafka's own default
+        // (1,000,000) would refuse records Kafka takes, such as a 1 MB payload.
+        .set(
+            "message.max.bytes",
+            crate::producer::MAX_RECORD_BYTES.to_string(),
+        )
         .set(
             "message.timeout.ms",
             millis(config.send_timeout + crate::producer::STARTUP_ALLOWANCE).to_string(),
