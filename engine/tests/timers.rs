@@ -1,58 +1,18 @@
 //! Per-key timers through a real consumer: firing time, the operations, ordering with
-//! messages, restarts, rebalances and the bound on due timers. Each scenario runs on the mock
+//! messages, failures and the bound on due timers (restarts and rebalances are in
+//! `timer_handover.rs`). Each scenario runs on the mock
 //! cluster (in-memory store) and on real Kafka (Cassandra store).
 
 mod support;
 mod timer_support;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use prosody_engine::{Config, Consumer, HandlerError, Producer};
+use prosody_engine::HandlerError;
 use serde_json::json;
-use support::{create_topic, eventually, test_producer, unique, Broker};
-use timer_support::{now_secs, Script};
-
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn timer_config(broker: Broker, group: &str, topic: &str, extra: &[(&str, &str)]) -> Config {
-    let nodes = support::cassandra_nodes();
-    let mut options = vec![
-        ("group_id", group),
-        ("subscribed_topics", topic),
-        ("cassandra_nodes", nodes.as_str()),
-    ];
-    options.extend_from_slice(extra);
-    support::config(broker, &options)
-}
-
-fn start(config: &Config, script: &Script) -> Consumer {
-    Consumer::subscribe(
-        config,
-        Arc::new(script.clone()),
-        tokio::runtime::Handle::current(),
-    )
-    .expect("consumer starts")
-}
-
-async fn send(producer: &Producer, topic: &str, key: &str, payload: serde_json::Value) {
-    producer.send(topic, key, &payload).await.expect("sent");
-}
-
-/// A topic and group of their own, the producer, and a consumer running `script`.
-async fn setup(
-    broker: Broker,
-    partitions: i32,
-    script: &Script,
-    extra: &[(&str, &str)],
-) -> (String, Config, Producer, Consumer) {
-    let topic = unique("timers");
-    create_topic(broker, &topic, partitions).await;
-    let config = timer_config(broker, &unique("timers-group"), &topic, extra);
-    let consumer = start(&config, script);
-    (topic, config, test_producer(broker), consumer)
-}
+use support::{eventually, unique, Broker};
+use timer_support::{now_secs, send, setup, Script, LIMIT};
 
 async fn fires_on_time(broker: Broker) {
     let script = Script::named("one");
@@ -306,95 +266,6 @@ async fn one_permit_serves_every_partition(broker: Broker) {
     assert_eq!(script.peak_timers(), 1);
 }
 
-/// Distinct (key, time) pairs fired, and whether any fired before its time.
-fn summary(script: &Script) -> (usize, usize) {
-    let fired = script.fired();
-    let early = fired
-        .iter()
-        .filter(|f| f.at < std::time::UNIX_EPOCH + Duration::from_secs(f.time.into()))
-        .count();
-    let distinct: HashSet<_> = fired.into_iter().map(|f| (f.key, f.time)).collect();
-    (distinct.len(), early)
-}
-
-async fn timers_survive_a_restart(broker: Broker) {
-    let script = Script::named("first");
-    let (topic, config, producer, first) = setup(broker, 4, &script, &[]).await;
-    let base = now_secs() + 5;
-    for key in 0..100u32 {
-        let times: Vec<u32> = (0..10).map(|i| base + (key + i * 7) % 16).collect();
-        let times: HashSet<u32> = times.into_iter().collect();
-        let mut times: Vec<u32> = times.into_iter().collect();
-        while times.len() < 10 {
-            times.push(base + 16 + u32::try_from(times.len()).unwrap());
-        }
-        send(
-            &producer,
-            &topic,
-            &format!("k{key}"),
-            json!({"schedule": times}),
-        )
-        .await;
-    }
-    assert!(
-        eventually(LIMIT, || script.listed_count() == 100).await,
-        "errors: {:?}",
-        script.errors()
-    );
-    // No graceful hand-over: the first consumer just goes away.
-    drop(first);
-    let second = start(&config, &script.renamed("second"));
-    assert!(
-        eventually(Duration::from_secs(90), || summary(&script).0 == 1_000).await,
-        "distinct timers fired: {}",
-        summary(&script).0
-    );
-    second.shutdown().await;
-    assert_eq!(summary(&script), (1_000, 0), "(fired, fired early)");
-}
-
-async fn timers_move_with_their_partitions(broker: Broker) {
-    let script = Script::named("first");
-    let (topic, config, producer, first) = setup(broker, 4, &script, &[]).await;
-    let base = now_secs() + 12;
-    for key in 0..40 {
-        send(
-            &producer,
-            &topic,
-            &format!("k{key}"),
-            json!({"schedule": [base, base + 1]}),
-        )
-        .await;
-    }
-    assert!(
-        eventually(LIMIT, || script.listed_count() == 40).await,
-        "errors: {:?}",
-        script.errors()
-    );
-    let second = start(&config, &script.renamed("second"));
-    assert!(
-        eventually(LIMIT, || first.assigned_partitions() == 2
-            && second.assigned_partitions() == 2)
-        .await,
-        "partitions never split: {} / {}",
-        first.assigned_partitions(),
-        second.assigned_partitions()
-    );
-    assert!(
-        eventually(LIMIT, || summary(&script).0 == 80).await,
-        "fired: {}",
-        summary(&script).0
-    );
-    first.shutdown().await;
-    second.shutdown().await;
-    let by: HashSet<String> = script.fired().into_iter().map(|f| f.by).collect();
-    assert_eq!(
-        by,
-        HashSet::from(["first".to_string(), "second".to_string()])
-    );
-    assert_eq!(summary(&script), (80, 0));
-}
-
 on_both_brokers! {
     fire_on_time => fires_on_time();
     scheduled_after_each_operation => scheduled_tracks_each_operation();
@@ -407,6 +278,4 @@ on_both_brokers! {
     transient_timer_failure_is_retried => failed_timers_follow_the_mode("pipeline", false);
     permanent_timer_failure_is_dropped => failed_timers_follow_the_mode("pipeline", true);
     low_latency_timer_failure_is_retried_not_dead_lettered => failed_timers_follow_the_mode("low_latency", false);
-    restart => timers_survive_a_restart();
-    rebalance => timers_move_with_their_partitions();
 }

@@ -7,7 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message, Timer, TimerTime};
+use prosody_engine::{
+    Config, Consumer, Context, Handler, HandlerError, HandlerFuture, Message, Producer, Timer,
+    TimerTime,
+};
+
+use crate::support::{self, create_topic, test_producer, unique, Broker};
 
 /// A timer that fired: its key and due time, when it fired, and which consumer fired it.
 #[derive(Debug, Clone)]
@@ -236,4 +241,44 @@ impl Handler for Script {
             result
         })
     }
+}
+
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+pub fn timer_config(broker: Broker, group: &str, topic: &str, extra: &[(&str, &str)]) -> Config {
+    let nodes = support::cassandra_nodes();
+    let mut options = vec![
+        ("group_id", group),
+        ("subscribed_topics", topic),
+        ("cassandra_nodes", nodes.as_str()),
+    ];
+    options.extend_from_slice(extra);
+    support::config(broker, &options)
+}
+
+pub fn start(config: &Config, script: &Script) -> Consumer {
+    Consumer::subscribe(
+        config,
+        Arc::new(script.clone()),
+        tokio::runtime::Handle::current(),
+    )
+    .expect("consumer starts")
+}
+
+pub async fn send(producer: &Producer, topic: &str, key: &str, payload: serde_json::Value) {
+    producer.send(topic, key, &payload).await.expect("sent");
+}
+
+/// A topic and group of their own, the producer, and a consumer running `script`.
+pub async fn setup(
+    broker: Broker,
+    partitions: i32,
+    script: &Script,
+    extra: &[(&str, &str)],
+) -> (String, Config, Producer, Consumer) {
+    let topic = unique("timers");
+    create_topic(broker, &topic, partitions).await;
+    let config = timer_config(broker, &unique("timers-group"), &topic, extra);
+    let consumer = start(&config, script);
+    (topic, config, test_producer(broker), consumer)
 }
