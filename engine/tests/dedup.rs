@@ -161,3 +161,22 @@ async fn a_cache_size_of_zero_disables_dedup() {
     consumer.shutdown().await;
     assert_eq!(handled(&recorder, "k"), vec![0, 1, 2]);
 }
+
+/// `idempotence_ttl` may be up to 7300 days, but Cassandra 5 rejects a write that would expire
+/// after 2038-01-19: such a record is kept as long as Cassandra allows, not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_idempotence_ttl_is_accepted() {
+    use prosody_engine::middleware::{CassandraDedupStore, DedupKey, DedupStore};
+    let config = support::config(Broker::Real, &[("idempotence_ttl", "7300d")]);
+    let key = DedupKey::new("g", "t", "k", &support::unique("id"), "1");
+    let writer = CassandraDedupStore::from_config(&config);
+    writer
+        .insert(key)
+        .await
+        .expect("recorded despite the 20-year TTL");
+    let reader = CassandraDedupStore::from_config(&config);
+    assert!(
+        reader.contains(key).await.expect("read"),
+        "found in Cassandra, not a cache"
+    );
+}

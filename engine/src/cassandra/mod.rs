@@ -173,3 +173,18 @@ fn execution_profile(config: &Config) -> ExecutionProfile {
         .consistency(Consistency::LocalQuorum)
         .build()
 }
+
+/// The longest TTL Cassandra accepts, 20 years.
+pub(crate) const MAX_TTL: u64 = 630_720_000;
+
+/// The last expiry a Cassandra 5 node in its default storage compatibility mode (`CASSANDRA_4`)
+/// accepts, 2038-01-19T03:14:06Z; a write expiring later is rejected (CASSANDRA-14092).
+pub(crate) const LAST_EXPIRY: u64 = 2_147_483_646;
+
+/// Room left for the server's clock running ahead of ours when checking [`LAST_EXPIRY`].
+const CLOCK_MARGIN: u64 = 86_400;
+
+/// The longest TTL a row written at `now` (epoch seconds) can be given without being rejected.
+pub(crate) fn ttl_limit(now: u64) -> u64 {
+    MAX_TTL.min(LAST_EXPIRY.saturating_sub(now.saturating_add(CLOCK_MARGIN)))
+}

@@ -1,5 +1,5 @@
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use scylla::statement::prepared::PreparedStatement;
@@ -91,10 +91,7 @@ impl CassandraDedupStore {
                 let cassandra = self.cassandra.get().await?;
                 let keyspace = cassandra.keyspace();
                 let select = format!("SELECT id FROM {keyspace}.dedup WHERE id = ?");
-                let insert = format!(
-                    "INSERT INTO {keyspace}.dedup (id) VALUES (?) USING TTL {}",
-                    self.ttl_seconds
-                );
+                let insert = format!("INSERT INTO {keyspace}.dedup (id) VALUES (?) USING TTL ?");
                 let select = prepare(&cassandra, select).await?;
                 let insert = prepare(&cassandra, insert).await?;
                 Ok(Statements {
@@ -129,10 +126,19 @@ impl CassandraDedupStore {
 
     async fn write(&self, key: DedupKey) -> Result<()> {
         let statements = self.statements().await?;
+        // A record that would expire past what Cassandra accepts is kept for as long as it can.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let ttl = self
+            .ttl_seconds
+            .min(crate::cassandra::ttl_limit(now))
+            .max(1);
+        let ttl = i32::try_from(ttl).unwrap_or(i32::MAX);
         statements
             .cassandra
             .session()
-            .execute_unpaged(&statements.insert, (&key.to_bytes()[..],))
+            .execute_unpaged(&statements.insert, (&key.to_bytes()[..], ttl))
             .await
             .map_err(|e| failed("dedup write", &e))?;
         self.cache.insert(key).await

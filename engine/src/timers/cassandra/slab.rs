@@ -9,15 +9,8 @@ use std::time::Duration;
 
 use crate::timers::TimerTime;
 
-/// The longest TTL Cassandra accepts, 20 years.
-pub(super) const MAX_TTL: u64 = 630_720_000;
-
-/// The last expiry a Cassandra 5 node in its default storage compatibility mode (`CASSANDRA_4`)
-/// accepts, 2038-01-19T03:14:06Z; a later one is rejected (CASSANDRA-14092).
-pub(super) const LAST_EXPIRY: u64 = 2_147_483_646;
-
-/// Room left for the server's clock running ahead of ours when checking [`LAST_EXPIRY`].
-const CLOCK_MARGIN: u64 = 86_400;
+#[cfg(test)]
+use crate::cassandra::{LAST_EXPIRY, MAX_TTL};
 
 /// One slab of one size: what a `timer_slabs` partition and a `timer_slab_index` row name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -53,15 +46,14 @@ pub(super) fn size_secs(slab_size: Duration) -> i32 {
 /// The TTL, in seconds, of a row standing for the instant `at` (epoch seconds) written at
 /// `now`: `(at - now, floored at 0) + retention`, and at least 1 (a TTL of 0 means "never").
 ///
-/// Returns 0, Cassandra's "no TTL", when that would pass [`MAX_TTL`] or [`LAST_EXPIRY`]: a
+/// Returns 0, Cassandra's "no TTL", when that would pass what Cassandra accepts: a
 /// row that outlives its retention is only wasted space, while one rejected (or capped to
 /// expire before its timer fires) is a lost timer.
 pub(super) fn ttl(at: i64, now: TimerTime, retention: Duration) -> i32 {
     let now = u64::from(now.as_secs());
     let ahead = u64::try_from(at).unwrap_or(0).saturating_sub(now);
     let ttl = ahead.saturating_add(retention.as_secs()).max(1);
-    let limit = MAX_TTL.min(LAST_EXPIRY.saturating_sub(now.saturating_add(CLOCK_MARGIN)));
-    if ttl > limit {
+    if ttl > crate::cassandra::ttl_limit(now) {
         0
     } else {
         i32::try_from(ttl).unwrap_or(0)
