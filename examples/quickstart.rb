@@ -4,7 +4,9 @@
 #
 # It subscribes a handler to an "orders" topic, sends a few orders for two customers, and
 # prints them as the handler sees them: each customer's orders arrive in the order sent, while
-# different customers are handled concurrently. A handler can send messages of its own.
+# different customers are handled concurrently. A handler can send messages of its own, and
+# schedule a timer for its key: here, a follow-up for each customer a second after their
+# latest order (`clear_and_schedule` keeps one per customer).
 #
 # Run it with: ruby -Ilib examples/quickstart.rb   (after `rake compile`)
 
@@ -13,22 +15,27 @@ require "timeout"
 
 # Handles orders and emits a receipt for each.
 class OrderHandler < Prosody::EventHandler
-  def initialize(client, seen)
+  def initialize(client, seen, followed_up)
     super()
     @client = client
     @seen = seen
+    @followed_up = followed_up
   end
 
-  def on_message(_context, message)
+  def on_message(context, message)
     order = message.payload
     puts "  handled #{message.key.ljust(6)} order ##{order["number"]} (#{order["item"]}, " \
          "partition #{message.partition}, offset #{message.offset})"
     @client.send_message("receipts", message.key,
                          { "order" => order["number"], "status" => "paid" })
+    context.clear_and_schedule(Time.now + 1)
     @seen << order["number"]
   end
 
-  def on_timer(_context, _timer); end
+  def on_timer(_context, timer)
+    puts "  follow-up for #{timer.key} (due #{timer.time.strftime("%H:%M:%S")})"
+    @followed_up << timer.key
+  end
 end
 
 Prosody.logger.level = Logger::INFO
@@ -40,7 +47,8 @@ client = Prosody::Client.new(
   probe_port: nil
 )
 seen = Queue.new
-client.subscribe(OrderHandler.new(client, seen))
+followed_up = Queue.new
+client.subscribe(OrderHandler.new(client, seen, followed_up))
 puts "consumer state: #{client.consumer_state}"
 
 orders = [
@@ -52,5 +60,7 @@ end
 puts "sent #{orders.size} orders"
 
 handled = Timeout.timeout(30) { Array.new(orders.size) { seen.pop } }
+customers = Timeout.timeout(30) { Array.new(2) { followed_up.pop } }
 client.unsubscribe
-puts "handled #{handled.size} orders; consumer state: #{client.consumer_state}"
+puts "handled #{handled.size} orders, followed up #{customers.sort.join(" and ")}; " \
+     "consumer state: #{client.consumer_state}"

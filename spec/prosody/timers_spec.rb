@@ -108,4 +108,18 @@ RSpec.describe "Timers through a handler" do
     @client.send_message(topic, "k", {})
     expect(pop_all(handler.listed, 1).first).to eq([Time.at(due)])
   end
+
+  it "refuses timer operations from a context kept after its handler returned" do
+    kept = Queue.new
+    handler = TimerScript.new
+    handler.define_singleton_method(:on_message) { |context, _message| kept << context }
+    @client = mock_client(group_id: group, subscribed_topics: topic)
+    @client.subscribe(handler)
+    # The key's second message runs only once the first handler's outcome was reported.
+    2.times { @client.send_message(topic, "k", {}) }
+    context, = pop_all(kept, 2)
+    expect { context.schedule(Time.now + 60) }
+      .to raise_error(Prosody::Error, /handler has returned/)
+    expect { context.scheduled }.to raise_error(Prosody::Error, /handler has returned/)
+  end
 end

@@ -122,6 +122,7 @@ impl RubyContext {
         op: i64,
         secs: Option<u32>,
     ) -> Result<Pending, Error> {
+        rb_self.check_live(ruby)?;
         Pending::start(ruby, timer_op(rb_self.context.clone(), op, secs))
     }
 
@@ -132,8 +133,26 @@ impl RubyContext {
         op: i64,
         secs: Option<u32>,
     ) -> Result<Value, Error> {
+        rb_self.check_live(ruby)?;
         crate::blocking::block_on(ruby, timer_op(rb_self.context.clone(), op, secs))?
             .into_ruby(ruby)
+    }
+
+    /// Timer operations belong to the running handler: once its outcome is reported, the key's
+    /// next event may already be running, and a late operation would race it.
+    fn check_live(&self, ruby: &Ruby) -> Result<(), Error> {
+        let done = self
+            .done
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_none();
+        if done {
+            return Err(crate::errors::prosody_error(
+                ruby,
+                "this context's handler has returned; timers can only be changed while it runs",
+            ));
+        }
+        Ok(())
     }
 }
 
