@@ -34,6 +34,7 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 
 use crate::config::Config;
@@ -92,6 +93,22 @@ impl Cassandra {
     /// first use. See [`SharedCassandra`].
     pub fn shared(config: &Config) -> SharedCassandra {
         SharedCassandra::for_config(config)
+    }
+
+    /// Prepares `cql` with [`REQUEST_TIMEOUT`] on the statement, waiting at most that long for
+    /// the server, so an unreachable node fails the caller in seconds rather than the driver's
+    /// default 30. The error quotes the statement.
+    pub(crate) async fn prepare(&self, cql: &str) -> Result<PreparedStatement> {
+        let failed = |reason: String| Error::Cassandra {
+            operation: "prepare",
+            reason: format!("{reason} (statement: {cql})"),
+        };
+        let prepared = tokio::time::timeout(REQUEST_TIMEOUT, self.session.prepare(cql))
+            .await
+            .map_err(|_| failed(format!("no answer within {REQUEST_TIMEOUT:?}")))?;
+        let mut prepared = prepared.map_err(|e| failed(e.to_string()))?;
+        prepared.set_request_timeout(Some(REQUEST_TIMEOUT));
+        Ok(prepared)
     }
 
     /// The driver session, for running statements.
@@ -173,6 +190,9 @@ fn execution_profile(config: &Config) -> ExecutionProfile {
         .consistency(Consistency::LocalQuorum)
         .build()
 }
+
+/// How long one request (or one page of a read) may take before it fails.
+pub(crate) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The longest TTL Cassandra accepts, 20 years.
 pub(crate) const MAX_TTL: u64 = 630_720_000;

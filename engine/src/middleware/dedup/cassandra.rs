@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 
 /// How long one dedup read or write may take before it fails, so a dead or unreachable node
 /// costs a handler attempt seconds rather than the driver's 30-second default.
-pub const DEDUP_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEDUP_REQUEST_TIMEOUT: Duration = crate::cassandra::REQUEST_TIMEOUT;
 
 /// Handled events recorded in Cassandra's `dedup` table, behind an in-memory cache.
 ///
@@ -92,8 +92,8 @@ impl CassandraDedupStore {
                 let keyspace = cassandra.keyspace();
                 let select = format!("SELECT id FROM {keyspace}.dedup WHERE id = ?");
                 let insert = format!("INSERT INTO {keyspace}.dedup (id) VALUES (?) USING TTL ?");
-                let select = prepare(&cassandra, select).await?;
-                let insert = prepare(&cassandra, insert).await?;
+                let select = cassandra.prepare(&select).await?;
+                let insert = cassandra.prepare(&insert).await?;
                 Ok(Statements {
                     cassandra,
                     select,
@@ -143,21 +143,6 @@ impl CassandraDedupStore {
             .map_err(|e| failed("dedup write", &e))?;
         self.cache.insert(key).await
     }
-}
-
-async fn prepare(cassandra: &Cassandra, statement: String) -> Result<PreparedStatement> {
-    let prepared = tokio::time::timeout(
-        DEDUP_REQUEST_TIMEOUT,
-        cassandra.session().prepare(statement),
-    )
-    .await
-    .map_err(|_| Error::Cassandra {
-        operation: "prepare",
-        reason: format!("no answer within {DEDUP_REQUEST_TIMEOUT:?}"),
-    })?;
-    let mut prepared = prepared.map_err(|e| failed("prepare", &e))?;
-    prepared.set_request_timeout(Some(DEDUP_REQUEST_TIMEOUT));
-    Ok(prepared)
 }
 
 fn failed(operation: &'static str, error: &dyn fmt::Display) -> Error {

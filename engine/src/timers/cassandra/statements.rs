@@ -1,18 +1,13 @@
 //! The timer store's prepared statements, prepared once per store on first use.
 //!
-//! Every statement carries [`REQUEST_TIMEOUT`], so a node that stops answering fails the
-//! operation in seconds instead of the driver's default 30, and is marked idempotent (each is
+//! Every statement carries the session's request timeout (see [`Cassandra::prepare`]), so a
+//! node that stops answering fails the operation in seconds, and is marked idempotent (each is
 //! an upsert, a delete or a read), so the driver may retry it on another node.
-
-use std::time::Duration;
 
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::cassandra::Cassandra;
 use crate::error::{Error, Result};
-
-/// How long one request (or one page of a read) may take before it fails.
-pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Prepared statements on the timer tables of one keyspace.
 #[derive(Debug)]
@@ -44,15 +39,7 @@ impl Statements {
     pub(super) async fn prepare(cassandra: &Cassandra) -> Result<Self> {
         let ks = cassandra.keyspace();
         let prepare = |cql: String| async move {
-            let mut statement = cassandra
-                .session()
-                .prepare(cql.as_str())
-                .await
-                .map_err(|e| Error::Cassandra {
-                    operation: "timer prepare",
-                    reason: format!("{e} (statement: {cql})"),
-                })?;
-            statement.set_request_timeout(Some(REQUEST_TIMEOUT));
+            let mut statement = cassandra.prepare(&cql).await?;
             statement.set_is_idempotent(true);
             Ok::<_, Error>(statement)
         };
