@@ -33,7 +33,7 @@ async fn fires_on_time(broker: Broker) {
     consumer.shutdown().await;
     assert_eq!(script.listed("k"), [vec![base + 2, base + 3]]);
     for fired in script.fired() {
-        let due = std::time::UNIX_EPOCH + Duration::from_secs(fired.time.into());
+        let due = fired.due();
         let lag = fired
             .at
             .duration_since(due)

@@ -23,6 +23,13 @@ pub struct Fired {
     pub by: String,
 }
 
+impl Fired {
+    /// When the timer was due.
+    pub fn due(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.time.into())
+    }
+}
+
 #[derive(Default)]
 struct State {
     fired: Mutex<Vec<Fired>>,
@@ -93,6 +100,11 @@ impl Script {
 
     pub fn fired(&self) -> Vec<Fired> {
         self.state.fired.lock().unwrap().clone()
+    }
+
+    /// How many firings came before their timer's time.
+    pub fn fired_early(&self) -> usize {
+        self.fired().iter().filter(|f| f.at < f.due()).count()
     }
 
     pub fn fired_count(&self) -> usize {
