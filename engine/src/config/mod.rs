@@ -25,6 +25,7 @@ mod tests;
 
 use std::time::Duration;
 
+pub use effective::OptionValue;
 pub use error::{ConfigError, ConfigErrorKind, ValueSource};
 pub use spec::{OptionKind, OptionSpec};
 pub use values::{Mode, SpanRelation};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::error::{ConfigError, ValueSource};
 use super::parse::{self, Expected};
 use super::spec::{self, OptionSpec};
-use super::{Config, Mode, SpanRelation};
+use super::{Config, Mode, OptionValue, SpanRelation};
 
 impl Config {
     /// Resolves the configuration from explicit `(name, value)` options,
@@ -55,6 +55,37 @@ impl Config {
         let config = Sources { explicit, env }.resolve()?;
         config.check_consistency()?;
         Ok(config)
+    }
+
+    /// Parses one option's `value` as if it were the only option set and the environment were
+    /// empty, and returns its typed value. Checks that involve other options (such as
+    /// `low_latency` needing a `failure_topic`) are left to [`Config::from_options`]; bindings
+    /// use this to reject a bad value as soon as it is assigned.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use prosody_engine::config::{Config, OptionValue};
+    /// assert_eq!(Config::parse_option("retry_base", "1.5")?, OptionValue::Duration(Duration::from_millis(1500)));
+    /// assert!(Config::parse_option("max_concurrency", "0").is_err());
+    /// # Ok::<(), prosody_engine::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Fails on an unknown option name or a malformed or out-of-range value.
+    pub fn parse_option(name: &str, value: &str) -> Result<OptionValue, ConfigError> {
+        let spec = spec::find(name).ok_or_else(|| ConfigError::unknown(name))?;
+        let explicit = HashMap::from([(spec.name, value.to_owned())]);
+        let config = Sources {
+            explicit,
+            env: |_: &str| None,
+        }
+        .resolve()?;
+        Ok(config
+            .typed_values()
+            .into_iter()
+            .find(|(option, _)| *option == spec.name)
+            .map_or(OptionValue::Unset, |(_, value)| value))
     }
 
     /// Metadata for every option, in documentation order.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{option_error, resolve};
-use crate::config::{Mode, SpanRelation};
+use crate::config::{Config, Mode, OptionValue, SpanRelation};
 
 fn defer_base(text: &str) -> Duration {
     resolve(&[("defer_base", text)], &[])
@@ -280,4 +280,66 @@ fn keyspace_must_be_a_cql_identifier() {
         let error = option_error("cassandra_keyspace", text);
         assert!(error.to_string().ends_with("is not a CQL keyspace name (a letter followed by at most 47 letters, digits or underscores)"), "{error}");
     }
+}
+
+#[test]
+fn typed_values_cover_every_option_in_catalogue_order() {
+    let typed: Vec<&str> = super::defaults()
+        .typed_values()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let catalogue: Vec<&str> = Config::options().iter().map(|spec| spec.name).collect();
+    assert_eq!(typed, catalogue);
+}
+
+#[test]
+fn parse_option_checks_one_value_without_the_other_options() {
+    for spec in Config::options() {
+        let (text, _) = super::sample(spec);
+        let value = Config::parse_option(spec.name, text)
+            .unwrap_or_else(|e| panic!("{}: {text:?}: {e}", spec.name));
+        assert_ne!(value, OptionValue::Unset, "{}", spec.name);
+        if let Some(bad) = super::bad_sample(spec) {
+            let error = Config::parse_option(spec.name, bad).expect_err(spec.name);
+            assert_eq!(error.option(), Some(spec.name));
+            assert_eq!(error.value(), Some(bad));
+        }
+    }
+    // low_latency alone is a valid value; that it needs a failure_topic is checked on resolve.
+    assert_eq!(
+        Config::parse_option("mode", "LOW-LATENCY").ok(),
+        Some(OptionValue::Mode(Mode::LowLatency))
+    );
+    assert!(Config::parse_option("max_concurency", "1").is_err_and(|e| e.is_unknown()));
+}
+
+#[test]
+fn typed_values_read_back_as_the_text_the_option_accepts() {
+    let config = resolve(
+        &[
+            ("retry_base", "1.5"),
+            ("bootstrap_servers", "a:1, b:2"),
+            ("probe_port", "none"),
+            ("cassandra_password", "hunter2"),
+        ],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let values: std::collections::HashMap<_, _> = config.typed_values().into_iter().collect();
+    assert_eq!(
+        values["retry_base"],
+        OptionValue::Duration(Duration::from_millis(1500))
+    );
+    assert_eq!(values["retry_base"].to_string(), "1s 500ms");
+    assert_eq!(
+        values["bootstrap_servers"],
+        OptionValue::List(vec!["a:1".into(), "b:2".into()])
+    );
+    assert_eq!(values["probe_port"], OptionValue::Unset);
+    assert_eq!(
+        values["cassandra_password"],
+        OptionValue::Text("<redacted>".into())
+    );
+    assert_eq!(values["max_concurrency"], OptionValue::Integer(32));
 }
