@@ -8,8 +8,8 @@ module Prosody
   # untouched and `super` works. When the method raises a listed exception, the wrapper raises
   # {PermanentError} or {TransientError} instead, with the same message and backtrace and the
   # original as `cause`. Anything unlisted passes through unchanged, and the engine treats it as
-  # transient. So do {PermanentError} and {TransientError} themselves: they are already
-  # classified.
+  # transient. So does any {EventHandlerError} ({PermanentError}, {TransientError} or a subclass
+  # of your own that answers `permanent?`): it is already classified.
   #
   # When several declarations match, the one naming the closest class in the exception's
   # ancestry wins (TypeError before StandardError); for the same class, a subclass's declaration
@@ -28,7 +28,7 @@ module Prosody
       return false unless exception.respond_to?(:permanent?)
 
       !!exception.permanent?
-    rescue StandardError
+    rescue StandardError, NotImplementedError
       false
     end
 
@@ -37,7 +37,8 @@ module Prosody
     # @param method_name [Symbol, String] an instance method defined already (here or inherited)
     # @param exception_classes [Array<Class>] Exception subclasses to classify; at least one
     # @return [void]
-    # @raise [ArgumentError] if the method does not exist, no classes are given or one is not an
+    # @raise [NameError] if the method does not exist
+    # @raise [ArgumentError] if no classes are given or one is not an
     #   Exception subclass
     # @example
     #   class OrderHandler < Prosody::EventHandler
@@ -90,7 +91,7 @@ module Prosody
       # The class to raise instead of +exception+, raised by +method_name+ of an instance of
       # +klass+, or nil to let it through.
       def error_class_for(klass, method_name, exception)
-        return nil if exception.is_a?(PermanentError) || exception.is_a?(TransientError)
+        return nil if exception.is_a?(EventHandlerError)
 
         lineage = exception.class.ancestors
         candidates(klass, method_name).filter_map do |error_class, exception_class|
@@ -129,8 +130,8 @@ module Prosody
       def check_method(owner, macro, name)
         return if owner.method_defined?(name) || owner.private_method_defined?(name)
 
-        raise ArgumentError, "#{macro} :#{name}: #{owner.inspect} has no instance method " \
-                             "`#{name}`; define it before declaring its errors"
+        raise NameError.new("#{macro} :#{name}: #{owner.inspect} has no instance method " \
+                            "`#{name}`; define it before declaring its errors", name)
       end
 
       def check_classes(macro, name, exception_classes)

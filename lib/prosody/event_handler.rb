@@ -37,7 +37,7 @@ module Prosody
     #     Billing.charge(message.key, message.payload)
     #   end
     def on_message(context, message)
-      raise NotImplementedError, "#{self.class} must define on_message(context, message)"
+      raise NotImplementedError, "#{self.class} must implement #on_message(context, message)"
     end
 
     # Handles a timer that fired for a key, scheduled earlier through {Context#schedule}.
@@ -51,8 +51,8 @@ module Prosody
     #     Reminders.send_for(timer.key)
     #   end
     def on_timer(context, timer)
-      raise NotImplementedError, "#{self.class} must define on_timer(context, timer) to handle " \
-                                 "the timers it schedules"
+      raise NotImplementedError, "#{self.class} must implement #on_timer(context, timer) to " \
+                                 "handle the timers it schedules"
     end
   end
 end

@@ -114,6 +114,14 @@ RSpec.describe Prosody::ErrorClassification do
       expect(failure { klass.new.call(original) }).to be(original)
     end
 
+    it "leaves a handler's own EventHandlerError subclass alone" do
+      account_closed = Class.new(Prosody::EventHandlerError) { def permanent? = true }
+      transient_everything = handler_class { transient :call, StandardError }
+      original = account_closed.new("account closed")
+
+      expect(failure { transient_everything.new.call(original) }).to be(original)
+    end
+
     it "prepends one wrapper module per class, however many declarations" do
       wrappers = klass.ancestors.take_while { |mod| mod != klass }
 
@@ -157,13 +165,13 @@ RSpec.describe Prosody::ErrorClassification do
       stub_const("IncompleteHandler", Class.new { extend Prosody::ErrorClassification })
 
       expect { IncompleteHandler.permanent(:process, TypeError) }
-        .to raise_error(ArgumentError, "permanent :process: IncompleteHandler has no instance " \
-                                       "method `process`; define it before declaring its errors")
+        .to raise_error(NameError, "permanent :process: IncompleteHandler has no instance " \
+                                   "method `process`; define it before declaring its errors")
     end
 
     it "raises while the class body is evaluated" do
       expect { handler_class { transient :handle, IOError } }
-        .to raise_error(ArgumentError, /transient :handle: .* has no instance method `handle`/)
+        .to raise_error(NameError, /transient :handle: .* has no instance method `handle`/)
     end
 
     it "requires at least one exception class" do

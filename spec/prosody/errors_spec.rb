@@ -15,11 +15,37 @@ RSpec.describe "Prosody errors" do
   end
 
   it "roots every error class at Prosody::Error, a StandardError" do
-    classes = [Prosody::PermanentError, Prosody::TransientError, Prosody::NotSubscribedError,
+    classes = [Prosody::EventHandlerError, Prosody::NotSubscribedError,
                Prosody::AlreadySubscribedError, Prosody::ClosedError]
 
     expect(Prosody::Error.superclass).to be(StandardError)
     expect(classes.map(&:superclass).uniq).to eq([Prosody::Error])
+  end
+
+  it "derives PermanentError and TransientError from EventHandlerError" do
+    expect([Prosody::PermanentError, Prosody::TransientError].map(&:superclass).uniq)
+      .to eq([Prosody::EventHandlerError])
+  end
+
+  it "makes EventHandlerError subclasses say whether they are permanent" do
+    unfinished = Class.new(Prosody::EventHandlerError)
+    stub_const("QuotaExceeded", unfinished)
+
+    expect { QuotaExceeded.new("x").permanent? }
+      .to raise_error(NotImplementedError, "QuotaExceeded must implement #permanent?")
+    expect(Class.new(Prosody::EventHandlerError) { def permanent? = true }.new).to be_permanent
+  end
+
+  it "treats a handler's own EventHandlerError subclass as the engine does its answer" do
+    gone = Class.new(Prosody::EventHandlerError) { def permanent? = true }
+
+    expect(Prosody::ErrorClassification.permanent?(gone.new("account closed"))).to be(true)
+    expect(Prosody::ErrorClassification.permanent?(Prosody::EventHandlerError.new("?")))
+      .to be(false)
+  end
+
+  it "raises a ForkError that `rescue RuntimeError` catches" do
+    expect(Prosody::ForkError.ancestors).to include(RuntimeError)
   end
 
   it "marks a PermanentError permanent and keeps its message and cause" do

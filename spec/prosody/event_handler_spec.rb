@@ -10,7 +10,7 @@ RSpec.describe Prosody::EventHandler do
 
     expect { handler_class.new.on_message(nil, nil) }
       .to raise_error(NotImplementedError,
-                      "UnfinishedHandler must define on_message(context, message)")
+                      "UnfinishedHandler must implement #on_message(context, message)")
   end
 
   it "raises NotImplementedError naming the class when on_timer is not defined" do
@@ -19,7 +19,7 @@ RSpec.describe Prosody::EventHandler do
 
     expect { handler_class.new.on_timer(nil, nil) }
       .to raise_error(NotImplementedError,
-                      /\ATimerlessHandler must define on_timer\(context, timer\)/)
+                      /\ATimerlessHandler must implement #on_timer\(context, timer\)/)
   end
 
   it "offers the error classification macros" do
@@ -48,6 +48,6 @@ RSpec.describe Prosody::EventHandler do
     handler_class = Class.new(described_class) { permanent :on_timer, NotImplementedError }
 
     expect { handler_class.new.on_timer(nil, nil) }
-      .to raise_error(Prosody::PermanentError, /must define on_timer/)
+      .to raise_error(Prosody::PermanentError, /must implement #on_timer/)
   end
 end
