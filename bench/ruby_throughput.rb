@@ -13,7 +13,7 @@ require "prosody"
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze
 TUNED = { max_uncommitted: 20_000, max_concurrency: 256 }.freeze
-BASE = { mock: true, probe_port: nil }.freeze
+BASE = { mock: true, probe_port: false }.freeze
 
 Prosody.logger = Logger.new($stderr, level: Logger::WARN)
 

@@ -44,7 +44,7 @@ client = Prosody::Client.new(
   group_id: "quickstart",
   subscribed_topics: "orders",
   source_system: "quickstart-producer",
-  probe_port: nil
+  probe_port: false
 )
 seen = Queue.new
 followed_up = Queue.new

@@ -5,25 +5,40 @@ require "io/wait"
 module Prosody
   # A Kafka producer and (with `group_id` and `subscribed_topics`) a consumer.
   #
+  # A client belongs to the process that built it. In a child forked after that, every method
+  # but {#close} raises {Prosody::ForkError}: build a new client in the child (for example in
+  # Puma's `on_worker_boot`), and {#close} there returns without touching the parent's client.
+  #
   # @example Produce and consume on the embedded mock broker
   #   client = Prosody::Client.new(mock: true, group_id: "billing", subscribed_topics: "invoices")
   #   client.subscribe(InvoiceHandler.new)
   #   client.send_message("invoices", "customer-1", { "amount" => 42 })
   #   client.unsubscribe
   class Client
-    # @return [Configuration] the validated configuration
-    attr_reader :configuration
-
     # @param config [Configuration, Hash, nil] a configuration, or options as a Hash
     # @param options [Hash] options (see {Configuration}); they override `config`
     # @raise [ArgumentError] for an unknown option or an invalid value
     # @raise [TypeError] for an option of the wrong type
     def initialize(config = nil, **options)
-      @configuration = build_configuration(config, options)
+      settings = build_configuration(config, options)
       LogPump.ensure_running
-      @native = Native::Client.new(@configuration.to_native)
+      @native = Native::Client.new(settings.to_native)
+      @configuration = effective_values
+      @pid = Process.pid
       @lock = Mutex.new
       @processor = nil
+    end
+
+    # Every option as this client uses it: set when it was built, else from its `PROSODY_*`
+    # variable, else the default. The Cassandra password reads "<redacted>".
+    #
+    # @example
+    #   Prosody::Client.new(mock: true).configuration[:max_concurrency] # => 32
+    # @return [Hash{Symbol => Object}] frozen; values in the Ruby form {Configuration} readers use
+    # @raise [Prosody::ForkError] in a process forked after the client was built
+    def configuration
+      check_process
+      @configuration
     end
 
     # Sends `payload` as JSON to `topic` under `key` and waits for Kafka to acknowledge it.
@@ -36,6 +51,7 @@ module Prosody
     # @raise [TypeError] if the payload cannot be represented as JSON
     # @raise [Prosody::TransientError] if Kafka did not acknowledge within `send_timeout`
     def send_message(topic, key, payload)
+      check_process
       ensure_open
       topic = require_string(topic, "topic")
       key = require_string(key, "key")
@@ -54,6 +70,7 @@ module Prosody
     # @raise [ArgumentError] if the handler lacks `on_message` or `on_timer` taking two arguments
     # @raise [Prosody::AlreadySubscribedError] if already subscribed
     def subscribe(handler)
+      check_process
       check_handler(handler)
       ensure_open
       @lock.synchronize do
@@ -61,7 +78,8 @@ module Prosody
 
         bridge = Native::Bridge.new(@native.max_concurrency)
         processor = Processor.new(handler, bridge, concurrency: @native.max_concurrency,
-                                                   logger: Prosody.logger)
+                                                   logger: Prosody.logger,
+                                                   tags: @configuration.slice(:group_id, :mode))
         @native.subscribe(bridge)
         @processor = processor.start
       end
@@ -74,6 +92,7 @@ module Prosody
     # @return [nil]
     # @raise [Prosody::NotSubscribedError] if not subscribed
     def unsubscribe
+      check_process
       @lock.synchronize do
         raise NotSubscribedError, "not subscribed" unless @processor
 
@@ -89,6 +108,10 @@ module Prosody
     #   at_exit { client.close }
     # @return [nil]
     def close
+      # An inherited copy releases nothing: the connections belong to the parent. Returning
+      # quietly lets `at_exit { client.close }` run in forked workers.
+      return nil if forked?
+
       @lock.synchronize do
         return nil if @closed
 
@@ -100,21 +123,25 @@ module Prosody
 
     # @return [Symbol] `:unconfigured` (no group or topics), `:configured` or `:running`
     def consumer_state
+      check_process
       @native.state.to_sym
     end
 
     # @return [String, nil] the `source-system` header this client stamps on messages
     def source_system
+      check_process
       @native.source_system
     end
 
     # @return [Integer] partitions currently assigned to this consumer
     def assigned_partitions
+      check_process
       @native.assigned_partitions
     end
 
     # @return [Boolean] whether some partition has made no progress for `stall_threshold`
     def is_stalled? # rubocop:disable Naming/PredicateName -- the public API name
+      check_process
       @native.stalled?
     end
 
@@ -137,6 +164,23 @@ module Prosody
       @processor.stop
       @processor = nil
       LogPump.flush
+    end
+
+    def forked?
+      Process.pid != @pid
+    end
+
+    def check_process
+      return unless forked?
+
+      raise ForkError, "this Prosody::Client was built in process #{@pid} and cannot be used " \
+                       "after fork (in process #{Process.pid}); build a new client in the child"
+    end
+
+    def effective_values
+      values = @native.effective
+      values[:probe_port] = false if values[:probe_port].nil?
+      values.freeze
     end
 
     def ensure_open

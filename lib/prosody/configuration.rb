@@ -3,27 +3,32 @@
 require "did_you_mean"
 
 module Prosody
-  # Settings for a {Client}. Every option is optional; an option left unset falls back to its
-  # `PROSODY_*` environment variable, then to the engine's default.
+  # Settings for a {Client}: a plain value object. Every option is optional.
   #
   #   config = Prosody::Configuration.new(group_id: "billing", subscribed_topics: %w[orders])
   #   config = Prosody::Configuration.new { |c| c.max_concurrency = 64 }
   #
-  # Writers store the value as given and check nothing; {#validate!} (and {Client.new}) checks
-  # types here and values in the engine, and raises naming the option. A reader returns the value
-  # you set, unchanged. For an option you left unset it returns the effective value, from the
-  # environment or the default, as a Ruby value: Integer, Float, true/false, an Array of Strings
-  # (List), Float seconds (Duration), a Symbol (Mode, Spans), an Integer or nil (Port), or a
-  # String (nil when there is none). {#effective} gives every option as the engine's text. The
-  # engine never reports cassandra_password in clear: it reads "<redacted>" there.
+  # A reader returns the value set here, in its Ruby form, or nil when nothing was set: it never
+  # looks at the environment. Assigning nil unsets an option. The `PROSODY_*` variables and the
+  # defaults apply when a {Client} is built; {#effective} (and {Client#configuration}) show the
+  # values a client would use.
   #
-  # Ruby values each type accepts:
-  # - String: a String or Symbol. Mode, Spans: a Symbol or String, e.g. `:low_latency`.
-  # - List: a comma-separated String, or an Array of Strings or Symbols.
-  # - Bool: true, false, "true" or "false".
+  # Each writer checks its value at once: a value of the wrong Ruby type raises TypeError, and a
+  # value the option cannot take (an unknown mode, a negative duration, a port out of range)
+  # raises ArgumentError; both name the option and the value. Rules between options (low_latency
+  # mode needs a failure_topic) are checked by {#validate!} and {Client.new}.
+  #
+  # What each type takes, and what its reader returns:
+  # - String: a String or Symbol; reads back as a String.
+  # - List: an Array (or other Enumerable) of Strings or Symbols, or one String (entries may be
+  #   separated by commas); reads back as an Array of Strings.
+  # - Bool: true or false, or text such as "true", "false", "yes", "no"; reads back as true/false.
   # - Integer: an Integer or a String of digits. Float: a Numeric or a numeric String.
-  # - Duration: seconds as a Numeric (at least 0), or text such as "100ms", "5m", "1h", "7d".
-  # - Port: an Integer; nil, false or "none" turns the probe server off.
+  # - Duration: seconds as a Numeric (ActiveSupport::Duration too), or text such as "100ms",
+  #   "5m", "1h 30m"; reads back as Float seconds.
+  # - Mode, Spans: a Symbol or String in any letter case; reads back as a Symbol.
+  # - Port: an Integer from 1 to 65535 or its digits; false, :disabled or "disabled" turn the
+  #   probe server off and read back as false.
   #
   # The options; each one's description is in {OPTIONS} and in `sig/prosody/configuration.rbs`:
   #
@@ -89,10 +94,6 @@ module Prosody
       [name.to_sym, Option.new(name.to_sym, env, default, kind, doc).freeze]
     end.freeze
 
-    # Options whose default is computed from other options (timeout is 80% of stall_threshold).
-    DERIVED_FROM = { timeout: %i[stall_threshold] }.freeze
-    private_constant :DERIVED_FROM
-
     # Options that {#inspect} never shows.
     SECRETS = %i[cassandra_password].freeze
     private_constant :SECRETS
@@ -101,10 +102,11 @@ module Prosody
     # settings, and/or a block.
     #
     # @param options [Hash{Symbol, String => Object}, Configuration, nil] option values; a nil
-    #   value leaves an option unset (except probe_port, where nil turns the probe server off)
+    #   value leaves an option unset
     # @yieldparam config [Configuration] the new configuration, to set options on
     # @return [void]
-    # @raise [ArgumentError] for an unknown option, suggesting the closest name
+    # @raise [ArgumentError] for an unknown option, suggesting the closest name, or a bad value
+    # @raise [TypeError] for a value of the wrong type
     # @example
     #   Prosody::Configuration.new("group_id" => "billing", mock: true)
     def initialize(options = {})
@@ -115,24 +117,24 @@ module Prosody
 
     OPTIONS.each_value do |option|
       name = option.name
-      define_method(name) { @values.key?(name) ? @values[name] : fallback(option) }
+      define_method(name) { @values[name] }
       define_method(:"#{name}=") do |value|
-        if value.nil? && option.kind != "OptionalPort"
+        if value.nil?
           @values.delete(name)
         else
-          @values[name] = value
+          @values[name] = Codec.cast(option, value)
         end
-        value
       end
     end
 
-    # Checks every option: Ruby types here, values and cross-option rules in the engine.
+    # Checks the rules between options, with the environment and the defaults filling in what
+    # is unset, as {Client.new} does.
     #
     # @return [self]
-    # @raise [TypeError] when an option has a value of the wrong Ruby type
-    # @raise [ArgumentError] when the engine rejects a value (set here or in the environment)
+    # @raise [ArgumentError] when the options contradict each other, or an environment variable
+    #   holds a bad value
     # @example
-    #   Prosody::Configuration.new(max_concurrency: 0).validate! # raises ArgumentError
+    #   Prosody::Configuration.new(mode: :low_latency).validate! # raises: needs failure_topic
     def validate!
       Native.resolve_options(to_native)
       self
@@ -142,33 +144,33 @@ module Prosody
     # out so that the engine applies the environment and the defaults.
     #
     # @return [Hash{String => String}]
-    # @raise [TypeError] when an option has a value of the wrong Ruby type
     # @example
-    #   Prosody::Configuration.new(probe_port: nil, timeout: 1.5).to_native
+    #   Prosody::Configuration.new(probe_port: false, timeout: 1.5).to_native
     #   # => {"probe_port"=>"none", "timeout"=>"1.5"}
     def to_native
-      @values.to_h { |name, value| [name.to_s, encode(OPTIONS.fetch(name), value)] }
+      @values.to_h { |name, value| [name.to_s, Codec.encode(OPTIONS.fetch(name), value)] }
     end
 
-    # Every option's effective value as the engine's text: set here, else from the environment,
-    # else the default. Durations read like "5m 30s"; nil means the option has no value.
+    # Every option's effective value: set here, else from its `PROSODY_*` variable, else the
+    # default; nil where an option has no value. The password reads "<redacted>".
     #
-    # @return [Hash{String => String, nil}]
-    # @raise [TypeError, ArgumentError] as {#validate!}
+    # @return [Hash{Symbol => Object}] Ruby values, as the readers return them
+    # @raise [ArgumentError] as {#validate!}
     # @example
-    #   Prosody::Configuration.new(stall_threshold: 10).effective["timeout"] # => "8s"
+    #   Prosody::Configuration.new(stall_threshold: 10).effective[:timeout] # => 8.0
     def effective
-      Native.resolve_options(to_native)
+      Native.resolve_options(to_native).freeze
     end
 
-    # The options set here, as given.
+    # The options set here, with Symbol keys.
     #
     # @return [Hash{Symbol => Object}]
     # @example
-    #   Prosody::Configuration.new(group_id: "billing").to_h # => {group_id: "billing"}
-    def to_h
+    #   Prosody::Configuration.new(group_id: "billing").to_hash # => {group_id: "billing"}
+    def to_hash
       @values.dup
     end
+    alias to_h to_hash
 
     # Shows the options set here, with secrets redacted.
     #
@@ -183,6 +185,20 @@ module Prosody
       "#<#{self.class.name}#{shown.join(",")}>"
     end
     alias to_s inspect
+
+    # Configurations are equal when they set the same options to the same values.
+    #
+    # @param other [Object]
+    # @return [Boolean]
+    def ==(other)
+      other.is_a?(Configuration) && other.to_hash == @values
+    end
+    alias eql? ==
+
+    # @return [Integer]
+    def hash
+      [self.class, @values].hash
+    end
 
     private
 
@@ -203,46 +219,33 @@ module Prosody
       raise ArgumentError, "unknown option `#{key}`; #{hint}"
     end
 
-    # The effective value of an unset option. Only the options it derives from are passed, so
-    # that an invalid setting elsewhere (say low_latency before failure_topic is set) does not
-    # make this reader fail.
-    def fallback(option)
-      inputs = DERIVED_FROM.fetch(option.name, []).filter_map do |name|
-        [name.to_s, encode(OPTIONS.fetch(name), @values[name])] if @values.key?(name)
-      end
-      decode(option, Native.resolve_options(inputs.to_h)[option.name.to_s])
-    end
-
-    def encode(option, value) = Codec.encode(option, value)
-
-    def decode(option, text) = Codec.decode(option, text)
-
-    # Checks a Ruby value against an option's type and turns it into the engine's text, and
-    # turns the engine's text back into a Ruby value.
+    # Checks a Ruby value against an option's type, asks the engine whether the option can take
+    # it, and turns it into the Ruby form its reader returns; and turns that back into the text
+    # the engine reads.
     module Codec
-      # Seconds per unit, in the unit spellings humantime reads and writes.
-      UNITS = {
-        %w[nsec ns] => Rational(1, 1_000_000_000), %w[usec us µs] => Rational(1, 1_000_000),
-        %w[msec ms] => Rational(1, 1000), %w[seconds second sec s] => 1,
-        %w[minutes minute min m] => 60, %w[hours hour hr h] => 3600,
-        %w[days day d] => 86_400, %w[weeks week w] => 604_800,
-        %w[months month M] => 2_630_016, %w[years year y] => 31_557_600
-      }.flat_map { |names, seconds| names.map { |name| [name, seconds] } }.to_h.freeze
-
       ENCODERS = {
         "String" => :string, "Mode" => :string, "SpanRelation" => :string, "StringList" => :list,
         "Bool" => :bool, "Integer" => :integer, "Float" => :float, "Duration" => :duration,
         "OptionalPort" => :port
       }.freeze
 
-      DECODERS = {
-        "StringList" => ->(text) { text.split(",") }, "Bool" => ->(text) { text == "true" },
-        "Integer" => ->(text) { Integer(text, 10) }, "OptionalPort" => ->(text) { Integer(text) },
-        "Float" => ->(text) { Float(text) }, "Duration" => ->(text) { seconds(text) },
-        "Mode" => :to_sym.to_proc, "SpanRelation" => :to_sym.to_proc
-      }.freeze
+      # Values that turn the probe server off.
+      DISABLED = [false, :disabled, "disabled"].freeze
 
       module_function
+
+      # @return [Object] the Ruby value the option's reader returns
+      # @raise [TypeError, ArgumentError] naming the option and the value
+      def cast(option, value)
+        return false if option.kind == "OptionalPort" && DISABLED.include?(value)
+
+        parsed = Native.parse_option(option.name.to_s, encode(option, value))
+        case option.kind
+        when "String" then value.to_s # kept as given: the engine trims names when it builds
+        when "OptionalPort" then parsed.nil? ? false : parsed
+        else parsed
+        end
+      end
 
       # @return [String] the engine's text for +value+
       # @raise [TypeError, ArgumentError] naming the option when +value+ does not fit its type
@@ -250,30 +253,23 @@ module Prosody
         public_send(ENCODERS.fetch(option.kind), option, value)
       end
 
-      # @return [Object, nil] the Ruby value for the engine's +text+
-      def decode(option, text)
-        return nil if text.nil?
-
-        DECODERS.fetch(option.kind, :itself.to_proc).call(text)
-      end
-
       def string(option, value)
         accept(option, value, Symbol, String).to_s
       end
 
       def list(option, value)
-        return accept(option, value, String, Symbol, Array).to_s unless value.is_a?(Array)
+        return value if value.is_a?(String)
 
-        value.map { |item| accept(option, item, String, Symbol, expected: "Strings or Symbols") }
+        items = accept(option, value, Symbol, Enumerable, expected: "an Array of Strings")
+        return items.to_s if items.is_a?(Symbol) || items.is_a?(Hash)
+
+        items.map { |item| accept(option, item, String, Symbol, expected: "Strings or Symbols") }
              .join(",")
       end
 
       def bool(option, value)
-        expected = 'true, false, "true" or "false"'
-        text = accept(option, value, TrueClass, FalseClass, String, expected:).to_s.downcase
-        return text if %w[true false].include?(text)
-
-        accept(option, value, TrueClass, FalseClass, expected:)
+        accept(option, value, TrueClass, FalseClass, String,
+               expected: 'true, false, or text such as "true" or "false"').to_s
       end
 
       def integer(option, value)
@@ -291,34 +287,25 @@ module Prosody
       end
 
       def duration(option, value)
-        return value.strip if value.is_a?(String)
+        return value if value.is_a?(String)
 
         expected = 'seconds as a real Numeric, or a String such as "5m"'
         accept(option, value, Float, expected:) unless real?(value)
         if value.negative?
-          raise ArgumentError, "`#{option.name}` must not be negative seconds, got #{value}"
+          raise ArgumentError, "`#{option.name}` must not be negative seconds, got #{value.inspect}"
         end
-        return value.to_s if value.is_a?(Integer)
 
-        format("%.9f", finite(option, value).to_f).sub(/\.?0+\z/, "")
+        seconds = finite(option, value).to_f
+        return seconds.to_i.to_s if seconds == seconds.to_i
+
+        format("%.9f", seconds).sub(/\.?0+\z/, "")
       end
 
       def port(option, value)
-        return "none" if value.nil? || value == false
+        return "none" if value == false
         return value.to_s if value.is_a?(Integer)
 
-        accept(option, value, String, Symbol, expected: 'an Integer, or nil, false or "none"').to_s
-      end
-
-      # @param text [String] humantime text such as "1s 500ms" or "7days", or bare seconds
-      # @return [Float] seconds
-      def seconds(text)
-        bare = Float(text, exception: false)
-        return bare if bare
-
-        text.scan(/(\d+)\s*([[:alpha:]]+)/).sum(Rational(0)) do |amount, unit|
-          Integer(amount, 10) * UNITS.fetch(unit)
-        end.to_f
+        accept(option, value, String, expected: "an Integer from 1 to 65535, or false").to_s
       end
 
       def accept(option, value, *types, expected: nil)
@@ -334,7 +321,7 @@ module Prosody
       def finite(option, value)
         return value if value.is_a?(Integer) || value.to_f.finite?
 
-        raise ArgumentError, "`#{option.name}` must be a finite number, got #{value}"
+        raise ArgumentError, "`#{option.name}` must be a finite number, got #{value.inspect}"
       end
     end
     private_constant :Codec

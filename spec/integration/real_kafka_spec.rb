@@ -13,7 +13,7 @@ RSpec.describe "Prosody against a real Kafka broker", :integration do
   let(:admin) { Prosody::Admin.new(bootstrap_servers: bootstrap) }
 
   def real_client(**options)
-    Prosody::Client.new(bootstrap_servers: bootstrap, probe_port: nil, source_system: "real-spec",
+    Prosody::Client.new(bootstrap_servers: bootstrap, probe_port: false, source_system: "real-spec",
                         cassandra_nodes: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042"),
                         send_timeout: 10, **options)
   end

@@ -39,7 +39,7 @@ RSpec.describe Prosody::Client do
 
   it "refuses to consume from a real cluster without cassandra_nodes, naming the option" do
     # An explicit empty list, so PROSODY_CASSANDRA_NODES (set when CI runs this) does not apply.
-    client = Prosody::Client.new(bootstrap_servers: "127.0.0.1:1", probe_port: nil,
+    client = Prosody::Client.new(bootstrap_servers: "127.0.0.1:1", probe_port: false,
                                  group_id: group, subscribed_topics: topic, cassandra_nodes: [])
     expect { client.subscribe(MockHelpers::RecordingHandler.new) }
       .to raise_error(Prosody::Error, /cassandra_nodes.*PROSODY_CASSANDRA_NODES.*mock/)
@@ -47,7 +47,7 @@ RSpec.describe Prosody::Client do
   end
 
   it "defaults the source system to the group id" do
-    expect(Prosody::Client.new(mock: true, probe_port: nil,
+    expect(Prosody::Client.new(mock: true, probe_port: false,
                                group_id: group).source_system).to eq(group)
   end
 
@@ -264,7 +264,7 @@ RSpec.describe Prosody::Client do
   end
 
   it "lets Timeout and Thread#raise interrupt a send that is waiting for Kafka" do
-    client = Prosody::Client.new(bootstrap_servers: "127.0.0.1:1", probe_port: nil,
+    client = Prosody::Client.new(bootstrap_servers: "127.0.0.1:1", probe_port: false,
                                  send_timeout: 30)
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     expect { Timeout.timeout(0.3) { client.send_message(topic, "k", { "a" => 1 }) } }

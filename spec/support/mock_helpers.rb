@@ -10,7 +10,7 @@ module MockHelpers
   end
 
   def mock_client(**options)
-    Prosody::Client.new(mock: true, probe_port: nil, source_system: "spec-producer", **options)
+    Prosody::Client.new(mock: true, probe_port: false, source_system: "spec-producer", **options)
   end
 
   # Pops `count` items from `queue`, failing the example after `seconds`.

@@ -2,14 +2,15 @@
 //!
 //! One cluster is created lazily, on first use, and every producer, consumer and admin client
 //! in the process connects to it, so a message sent by one client is seen by the others. It
-//! lives until the process exits. Topics are created on first use: a produce auto-creates the
+//! lives until the process exits. A process forked after that gets a cluster of its own, empty,
+//! on first use. Topics are created on first use: a produce auto-creates the
 //! topic, and so does a subscribe; either way it gets [`MOCK_PARTITIONS`] partitions. The
 //! [`crate::Admin`] helper creates topics with any partition count.
 //!
 //! The group rebalance delay is set to zero, so a consumer joins in milliseconds rather than
 //! after librdkafka's default three seconds.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, Producer};
@@ -24,25 +25,45 @@ struct Host {
     // The mock cluster lives as long as the client that hosts it, so the client is kept forever.
     producer: BaseProducer,
     servers: String,
-    // librdkafka's threads do not survive `fork`; a child must not use its parent's cluster.
-    pid: u32,
 }
 
-static HOST: OnceLock<std::result::Result<Host, String>> = OnceLock::new();
+type Started = std::result::Result<Host, String>;
+
+/// The cluster of this process and the pid that started it. librdkafka's threads do not
+/// survive `fork`, so a forked child starts a cluster of its own on first use. The parent's
+/// copy is left alone and never dropped: dropping it would join threads the child does not
+/// have.
+static HOST: Mutex<Option<(u32, &'static Started)>> = Mutex::new(None);
+
+fn current(pid: u32) -> Option<&'static Started> {
+    match *HOST.lock().unwrap_or_else(PoisonError::into_inner) {
+        Some((owner, host)) if owner == pid => Some(host),
+        _ => None,
+    }
+}
 
 fn host() -> Result<&'static Host> {
-    let host = HOST
-        .get_or_init(start)
+    let pid = std::process::id();
+    let started = match current(pid) {
+        Some(host) => host,
+        None => {
+            // Started outside the lock, so a fork meanwhile cannot leave the child a held lock;
+            // the first of two racing starts wins and the other cluster is dropped.
+            let fresh = start();
+            let mut slot = HOST.lock().unwrap_or_else(PoisonError::into_inner);
+            match *slot {
+                Some((owner, host)) if owner == pid => host,
+                _ => {
+                    let host: &'static Started = Box::leak(Box::new(fresh));
+                    *slot = Some((pid, host));
+                    host
+                }
+            }
+        }
+    };
+    started
         .as_ref()
-        .map_err(|message| Error::Mock(KafkaError::ClientCreation(message.clone())))?;
-    if host.pid != std::process::id() {
-        return Err(Error::Mock(KafkaError::ClientCreation(
-            "the mock cluster was started by the parent process before fork and does not \
-             survive it; use the mock broker only in one process (or start it after forking)"
-                .into(),
-        )));
-    }
-    Ok(host)
+        .map_err(|message| Error::Mock(KafkaError::ClientCreation(message.clone())))
 }
 
 /// The bootstrap servers of the process-wide mock cluster, starting it if needed.
@@ -108,11 +129,7 @@ fn start() -> std::result::Result<Host, String> {
         .map(|cluster| cluster.bootstrap_servers())
         .ok_or_else(|| "librdkafka did not create a mock cluster".to_string())?;
     disable_rebalance_delay(&producer);
-    Ok(Host {
-        producer,
-        servers,
-        pid: std::process::id(),
-    })
+    Ok(Host { producer, servers })
 }
 
 #[allow(unsafe_code)]

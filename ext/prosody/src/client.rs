@@ -135,6 +135,11 @@ impl NativeClient {
         Ok(crate::nogvl::wait(ruby, &receiver)?.is_some())
     }
 
+    /// Every option as this client resolved it, by Symbol name.
+    fn effective(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        crate::config::effective_hash(ruby, &rb_self.config)
+    }
+
     fn state(&self) -> &'static str {
         if self
             .consumer
@@ -197,5 +202,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("stalled?", method!(NativeClient::is_stalled, 0))?;
     class.define_method("source_system", method!(NativeClient::source_system, 0))?;
     class.define_method("max_concurrency", method!(NativeClient::max_concurrency, 0))?;
+    class.define_method("effective", method!(NativeClient::effective, 0))?;
     Ok(())
 }
