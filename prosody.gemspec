@@ -2,6 +2,9 @@
 
 require_relative "lib/prosody/version"
 
+# The source gem, which compiles the extension on install. `rake gem:native` derives the
+# precompiled gem from this spec (rakelib/gem.rake): it keeps the files and dependencies below
+# but drops the build inputs (ext/, engine/, Cargo.*), `extensions` and `rb_sys`.
 Gem::Specification.new do |spec|
   spec.name = "prosody"
   spec.version = Prosody::VERSION
@@ -35,6 +38,7 @@ Gem::Specification.new do |spec|
   spec.extensions = ["ext/prosody/extconf.rb"]
 
   spec.add_dependency "async", ">= 1.30", "< 3"
+  # Only compiling needs rb_sys.
   spec.add_dependency "rb_sys", "~> 0.9"
 
   spec.add_development_dependency "rake", "~> 13.0"
