@@ -95,6 +95,14 @@ RSpec.describe "sig/" do
     }
   end
 
+  it "has configuration.rbs as `rake sig:configuration` writes it from the engine's options" do
+    require_relative "../rakelib/support/configuration_rbs"
+
+    expect(File.read(ConfigurationRbs::PATH))
+      .to eq(ConfigurationRbs.render(Prosody::Native.option_specs)),
+          "sig/prosody/configuration.rbs is stale: run `rake sig:configuration`"
+  end
+
   it "has one signature file per public lib/ file, at the mirrored path" do
     sources = Dir.chdir(root) { Dir["lib/**/*.rb"] } - internal
     missing = sources.reject do |source|

@@ -1,8 +1,10 @@
-//! The resolved value of every option, typed (for language bindings) and as text (for display).
+//! The resolved value of an option, typed (for language bindings) and as text (for display).
 
 use std::fmt;
 use std::time::Duration;
 
+use super::options::is_secret;
+use super::spec::OptionSpec;
 use super::{Config, Mode, SpanRelation};
 
 /// One option's resolved value, as a binding should present it.
@@ -113,50 +115,18 @@ impl From<&SpanRelation> for OptionValue {
     }
 }
 
-/// Pairs each named field of a `Config` with its typed value.
-macro_rules! typed {
-    ($config:expr; $($field:ident),* $(,)?) => {
-        vec![$((stringify!($field), OptionValue::from(&$config.$field))),*]
-    };
+impl OptionValue {
+    /// The value as it may be shown for `spec`: a set secret reads `<redacted>`.
+    pub(crate) fn redacted_for(self, spec: &OptionSpec) -> Self {
+        if is_secret(spec) && self != Self::Unset {
+            Self::Text("<redacted>".to_owned())
+        } else {
+            self
+        }
+    }
 }
 
 impl Config {
-    /// Every option with its typed value, in catalogue order. The password is shown as
-    /// `<redacted>`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use prosody_engine::config::{Config, OptionValue};
-    /// let config = Config::from_options_with_env([("stall_threshold", "10s")], |_| None)?;
-    /// let values = config.typed_values();
-    /// let timeout = values.iter().find(|(name, _)| *name == "timeout").map(|(_, v)| v);
-    /// assert_eq!(timeout, Some(&OptionValue::Duration(Duration::from_secs(8))));
-    /// # Ok::<(), prosody_engine::ConfigError>(())
-    /// ```
-    #[must_use]
-    pub fn typed_values(&self) -> Vec<(&'static str, OptionValue)> {
-        let mut values = typed![self;
-            bootstrap_servers, group_id, subscribed_topics, allowed_events, source_system, mock,
-            mode, max_concurrency, max_uncommitted, timeout, commit_interval, poll_interval,
-            shutdown_timeout, stall_threshold, probe_port, failure_topic, idempotence_cache_size,
-            idempotence_version, idempotence_ttl, slab_size, message_spans, timer_spans,
-            send_timeout, max_retries, retry_base, max_retry_delay, defer_enabled, defer_base,
-            defer_max_delay, defer_failure_threshold, defer_failure_window, defer_cache_size,
-            defer_seek_timeout, defer_discard_threshold, monopolization_enabled,
-            monopolization_threshold, monopolization_window, monopolization_cache_size,
-            scheduler_failure_weight, scheduler_max_wait, scheduler_wait_weight,
-            scheduler_cache_size, cassandra_nodes, cassandra_keyspace, cassandra_user,
-            cassandra_password, cassandra_datacenter, cassandra_rack, cassandra_retention,
-            telemetry_topic, telemetry_enabled,
-        ];
-        for (name, value) in &mut values {
-            if *name == "cassandra_password" && *value != OptionValue::Unset {
-                *value = OptionValue::Text("<redacted>".to_owned());
-            }
-        }
-        values
-    }
-
     /// Every option with its effective value as text (durations in humantime form, lists
     /// comma-separated), or `None` when unset. The password is shown as `<redacted>`.
     ///

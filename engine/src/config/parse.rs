@@ -32,13 +32,27 @@ const KEYSPACE: Expected =
 /// Cassandra rejects TTLs above 7300 days (630,720,000 seconds).
 const MAX_TTL: Duration = Duration::from_secs(630_720_000);
 
-/// Splits a comma-separated list, trimming entries and dropping empty ones.
-pub(crate) fn list(text: &str) -> Vec<String> {
-    text.split(',')
+/// Splits a comma-separated list, trimming entries and dropping empty ones. Never fails.
+#[allow(clippy::unnecessary_wraps)] // every parser shares one signature
+pub(crate) fn list(text: &str) -> Result<Vec<String>, Expected> {
+    Ok(text
+        .split(',')
         .map(str::trim)
         .filter(|entry| !entry.is_empty())
         .map(str::to_owned)
-        .collect()
+        .collect())
+}
+
+/// An optional name, trimmed; blank means none. Never fails.
+#[allow(clippy::unnecessary_wraps)] // every parser shares one signature
+pub(crate) fn name(text: &str) -> Result<Option<String>, Expected> {
+    Ok(Some(text.trim().to_owned()).filter(|text| !text.is_empty()))
+}
+
+/// An optional credential, kept verbatim; empty means none. Never fails.
+#[allow(clippy::unnecessary_wraps)] // every parser shares one signature
+pub(crate) fn secret(text: &str) -> Result<Option<String>, Expected> {
+    Ok(Some(text.to_owned()).filter(|text| !text.is_empty()))
 }
 
 /// Parses `true`/`false`, `yes`/`no` or `1`/`0`, ignoring letter case.

@@ -5,12 +5,12 @@
 //! the `PROSODY_*` variable unless it is blank; then the default.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::error::{ConfigError, ValueSource};
-use super::parse::{self, Expected};
+use super::options::FAILURE_TOPIC;
+use super::parse::Expected;
 use super::spec::{self, OptionSpec};
-use super::{Config, Mode, OptionValue, SpanRelation};
+use super::{Config, Mode, OptionValue};
 
 impl Config {
     /// Resolves the configuration from explicit `(name, value)` options,
@@ -65,7 +65,9 @@ impl Config {
     /// ```
     /// use std::time::Duration;
     /// use prosody_engine::config::{Config, OptionValue};
-    /// assert_eq!(Config::parse_option("retry_base", "1.5")?, OptionValue::Duration(Duration::from_millis(1500)));
+    ///
+    /// let retry_base = Config::parse_option("retry_base", "1.5")?;
+    /// assert_eq!(retry_base, OptionValue::Duration(Duration::from_millis(1500)));
     /// assert!(Config::parse_option("max_concurrency", "0").is_err());
     /// # Ok::<(), prosody_engine::ConfigError>(())
     /// ```
@@ -111,7 +113,7 @@ impl Config {
     fn check_consistency(&self) -> Result<(), ConfigError> {
         if self.mode == Mode::LowLatency && self.failure_topic.is_none() {
             return Err(ConfigError::missing(
-                &spec::FAILURE_TOPIC,
+                &FAILURE_TOPIC,
                 "low_latency mode needs a topic to send persistently failing messages to",
             ));
         }
@@ -125,20 +127,12 @@ fn process_env(name: &str) -> Option<String> {
     std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
 }
 
-/// 80% of the stall threshold, never zero.
-fn default_timeout(stall_threshold: Duration) -> Duration {
-    let scaled = stall_threshold
-        .checked_mul(4)
-        .map_or(stall_threshold / 5 * 4, |d| d / 5);
-    scaled.max(Duration::from_nanos(1))
-}
-
 /// The places a value may come from, consulted in precedence order.
-struct Sources<E> {
+pub(super) struct Sources<E> {
     /// Explicit options keyed by canonical option name.
-    explicit: HashMap<&'static str, String>,
+    pub(super) explicit: HashMap<&'static str, String>,
     /// Environment lookup.
-    env: E,
+    pub(super) env: E,
 }
 
 impl<E: Fn(&str) -> Option<String>> Sources<E> {
@@ -152,151 +146,16 @@ impl<E: Fn(&str) -> Option<String>> Sources<E> {
             .map(|value| (value, ValueSource::Environment))
     }
 
-    /// Parses the value of `spec` with `parse`, or returns `default`.
-    fn get<T>(
+    /// Parses the value of `spec` with `parse`; `None` when it is set nowhere.
+    pub(super) fn parse<T>(
         &self,
         spec: &OptionSpec,
-        default: T,
         parse: fn(&str) -> Result<T, Expected>,
-    ) -> Result<T, ConfigError> {
-        match self.raw(spec) {
-            None => Ok(default),
-            Some((text, origin)) => {
+    ) -> Result<Option<T>, ConfigError> {
+        self.raw(spec)
+            .map(|(text, origin)| {
                 parse(&text).map_err(|expected| ConfigError::invalid(spec, origin, text, expected))
-            }
-        }
-    }
-
-    /// A comma-separated list; unset means empty.
-    fn list(&self, spec: &OptionSpec) -> Vec<String> {
-        self.raw(spec)
-            .map(|(text, _)| parse::list(&text))
-            .unwrap_or_default()
-    }
-
-    /// An optional name, trimmed; blank means unset.
-    fn name(&self, spec: &OptionSpec) -> Option<String> {
-        self.raw(spec)
-            .map(|(text, _)| text.trim().to_owned())
-            .filter(|text| !text.is_empty())
-    }
-
-    /// An optional credential, kept verbatim; empty means unset.
-    fn secret(&self, spec: &OptionSpec) -> Option<String> {
-        self.raw(spec)
-            .map(|(text, _)| text)
-            .filter(|text| !text.is_empty())
-    }
-
-    /// Resolves every option, stopping at the first invalid value.
-    fn resolve(&self) -> Result<Config, ConfigError> {
-        use parse::{
-            boolean, count, duration, fraction, non_empty, non_negative, positive_count,
-            positive_duration, small_count, ttl,
-        };
-        let secs = Duration::from_secs;
-        let stall_threshold = self.get(&spec::STALL_THRESHOLD, secs(300), positive_duration)?;
-
-        Ok(Config {
-            bootstrap_servers: self.list(&spec::BOOTSTRAP_SERVERS),
-            group_id: self.name(&spec::GROUP_ID),
-            subscribed_topics: self.list(&spec::SUBSCRIBED_TOPICS),
-            allowed_events: self.list(&spec::ALLOWED_EVENTS),
-            source_system: self.name(&spec::SOURCE_SYSTEM),
-            mock: self.get(&spec::MOCK, false, boolean)?,
-            mode: self.get(&spec::MODE, Mode::Pipeline, parse::mode)?,
-
-            max_concurrency: self.get(&spec::MAX_CONCURRENCY, 32, positive_count)?,
-            max_uncommitted: self.get(&spec::MAX_UNCOMMITTED, 64, positive_count)?,
-            timeout: self.get(
-                &spec::TIMEOUT,
-                default_timeout(stall_threshold),
-                positive_duration,
-            )?,
-            commit_interval: self.get(&spec::COMMIT_INTERVAL, secs(1), positive_duration)?,
-            poll_interval: self.get(
-                &spec::POLL_INTERVAL,
-                Duration::from_millis(100),
-                positive_duration,
-            )?,
-            shutdown_timeout: self.get(&spec::SHUTDOWN_TIMEOUT, secs(30), duration)?,
-            stall_threshold,
-            probe_port: self.get(&spec::PROBE_PORT, Some(8000), parse::port)?,
-            failure_topic: self.name(&spec::FAILURE_TOPIC),
-            idempotence_cache_size: self.get(&spec::IDEMPOTENCE_CACHE_SIZE, 8192, count)?,
-            idempotence_version: self.get(&spec::IDEMPOTENCE_VERSION, "1".to_owned(), non_empty)?,
-            idempotence_ttl: self.get(&spec::IDEMPOTENCE_TTL, secs(7 * 86_400), ttl)?,
-            slab_size: self.get(&spec::SLAB_SIZE, secs(3_600), positive_duration)?,
-            message_spans: self.get(
-                &spec::MESSAGE_SPANS,
-                SpanRelation::Child,
-                parse::span_relation,
-            )?,
-            timer_spans: self.get(
-                &spec::TIMER_SPANS,
-                SpanRelation::FollowsFrom,
-                parse::span_relation,
-            )?,
-
-            send_timeout: self.get(&spec::SEND_TIMEOUT, secs(1), positive_duration)?,
-
-            max_retries: self.get(&spec::MAX_RETRIES, 3, small_count)?,
-            retry_base: self.get(&spec::RETRY_BASE, Duration::from_millis(20), duration)?,
-            max_retry_delay: self.get(&spec::MAX_RETRY_DELAY, secs(300), duration)?,
-
-            defer_enabled: self.get(&spec::DEFER_ENABLED, true, boolean)?,
-            defer_base: self.get(&spec::DEFER_BASE, secs(1), duration)?,
-            defer_max_delay: self.get(&spec::DEFER_MAX_DELAY, secs(86_400), duration)?,
-            defer_failure_threshold: self.get(&spec::DEFER_FAILURE_THRESHOLD, 0.9, fraction)?,
-            defer_failure_window: self.get(
-                &spec::DEFER_FAILURE_WINDOW,
-                secs(300),
-                positive_duration,
-            )?,
-            defer_cache_size: self.get(&spec::DEFER_CACHE_SIZE, 1024, positive_count)?,
-            defer_seek_timeout: self.get(&spec::DEFER_SEEK_TIMEOUT, secs(30), duration)?,
-            defer_discard_threshold: self.get(&spec::DEFER_DISCARD_THRESHOLD, 100, count)?,
-
-            monopolization_enabled: self.get(&spec::MONOPOLIZATION_ENABLED, true, boolean)?,
-            monopolization_threshold: self.get(&spec::MONOPOLIZATION_THRESHOLD, 0.9, fraction)?,
-            monopolization_window: self.get(
-                &spec::MONOPOLIZATION_WINDOW,
-                secs(300),
-                positive_duration,
-            )?,
-            monopolization_cache_size: self.get(
-                &spec::MONOPOLIZATION_CACHE_SIZE,
-                8192,
-                positive_count,
-            )?,
-
-            scheduler_failure_weight: self.get(&spec::SCHEDULER_FAILURE_WEIGHT, 0.3, fraction)?,
-            scheduler_max_wait: self.get(
-                &spec::SCHEDULER_MAX_WAIT,
-                secs(120),
-                positive_duration,
-            )?,
-            scheduler_wait_weight: self.get(&spec::SCHEDULER_WAIT_WEIGHT, 200.0, non_negative)?,
-            scheduler_cache_size: self.get(&spec::SCHEDULER_CACHE_SIZE, 8192, positive_count)?,
-
-            cassandra_nodes: self.list(&spec::CASSANDRA_NODES),
-            cassandra_keyspace: self.get(
-                &spec::CASSANDRA_KEYSPACE,
-                "prosody".to_owned(),
-                parse::keyspace,
-            )?,
-            cassandra_user: self.secret(&spec::CASSANDRA_USER),
-            cassandra_password: self.secret(&spec::CASSANDRA_PASSWORD),
-            cassandra_datacenter: self.name(&spec::CASSANDRA_DATACENTER),
-            cassandra_rack: self.name(&spec::CASSANDRA_RACK),
-            cassandra_retention: self.get(&spec::CASSANDRA_RETENTION, secs(31_557_600), ttl)?,
-
-            telemetry_topic: self.get(
-                &spec::TELEMETRY_TOPIC,
-                "prosody.telemetry-events".to_owned(),
-                non_empty,
-            )?,
-            telemetry_enabled: self.get(&spec::TELEMETRY_ENABLED, true, boolean)?,
-        })
+            })
+            .transpose()
     }
 }
