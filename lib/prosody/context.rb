@@ -5,6 +5,13 @@ require "async/notification"
 module Prosody
   # What a handler may ask while it runs: whether to stop, and (for the event's key) timers.
   # Instances come from the engine; one per event.
+  #
+  # The engine defines `key`, `should_cancel?` and `attempt`: which attempt at the event this
+  # is, 1 for the first and counting up as the retry layer tries again (in best-effort mode it
+  # stays 1). A redelivery after a restart or rebalance starts again at 1.
+  #
+  # @example Give up on a dependency after a few attempts
+  #   raise Prosody::PermanentError, "still unreachable" if context.attempt > 5
   class Context
     # Without a block: waits until the engine cancels this handler (timeout, rebalance or
     # shutdown), then returns, so the handler can clean up and finish. Only the calling fiber

@@ -17,15 +17,20 @@ use crate::timers::{PartitionTimers, TimerTime};
 /// [`Handler::on_timer`](crate::Handler::on_timer). They fail with a transient error when the
 /// store cannot be reached or the partition is being revoked, and on a detached context.
 ///
+/// Each attempt at an event gets its own context, numbered by [`Context::attempt`]: the retry
+/// layer hands the handler attempt 1, then 2, 3, … for the same event.
+///
 /// ```
 /// let context = prosody_engine::Context::detached("key-1");
 /// assert!(!context.should_cancel());
+/// assert_eq!(context.attempt(), 1);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Context {
     key: Arc<str>,
     cancel: CancellationToken,
     timers: Option<Arc<PartitionTimers>>,
+    attempt: u32,
 }
 
 impl Context {
@@ -34,6 +39,7 @@ impl Context {
             key,
             cancel,
             timers: None,
+            attempt: 1,
         }
     }
 
@@ -46,6 +52,7 @@ impl Context {
             key,
             cancel,
             timers: Some(timers),
+            attempt: 1,
         }
     }
 
@@ -57,6 +64,17 @@ impl Context {
     /// The key of the event being handled.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// Which attempt at this event the handler is making, counting from 1. Only the retry
+    /// layer makes further attempts, so outside it (best-effort mode, a first try) this is 1.
+    /// A redelivery after a restart or rebalance starts again at 1.
+    ///
+    /// ```
+    /// assert_eq!(prosody_engine::Context::detached("key-1").attempt(), 1);
+    /// ```
+    pub fn attempt(&self) -> u32 {
+        self.attempt
     }
 
     /// Whether the handler has been asked to stop. A cheap atomic read.
@@ -76,6 +94,16 @@ impl Context {
             key: Arc::clone(&self.key),
             cancel: self.cancel.child_token(),
             timers: self.timers.clone(),
+            attempt: self.attempt,
+        }
+    }
+
+    /// The same context, numbered as attempt `attempt` (1-based) at the event; the retry layer
+    /// gives each attempt its own.
+    pub(crate) fn with_attempt(&self, attempt: u32) -> Self {
+        Self {
+            attempt,
+            ..self.clone()
         }
     }
 

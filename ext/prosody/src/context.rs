@@ -80,6 +80,11 @@ impl RubyContext {
         self.context.key().to_string()
     }
 
+    /// Which attempt at this event the handler is making, from 1 (see `Context::attempt`).
+    fn attempt(&self) -> u32 {
+        self.context.attempt()
+    }
+
     fn id(&self) -> u64 {
         self.id
     }
@@ -182,6 +187,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.undef_default_alloc_func();
     class.define_method("should_cancel?", method!(RubyContext::should_cancel, 0))?;
     class.define_method("key", method!(RubyContext::key, 0))?;
+    class.define_method("attempt", method!(RubyContext::attempt, 0))?;
     class.define_method("__id", method!(RubyContext::id, 0))?;
     class.define_method("__complete", method!(RubyContext::complete, 2))?;
     class.define_method("__timer_async", method!(RubyContext::timer_async, 2))?;

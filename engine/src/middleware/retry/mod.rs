@@ -3,7 +3,8 @@
 //! After a failed attempt the [`RetryPolicy`] decides whether to try again; if it says no, the
 //! error is returned as is. Otherwise the layer sleeps for [`Backoff::delay`] on the tokio
 //! clock and calls the inner handler again with the same event and context, so the key stays
-//! blocked (in order) while other keys go on.
+//! blocked (in order) while other keys go on. Each attempt's context carries its number
+//! ([`Context::attempt`]): 1 for the first, then 2, 3, ….
 //!
 //! Shutdown: when the event's context is cancelled (the partition is revoked or the consumer
 //! stops) before or during a backoff sleep, the layer stops retrying and returns the last error
@@ -111,7 +112,8 @@ async fn retry<P: RetryPolicy + ?Sized>(
 ) -> Result<(), HandlerError> {
     let mut retries = 0_u32;
     loop {
-        let error = match attempt(context.clone()).await {
+        let number = retries.saturating_add(1);
+        let error = match attempt(context.with_attempt(number)).await {
             Ok(()) => return Ok(()),
             Err(error) => error,
         };

@@ -38,6 +38,20 @@ async fn retry_forever_retries_transient_errors_until_success() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn each_attempt_sees_its_number_counting_from_one() {
+    let inner = Scripted::new([transient("one"), transient("two"), ok()]);
+    let retry = RetryLayer::new(RetryForever, backoff()).layer(Arc::clone(&inner));
+    retry
+        .on_message(context("k").0, message("k", json!({})))
+        .await
+        .unwrap();
+    retry.on_timer(context("k").0, timer("k")).await.unwrap();
+
+    let attempts: Vec<u32> = inner.calls().iter().map(|c| c.context.attempt()).collect();
+    assert_eq!(attempts, [1, 2, 3, 1], "a new event starts again at 1");
+}
+
+#[tokio::test(start_paused = true)]
 async fn permanent_and_terminal_errors_are_not_retried() {
     for (step, class) in [
         (permanent("bad"), ErrorClass::Permanent),
