@@ -23,11 +23,14 @@ module Prosody
     # @param bridge [Prosody::Native::Bridge] the native event source
     # @param concurrency [Integer] how many handlers may run at once
     # @param logger [Logger]
-    def initialize(handler, bridge, concurrency:, logger:)
+    # @param tags [Hash{Symbol => Object}] the consumer's details added to every error report
+    #   (see `prosody/sentry`), such as its group id and mode
+    def initialize(handler, bridge, concurrency:, logger:, tags: {})
       @handler = handler
       @bridge = bridge
       @concurrency = concurrency
       @logger = logger
+      @tags = tags.compact.freeze
       @idle = []
       @pending = []
       @busy = {}
@@ -91,7 +94,7 @@ module Prosody
       end
     end
 
-    attr_reader :logger
+    attr_reader :logger, :tags
 
     private
 

@@ -48,12 +48,12 @@ module Prosody
       message = @message
       @context = @message = nil
       @processor.busy(context, self)
-      outcome(context) { @processor.run_handler(context, message) }
+      outcome(context, message) { @processor.run_handler(context, message) }
     ensure
       @processor.done(context) if context
     end
 
-    def outcome(context)
+    def outcome(context, event)
       yield
       context.__complete(0, nil)
       true
@@ -61,16 +61,51 @@ module Prosody
       context.__complete(1, "cancelled: #{e.message}")
       false
     rescue Exception => e # rubocop:disable Lint/RescueException -- every failure must reach the engine
-      report(context, e)
+      report(context, event, e)
       true
     end
 
-    def report(context, error)
+    # Error reporting comes before the outcome, so an attempt's report is out before the engine
+    # can start the next attempt; the outcome is reported even if error reporting is cut short.
+    def report(context, event, error)
       permanent = ErrorClassification.permanent?(error)
       kind = permanent ? "permanent" : "transient"
       @processor.logger.warn("prosody: handler failed for key #{context.key.inspect} (#{kind}): " \
                              "#{error.class}: #{error.message}")
-      context.__complete(permanent ? 2 : 1, "#{error.class}: #{error.message}")
+      begin
+        capture(context, event, error, kind)
+      ensure
+        context.__complete(permanent ? 2 : 1, "#{error.class}: #{error.message}")
+      end
+    end
+
+    # Only once `require "prosody/sentry"` has run. An error raised after cancellation is a
+    # consequence of the cancellation, so it is not reported.
+    def capture(context, event, error, kind)
+      return unless defined?(SentryIntegration)
+      return if context.should_cancel? || !SentryIntegration.enabled?
+
+      SentryIntegration.capture_exception(error, failure_details(context, event, kind))
+    rescue StandardError => e
+      @processor.logger.warn("prosody: could not report a handler failure to Sentry: " \
+                             "#{e.class}: #{e.message}")
+    end
+
+    def failure_details(context, event, kind)
+      details = if event.is_a?(Timer)
+                  { key: context.key, timer_time: event.time.getutc.strftime("%FT%TZ") }
+                else
+                  { topic: event.topic, partition: event.partition, offset: event.offset,
+                    key: event.key, event_type: event_type(event) }
+                end
+      details.merge!(@processor.tags)
+      details.merge!(attempt: context.attempt, failure: kind)
+    end
+
+    # The payload's `type`, which is what `allowed_events` filters on.
+    def event_type(message)
+      payload = message.payload
+      payload["type"] if payload.is_a?(Hash)
     end
   end
 end
