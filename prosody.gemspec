@@ -44,4 +44,6 @@ Gem::Specification.new do |spec|
   spec.add_development_dependency "rake", "~> 13.0"
   spec.add_development_dependency "rspec", "~> 3.12"
   spec.add_development_dependency "rubocop", "~> 1.39"
+  # spec/prosody/sentry_spec.rb; users who want Sentry add it to their own Gemfile.
+  spec.add_development_dependency "sentry-ruby", ">= 5.3", "< 7"
 end
