@@ -33,6 +33,9 @@ mod kafka;
 pub mod middleware;
 mod process_runtime;
 mod producer;
+// Wired into the middleware stack by the quality-of-service layers.
+#[allow(dead_code)]
+pub mod qos;
 mod timers;
 mod trace;
 

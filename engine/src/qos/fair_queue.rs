@@ -1,0 +1,291 @@
+//! The waiting tasks of one scheduling class, in the order the fair scheduler serves them.
+//!
+//! A task's priority is its key's recent handler time (decayed) less a boost for waiting, which
+//! grows as `wait_weight * min(wait / max_wait, 1)^2`; the lowest goes first, the earliest on a
+//! tie. The boost changes as time passes, so no single heap order holds. Tasks are instead
+//! grouped by when they arrived, in slots of `max_wait / SLOTS`: within a slot the boosts differ
+//! by at most one slot's worth, so a heap ordered by handler time serves it, and a selection
+//! compares only the slot heads. Slots older than `max_wait` all have the full boost and merge
+//! into one heap. A selection therefore costs O(SLOTS + log n), not O(n).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::decay::Decaying;
+
+/// Arrival slots per `max_wait`.
+const SLOTS: u32 = 64;
+
+/// The scheduler's tuning, shared by its queues.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Weights {
+    /// Wait at which a task earns the full boost.
+    pub(crate) max_wait: Duration,
+    /// The full boost, in seconds of handler time.
+    pub(crate) wait_weight: f64,
+    /// Half-life of a key's handler time.
+    pub(crate) half_life: Duration,
+}
+
+impl Weights {
+    /// The boost a task that has waited `wait` earns.
+    fn boost(&self, wait: Duration) -> f64 {
+        let max_wait = self.max_wait.as_secs_f64();
+        let share = if max_wait > 0.0 {
+            (wait.as_secs_f64() / max_wait).min(1.0)
+        } else {
+            1.0
+        };
+        self.wait_weight * share * share
+    }
+}
+
+/// Tasks of one class, each carrying an item handed back when it is chosen.
+#[derive(Debug)]
+pub(crate) struct FairQueue<T> {
+    origin: Instant,
+    slot_width: Duration,
+    slots: BTreeMap<u64, BinaryHeap<Entry<T>>>,
+    saturated: BinaryHeap<Entry<T>>,
+    next_seq: u64,
+    len: usize,
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    /// Orders handler times as if decayed to a common instant (see [`Decaying::order_key`]).
+    order: f64,
+    seq: u64,
+    enqueued: Instant,
+    work: Decaying,
+    item: T,
+}
+
+impl<T> Entry<T> {
+    fn priority(&self, now: Instant, weights: &Weights) -> f64 {
+        self.work.at(now, weights.half_life)
+            - weights.boost(now.saturating_duration_since(self.enqueued))
+    }
+}
+
+// BinaryHeap pops the greatest: the greatest entry is the one with the least handler time, then
+// the earliest arrival.
+impl<T> Ord for Entry<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .order
+            .total_cmp(&self.order)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+impl<T> PartialOrd for Entry<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> PartialEq for Entry<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+    }
+}
+
+impl<T> Eq for Entry<T> {}
+
+/// Where the next task would come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Saturated,
+    Slot(u64),
+}
+
+impl<T> FairQueue<T> {
+    /// An empty queue; arrival slots count from `origin`.
+    pub(crate) fn new(origin: Instant, weights: &Weights) -> Self {
+        let slot_width = (weights.max_wait / SLOTS).max(Duration::from_micros(1));
+        Self {
+            origin,
+            slot_width,
+            slots: BTreeMap::new(),
+            saturated: BinaryHeap::new(),
+            next_seq: 0,
+            len: 0,
+        }
+    }
+
+    /// Tasks waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no task waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds a task whose key has done `work` recently.
+    pub(crate) fn push(&mut self, item: T, work: Decaying, now: Instant, weights: &Weights) {
+        let entry = Entry {
+            order: work.order_key(self.origin, weights.half_life),
+            seq: self.next_seq,
+            enqueued: now,
+            work,
+            item,
+        };
+        self.next_seq += 1;
+        self.len += 1;
+        let slot = self.slot_of(now);
+        self.slots.entry(slot).or_default().push(entry);
+    }
+
+    /// Removes and returns the task to serve next, if any.
+    pub(crate) fn pop(&mut self, now: Instant, weights: &Weights) -> Option<T> {
+        self.saturate(now, weights.max_wait);
+        let source = self.best(now, weights)?;
+        let entry = match source {
+            Source::Saturated => self.saturated.pop(),
+            Source::Slot(slot) => {
+                let heap = self.slots.get_mut(&slot)?;
+                let entry = heap.pop();
+                if heap.is_empty() {
+                    self.slots.remove(&slot);
+                }
+                entry
+            }
+        }?;
+        self.len -= 1;
+        Some(entry.item)
+    }
+
+    /// Removes every task for which `dead` holds (a waiter that gave up), returning how many.
+    pub(crate) fn prune(&mut self, mut dead: impl FnMut(&T) -> bool) -> usize {
+        let before = self.len;
+        self.saturated.retain(|entry| !dead(&entry.item));
+        for heap in self.slots.values_mut() {
+            heap.retain(|entry| !dead(&entry.item));
+        }
+        self.slots.retain(|_, heap| !heap.is_empty());
+        self.len = self.saturated.len() + self.slots.values().map(BinaryHeap::len).sum::<usize>();
+        before - self.len
+    }
+
+    fn slot_of(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(since / self.slot_width.as_nanos().max(1)).unwrap_or(u64::MAX)
+    }
+
+    /// Moves slots whose every task has waited at least `max_wait` into the saturated heap.
+    fn saturate(&mut self, now: Instant, max_wait: Duration) {
+        let Some(arrived_by) = now.checked_sub(max_wait) else {
+            return;
+        };
+        // Slot s holds arrivals before the start of slot s + 1.
+        let first_unsaturated = self.slot_of(arrived_by);
+        while let Some(entry) = self.slots.first_entry() {
+            if *entry.key() >= first_unsaturated {
+                break;
+            }
+            let heap = entry.remove();
+            self.saturated.extend(heap);
+        }
+    }
+
+    fn best(&self, now: Instant, weights: &Weights) -> Option<Source> {
+        let heads =
+            self.saturated
+                .peek()
+                .map(|entry| (Source::Saturated, entry))
+                .into_iter()
+                .chain(self.slots.iter().filter_map(|(slot, heap)| {
+                    heap.peek().map(|entry| (Source::Slot(*slot), entry))
+                }));
+        heads
+            .map(|(source, entry)| (entry.priority(now, weights), entry.seq, source))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+            .map(|(_, _, source)| source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weights() -> Weights {
+        Weights {
+            max_wait: Duration::from_secs(120),
+            wait_weight: 200.0,
+            half_life: Duration::from_secs(120),
+        }
+    }
+
+    fn work(seconds: u64, at: Instant) -> Decaying {
+        let mut work = Decaying::zero(at);
+        work.add(Duration::from_secs(seconds), at, weights().half_life);
+        work
+    }
+
+    #[test]
+    fn serves_the_key_with_least_recent_work_first_then_arrival_order() {
+        let now = Instant::now();
+        let w = weights();
+        let mut queue = FairQueue::new(now, &w);
+        queue.push("busy", work(30, now), now, &w);
+        queue.push("fresh-1", Decaying::zero(now), now, &w);
+        queue.push("light", work(1, now), now, &w);
+        queue.push("fresh-2", Decaying::zero(now), now, &w);
+
+        let order: Vec<_> = std::iter::from_fn(|| queue.pop(now, &w)).collect();
+        assert_eq!(order, ["fresh-1", "fresh-2", "light", "busy"]);
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn waiting_earns_a_boost_that_overtakes_recent_work() {
+        let start = Instant::now();
+        let w = weights();
+        let mut queue = FairQueue::new(start, &w);
+        // 50 s of recent work; waiting 60 s (a boost of 200 * 0.25 = 50 s) and a little decay
+        // bring it level with, then ahead of, a fresh key that just arrived.
+        queue.push("waited", work(50, start), start, &w);
+        let later = start + Duration::from_secs(61);
+        queue.push("fresh", Decaying::zero(later), later, &w);
+
+        assert_eq!(queue.pop(later, &w), Some("waited"));
+        assert_eq!(queue.pop(later, &w), Some("fresh"));
+    }
+
+    #[test]
+    fn tasks_past_max_wait_compare_by_work_alone() {
+        let start = Instant::now();
+        let w = weights();
+        let mut queue = FairQueue::new(start, &w);
+        queue.push("heavy-early", work(500, start), start, &w);
+        let second = start + Duration::from_secs(30);
+        queue.push("light-late", work(10, second), second, &w);
+
+        let now = start + Duration::from_secs(600);
+        assert_eq!(queue.pop(now, &w), Some("light-late"));
+        assert_eq!(queue.pop(now, &w), Some("heavy-early"));
+        assert_eq!(queue.pop(now, &w), None);
+    }
+
+    #[test]
+    fn prune_drops_abandoned_tasks() {
+        let now = Instant::now();
+        let w = weights();
+        let mut queue = FairQueue::new(now, &w);
+        for n in 0..10 {
+            queue.push(n, Decaying::zero(now), now + Duration::from_secs(n), &w);
+        }
+
+        assert_eq!(queue.prune(|n| n % 2 == 0), 5);
+        assert_eq!(queue.len(), 5);
+        let left: Vec<_> =
+            std::iter::from_fn(|| queue.pop(now + Duration::from_secs(20), &w)).collect();
+        assert_eq!(left, [1, 3, 5, 7, 9]);
+    }
+}

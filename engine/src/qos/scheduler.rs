@@ -1,0 +1,273 @@
+//! Fair scheduling of handler permits across keys and between fresh work and retries.
+//!
+//! A handler runs only while it holds a [`Permit`]; there are `max_concurrency` of them per
+//! consumer. When none is free, waiting tasks queue by class ([`Class::Normal`] for first
+//! attempts, [`Class::Failure`] for retries) and, within a class, by their key's recent handler
+//! time less a boost for waiting (see [`super::fair_queue`]). When both classes wait, the class
+//! whose handler time is furthest below its share (`scheduler_failure_weight` for failures)
+//! goes next; when one class is idle the other takes every permit. A permit records its
+//! holder's running time against its key and class when it is dropped, then passes itself on.
+//!
+//! Permits pass hand to hand under one short-held lock: there is no dispatcher task, and a
+//! released permit goes straight to the chosen waiter.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use lru::LruCache;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::decay::Decaying;
+use super::fair_queue::{FairQueue, Weights};
+
+/// How fast a key's recorded handler time fades.
+pub(crate) const HALF_LIFE: Duration = Duration::from_secs(120);
+
+/// Which share of handler time a task draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A first attempt at a message or timer.
+    Normal,
+    /// A retry: a second or later attempt, or a deferred event coming back.
+    Failure,
+}
+
+/// The scheduler's settings, from `max_concurrency` and the `scheduler_*` options.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerSettings {
+    /// Permits, i.e. handlers that may run at once (at least 1).
+    pub permits: usize,
+    /// Share (0 to 1) of handler time for [`Class::Failure`] while both classes wait.
+    pub failure_weight: f64,
+    /// Wait after which a task earns the full boost.
+    pub max_wait: Duration,
+    /// The full boost, in seconds of handler time.
+    pub wait_weight: f64,
+    /// Keys whose handler time is remembered (at least 1).
+    pub cache_size: usize,
+}
+
+/// Hands out handler permits fairly. Cheap to clone; clones share the permits.
+#[derive(Debug, Clone)]
+pub struct FairScheduler {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    failure_weight: f64,
+    weights: Weights,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    free: usize,
+    normal: FairQueue<Waiter>,
+    failure: FairQueue<Waiter>,
+    work: LruCache<Arc<str>, Decaying>,
+    normal_work: Decaying,
+    failure_work: Decaying,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    sender: oneshot::Sender<Permit>,
+    key: Arc<str>,
+    class: Class,
+}
+
+/// The right to run one handler. Dropping it records the time it was held and passes it on.
+#[derive(Debug)]
+pub struct Permit {
+    shared: Option<Arc<Shared>>,
+    key: Arc<str>,
+    class: Class,
+    granted: Instant,
+}
+
+impl FairScheduler {
+    /// A scheduler with `settings.permits` permits, all free.
+    #[must_use]
+    pub fn new(settings: SchedulerSettings) -> Self {
+        let now = Instant::now();
+        let weights = Weights {
+            max_wait: settings.max_wait,
+            wait_weight: settings.wait_weight,
+            half_life: HALF_LIFE,
+        };
+        let cache = NonZeroUsize::new(settings.cache_size).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            shared: Arc::new(Shared {
+                failure_weight: settings.failure_weight.clamp(0.0, 1.0),
+                weights,
+                state: Mutex::new(State {
+                    free: settings.permits.max(1),
+                    normal: FairQueue::new(now, &weights),
+                    failure: FairQueue::new(now, &weights),
+                    work: LruCache::new(cache),
+                    normal_work: Decaying::zero(now),
+                    failure_work: Decaying::zero(now),
+                }),
+            }),
+        }
+    }
+
+    /// Waits for a permit to run a handler for `key`. Dropping the future gives up the place.
+    pub async fn acquire(&self, key: Arc<str>, class: Class) -> Permit {
+        loop {
+            let receiver = {
+                let mut state = self.shared.lock();
+                let now = Instant::now();
+                if state.free > 0 && state.normal.is_empty() && state.failure.is_empty() {
+                    state.free -= 1;
+                    return Permit::new(&self.shared, key, class, now);
+                }
+                let (sender, receiver) = oneshot::channel();
+                let work = state
+                    .work
+                    .peek(&key)
+                    .copied()
+                    .unwrap_or_else(|| Decaying::zero(now));
+                let waiter = Waiter {
+                    sender,
+                    key: Arc::clone(&key),
+                    class,
+                };
+                let weights = self.shared.weights;
+                state.queue(class).push(waiter, work, now, &weights);
+                receiver
+            };
+            // The sender is dropped unsent only if the scheduler state is torn down; queue again.
+            if let Ok(permit) = receiver.await {
+                return permit;
+            }
+        }
+    }
+
+    /// Tasks waiting for a permit, per class: `(normal, failure)`.
+    #[must_use]
+    pub fn waiting(&self) -> (usize, usize) {
+        let state = self.shared.lock();
+        (state.normal.len(), state.failure.len())
+    }
+
+    /// Permits nobody holds.
+    #[must_use]
+    pub fn free(&self) -> usize {
+        self.shared.lock().free
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records what a permit's holder ran, then gives the permit to the next waiter.
+    fn release(self: &Arc<Self>, key: Arc<str>, class: Class, ran: Duration) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let half_life = self.weights.half_life;
+        state
+            .work
+            .get_or_insert_mut(key, || Decaying::zero(now))
+            .add(ran, now, half_life);
+        match class {
+            Class::Normal => state.normal_work.add(ran, now, half_life),
+            Class::Failure => state.failure_work.add(ran, now, half_life),
+        }
+        self.grant_next(&mut state, now);
+    }
+
+    fn grant_next(self: &Arc<Self>, state: &mut State, now: Instant) {
+        while let Some(class) = self.next_class(state, now) {
+            let Some(waiter) = state.queue(class).pop(now, &self.weights) else {
+                break;
+            };
+            let permit = Permit::new(self, waiter.key, waiter.class, now);
+            match waiter.sender.send(permit) {
+                Ok(()) => return,
+                // The waiter gave up: the permit must not release itself under this lock.
+                Err(mut unclaimed) => unclaimed.disarm(),
+            }
+        }
+        state.free += 1;
+    }
+
+    /// The class to serve next: the one furthest below its share of handler time.
+    fn next_class(&self, state: &State, now: Instant) -> Option<Class> {
+        match (state.normal.is_empty(), state.failure.is_empty()) {
+            (true, true) => None,
+            (false, true) => Some(Class::Normal),
+            (true, false) => Some(Class::Failure),
+            (false, false) => {
+                let half_life = self.weights.half_life;
+                let normal = share(
+                    state.normal_work.at(now, half_life),
+                    1.0 - self.failure_weight,
+                );
+                let failure = share(state.failure_work.at(now, half_life), self.failure_weight);
+                Some(if normal <= failure {
+                    Class::Normal
+                } else {
+                    Class::Failure
+                })
+            }
+        }
+    }
+}
+
+impl State {
+    fn queue(&mut self, class: Class) -> &mut FairQueue<Waiter> {
+        match class {
+            Class::Normal => &mut self.normal,
+            Class::Failure => &mut self.failure,
+        }
+    }
+}
+
+/// Handler time relative to a class's weight; a zero weight never catches up.
+fn share(work: f64, weight: f64) -> f64 {
+    if weight > 0.0 {
+        work / weight
+    } else {
+        f64::INFINITY
+    }
+}
+
+impl Permit {
+    fn new(shared: &Arc<Shared>, key: Arc<str>, class: Class, granted: Instant) -> Self {
+        Self {
+            shared: Some(Arc::clone(shared)),
+            key,
+            class,
+            granted,
+        }
+    }
+
+    /// The class this permit was granted for.
+    #[must_use]
+    pub fn class(&self) -> Class {
+        self.class
+    }
+
+    fn disarm(&mut self) {
+        self.shared = None;
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            let ran = self.granted.elapsed();
+            shared.release(Arc::clone(&self.key), self.class, ran);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "scheduler_tests.rs"]
+mod tests;

@@ -1,0 +1,108 @@
+//! A rolling time window split into a fixed number of buckets, so that tracking it costs the
+//! same however many events arrive.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Buckets per window. One more is kept: the bucket straddling the window's start, counted by
+/// the share of it still inside the window.
+pub(crate) const BUCKETS: usize = 16;
+const SLOTS: usize = BUCKETS + 1;
+
+/// Sums of `T` per bucket over the last `window`.
+#[derive(Debug, Clone)]
+pub(crate) struct Window<T> {
+    origin: Instant,
+    width: Duration,
+    /// `(bucket number since origin, sum)`; a slot holds the bucket `n` with `n % SLOTS` equal
+    /// to its index, or stale data from an older one.
+    slots: [(u64, T); SLOTS],
+}
+
+/// What a bucket adds up.
+pub(crate) trait Tally: Copy + Default {
+    /// Adds another bucket's (or event's) tally.
+    fn plus(self, other: Self) -> Self;
+    /// Scales a tally by `share` (0 to 1), for the bucket straddling the window's start.
+    fn scaled(self, share: f64) -> Self;
+}
+
+impl<T: Tally> Window<T> {
+    /// An empty window of length `window` starting at `origin`.
+    pub(crate) fn new(origin: Instant, window: Duration) -> Self {
+        let width =
+            (window / u32::try_from(BUCKETS).unwrap_or(u32::MAX)).max(Duration::from_micros(1));
+        Self {
+            origin,
+            width,
+            slots: [(0, T::default()); SLOTS],
+        }
+    }
+
+    /// The window's length.
+    pub(crate) fn length(&self) -> Duration {
+        self.width * u32::try_from(BUCKETS).unwrap_or(u32::MAX)
+    }
+
+    /// Adds `value` to the bucket holding `at`.
+    pub(crate) fn add(&mut self, at: Instant, value: T) {
+        let bucket = self.bucket_of(at);
+        let slot = &mut self.slots[index(bucket)];
+        if slot.0 != bucket {
+            *slot = (bucket, T::default());
+        }
+        slot.1 = slot.1.plus(value);
+    }
+
+    /// The sum over `[now - window, now]`.
+    pub(crate) fn total(&self, now: Instant) -> T {
+        let newest = self.bucket_of(now);
+        let buckets = u64::try_from(BUCKETS).unwrap_or(u64::MAX);
+        let oldest = newest.saturating_sub(buckets);
+        // The part of the oldest bucket that is still inside the window.
+        let into_newest = now.saturating_duration_since(self.start_of(newest));
+        let oldest_share = 1.0 - into_newest.as_secs_f64() / self.width.as_secs_f64();
+        self.slots
+            .iter()
+            .filter(|(bucket, _)| *bucket >= oldest && *bucket <= newest)
+            .fold(T::default(), |sum, (bucket, value)| {
+                let value = if *bucket == oldest && oldest + buckets == newest {
+                    value.scaled(oldest_share.clamp(0.0, 1.0))
+                } else {
+                    *value
+                };
+                sum.plus(value)
+            })
+    }
+
+    /// The bucket holding `at`.
+    pub(crate) fn bucket_of(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(since / self.width.as_nanos().max(1)).unwrap_or(u64::MAX)
+    }
+
+    /// When bucket `bucket` starts.
+    pub(crate) fn start_of(&self, bucket: u64) -> Instant {
+        let offset = self
+            .width
+            .checked_mul(u32::try_from(bucket).unwrap_or(u32::MAX))
+            .unwrap_or(Duration::MAX);
+        self.origin.checked_add(offset).unwrap_or(self.origin)
+    }
+}
+
+fn index(bucket: u64) -> usize {
+    let slots = u64::try_from(SLOTS).unwrap_or(u64::MAX);
+    usize::try_from(bucket % slots).unwrap_or(0)
+}
+
+impl Tally for f64 {
+    fn plus(self, other: Self) -> Self {
+        self + other
+    }
+
+    fn scaled(self, share: f64) -> Self {
+        self * share
+    }
+}
