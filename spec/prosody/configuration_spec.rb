@@ -229,6 +229,22 @@ RSpec.describe Prosody::Configuration do
     end
   end
 
+  describe "Client#configuration" do
+    it "shows what the client uses: set values, then the environment, then the defaults" do
+      ENV.update("PROSODY_MAX_CONCURRENCY" => "5", "PROSODY_GROUP_ID" => "from-env")
+      config = described_class.new(mock: true, probe_port: false, max_retries: 9)
+      client = Prosody::Client.new(config)
+
+      expect(config.max_concurrency).to be_nil
+      expect(client.configuration).to include(max_concurrency: 5, group_id: "from-env",
+                                              max_retries: 9, probe_port: false,
+                                              mode: :pipeline, timeout: 240.0)
+      expect(client.configuration).to be_frozen
+    ensure
+      client&.close
+    end
+  end
+
   describe "construction" do
     it "takes Symbol keys, String keys and a block" do
       config = described_class.new("group_id" => "billing", mock: true) do |c|
