@@ -29,6 +29,7 @@ mod cassandra;
 pub mod config;
 mod consumer;
 mod error;
+mod handler;
 mod kafka;
 pub mod middleware;
 mod process_runtime;
@@ -41,8 +42,9 @@ mod trace;
 
 pub use cassandra::{Cassandra, SharedCassandra};
 pub use config::{Config, ConfigError, Mode, SpanRelation};
-pub use consumer::{Consumer, ConsumerStats, Context, Handler, HandlerFuture, Message, Timer};
+pub use consumer::{Consumer, ConsumerStats};
 pub use error::{Error, ErrorClass, HandlerError, Result};
+pub use handler::{Context, Handler, HandlerFuture, Message, Timer};
 pub use kafka::{mock_bootstrap_servers, Admin, MOCK_PARTITIONS};
 pub use process_runtime::ProcessRuntime;
 pub use producer::{Delivery, Producer, MAX_RECORD_BYTES, SOURCE_SYSTEM_HEADER};

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 
-use crate::consumer::message::Message;
+use crate::handler::Message;
 
 /// Why a record was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,11 +11,9 @@ use std::sync::Arc;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::context::Context;
-use crate::consumer::handler::Timer;
-use crate::consumer::message::Message;
 use crate::consumer::shared::Shared;
 use crate::error::{ErrorClass, HandlerError};
+use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::timers::{DueTimer, PartitionTimers};
 
 /// An event waiting for, or holding, its key.
@@ -117,7 +115,7 @@ impl Scope {
     /// Runs a handler call under a concurrency permit. `None` means it panicked.
     async fn call<F>(&self, call: F) -> Option<Result<(), HandlerError>>
     where
-        F: FnOnce(&dyn crate::Handler) -> crate::HandlerFuture,
+        F: FnOnce(&dyn Handler) -> HandlerFuture,
     {
         let permit = Arc::clone(&self.shared.concurrency).acquire_owned().await;
         let outcome = std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref()))

@@ -6,12 +6,9 @@
 //! committed only after its handler finished (or its record was skipped as undecodable), so a
 //! crash or revocation redelivers exactly what had not completed.
 
-mod context;
 mod decode;
 mod event;
-mod handler;
 mod keyed;
-mod message;
 mod offsets;
 mod partition;
 mod partition_queue;
@@ -29,13 +26,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
-pub use context::Context;
-pub use handler::{Handler, HandlerFuture, Timer};
-pub use message::Message;
 pub use shared::ConsumerStats;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::handler::Handler;
 use crate::kafka::consumer_config;
 use poll::PollLoop;
 use rebalance::RebalanceContext;

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer::decode::Record;
-use crate::consumer::handler::Handler;
+use crate::handler::Handler;
 use crate::timers::TimerStore;
 
 /// A topic and partition.

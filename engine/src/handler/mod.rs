@@ -1,24 +1,26 @@
-//! The trait user code implements to receive events.
+//! The handler contract: the trait user code implements, and what it receives.
+//!
+//! Both the consumer (which calls handlers) and the middleware (which wraps them) import this
+//! module, and neither imports the other: the consumer is handed an already built stack (see
+//! [`crate::Consumer::subscribe`]). A [`Handler`] gets one [`Context`] per attempt at an event
+//! and either a [`Message`] or a [`Timer`]; its [`HandlerFuture`] resolves to the outcome, whose
+//! [`ErrorClass`](crate::ErrorClass) decides what happens next.
+
+mod context;
+mod message;
+mod timer;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::SystemTime;
 
-use crate::consumer::context::Context;
-use crate::consumer::message::Message;
+pub use context::Context;
+pub use message::Message;
+pub use timer::Timer;
+
 use crate::error::HandlerError;
 
 /// The future a handler returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'static>>;
-
-/// A timer firing for a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timer {
-    /// The key the timer was scheduled for.
-    pub key: String,
-    /// When the timer was due.
-    pub time: SystemTime,
-}
 
 /// Receives messages (and timers) for one consumer.
 ///

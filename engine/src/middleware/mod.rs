@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use crate::consumer::Handler;
+use crate::handler::Handler;
 
 mod best_effort;
 mod dedup;

@@ -57,8 +57,8 @@ mod tests;
 use std::sync::Arc;
 
 use crate::config::{Config, Mode};
-use crate::consumer::Handler;
 use crate::error::{Error, Result};
+use crate::handler::Handler;
 use crate::middleware::{
     Backoff, BestEffortLayer, Bounded, CassandraDedupStore, DedupLayer, DedupStore, FailureSink,
     FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, RetryForever, RetryLayer,

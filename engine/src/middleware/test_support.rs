@@ -8,8 +8,8 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::error::{Error, HandlerError, Result};
+use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::middleware::FailureSink;
 
 /// What the scripted handler does on one call. Once the script runs out it returns `Ok`.

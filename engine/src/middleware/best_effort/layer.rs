@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::BestEffort;
-use crate::consumer::Handler;
+use crate::handler::Handler;
 use crate::middleware::Layer;
 
 /// Builds a [`BestEffort`]; it has no settings.

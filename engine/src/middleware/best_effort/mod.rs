@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 pub use layer::BestEffortLayer;
 
-use crate::consumer::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::error::{ErrorClass, HandlerError};
+use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
 
 /// Logs failures and reports success; built by [`BestEffortLayer`], see its example.
 pub struct BestEffort<H: ?Sized> {

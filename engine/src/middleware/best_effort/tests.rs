@@ -3,8 +3,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::BestEffortLayer;
-use crate::consumer::Handler;
 use crate::error::ErrorClass;
+use crate::handler::Handler;
 use crate::middleware::test_support::{
     context, message, ok, permanent, terminal, timer, transient, Scripted,
 };

@@ -2,7 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Dedup, DedupStore};
-use crate::consumer::Handler;
+use crate::handler::Handler;
 use crate::middleware::Layer;
 
 /// Builds a [`Dedup`]: the store, this consumer's group and the `idempotence_version`.

@@ -38,8 +38,8 @@ pub use key::DedupKey;
 pub use layer::DedupLayer;
 pub use store::{DedupStore, MemoryDedupStore};
 
-use crate::consumer::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::error::{Error, ErrorClass, HandlerError};
+use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
 
 /// Skips already handled events; built by [`DedupLayer`], see its example.
 pub struct Dedup<H: ?Sized> {

@@ -4,8 +4,8 @@ use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::{DedupKey, DedupLayer, DedupStore, MemoryDedupStore};
-use crate::consumer::Handler;
 use crate::error::{Error, ErrorClass, Result};
+use crate::handler::Handler;
 use crate::middleware::test_support::{
     context, message, permanent, terminal, timer, transient, Scripted,
 };

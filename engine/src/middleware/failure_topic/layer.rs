@@ -2,7 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{FailureSink, FailureTopic};
-use crate::consumer::Handler;
+use crate::handler::Handler;
 use crate::middleware::{Backoff, Layer};
 
 /// Builds a [`FailureTopic`]: the sink, the topic, this consumer's group and the backoff

@@ -26,8 +26,8 @@ use std::time::{Duration, SystemTime};
 pub use layer::FailureTopicLayer;
 pub use sink::FailureSink;
 
-use crate::consumer::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::error::{ErrorClass, HandlerError};
+use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
 
 /// Header naming the topic the failed message was read from.
 pub const SOURCE_TOPIC_HEADER: &str = "prosody-source-topic";

@@ -4,8 +4,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::FailureTopicLayer;
-use crate::consumer::Handler;
 use crate::error::ErrorClass;
+use crate::handler::Handler;
 use crate::middleware::test_support::{
     context, error_once_cancelled, message, ok, permanent, terminal, timer, transient, FakeSink,
     Scripted,

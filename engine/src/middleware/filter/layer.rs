@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::Filter;
-use crate::consumer::Handler;
+use crate::handler::Handler;
 use crate::middleware::Layer;
 
 /// Builds a [`Filter`]: the consumer's group and the allowed event-type prefixes.

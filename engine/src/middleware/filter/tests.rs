@@ -3,7 +3,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::FilterLayer;
-use crate::consumer::Handler;
+use crate::handler::Handler;
 use crate::middleware::test_support::{context, message, message_with, timer, Scripted};
 use crate::middleware::Layer;
 

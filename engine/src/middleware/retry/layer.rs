@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::{Backoff, Retry, RetryPolicy};
-use crate::consumer::Handler;
+use crate::handler::Handler;
 use crate::middleware::Layer;
 
 /// Builds a [`Retry`] from a policy and a backoff.

@@ -25,8 +25,8 @@ pub use backoff::Backoff;
 pub use layer::RetryLayer;
 pub use policy::{Bounded, RetryForever, RetryPolicy};
 
-use crate::consumer::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::error::HandlerError;
+use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
 
 /// Retries the inner handler per a [`RetryPolicy`]; built by [`RetryLayer`], see its example.
 pub struct Retry<H: ?Sized, P> {

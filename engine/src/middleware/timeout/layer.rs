@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Timeout;
-use crate::consumer::Handler;
+use crate::handler::Handler;
 use crate::middleware::Layer;
 
 /// Builds a [`Timeout`] with the configured `timeout`.

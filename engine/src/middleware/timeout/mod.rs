@@ -19,8 +19,8 @@ use std::time::Duration;
 
 pub use layer::TimeoutLayer;
 
-use crate::consumer::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::error::{ErrorClass, HandlerError};
+use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
 
 /// Cancels the inner handler after a deadline; built by [`TimeoutLayer`], see its example.
 pub struct Timeout<H: ?Sized> {

@@ -5,8 +5,8 @@ use futures::poll;
 use serde_json::json;
 
 use super::TimeoutLayer;
-use crate::consumer::Handler;
 use crate::error::{ErrorClass, HandlerError};
+use crate::handler::Handler;
 use crate::middleware::test_support::{
     context, error_once_cancelled, message, ok, timer, Scripted, Step,
 };
