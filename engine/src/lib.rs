@@ -34,6 +34,7 @@ mod kafka;
 pub mod middleware;
 mod process_runtime;
 mod producer;
+mod subscribe;
 // Wired into the middleware stack by the quality-of-service layers.
 #[allow(dead_code)]
 pub mod qos;

@@ -21,6 +21,10 @@ use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::kafka::consumer_config;
+
 use crate::consumer::decode::copy;
 use crate::consumer::partition_queue::Queues;
 use crate::consumer::rebalance::{drain, store_final_offsets, RebalanceContext};
@@ -39,7 +43,45 @@ pub(crate) struct PollLoop {
 }
 
 impl PollLoop {
-    pub(crate) fn new(consumer: Arc<BaseConsumer<RebalanceContext>>, shared: Arc<Shared>) -> Self {
+    /// Creates the group consumer, subscribes it to `config.subscribed_topics` and runs the loop
+    /// on a thread of its own, which owns the consumer until shutdown.
+    pub(crate) fn start(
+        config: &Config,
+        shared: Arc<Shared>,
+    ) -> Result<std::thread::JoinHandle<()>> {
+        let mut client_config = consumer_config(config, &shared.settings.group_id)?;
+        client_config.set(
+            "queued.min.messages",
+            (config.max_uncommitted.max(1000) * 4).to_string(),
+        );
+        let context = RebalanceContext::new(Arc::clone(&shared));
+        let mut consumer: BaseConsumer<RebalanceContext> = client_config
+            .create_with_context(context)
+            .map_err(|source| Error::Client {
+                role: "consumer",
+                source,
+            })?;
+        let waker = Arc::clone(&shared);
+        consumer.set_nonempty_callback(move || waker.signal.notify());
+        let topics: Vec<&str> = config
+            .subscribed_topics
+            .iter()
+            .map(String::as_str)
+            .collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|source| Error::Subscribe {
+                topics: config.subscribed_topics.clone(),
+                source,
+            })?;
+        let poll = Self::new(Arc::new(consumer), shared);
+        std::thread::Builder::new()
+            .name("prosody-poll".into())
+            .spawn(move || poll.run())
+            .map_err(|_| Error::State("could not start the consumer's poll thread"))
+    }
+
+    fn new(consumer: Arc<BaseConsumer<RebalanceContext>>, shared: Arc<Shared>) -> Self {
         consumer.context().attach(&consumer);
         Self {
             consumer,
@@ -51,7 +93,7 @@ impl PollLoop {
         }
     }
 
-    pub(crate) fn run(mut self) {
+    fn run(mut self) {
         while !self.shared.shutdown.load(Ordering::Acquire) {
             self.serve_events();
             self.queues.sync(&self.consumer, &self.shared);

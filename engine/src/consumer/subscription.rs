@@ -1,0 +1,98 @@
+//! Starting a consumer: checking that a configuration can join a group, then handing the
+//! handler stack to a new poll thread and its partition tasks.
+//!
+//! The checks come before anything is built, so a configuration that cannot subscribe fails
+//! with the option at fault before the caller builds a middleware stack or a producer for it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::consumer::poll::PollLoop;
+use crate::consumer::shared::{ConsumerStats, Settings, Shared};
+use crate::consumer::Consumer;
+use crate::error::{Error, Result};
+use crate::handler::Handler;
+use crate::timers::{CassandraTimerStore, MemoryTimerStore, TimerStore};
+
+/// A configuration checked for joining a group: it names a group and topics, and has
+/// Cassandra nodes unless `mock` is set (in which case the subscribed topics now exist).
+#[derive(Debug)]
+pub(crate) struct Subscription<'a> {
+    config: &'a Config,
+    group_id: String,
+}
+
+impl<'a> Subscription<'a> {
+    /// Checks that `config` can subscribe.
+    pub(crate) fn new(config: &'a Config) -> Result<Self> {
+        let group_id = config.group_id.clone().ok_or(Error::State(
+            "cannot subscribe without `group_id` (PROSODY_GROUP_ID)",
+        ))?;
+        if config.subscribed_topics.is_empty() {
+            return Err(Error::State(
+                "cannot subscribe without `subscribed_topics` (PROSODY_SUBSCRIBED_TOPICS)",
+            ));
+        }
+        if config.mock {
+            crate::kafka::ensure_mock_topics(&config.subscribed_topics)?;
+        } else if config.cassandra_nodes.is_empty() {
+            return Err(Error::State(
+                "cannot subscribe without `cassandra_nodes` (PROSODY_CASSANDRA_NODES): timers and deduplication records persist in Cassandra unless `mock` is true",
+            ));
+        }
+        Ok(Self { config, group_id })
+    }
+
+    /// Joins the group and starts calling `handler`, a fully built stack, for each event.
+    /// Partition tasks run on `runtime`; the poll loop runs on a thread of its own.
+    pub(crate) fn start(self, handler: Arc<dyn Handler>, runtime: Handle) -> Result<Consumer> {
+        let Self { config, group_id } = self;
+        let settings = Settings {
+            group_id,
+            max_uncommitted: config.max_uncommitted.max(1),
+            poll_interval: config.poll_interval,
+            shutdown_timeout: config.shutdown_timeout,
+            stall_threshold: config.stall_threshold,
+            timer_window: config.slab_size,
+        };
+        let shared = Arc::new(Shared {
+            settings,
+            handler,
+            runtime,
+            concurrency: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            timer_store: timer_store(config),
+            timer_permits: Arc::new(Semaphore::new(config.max_uncommitted.max(1))),
+            in_flight: AtomicUsize::new(0),
+            paused: AtomicBool::new(false),
+            signal: super::signal::Signal::default(),
+            partitions: Mutex::new(HashMap::new()),
+            shutdown: AtomicBool::new(false),
+            epoch: Instant::now(),
+            stats: ConsumerStats::default(),
+        });
+        let thread = PollLoop::start(config, Arc::clone(&shared))?;
+        Ok(Consumer {
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// The timer store for `config`: the process's in-memory store in mock mode (shared like the
+/// mock cluster, so timers follow a partition between consumers), Cassandra otherwise.
+fn timer_store(config: &Config) -> Arc<dyn TimerStore> {
+    if config.mock {
+        return MemoryTimerStore::shared();
+    }
+    Arc::new(CassandraTimerStore::new(
+        crate::Cassandra::shared(config),
+        config.slab_size,
+        config.cassandra_retention,
+    ))
+}
