@@ -9,9 +9,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use magnus::{function, prelude::*, Error, RHash, Ruby};
 use prosody_engine::{Admin, Consumer, Context, Handler, HandlerFuture, Message, Producer};
 
-use crate::blocking::block_on_engine;
-use crate::errors::prosody_error;
-use crate::runtime::runtime;
+use crate::helpers::block_on::block_on_engine;
+use crate::helpers::errors::prosody_error;
+use crate::helpers::runtime::runtime;
 
 /// `Prosody::Native::Bench.produce(options, topic, partitions, count, keys)`: creates the topic
 /// and sends `count` small JSON messages over `keys` keys as fast as the producer allows.
@@ -23,7 +23,7 @@ fn produce(
     count: usize,
     keys: usize,
 ) -> Result<f64, Error> {
-    let config = crate::config::resolve(ruby, options)?;
+    let config = crate::ruby_api::config::resolve(ruby, options)?;
     let outcome = block_on_engine(ruby, async move {
         Admin::new(&config)?
             .create_topic(&topic, partitions, 1)
@@ -81,7 +81,7 @@ impl Handler for NoopHandler {
 /// `Prosody::Native::Bench.rust_noop(options, count)`: consumes with a Rust no-op handler until
 /// `count` messages were handled; returns seconds from the first to the last.
 fn rust_noop(ruby: &Ruby, options: RHash, count: usize) -> Result<f64, Error> {
-    let config = crate::config::resolve(ruby, options)?;
+    let config = crate::ruby_api::config::resolve(ruby, options)?;
     let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
     let handle = runtime.handle().clone();
     let outcome = block_on_engine(ruby, async move {

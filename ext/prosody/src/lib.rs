@@ -1,38 +1,18 @@
 //! Ruby binding for `prosody-engine`.
 //!
-//! This file only registers the extension. Each Ruby class or module lives in its own file,
-//! which ends in a `pub fn init(ruby: &Ruby)` that defines it.
+//! This file only registers the extension. `ruby_api/` holds the Ruby-facing classes, one file
+//! each, every one ending in a `pub fn init(ruby: &Ruby)` that defines it; `helpers/` holds what
+//! they share (the no-GVL wait, the runtime, error mapping, wake-up pipes, JSON, logging).
 
 use magnus::{Error, Ruby};
 
-mod admin;
 mod bench;
-mod blocking;
-mod bridge;
-mod client;
-mod config;
-mod context;
-mod errors;
-mod json;
-mod logging;
-mod message;
-mod native;
-mod nogvl;
-mod runtime;
-mod wake;
+mod helpers;
+mod ruby_api;
 
 /// Entry point Ruby calls when it loads `prosody/prosody.so`.
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
-    ruby.define_module("Prosody")?;
-    native::init(ruby)?;
-    config::init(ruby)?;
-    message::init(ruby)?;
-    context::init(ruby)?;
-    bridge::init(ruby)?;
-    blocking::init(ruby)?;
-    client::init(ruby)?;
-    admin::init(ruby)?;
-    logging::init(ruby)?;
+    ruby_api::init(ruby)?;
     bench::init(ruby)
 }

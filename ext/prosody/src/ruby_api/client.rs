@@ -1,7 +1,7 @@
 //! `Prosody::Native::Client`: the engine's producer and consumer behind one handle.
 //!
 //! Positional and minimal: `Prosody::Client` (Ruby) owns keyword options, defaults and docs.
-//! Every wait happens without the GVL (see [`crate::blocking`]).
+//! Every wait happens without the GVL (see [`crate::helpers::nogvl`]).
 
 use std::sync::Mutex;
 
@@ -10,10 +10,11 @@ use magnus::{
 };
 use prosody_engine::{Config, Consumer, Producer};
 
-use crate::blocking::{block_on_engine, Outcome, Pending};
-use crate::bridge::Bridge;
-use crate::errors::{prosody_class, prosody_error, to_ruby};
-use crate::runtime::{runtime, ProcessBound};
+use crate::helpers::block_on::block_on_engine;
+use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
+use crate::helpers::runtime::{runtime, ProcessBound};
+use crate::ruby_api::bridge::Bridge;
+use crate::ruby_api::pending::{Outcome, Pending};
 
 /// The Ruby-visible native client.
 #[derive(TypedData, DataTypeFunctions)]
@@ -26,7 +27,7 @@ pub(crate) struct NativeClient {
 
 impl NativeClient {
     fn new(ruby: &Ruby, options: RHash) -> Result<Self, Error> {
-        let config = crate::config::resolve(ruby, options)?;
+        let config = crate::ruby_api::config::resolve(ruby, options)?;
         let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
         // The producer's delivery futures need a runtime; create it inside one.
         let _guard = runtime.enter();
@@ -47,7 +48,7 @@ impl NativeClient {
     }
 
     fn encode(ruby: &Ruby, payload: Value) -> Result<serde_json::Value, Error> {
-        crate::json::to_json(ruby, payload)
+        crate::helpers::json::to_json(ruby, payload)
     }
 
     /// Sends and waits for the broker's acknowledgement, without the GVL.
@@ -132,12 +133,12 @@ impl NativeClient {
             .map_err(|e| {
                 prosody_error(ruby, format!("could not start the shutdown thread: {e}"))
             })?;
-        Ok(crate::nogvl::wait(ruby, &receiver)?.is_some())
+        Ok(crate::helpers::nogvl::wait(ruby, &receiver)?.is_some())
     }
 
     /// Every option as this client resolved it, by Symbol name.
     fn effective(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
-        crate::config::effective_hash(ruby, &rb_self.config)
+        crate::ruby_api::config::effective_hash(ruby, &rb_self.config)
     }
 
     fn state(&self) -> &'static str {

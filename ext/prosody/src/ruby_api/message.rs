@@ -9,7 +9,7 @@ use magnus::gc::Marker;
 use magnus::value::Opaque;
 use magnus::{method, prelude::*, DataTypeFunctions, Error, RHash, Ruby, TypedData, Value};
 
-use crate::json;
+use crate::helpers::json;
 
 /// The Ruby-visible message.
 #[derive(TypedData)]

@@ -3,9 +3,9 @@
 use magnus::{function, method, prelude::*, DataTypeFunctions, Error, RHash, Ruby, TypedData};
 use prosody_engine::Admin;
 
-use crate::blocking::block_on_engine;
-use crate::errors::{prosody_error, to_ruby};
-use crate::runtime::{runtime, ProcessBound};
+use crate::helpers::block_on::block_on_engine;
+use crate::helpers::errors::{prosody_error, to_ruby};
+use crate::helpers::runtime::{runtime, ProcessBound};
 
 /// The Ruby-visible admin client.
 #[derive(TypedData, DataTypeFunctions)]
@@ -16,7 +16,7 @@ pub(crate) struct NativeAdmin {
 
 impl NativeAdmin {
     fn new(ruby: &Ruby, options: RHash) -> Result<Self, Error> {
-        let config = crate::config::resolve(ruby, options)?;
+        let config = crate::ruby_api::config::resolve(ruby, options)?;
         let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
         let _guard = runtime.enter();
         let admin = Admin::new(&config).map_err(|error| to_ruby(ruby, &error))?;

@@ -10,40 +10,8 @@ use std::sync::Mutex;
 
 use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData, Value};
 
-use crate::nogvl;
-use crate::runtime::runtime;
-use crate::wake::WakePipe;
-
-/// Runs `future` to completion without holding the GVL. An interrupt that raises (Ctrl-C,
-/// `Timeout`, `Thread#raise`) returns its exception while the future keeps running on the
-/// runtime; see [`nogvl::wait`].
-pub(crate) fn block_on<F, T>(ruby: &Ruby, future: F) -> Result<T, Error>
-where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let runtime = runtime().map_err(|message| crate::errors::prosody_error(ruby, message))?;
-    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-    runtime.spawn(async move {
-        let _ = sender.send(future.await);
-    });
-    nogvl::wait(ruby, &receiver)?.ok_or_else(|| {
-        crate::errors::prosody_error(
-            ruby,
-            "the engine dropped the operation before it finished (its runtime stopped)",
-        )
-    })
-}
-
-/// [`block_on`] for a future returning an engine `Result`: its error becomes the matching Ruby
-/// exception.
-pub(crate) fn block_on_engine<F, T>(ruby: &Ruby, future: F) -> Result<T, Error>
-where
-    F: Future<Output = prosody_engine::Result<T>> + Send + 'static,
-    T: Send + 'static,
-{
-    block_on(ruby, future)?.map_err(|error| crate::errors::to_ruby(ruby, &error))
-}
+use crate::helpers::runtime::runtime;
+use crate::helpers::wake::WakePipe;
 
 /// `Prosody::Native::Pending`: an engine operation a fiber waits on.
 #[derive(TypedData, DataTypeFunctions)]
@@ -69,9 +37,10 @@ impl Pending {
     where
         F: Future<Output = Outcome> + Send + 'static,
     {
-        let runtime = runtime().map_err(|message| crate::errors::prosody_error(ruby, message))?;
+        let runtime =
+            runtime().map_err(|message| crate::helpers::errors::prosody_error(ruby, message))?;
         let pipe = WakePipe::new().map_err(|e| {
-            crate::errors::prosody_error(ruby, format!("could not create a pipe: {e}"))
+            crate::helpers::errors::prosody_error(ruby, format!("could not create a pipe: {e}"))
         })?;
         let outcome = std::sync::Arc::new(Mutex::new(None));
         let pending = Self {
@@ -110,7 +79,7 @@ impl Pending {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
         match taken {
-            None => Err(crate::errors::prosody_error(
+            None => Err(crate::helpers::errors::prosody_error(
                 ruby,
                 "the operation has not finished",
             )),
@@ -125,7 +94,7 @@ impl Outcome {
         match self {
             Outcome::Done => Ok(ruby.qtrue().as_value()),
             Outcome::Times(times) => Ok(ruby.ary_from_iter(times).as_value()),
-            Outcome::Failed(error) => Err(crate::errors::to_ruby(ruby, &error)),
+            Outcome::Failed(error) => Err(crate::helpers::errors::to_ruby(ruby, &error)),
         }
     }
 }

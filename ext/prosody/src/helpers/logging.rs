@@ -11,12 +11,11 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use magnus::{function, prelude::*, Error, RArray, Ruby};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-use crate::wake::WakePipe;
+use crate::helpers::wake::WakePipe;
 
 /// Lines kept while Ruby is not draining.
 const CAPACITY: usize = 10_000;
@@ -103,40 +102,25 @@ impl Visit for Fields {
     }
 }
 
-/// `Prosody::Native.log_fileno`: the pipe the log pump waits on (installing the layer).
-fn log_fileno() -> Option<i32> {
+/// The pipe that becomes readable when lines arrive (installing the layer on first use); `None`
+/// if the pipe could not be created, in which case engine lines are not forwarded.
+pub(crate) fn fileno() -> Option<i32> {
     sink().map(|sink| sink.pipe.read_fd())
 }
 
-/// `Prosody::Native.drain_logs`: `[[severity, line], ...]` (1 info, 2 warn, 3 error), with a
-/// warning about dropped lines first if any were dropped.
-fn drain_logs(ruby: &Ruby) -> Result<RArray, Error> {
-    let batch = ruby.ary_new();
-    let Some(sink) = sink() else { return Ok(batch) };
+/// What Ruby has not yet seen: how many lines were dropped since the last call, and the
+/// buffered `(severity, line)` pairs (1 info, 2 warn, 3 error), oldest first.
+pub(crate) fn drain() -> (u64, Vec<(u8, String)>) {
+    let Some(sink) = sink() else {
+        return (0, Vec::new());
+    };
     sink.pipe.drain();
     let dropped = sink.dropped.swap(0, Ordering::Relaxed);
-    if dropped > 0 {
-        batch.push((
-            2,
-            format!("{dropped} engine log lines were dropped because Ruby did not keep up"),
-        ))?;
-    }
-    let lines: Vec<_> = sink
+    let lines = sink
         .lines
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .drain(..)
         .collect();
-    for (severity, text) in lines {
-        batch.push((severity, text))?;
-    }
-    Ok(batch)
-}
-
-/// Defines the logging functions on `Prosody::Native`.
-pub fn init(ruby: &Ruby) -> Result<(), Error> {
-    let native = ruby.define_module("Prosody")?.define_module("Native")?;
-    native.define_module_function("log_fileno", function!(log_fileno, 0))?;
-    native.define_module_function("drain_logs", function!(drain_logs, 0))?;
-    Ok(())
+    (dropped, lines)
 }

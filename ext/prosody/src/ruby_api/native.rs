@@ -5,7 +5,7 @@
 
 use magnus::{function, prelude::*, Error, Ruby};
 
-use crate::errors::to_ruby;
+use crate::helpers::errors::to_ruby;
 
 /// `Prosody::Native.new_traceparent`: a fresh W3C `traceparent` for a new root trace.
 fn new_traceparent() -> String {

@@ -10,7 +10,7 @@ use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData, Valu
 use prosody_engine::{HandlerError, TimerTime};
 use tokio::sync::oneshot;
 
-use crate::blocking::{Outcome as PendingOutcome, Pending};
+use crate::ruby_api::pending::{Outcome as PendingOutcome, Pending};
 
 /// What a handler returned.
 pub(crate) type Outcome = Result<(), HandlerError>;
@@ -139,7 +139,7 @@ impl RubyContext {
         secs: Option<u32>,
     ) -> Result<Value, Error> {
         rb_self.check_live(ruby)?;
-        crate::blocking::block_on(ruby, timer_op(rb_self.context.clone(), op, secs))?
+        crate::helpers::block_on::block_on(ruby, timer_op(rb_self.context.clone(), op, secs))?
             .into_ruby(ruby)
     }
 
@@ -152,7 +152,7 @@ impl RubyContext {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .is_none();
         if done {
-            return Err(crate::errors::prosody_error(
+            return Err(crate::helpers::errors::prosody_error(
                 ruby,
                 "this context's handler has returned; timers can only be changed while it runs",
             ));

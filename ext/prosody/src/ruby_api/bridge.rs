@@ -23,9 +23,9 @@ use magnus::{
 use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message, Timer};
 use tokio::sync::oneshot;
 
-use crate::context::{Completions, Outcome, RubyContext};
-use crate::message::RubyMessage;
-use crate::wake::WakePipe;
+use crate::helpers::wake::WakePipe;
+use crate::ruby_api::context::{Completions, Outcome, RubyContext};
+use crate::ruby_api::message::RubyMessage;
 
 enum Event {
     Handle {
@@ -91,7 +91,10 @@ pub(crate) struct Bridge {
 impl Bridge {
     fn new(ruby: &Ruby, max_concurrency: usize) -> Result<Self, Error> {
         let pipe = WakePipe::new().map_err(|e| {
-            crate::errors::prosody_error(ruby, format!("could not create the wake-up pipe: {e}"))
+            crate::helpers::errors::prosody_error(
+                ruby,
+                format!("could not create the wake-up pipe: {e}"),
+            )
         })?;
         Ok(Self {
             shared: Arc::new(Shared {

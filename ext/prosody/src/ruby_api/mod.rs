@@ -1,0 +1,31 @@
+//! The Ruby-facing classes and module functions, one file each.
+//!
+//! Each file ends in `pub fn init(ruby: &Ruby)`, which defines its class; [`init`] calls them
+//! in dependency order. Keyword arguments, defaults and docs belong to the Ruby classes in
+//! `lib/` that wrap these; the native surface stays small and positional.
+
+use magnus::{Error, Ruby};
+
+pub(crate) mod admin;
+pub(crate) mod bridge;
+pub(crate) mod client;
+pub(crate) mod config;
+pub(crate) mod context;
+pub(crate) mod log_pump;
+pub(crate) mod message;
+pub(crate) mod native;
+pub(crate) mod pending;
+
+/// Defines every Ruby-facing class and module function of the extension.
+pub(crate) fn init(ruby: &Ruby) -> Result<(), Error> {
+    ruby.define_module("Prosody")?;
+    native::init(ruby)?;
+    config::init(ruby)?;
+    message::init(ruby)?;
+    context::init(ruby)?;
+    bridge::init(ruby)?;
+    pending::init(ruby)?;
+    client::init(ruby)?;
+    admin::init(ruby)?;
+    log_pump::init(ruby)
+}
