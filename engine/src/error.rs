@@ -6,9 +6,8 @@
 
 use std::fmt;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-
 use crate::config::ConfigError;
+use crate::kafka::{is_retriable, KafkaError, MAX_RECORD_BYTES};
 
 /// A `Result` whose error is the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -49,7 +48,7 @@ pub enum Error {
     },
 
     /// A record is larger than Kafka accepts.
-    #[error("could not send to topic `{topic}`: the record is too large ({bytes} bytes of payload; Kafka takes at most {limit} bytes per record by default, key and headers included): send a smaller payload, or store the data elsewhere and send a reference", limit = crate::producer::MAX_RECORD_BYTES)]
+    #[error("could not send to topic `{topic}`: the record is too large ({bytes} bytes of payload; Kafka takes at most {limit} bytes per record by default, key and headers included): send a smaller payload, or store the data elsewhere and send a reference", limit = MAX_RECORD_BYTES)]
     TooLarge {
         /// The destination topic.
         topic: String,
@@ -142,28 +141,6 @@ impl Error {
             Error::Send { source, .. } | Error::Subscribe { source, .. } => is_retriable(source),
             _ => false,
         }
-    }
-}
-
-fn is_retriable(error: &KafkaError) -> bool {
-    use RDKafkaErrorCode as C;
-    match error.rdkafka_error_code() {
-        Some(
-            C::MessageTimedOut
-            | C::QueueFull
-            | C::BrokerTransportFailure
-            | C::AllBrokersDown
-            | C::NotEnoughReplicas
-            | C::NotEnoughReplicasAfterAppend
-            | C::LeaderNotAvailable
-            | C::NotLeaderForPartition
-            | C::RequestTimedOut
-            | C::NetworkException
-            | C::UnknownTopicOrPartition
-            | C::OperationTimedOut,
-        ) => true,
-        Some(_) => false,
-        None => matches!(error, KafkaError::Canceled),
     }
 }
 

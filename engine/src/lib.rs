@@ -33,7 +33,6 @@ mod handler;
 mod kafka;
 pub mod middleware;
 mod process_runtime;
-mod producer;
 mod subscribe;
 // Wired into the middleware stack by the quality-of-service layers.
 #[allow(dead_code)]
@@ -46,9 +45,11 @@ pub use config::{Config, ConfigError, Mode, SpanRelation};
 pub use consumer::{Consumer, ConsumerStats};
 pub use error::{Error, ErrorClass, HandlerError, Result};
 pub use handler::{Context, Handler, HandlerFuture, Message, Timer};
-pub use kafka::{mock_bootstrap_servers, Admin, MOCK_PARTITIONS};
+pub use kafka::{
+    mock_bootstrap_servers, Admin, Delivery, Producer, MAX_RECORD_BYTES, MOCK_PARTITIONS,
+    SOURCE_SYSTEM_HEADER,
+};
 pub use process_runtime::ProcessRuntime;
-pub use producer::{Delivery, Producer, MAX_RECORD_BYTES, SOURCE_SYSTEM_HEADER};
 pub use timers::{
     CassandraTimerStore, MemoryTimerStore, TimerSegment, TimerStore, TimerTime, TimerTimeError,
 };

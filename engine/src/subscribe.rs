@@ -13,8 +13,8 @@ use crate::config::{Config, Mode};
 use crate::consumer::{Consumer, Subscription};
 use crate::error::Result;
 use crate::handler::Handler;
+use crate::kafka::Producer;
 use crate::middleware::{stack, FailureSink};
-use crate::producer::Producer;
 
 impl Consumer {
     /// Joins `group_id` and starts handling `subscribed_topics` with `handler`, wrapped in the

@@ -49,11 +49,7 @@ impl PollLoop {
         config: &Config,
         shared: Arc<Shared>,
     ) -> Result<std::thread::JoinHandle<()>> {
-        let mut client_config = consumer_config(config, &shared.settings.group_id)?;
-        client_config.set(
-            "queued.min.messages",
-            (config.max_uncommitted.max(1000) * 4).to_string(),
-        );
+        let client_config = consumer_config(config, &shared.settings.group_id)?;
         let context = RebalanceContext::new(Arc::clone(&shared));
         let mut consumer: BaseConsumer<RebalanceContext> = client_config
             .create_with_context(context)

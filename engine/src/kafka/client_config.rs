@@ -7,7 +7,9 @@ use rdkafka::ClientConfig;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::kafka::limits::MAX_RECORD_BYTES;
 use crate::kafka::mock::mock_bootstrap_servers;
+use crate::kafka::producer::STARTUP_ALLOWANCE;
 
 /// Settings shared by every client: where the brokers are.
 pub(crate) fn base_config(config: &Config) -> Result<ClientConfig> {
@@ -38,13 +40,10 @@ pub(crate) fn producer_config(config: &Config) -> Result<ClientConfig> {
         .set("linger.ms", "1")
         // What a broker accepts by default (its `message.max.bytes`); librdkafka's own default
         // (1,000,000) would refuse records Kafka takes, such as a 1 MB payload.
-        .set(
-            "message.max.bytes",
-            crate::producer::MAX_RECORD_BYTES.to_string(),
-        )
+        .set("message.max.bytes", MAX_RECORD_BYTES.to_string())
         .set(
             "message.timeout.ms",
-            millis(config.send_timeout + crate::producer::STARTUP_ALLOWANCE).to_string(),
+            millis(config.send_timeout + STARTUP_ALLOWANCE).to_string(),
         );
     Ok(client)
 }
@@ -54,6 +53,12 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
     let mut client = base_config(config)?;
     client
         .set("group.id", group_id)
+        // How many records librdkafka prefetches per partition while the poll loop has no room
+        // for them (see `consumer::poll`).
+        .set(
+            "queued.min.messages",
+            (config.max_uncommitted.max(1000) * 4).to_string(),
+        )
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set(

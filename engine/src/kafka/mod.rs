@@ -1,14 +1,22 @@
-//! Everything that touches librdkafka directly: client settings, the shared mock cluster and
-//! topic administration.
+//! Everything that touches librdkafka apart from the consumer's poll loop: client settings,
+//! Kafka's limits, its error type, the producer, topic administration and the shared mock
+//! cluster.
 //!
-//! The rest of the engine sees only the engine's own types. The consumer's poll loop lives in
-//! [`crate::consumer`] but obtains its client from here.
+//! The rest of the engine sees only the engine's own types. The consumer's poll loop
+//! (`consumer/poll/`) owns the consumer handle, so it imports `rdkafka` too, but it takes its
+//! client settings from here.
 
 mod admin;
 mod client_config;
+mod error;
+mod limits;
 mod mock;
+mod producer;
 
 pub use admin::Admin;
-pub(crate) use client_config::{consumer_config, producer_config};
+pub(crate) use client_config::consumer_config;
+pub(crate) use error::{is_retriable, KafkaError};
+pub use limits::MAX_RECORD_BYTES;
 pub(crate) use mock::ensure_mock_topics;
 pub use mock::{mock_bootstrap_servers, MOCK_PARTITIONS};
+pub use producer::{Delivery, Producer, SOURCE_SYSTEM_HEADER};

@@ -1,7 +1,7 @@
 use futures::future::BoxFuture;
 
 use crate::error::Result;
-use crate::producer::Producer;
+use crate::kafka::Producer;
 
 /// Where [`FailureTopic`](super::FailureTopic) writes failed messages: the [`Producer`] in
 /// production, a fake in tests.

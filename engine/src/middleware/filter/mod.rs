@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub use layer::FilterLayer;
 
 use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
-use crate::producer::SOURCE_SYSTEM_HEADER;
+use crate::kafka::SOURCE_SYSTEM_HEADER;
 
 /// Skips looped-back and unwanted messages; built by [`FilterLayer`], see its example.
 pub struct Filter<H: ?Sized> {

@@ -7,13 +7,14 @@
 
 use std::time::Duration;
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::kafka::producer_config;
+use crate::kafka::client_config::producer_config;
 use crate::trace::TraceParent;
 
 /// Extra time granted to sends made while a new producer starts up.
@@ -24,10 +25,6 @@ use crate::trace::TraceParent;
 /// machine all of it) waiting for start-up. Sends within this window get its remainder on top of
 /// `send_timeout`; later sends get exactly `send_timeout`.
 pub(crate) const STARTUP_ALLOWANCE: Duration = Duration::from_secs(2);
-
-/// The largest record the producer sends, payload, key and headers included: Kafka's default
-/// broker limit (`message.max.bytes`, 1,048,588 bytes).
-pub const MAX_RECORD_BYTES: usize = 1_048_588;
 
 /// The header that names the system a message came from.
 pub const SOURCE_SYSTEM_HEADER: &str = "source-system";
@@ -137,24 +134,18 @@ impl Producer {
                 partition: delivery.partition,
                 offset: delivery.offset,
             }),
-            Ok(Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::MessageTimedOut,
-                ),
-                _,
-            ))) => Err(Error::SendTimeout {
-                topic: topic.to_string(),
-                timeout: self.send_timeout,
-            }),
-            Ok(Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge,
-                ),
-                _,
-            ))) => Err(Error::TooLarge {
-                topic: topic.to_string(),
-                bytes: payload.len(),
-            }),
+            Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) => {
+                Err(Error::SendTimeout {
+                    topic: topic.to_string(),
+                    timeout: self.send_timeout,
+                })
+            }
+            Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _))) => {
+                Err(Error::TooLarge {
+                    topic: topic.to_string(),
+                    bytes: payload.len(),
+                })
+            }
             Ok(Err((source, _))) => Err(Error::Send {
                 topic: topic.to_string(),
                 source,
