@@ -7,15 +7,13 @@
 //! crash or revocation redelivers exactly what had not completed.
 
 mod decode;
+mod drain;
 mod event;
 mod keyed;
 mod offsets;
 mod partition;
-mod partition_queue;
 mod poll;
-mod rebalance;
 mod shared;
-mod signal;
 mod subscription;
 
 use std::sync::atomic::Ordering;

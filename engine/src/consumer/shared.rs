@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer::decode::Record;
+use crate::consumer::poll::Signal;
 use crate::handler::Handler;
 use crate::timers::TimerStore;
 
@@ -93,7 +94,7 @@ pub(crate) struct Shared {
     /// Messages buffered or in flight across all partitions.
     pub(crate) in_flight: AtomicUsize,
     pub(crate) paused: AtomicBool,
-    pub(crate) signal: super::signal::Signal,
+    pub(crate) signal: Signal,
     pub(crate) partitions: Mutex<HashMap<TopicPartition, PartitionHandle>>,
     pub(crate) shutdown: AtomicBool,
     pub(crate) epoch: Instant,

@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::consumer::poll::PollLoop;
+use crate::consumer::poll::{PollLoop, Signal};
 use crate::consumer::shared::{ConsumerStats, Settings, Shared};
 use crate::consumer::Consumer;
 use crate::error::{Error, Result};
@@ -70,7 +70,7 @@ impl<'a> Subscription<'a> {
             timer_permits: Arc::new(Semaphore::new(config.max_uncommitted.max(1))),
             in_flight: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
-            signal: super::signal::Signal::default(),
+            signal: Signal::default(),
             partitions: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
             epoch: Instant::now(),

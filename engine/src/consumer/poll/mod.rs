@@ -1,15 +1,19 @@
 //! The poll thread: the only code that reads records from librdkafka.
 //!
+//! This folder is the only part of the consumer that sees librdkafka: the loop owns the
+//! consumer handle, [`queues`] its per-partition queues and [`rebalance`] the callbacks
+//! librdkafka makes on this thread. Everything it hands on is the engine's own types.
+//!
 //! Each assigned partition gets its own librdkafka queue, so the thread can serve group events
 //! (rebalances, errors) without taking messages it has no room for. It takes records only while
 //! fewer than `max_uncommitted` are buffered or in flight, round-robin across partitions so a
 //! busy partition cannot starve the others. librdkafka keeps prefetching meanwhile, bounded by
 //! `queued.min.messages`; if the consumer stays full for longer than `poll_interval`, the thread
 //! pauses the assignment, which also discards that prefetch, and resumes once buffered work has
-//! fallen to half the limit. Brief bursts therefore never pay a pause/resume round trip.
+//! fallen to half the limit (see [`backpressure`]).
 //!
-//! The thread sleeps on a [`Signal`](super::signal::Signal) that librdkafka's queue callbacks
-//! and handler completions raise, so it neither spins nor adds latency.
+//! The thread sleeps on a [`Signal`] that librdkafka's queue callbacks and handler completions
+//! raise, so it neither spins nor adds latency.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -25,10 +29,18 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::consumer_config;
 
+mod backpressure;
+mod queues;
+mod rebalance;
+mod signal;
+
+pub(crate) use signal::Signal;
+
 use crate::consumer::decode::copy;
-use crate::consumer::partition_queue::Queues;
-use crate::consumer::rebalance::{drain, store_final_offsets, RebalanceContext};
-use crate::consumer::shared::{resume_mark, Envelope, Shared, TopicPartition};
+use crate::consumer::drain::drain;
+use crate::consumer::shared::{Envelope, Shared, TopicPartition};
+use queues::Queues;
+use rebalance::{store_final_offsets, RebalanceContext};
 
 /// How many records to take from one partition before moving to the next.
 const BATCH: usize = 64;
@@ -171,84 +183,6 @@ impl PollLoop {
         if handle.sender.try_send(envelope).is_err() {
             // Only possible while the partition drains; its new owner will read the record.
             shared.release(1);
-        }
-    }
-
-    /// Pauses the assignment when the consumer has been full for a whole `poll_interval`, and
-    /// resumes it at the low-water mark. Returns whether the consumer is full.
-    fn apply_backpressure(&mut self) -> bool {
-        let max = self.shared.settings.max_uncommitted;
-        let in_flight = self.shared.in_flight.load(Ordering::Acquire);
-        let paused = self.shared.paused.load(Ordering::Acquire);
-        if in_flight < max {
-            self.full_since = None;
-        }
-        if paused {
-            if in_flight <= resume_mark(max) {
-                self.set_paused(false);
-            }
-        } else if in_flight >= max {
-            let since = *self.full_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= self.shared.settings.poll_interval {
-                self.set_paused(true);
-            }
-        }
-        in_flight >= max
-    }
-
-    fn set_paused(&mut self, pause: bool) {
-        let Ok(assignment) = self.consumer.assignment() else {
-            return;
-        };
-        let result = if pause {
-            self.consumer.pause(&assignment)
-        } else {
-            self.consumer.resume(&assignment)
-        };
-        match result {
-            Ok(()) => {
-                if !pause {
-                    self.restart_fetchers();
-                }
-                self.shared.paused.store(pause, Ordering::Release);
-                let counter = if pause {
-                    &self.shared.stats.pauses
-                } else {
-                    &self.shared.stats.resumes
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(error) => tracing::warn!(%error, pause, "could not change the pause state"),
-        }
-    }
-
-    /// Makes librdkafka fetch again right after a resume.
-    ///
-    /// A resume does not wake the broker thread, which idles for up to a second once every
-    /// partition it serves is paused (librdkafka 2.12's `rd_kafka_max_block_ms`), so each
-    /// pause/resume cycle used to cost that second. An epoch-less seek to the position the
-    /// consumer has reached restarts the partition's fetcher at once, which wakes the thread; it
-    /// moves nothing, as the pause already discarded the prefetched records.
-    fn restart_fetchers(&self) {
-        let Ok(positions) = self.consumer.position() else {
-            return;
-        };
-        let mut seek = TopicPartitionList::new();
-        for element in positions.elements() {
-            if let Offset::Offset(offset) = element.offset() {
-                let _ = seek.add_partition_offset(
-                    element.topic(),
-                    element.partition(),
-                    Offset::Offset(offset),
-                );
-            }
-        }
-        if seek.count() > 0 {
-            tracing::debug!(positions = ?seek.to_topic_map(), "restarting fetchers after a resume");
-            // A zero timeout makes the seek asynchronous.
-            if let Err(error) = self.consumer.seek_partitions(seek, Duration::ZERO) {
-                tracing::debug!(%error, "could not restart fetching after a resume");
-            }
         }
     }
 

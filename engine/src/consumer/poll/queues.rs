@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::BaseConsumer;
 
-use crate::consumer::rebalance::RebalanceContext;
+use crate::consumer::poll::rebalance::RebalanceContext;
 use crate::consumer::shared::{Shared, TopicPartition};
 
 type Queue = PartitionQueue<RebalanceContext>;

@@ -11,13 +11,13 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Instant;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use crate::consumer::drain::drain;
 use crate::consumer::partition;
-use crate::consumer::shared::{PartitionHandle, Shared, TopicPartition};
+use crate::consumer::shared::{Shared, TopicPartition};
 
 /// The consumer's librdkafka context.
 pub(crate) struct RebalanceContext {
@@ -113,49 +113,6 @@ impl ConsumerContext for RebalanceContext {
         self.shared.paused.store(false, Ordering::Release);
         self.shared.signal.notify();
     }
-}
-
-/// Drains partitions concurrently within `shutdown_timeout`: new work stops at once, running
-/// handlers are asked to cancel at four fifths of the budget, and dropped at the end. Returns
-/// each partition's final next-offset-to-commit.
-pub(crate) fn drain(
-    shared: &Arc<Shared>,
-    handles: Vec<(TopicPartition, PartitionHandle)>,
-) -> Vec<(TopicPartition, i64)> {
-    if handles.is_empty() {
-        return Vec::new();
-    }
-    let budget = shared.settings.shutdown_timeout;
-    let start = tokio::time::Instant::from_std(Instant::now());
-    let (cancel_at, deadline) = (start + budget.mul_f64(0.8), start + budget);
-    for (_, handle) in &handles {
-        handle.drain.cancel();
-    }
-    let waits = handles.into_iter().map(|(key, handle)| async move {
-        let PartitionHandle {
-            progress,
-            cancel,
-            terminate,
-            mut task,
-            ..
-        } = handle;
-        tokio::select! {
-            _ = &mut task => {}
-            () = tokio::time::sleep_until(cancel_at) => {
-                cancel.cancel();
-                tokio::select! {
-                    _ = &mut task => {}
-                    () = tokio::time::sleep_until(deadline) => {
-                        terminate.cancel();
-                        let _ = task.await;
-                    }
-                }
-            }
-        }
-        (key, progress.next_commit.load(Ordering::Acquire))
-    });
-    let joined = futures::future::join_all(waits);
-    shared.runtime.block_on(joined)
 }
 
 pub(crate) fn store_final_offsets<C: ConsumerContext>(
