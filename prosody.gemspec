@@ -30,7 +30,8 @@ Gem::Specification.new do |spec|
     listed = Dir.glob(patterns, flags) if listed.empty?
     listed.select { |path| File.file?(path) }
   end
-  built_or_test_only = %r{\.(so|bundle|dylib|dll)\z|\Aengine/tests/}
+  # Built libraries, engine tests and the bench helpers (compiled only with the `bench` feature).
+  built_or_test_only = %r{\.(so|bundle|dylib|dll)\z|\Aengine/tests/|\Aext/prosody/src/bench\.rs\z}
   spec.files = candidates.select { |path| patterns.any? { |p| File.fnmatch?(p, path, flags) } }
                          .grep_v(built_or_test_only)
                          .sort

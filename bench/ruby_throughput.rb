@@ -6,9 +6,19 @@
 # (c) a Ruby handler that touches nothing. Each consumes the same 200k messages on 8 partitions
 # in its own consumer group. Prints msg/s and, for (b) and (c), allocations per event.
 #
-# Run with: rake compile && ruby -Ilib bench/ruby_throughput.rb [count]
+# The producer and the Rust baseline come from Prosody::Native::Bench, which only an extension
+# built with the `bench` Cargo feature has (no gem build enables it). Run with:
+#
+#   PROSODY_CARGO_FEATURES=bench rake compile && ruby -Ilib bench/ruby_throughput.rb [count]
+#
+# Run plain `rake compile` afterwards to go back to the extension the gem ships.
 
 require "prosody"
+
+unless defined?(Prosody::Native::Bench)
+  abort "bench/ruby_throughput.rb needs the extension's bench helpers (Prosody::Native::Bench), " \
+        "which this build lacks: run `PROSODY_CARGO_FEATURES=bench rake compile` first"
+end
 
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze

@@ -3,7 +3,9 @@
 require "rbconfig"
 
 # Builds the native extension with plain cargo and copies it where `require "prosody"` finds
-# it with `-Ilib`. Environment: CARGO, CARGO_TARGET_DIR, PROSODY_CARGO_PROFILE (release|dev).
+# it with `-Ilib`. Environment: CARGO, CARGO_TARGET_DIR, PROSODY_CARGO_PROFILE (release|dev),
+# PROSODY_CARGO_FEATURES (Cargo features of the extension, comma-separated; `bench` adds
+# Prosody::Native::Bench for bench/ruby_throughput.rb).
 module ProsodyCompile
   ROOT = File.expand_path("..", __dir__)
 
@@ -19,6 +21,11 @@ module ProsodyCompile
     when "bench" then "release"
     else profile
     end
+  end
+
+  # Cargo features of the extension crate, e.g. "bench"; none by default.
+  def features
+    ENV.fetch("PROSODY_CARGO_FEATURES", "").split(/[\s,]+/).reject(&:empty?)
   end
 
   def target_dir
@@ -49,11 +56,14 @@ module ProsodyCompile
   end
 end
 
-desc "Build the native extension into lib/prosody/ (PROSODY_CARGO_PROFILE=release|dev)"
+desc "Build the native extension into lib/prosody/ " \
+     "(PROSODY_CARGO_PROFILE=release|dev, PROSODY_CARGO_FEATURES=bench)"
 task :compile do
   env = ProsodyCompile.ruby_env.merge("CARGO_TARGET_DIR" => ProsodyCompile.target_dir)
+  features = ProsodyCompile.features
   sh env, ENV.fetch("CARGO", "cargo"), "build", "-p", "prosody",
      "--profile", ProsodyCompile.profile,
+     *(features.empty? ? [] : ["--features", features.join(",")]),
      "--manifest-path", File.join(ProsodyCompile::ROOT, "Cargo.toml")
   # Copy to a fresh inode: overwriting a loaded library in place can crash running processes.
   rm_f ProsodyCompile.destination

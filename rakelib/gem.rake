@@ -84,12 +84,17 @@ namespace :gem do
        "--output", File.join(ProsodyGem::PKG, spec.file_name)
   end
 
-  # The native gem must carry a release build: refuse a dev profile before compiling.
+  # The native gem must carry a release build with no optional features (the bench helpers
+  # stay out of users' extensions): refuse anything else before compiling.
   task :release_profile do
-    next if ProsodyCompile.profile == "release"
+    unless ProsodyCompile.profile == "release"
+      abort "gem:native needs a release build, not PROSODY_CARGO_PROFILE=" \
+            "#{ProsodyCompile.profile}: unset it or set it to release"
+    end
+    next if ProsodyCompile.features.empty?
 
-    abort "gem:native needs a release build, not PROSODY_CARGO_PROFILE=" \
-          "#{ProsodyCompile.profile}: unset it or set it to release"
+    abort "gem:native builds without Cargo features, not PROSODY_CARGO_FEATURES=" \
+          "#{ProsodyCompile.features.join(",")}: unset it"
   end
 
   desc "Build pkg/prosody-<version>-<platform>.gem, precompiled for this platform and Ruby"

@@ -17,6 +17,20 @@ RSpec.describe "prosody.gemspec, the source gem" do
     expect(spec.files).to include("Cargo.lock", "ext/prosody/Cargo.toml", "engine/Cargo.toml")
     expect(spec.runtime_dependencies.map(&:name)).to contain_exactly("async", "rb_sys")
   end
+
+  # Prosody::Native::Bench compiles only with the `bench` Cargo feature, which no gem enables.
+  it "packs none of the extension's bench code" do
+    Dir.mktmpdir("prosody-source-gem") do |dir|
+      built = File.join(dir, "prosody.gem")
+      output, status = Open3.capture2e(Gem.ruby, "-S", "gem", "build", "prosody.gemspec",
+                                       "--output", built, chdir: File.expand_path("..", __dir__))
+      expect(status).to be_success, output
+
+      contents = Gem::Package.new(built).contents
+      expect(contents).to include("ext/prosody/src/lib.rs")
+      expect(contents.grep(%r{\A(?:ext/.*bench|bench/)})).to be_empty
+    end
+  end
 end
 
 # Builds the precompiled gem with `rake gem:native` (reusing the release build that `rake

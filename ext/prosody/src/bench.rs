@@ -1,5 +1,8 @@
 //! Helpers for `bench/ruby_throughput.rb`: bulk production and the Rust no-op baseline, so the
 //! Ruby figures can be compared with the engine's on the same broker in the same process.
+//!
+//! Compiled only with the `bench` Cargo feature (`PROSODY_CARGO_FEATURES=bench rake compile`):
+//! no gem build enables it, and prosody.gemspec leaves this file out of the gem.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -3,9 +3,11 @@
 //! This file only registers the extension. `ruby_api/` holds the Ruby-facing classes, one file
 //! each, every one ending in a `pub fn init(ruby: &Ruby)` that defines it; `helpers/` holds what
 //! they share (the no-GVL wait, the runtime, error mapping, wake-up pipes, JSON, logging).
+//! `bench.rs` exists only with the `bench` Cargo feature, which no gem build enables.
 
 use magnus::{Error, Ruby};
 
+#[cfg(feature = "bench")]
 mod bench;
 mod helpers;
 mod ruby_api;
@@ -14,5 +16,7 @@ mod ruby_api;
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
     ruby_api::init(ruby)?;
-    bench::init(ruby)
+    #[cfg(feature = "bench")]
+    bench::init(ruby)?;
+    Ok(())
 }
