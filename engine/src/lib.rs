@@ -11,8 +11,8 @@
 //! - [`Admin`]: creates and deletes topics.
 //! - [`Cassandra`]: the shared session used for persistent state.
 //!
-//! With `mock: true`, every client in the process talks to one in-process librdkafka mock
-//! cluster (see [`mock_bootstrap_servers`]), so tests need no broker.
+//! With `mock: true`, every client in the process talks to one in-process mock Kafka cluster
+//! (see [`mock_bootstrap_servers`]), so tests need no broker.
 //!
 //! Delivery is at least once: an offset is committed only once every earlier offset in its
 //! partition has been handled.

@@ -1,22 +1,22 @@
-//! Turning a raw Kafka record into a [`Message`], or a reason to skip it.
+//! Turning a raw Kafka record into a [`Message`], or skipping it: the one place that decides.
 //!
 //! A record whose key is missing or not UTF-8, or whose payload is missing or not JSON, cannot
-//! be handed to a handler. It is logged and skipped, and its offset still completes, so one bad
-//! record never blocks a partition.
+//! be handed to a handler. [`Record::decode`] logs it, counts it in
+//! [`ConsumerStats::skipped`](crate::ConsumerStats::skipped) and returns nothing; the partition
+//! task then completes its offset at once, so one bad record never blocks a partition.
 //!
-//! Decoding happens in two steps. The poll thread copies what it needs out of librdkafka's
-//! record into a [`Record`] ([`copy`]); the partition task parses the JSON ([`Record::decode`]).
-//! Parsing there keeps the poll thread (a single thread every message passes through) short,
-//! and means the many small allocations of a JSON value are made and freed on the same runtime
-//! threads: freeing them on another thread than the one that allocated them contends on the
-//! allocator's arena lock, which measurably throttled consumption.
+//! The poll thread copies a record out of the Kafka client without judging it
+//! ([`Record::new`]); the partition task decodes it. Decoding there keeps the poll thread (a
+//! single thread every message passes through) short, and means the many small allocations of
+//! a JSON value are made and freed on the same runtime threads: freeing them on another thread
+//! than the one that allocated them contends on the allocator's arena lock, which measurably
+//! throttled consumption. For the same reason the poll thread copies the key and payload into
+//! one allocation, and the key's own `Arc<str>` is made by the partition task.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rdkafka::message::{BorrowedMessage, Headers, Message as _};
-
-use crate::handler::Message;
+use crate::handler::{Message, Metadata};
 
 /// Why a record was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,68 +38,150 @@ impl std::fmt::Display for Skip {
     }
 }
 
-/// A record copied out of librdkafka, its payload not yet parsed.
+/// A record as the poll thread copied it, not yet decoded.
 #[derive(Debug)]
 pub(crate) struct Record {
-    topic: Arc<str>,
-    partition: i32,
-    offset: i64,
-    key: Arc<str>,
-    timestamp: SystemTime,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    payload: Vec<u8>,
+    metadata: Metadata,
+    /// The key's bytes followed by the payload's.
+    bytes: Vec<u8>,
+    /// The key's length, or `None` when the record has no key.
+    key_len: Option<usize>,
+    has_payload: bool,
 }
 
 impl Record {
-    pub(crate) fn offset(&self) -> i64 {
-        self.offset
+    /// Copies a record's key and payload as they are; [`Record::decode`] judges them.
+    pub(crate) fn new(metadata: Metadata, key: Option<&[u8]>, payload: Option<&[u8]>) -> Self {
+        let (key_bytes, payload_bytes) = (key.unwrap_or_default(), payload.unwrap_or_default());
+        let mut bytes = Vec::with_capacity(key_bytes.len() + payload_bytes.len());
+        bytes.extend_from_slice(key_bytes);
+        bytes.extend_from_slice(payload_bytes);
+        Self {
+            metadata,
+            bytes,
+            key_len: key.map(<[u8]>::len),
+            has_payload: payload.is_some(),
+        }
     }
 
-    /// Parses the payload.
-    pub(crate) fn decode(self) -> Result<Message, Skip> {
+    pub(crate) fn offset(&self) -> i64 {
+        self.metadata.offset
+    }
+
+    /// The message this record holds; or `None` when it cannot be handled, after logging the
+    /// record and counting it in `skipped`.
+    pub(crate) fn decode(self, skipped: &AtomicU64) -> Option<Message> {
+        match self.parse() {
+            Ok((key, payload)) => Some(Message::from_parts(self.metadata, key, payload)),
+            Err(reason) => {
+                let Metadata {
+                    topic,
+                    partition,
+                    offset,
+                    ..
+                } = &self.metadata;
+                tracing::warn!(%topic, partition, offset, %reason, "skipping record");
+                skipped.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// The key and the parsed payload, or why the record cannot be handled.
+    fn parse(&self) -> Result<(Arc<str>, serde_json::Value), Skip> {
+        let key_len = self.key_len.ok_or(Skip::MissingKey)?;
+        // Cannot fail, as the key is copied first; were it to, the record would count as keyless.
+        let (key, payload) = self
+            .bytes
+            .split_at_checked(key_len)
+            .ok_or(Skip::MissingKey)?;
+        let key = std::str::from_utf8(key).map_err(|_| Skip::KeyNotUtf8)?;
+        if !self.has_payload {
+            return Err(Skip::MissingPayload);
+        }
         let payload =
-            serde_json::from_slice(&self.payload).map_err(|e| Skip::InvalidJson(e.to_string()))?;
-        Ok(Message::from_parts(
-            self.topic,
-            self.partition,
-            self.offset,
-            self.key,
-            self.timestamp,
-            self.headers,
-            payload,
-        ))
+            serde_json::from_slice(payload).map_err(|e| Skip::InvalidJson(e.to_string()))?;
+        Ok((Arc::from(key), payload))
     }
 }
 
-/// Copies `record` out of librdkafka, or says why it cannot be handled.
-pub(crate) fn copy(record: &BorrowedMessage<'_>, topic: &Arc<str>) -> Result<Record, Skip> {
-    let key = match record.key() {
-        None => return Err(Skip::MissingKey),
-        Some(bytes) => std::str::from_utf8(bytes).map_err(|_| Skip::KeyNotUtf8)?,
-    };
-    let payload = record.payload().ok_or(Skip::MissingPayload)?;
-    let timestamp = record
-        .timestamp()
-        .to_millis()
-        .and_then(|ms| u64::try_from(ms).ok())
-        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
-        .unwrap_or_else(SystemTime::now);
-    let headers = record
-        .headers()
-        .map(|headers| {
-            headers
-                .iter()
-                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Record {
-        topic: Arc::clone(topic),
-        partition: record.partition(),
-        offset: record.offset(),
-        key: Arc::from(key),
-        timestamp,
-        headers,
-        payload: payload.to_vec(),
-    })
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::UNIX_EPOCH;
+
+    use super::Record;
+    use crate::handler::Metadata;
+
+    fn record(key: Option<&[u8]>, payload: Option<&[u8]>) -> Record {
+        let metadata = Metadata {
+            topic: "orders".into(),
+            partition: 3,
+            offset: 42,
+            timestamp: UNIX_EPOCH,
+            headers: Arc::new([("h".to_string(), Some(b"v".to_vec()))]),
+        };
+        Record::new(metadata, key, payload)
+    }
+
+    #[test]
+    fn a_good_record_decodes_to_its_message_and_counts_nothing() {
+        let skipped = AtomicU64::new(0);
+        let message = record(Some(b"order-1"), Some(br#"{"total":3}"#))
+            .decode(&skipped)
+            .expect("decoded");
+        assert_eq!(
+            (message.topic(), message.partition(), message.offset()),
+            ("orders", 3, 42)
+        );
+        assert_eq!(message.key(), "order-1");
+        assert_eq!(message.payload()["total"], 3);
+        assert_eq!(message.header("h"), Some(&b"v"[..]));
+        assert_eq!(message.timestamp(), UNIX_EPOCH);
+        assert_eq!(skipped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn an_empty_key_is_a_key() {
+        let skipped = AtomicU64::new(0);
+        let message = record(Some(b""), Some(b"1")).decode(&skipped);
+        assert_eq!(message.map(|m| m.key().to_string()), Some(String::new()));
+        assert_eq!(skipped.load(Ordering::Relaxed), 0);
+    }
+
+    /// Issue 11: a skipped record was judged on the poll thread and again on the partition
+    /// task. Each kind of bad record is now decided, and counted, exactly once.
+    #[test]
+    fn each_undecodable_record_is_skipped_and_counted_once() {
+        let bad: [(Option<&[u8]>, Option<&[u8]>); 4] = [
+            (None, Some(b"{}")),
+            (Some(b"\xff\xfe"), Some(b"{}")),
+            (Some(b"k"), None),
+            (Some(b"k"), Some(b"not json")),
+        ];
+        let skipped = AtomicU64::new(0);
+        for (n, (key, payload)) in bad.into_iter().enumerate() {
+            assert!(record(key, payload).decode(&skipped).is_none(), "case {n}");
+            assert_eq!(skipped.load(Ordering::Relaxed), n as u64 + 1, "case {n}");
+        }
+    }
+
+    #[test]
+    fn skip_reasons_are_checked_in_order() {
+        use super::Skip;
+        assert_eq!(record(None, None).parse().err(), Some(Skip::MissingKey));
+        assert_eq!(
+            record(Some(b"\xff"), None).parse().err(),
+            Some(Skip::KeyNotUtf8)
+        );
+        assert_eq!(
+            record(Some(b"k"), None).parse().err(),
+            Some(Skip::MissingPayload)
+        );
+        assert!(matches!(
+            record(Some(b"k"), Some(b"{")).parse().err(),
+            Some(Skip::InvalidJson(_))
+        ));
+    }
 }

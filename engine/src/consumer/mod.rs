@@ -1,7 +1,7 @@
 //! The group consumer: per-key ordering with cross-key concurrency, out-of-order completion
 //! with watermark commits, backpressure, rebalances and graceful shutdown.
 //!
-//! One poll thread reads records from librdkafka (see [`poll`]); one tokio task per assigned
+//! One poll thread reads records from Kafka (see [`poll`]); one tokio task per assigned
 //! partition runs handlers (see [`partition`]). Delivery is at least once: an offset is
 //! committed only after its handler finished (or its record was skipped as undecodable), so a
 //! crash or revocation redelivers exactly what had not completed.

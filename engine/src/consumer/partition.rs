@@ -1,7 +1,7 @@
 //! One task per assigned partition: per-key ordering, concurrency and offset tracking.
 //!
-//! The poll thread sends envelopes through a bounded channel whose capacity is
-//! `max_uncommitted`; since the poll thread never has more than that many envelopes
+//! The poll thread sends records through a bounded channel whose capacity is
+//! `max_uncommitted`; since the poll thread never has more than that many records
 //! outstanding in total, a send never finds the channel full. Inside the task, [`KeyQueues`]
 //! runs one event per key at a time, and a global semaphore caps running handlers at
 //! `max_concurrency`. No task is spawned per message: running handlers are futures polled by
@@ -24,10 +24,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::consumer::decode::Record;
 use crate::consumer::event::{Done, Event, Scope};
 use crate::consumer::keyed::KeyQueues;
 use crate::consumer::offsets::OffsetTracker;
-use crate::consumer::shared::{Envelope, PartitionHandle, Progress, Shared, TopicPartition};
+use crate::consumer::shared::{PartitionHandle, Progress, Shared, TopicPartition};
 use crate::timers::{self, PartitionTimers, TimerSegment};
 
 /// Due timers in transit from the scheduler; each holds a timer permit, so this stays small.
@@ -107,7 +108,7 @@ struct PartitionTask {
 impl PartitionTask {
     async fn run(
         mut self,
-        mut receiver: mpsc::Receiver<Envelope>,
+        mut receiver: mpsc::Receiver<Record>,
         mut due: mpsc::Receiver<timers::DueTimer>,
         timer_tasks: [JoinHandle<()>; 2],
         drain: CancellationToken,
@@ -144,33 +145,11 @@ impl PartitionTask {
                         running.push(self.scope.run(event));
                     }
                 }
-                envelope = receiver.recv(), if open => match envelope {
-                    Some(Envelope::Record(record)) => {
-                        let offset = record.offset();
-                        if !self.take(offset) {
-                            self.scope.shared.release(1);
-                        } else {
-                            match record.decode() {
-                                Ok(message) => {
-                                    self.messages += 1;
-                                    if let Some(event) = self.offer(Event::Message(message)) {
-                                        running.push(self.scope.run(event));
-                                    }
-                                }
-                                Err(reason) => {
-                                    tracing::warn!(partition = %self.scope.label, offset, %reason, "skipping record");
-                                    self.scope.shared.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                                    self.complete(offset);
-                                    self.scope.shared.release(1);
-                                }
-                            }
+                record = receiver.recv(), if open => match record {
+                    Some(record) => {
+                        if let Some(event) = self.receive(record) {
+                            running.push(self.scope.run(event));
                         }
-                    }
-                    Some(Envelope::Skip(offset)) => {
-                        if self.take(offset) {
-                            self.complete(offset);
-                        }
-                        self.scope.shared.release(1);
                     }
                     None => open = false,
                 },
@@ -190,6 +169,28 @@ impl PartitionTask {
             abandoned += 1;
         }
         self.scope.shared.release(abandoned);
+    }
+
+    /// Takes a record from the poll thread: decodes it and queues its message behind its key,
+    /// returning the message if the key was idle, to start now. A redelivered offset is dropped
+    /// and a record that cannot be decoded completes at once; either frees its place.
+    fn receive(&mut self, record: Record) -> Option<Event> {
+        let offset = record.offset();
+        if !self.take(offset) {
+            self.scope.shared.release(1);
+            return None;
+        }
+        match record.decode(&self.scope.shared.stats.skipped) {
+            Some(message) => {
+                self.messages += 1;
+                self.offer(Event::Message(message))
+            }
+            None => {
+                self.complete(offset);
+                self.scope.shared.release(1);
+                None
+            }
+        }
     }
 
     /// Queues `event` behind its key; returns it if the key was idle, to start now.

@@ -30,15 +30,6 @@ pub(crate) struct Settings {
     pub(crate) timer_window: Duration,
 }
 
-/// What the poll thread hands a partition task.
-#[derive(Debug)]
-pub(crate) enum Envelope {
-    /// A record for the handler; the partition task parses its payload.
-    Record(Record),
-    /// A record that cannot be handled; its offset completes at once.
-    Skip(i64),
-}
-
 /// A partition's progress, written by its task and read by the poll thread and probes.
 #[derive(Debug)]
 pub(crate) struct Progress {
@@ -54,7 +45,8 @@ pub(crate) struct Progress {
 /// The handles that control one partition's task.
 #[derive(Debug)]
 pub(crate) struct PartitionHandle {
-    pub(crate) sender: mpsc::Sender<Envelope>,
+    /// Records from the poll thread, undecoded (see [`Record::decode`]).
+    pub(crate) sender: mpsc::Sender<Record>,
     pub(crate) progress: Arc<Progress>,
     /// Stop taking new work; let running handlers finish.
     pub(crate) drain: CancellationToken,

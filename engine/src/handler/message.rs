@@ -11,16 +11,39 @@ use std::time::SystemTime;
 /// assert_eq!(message.key(), "order-1");
 /// assert_eq!(message.payload()["total"], 3);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Message {
-    topic: Arc<str>,
-    partition: i32,
-    offset: i64,
+    metadata: Metadata,
     key: Arc<str>,
-    timestamp: SystemTime,
-    // Shared, so the retry layer's per-attempt clone copies two pointers, not the payload.
-    headers: Arc<[(String, Option<Vec<u8>>)]>,
+    // Shared, so the retry layer's per-attempt clone copies a pointer, not the payload.
     payload: Arc<serde_json::Value>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Flat, as callers see the message through its accessors.
+        f.debug_struct("Message")
+            .field("topic", &self.metadata.topic)
+            .field("partition", &self.metadata.partition)
+            .field("offset", &self.metadata.offset)
+            .field("key", &self.key)
+            .field("timestamp", &self.metadata.timestamp)
+            .field("headers", &self.metadata.headers)
+            .field("payload", &self.payload)
+            .finish()
+    }
+}
+
+/// What a record carries besides its key and payload. The consumer's raw record holds it as
+/// read, and the [`Message`] decoded from that record takes it over unchanged.
+#[derive(Debug, Clone)]
+pub(crate) struct Metadata {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: SystemTime,
+    // Shared, so the retry layer's per-attempt clone copies a pointer, not the headers.
+    pub(crate) headers: Arc<[(String, Option<Vec<u8>>)]>,
 }
 
 impl Message {
@@ -32,50 +55,42 @@ impl Message {
         key: &str,
         payload: serde_json::Value,
     ) -> Self {
-        Self {
+        let metadata = Metadata {
             topic: topic.into(),
             partition,
             offset,
-            key: key.into(),
             timestamp: SystemTime::now(),
             headers: Arc::new([]),
-            payload: Arc::new(payload),
-        }
+        };
+        Self::from_parts(metadata, key.into(), payload)
     }
 
+    /// A message decoded from a record: its metadata, its UTF-8 key and its parsed payload.
     pub(crate) fn from_parts(
-        topic: Arc<str>,
-        partition: i32,
-        offset: i64,
+        metadata: Metadata,
         key: Arc<str>,
-        timestamp: SystemTime,
-        headers: Vec<(String, Option<Vec<u8>>)>,
         payload: serde_json::Value,
     ) -> Self {
         Self {
-            topic,
-            partition,
-            offset,
+            metadata,
             key,
-            timestamp,
-            headers: headers.into(),
             payload: Arc::new(payload),
         }
     }
 
     /// The topic the message was read from.
     pub fn topic(&self) -> &str {
-        &self.topic
+        &self.metadata.topic
     }
 
     /// The partition the message was read from.
     pub fn partition(&self) -> i32 {
-        self.partition
+        self.metadata.partition
     }
 
     /// The message's offset within its partition.
     pub fn offset(&self) -> i64 {
-        self.offset
+        self.metadata.offset
     }
 
     /// The message key; messages with the same key are handled one at a time, in order.
@@ -89,17 +104,18 @@ impl Message {
 
     /// When the message was created (or appended to the log, per the topic's setting).
     pub fn timestamp(&self) -> SystemTime {
-        self.timestamp
+        self.metadata.timestamp
     }
 
     /// The message headers, in order. A header may have no value.
     pub fn headers(&self) -> &[(String, Option<Vec<u8>>)] {
-        &self.headers
+        &self.metadata.headers
     }
 
     /// The first value of header `name`, if present.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
+        self.metadata
+            .headers
             .iter()
             .find(|(key, _)| key == name)
             .and_then(|(_, value)| value.as_deref())

@@ -15,6 +15,7 @@ use std::pin::Pin;
 
 pub use context::Context;
 pub use message::Message;
+pub(crate) use message::Metadata;
 pub use timer::Timer;
 
 use crate::error::HandlerError;

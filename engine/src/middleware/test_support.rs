@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, HandlerError, Result};
-use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
+use crate::handler::{Context, Handler, HandlerFuture, Message, Metadata, Timer};
 use crate::middleware::FailureSink;
 
 /// What the scripted handler does on one call. Once the script runs out it returns `Ok`.
@@ -128,16 +128,14 @@ pub(crate) fn message_with(
         .iter()
         .map(|(name, value)| ((*name).to_owned(), Some(value.as_bytes().to_vec())))
         .collect();
-    let timestamp = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
-    Message::from_parts(
-        "orders".into(),
-        3,
-        7,
-        key.into(),
-        timestamp,
+    let metadata = Metadata {
+        topic: "orders".into(),
+        partition: 3,
+        offset: 7,
+        timestamp: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
         headers,
-        payload,
-    )
+    };
+    Message::from_parts(metadata, key.into(), payload)
 }
 
 pub(crate) fn message(key: &str, payload: serde_json::Value) -> Message {

@@ -32,15 +32,16 @@ use crate::kafka::consumer_config;
 mod backpressure;
 mod queues;
 mod rebalance;
+mod record;
 mod signal;
 
 pub(crate) use signal::Signal;
 
-use crate::consumer::decode::copy;
 use crate::consumer::drain::drain;
-use crate::consumer::shared::{Envelope, Shared, TopicPartition};
+use crate::consumer::shared::{Shared, TopicPartition};
 use queues::Queues;
 use rebalance::{store_final_offsets, RebalanceContext};
+use record::copy;
 
 /// How many records to take from one partition before moving to the next.
 const BATCH: usize = 64;
@@ -166,21 +167,14 @@ impl PollLoop {
                 .or_insert_with(|| record.topic().into()),
         };
         let key: TopicPartition = (Arc::clone(topic), record.partition());
-        let envelope = match copy(&record, topic) {
-            Ok(record) => Envelope::Record(record),
-            Err(reason) => {
-                tracing::warn!(topic = %key.0, partition = key.1, offset = record.offset(), %reason, "skipping record");
-                shared.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                Envelope::Skip(record.offset())
-            }
-        };
+        let record = copy(&record, topic);
         let partitions = shared.partitions();
         let Some(handle) = partitions.get(&key) else {
             // Not ours any more: the partition's new owner will read it.
             return;
         };
         shared.acquire(1);
-        if handle.sender.try_send(envelope).is_err() {
+        if handle.sender.try_send(record).is_err() {
             // Only possible while the partition drains; its new owner will read the record.
             shared.release(1);
         }
