@@ -36,7 +36,7 @@ const DUE_TIMERS: usize = 16;
 
 /// Starts the task for `partition` (and its timer tasks) and returns its handle.
 pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> PartitionHandle {
-    let (sender, receiver) = mpsc::channel(shared.settings.max_uncommitted.max(1));
+    let (sender, receiver) = mpsc::channel(shared.settings.max_uncommitted);
     let progress = Arc::new(Progress {
         next_commit: AtomicI64::new(-1),
         busy: AtomicBool::new(false),

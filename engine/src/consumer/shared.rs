@@ -22,6 +22,7 @@ pub(crate) type TopicPartition = (Arc<str>, i32);
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) group_id: String,
+    /// At least 1, as `Config` guarantees.
     pub(crate) max_uncommitted: usize,
     pub(crate) poll_interval: Duration,
     pub(crate) shutdown_timeout: Duration,

@@ -53,9 +53,11 @@ impl<'a> Subscription<'a> {
     /// Partition tasks run on `runtime`; the poll loop runs on a thread of its own.
     pub(crate) fn start(self, handler: Arc<dyn Handler>, runtime: Handle) -> Result<Consumer> {
         let Self { config, group_id } = self;
+        // `max_uncommitted` and `max_concurrency` need no clamping: `Config` parses both with
+        // `positive_count`, so each is at least 1.
         let settings = Settings {
             group_id,
-            max_uncommitted: config.max_uncommitted.max(1),
+            max_uncommitted: config.max_uncommitted,
             poll_interval: config.poll_interval,
             shutdown_timeout: config.shutdown_timeout,
             stall_threshold: config.stall_threshold,
@@ -65,9 +67,9 @@ impl<'a> Subscription<'a> {
             settings,
             handler,
             runtime,
-            concurrency: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            concurrency: Arc::new(Semaphore::new(config.max_concurrency)),
             timer_store: timer_store(config),
-            timer_permits: Arc::new(Semaphore::new(config.max_uncommitted.max(1))),
+            timer_permits: Arc::new(Semaphore::new(config.max_uncommitted)),
             in_flight: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
             signal: Signal::default(),

@@ -72,7 +72,8 @@ use crate::middleware::{
 ///
 /// # Errors
 ///
-/// In low-latency mode, when `failure_topic` is not configured or `failure_sink` is `None`.
+/// In low-latency mode, when `failure_sink` is `None` (or `failure_topic` is unset, which a
+/// parsed [`Config`] never allows).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -137,11 +138,13 @@ fn failure_topic_layer(
     group_id: &str,
     backoff: Backoff,
 ) -> Result<FailureTopicLayer> {
-    let topic = config.failure_topic.as_deref().ok_or(Error::State(
-        "missing `failure_topic` (option or PROSODY_FAILURE_TOPIC): low_latency mode needs a topic to send persistently failing messages to",
-    ))?;
-    let sink = sink.ok_or(Error::State(
-        "low_latency mode needs a producer to write to `failure_topic`; pass one to the middleware stack",
-    ))?;
-    Ok(FailureTopicLayer::new(sink, topic, group_id, backoff))
+    // Parsing a `Config` already refuses low-latency mode without `failure_topic`
+    // (`check_consistency`), so the topic is checked there; what a caller of `build` can still
+    // leave out is the sink (or, in a `Config` assembled by hand, the topic with it).
+    match (config.failure_topic.as_deref(), sink) {
+        (Some(topic), Some(sink)) => Ok(FailureTopicLayer::new(sink, topic, group_id, backoff)),
+        _ => Err(Error::State(
+            "low_latency mode needs `failure_topic` (PROSODY_FAILURE_TOPIC) and a sink to write it with: set the option and pass a producer to the middleware stack",
+        )),
+    }
 }

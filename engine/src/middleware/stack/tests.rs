@@ -161,6 +161,20 @@ fn low_latency_without_a_sink_is_refused() {
     assert!(error.to_string().contains("`failure_topic`"), "{error}");
 }
 
+#[test]
+fn low_latency_assembled_by_hand_without_a_failure_topic_is_refused() {
+    let config = Config {
+        failure_topic: None,
+        ..low_latency()
+    };
+    let sink: Arc<dyn FailureSink> = FakeSink::failing(0);
+    let Err(error) = build(&config, Scripted::new([]), Some(sink)) else {
+        panic!("built without a failure topic");
+    };
+    assert!(matches!(error, Error::State(_)));
+    assert!(error.to_string().contains("`failure_topic`"), "{error}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn best_effort_logs_and_moves_on_after_one_attempt() {
     let inner = Scripted::new([transient("busy"), permanent("bad")]);
