@@ -28,6 +28,7 @@
 mod cassandra;
 pub mod config;
 mod consumer;
+pub mod defer;
 mod error;
 mod handler;
 mod kafka;

@@ -29,6 +29,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0002_timers.cql",
         text: include_str!("../migrations/0002_timers.cql"),
     },
+    Migration {
+        name: "0003_defer.cql",
+        text: include_str!("../migrations/0003_defer.cql"),
+    },
 ];
 
 impl Migration {

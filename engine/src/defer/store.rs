@@ -1,0 +1,108 @@
+//! The [`DeferStore`] trait and what it loads, a key's [`Backlog`].
+
+use futures::future::BoxFuture;
+
+use crate::error::Result;
+use crate::timers::TimerSegment;
+
+/// One deferred key of a segment, as [`DeferStore::load`] returns it.
+///
+/// ```
+/// use prosody_engine::defer::Backlog;
+///
+/// let backlog = Backlog { key: "customer-7".into(), offsets: vec![12, 40], retries: 2, next_retry_ms: 1_700_000_000_000 };
+/// assert_eq!(backlog.head(), Some(12));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    /// The message key.
+    pub key: String,
+    /// The key's deferred offsets, ascending and without duplicates; never empty when loaded.
+    pub offsets: Vec<i64>,
+    /// How many times the head offset has been retried; 0 if never rescheduled.
+    pub retries: u32,
+    /// When the head offset is next retried, in milliseconds since the epoch; 0 (due at once)
+    /// if never rescheduled.
+    pub next_retry_ms: i64,
+}
+
+impl Backlog {
+    /// The offset retried next: the lowest.
+    pub fn head(&self) -> Option<i64> {
+        self.offsets.first().copied()
+    }
+}
+
+/// Persistent deferred-retry backlogs, per [`TimerSegment`] (group, topic, partition).
+///
+/// A key's backlog is a set of offsets plus one retry record (the head's retry count and next
+/// retry time). Every write is idempotent, so a caller that gets an error retries the same call;
+/// errors are [`Error`](crate::Error)s that are transient ([`Error::is_transient`]).
+///
+/// Writes that are interrupted part-way can leave an offset without a retry record (it loads
+/// with 0 retries, due at once) or a retry record without offsets (it is not loaded); neither
+/// loses an offset.
+///
+/// Implemented by [`MemoryDeferStore`](super::MemoryDeferStore) for mock mode and
+/// [`CassandraDeferStore`](super::CassandraDeferStore) otherwise.
+///
+/// ```
+/// use prosody_engine::defer::{DeferStore, MemoryDeferStore};
+/// use prosody_engine::TimerSegment;
+///
+/// # futures::executor::block_on(async {
+/// let store = MemoryDeferStore::default();
+/// let segment = TimerSegment::new("billing", "orders", 3);
+/// store.append(&segment, "customer-7", 40).await?;
+/// store.append(&segment, "customer-7", 12).await?;
+/// store.reschedule(&segment, "customer-7", 1, 1_700_000_001_000).await?;
+///
+/// // A new owner of the partition reads the backlog back once.
+/// let backlog = store.load(&segment).await?;
+/// assert_eq!(backlog[0].offsets, [12, 40]);
+/// assert_eq!((backlog[0].retries, backlog[0].next_retry_ms), (1, 1_700_000_001_000));
+///
+/// // Both offsets done: the key is no longer deferred.
+/// store.remove(&segment, "customer-7", 12).await?;
+/// store.remove(&segment, "customer-7", 40).await?;
+/// assert!(store.load(&segment).await?.is_empty());
+/// # Ok::<(), prosody_engine::Error>(()) }).unwrap();
+/// ```
+///
+/// [`Error::is_transient`]: crate::Error::is_transient
+pub trait DeferStore: Send + Sync + 'static {
+    /// Every deferred key of `segment` that has at least one offset, in key order, each with
+    /// its offsets ascending, its retry count and its next retry time.
+    ///
+    /// Read once, when the partition is assigned; implementations page through large
+    /// segments rather than reading them in one response.
+    fn load<'a>(&'a self, segment: &'a TimerSegment) -> BoxFuture<'a, Result<Vec<Backlog>>>;
+
+    /// Adds `offset` to `key`'s backlog. Adding an offset already there changes nothing.
+    fn append<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        offset: i64,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Records that `key`'s head offset has been retried `retries` times and runs next at
+    /// `next_retry_ms` (milliseconds since the epoch), replacing what was recorded.
+    fn reschedule<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        retries: u32,
+        next_retry_ms: i64,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Removes `offset` from `key`'s backlog: it succeeded, failed permanently, or is gone from
+    /// Kafka. Removing the key's last offset removes the key, retry record included. Removing
+    /// an offset that is not there succeeds.
+    fn remove<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        offset: i64,
+    ) -> BoxFuture<'a, Result<()>>;
+}
