@@ -18,7 +18,7 @@ module Prosody
     # @param replication [Integer]
     # @return [nil]
     def create_topic(name, partitions: 1, replication: 1)
-      @native.create_topic(String(name), Integer(partitions), Integer(replication))
+      @native.create_topic(String(name), Integer(partitions), Integer(replication)).value
       nil
     end
 
@@ -26,7 +26,7 @@ module Prosody
     # @param name [String]
     # @return [nil]
     def delete_topic(name)
-      @native.delete_topic(String(name))
+      @native.delete_topic(String(name)).value
       nil
     end
   end

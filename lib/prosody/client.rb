@@ -1,7 +1,5 @@
 # frozen_string_literal: true
 
-require "io/wait"
-
 module Prosody
   # A Kafka producer and (with `group_id` and `subscribed_topics`) a consumer.
   #
@@ -55,11 +53,7 @@ module Prosody
       ensure_open
       topic = require_string(topic, "topic")
       key = require_string(key, "key")
-      if Fiber.scheduler && !Fiber.current.blocking?
-        @native.send_message_async(topic, key, payload).value
-      else
-        @native.send_message(topic, key, payload)
-      end
+      @native.send_message(topic, key, payload).value
       nil
     end
 
@@ -157,10 +151,10 @@ module Prosody
       end
     end
 
-    # Drains the consumer (without the GVL, so the processor keeps finishing handlers), then
-    # stops the processor thread. Callers hold @lock.
+    # Drains the consumer (waiting without the GVL, or in this fiber only, so the processor
+    # thread keeps finishing handlers), then stops the processor thread. Callers hold @lock.
     def stop_consuming
-      @native.unsubscribe
+      @native.unsubscribe&.value
       @processor.stop
       @processor = nil
       LogPump.flush

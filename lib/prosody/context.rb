@@ -111,13 +111,8 @@ module Prosody
 
     private
 
-    # Inside a handler's fiber only that fiber waits; elsewhere the thread waits without the GVL.
     def timer_operation(operation, seconds)
-      if Fiber.scheduler && !Fiber.current.blocking?
-        __timer_async(operation, seconds).value
-      else
-        __timer(operation, seconds)
-      end
+      __timer(operation, seconds).value
     end
   end
 

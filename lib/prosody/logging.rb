@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "io/wait"
 require "logger"
 
 # Logging shared by the Ruby processor and the native extension.

@@ -12,9 +12,20 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use magnus::{function, prelude::*, Error, RHash, Ruby};
 use prosody_engine::{Admin, Consumer, Context, Handler, HandlerFuture, Message, Producer};
 
-use crate::helpers::block_on::block_on_engine;
-use crate::helpers::errors::prosody_error;
+use crate::helpers::errors::{prosody_error, to_ruby};
 use crate::helpers::runtime::runtime;
+use crate::helpers::task;
+
+/// Runs an engine future to completion, waiting without the GVL.
+fn block_on_engine<F, T>(ruby: &Ruby, future: F) -> Result<T, Error>
+where
+    F: std::future::Future<Output = prosody_engine::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let task = task::spawn(ruby, future)?;
+    task.wait(ruby)?;
+    task.take(ruby)?.map_err(|error| to_ruby(ruby, &error))
+}
 
 /// `Prosody::Native::Bench.produce(options, topic, partitions, count, keys)`: creates the topic
 /// and sends `count` small JSON messages over `keys` keys as fast as the producer allows.

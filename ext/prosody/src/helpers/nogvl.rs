@@ -13,12 +13,12 @@
 //!
 //! `RB_NOGVL_UBF_ASYNC_SAFE` is set because the unblocking function only stores to an atomic
 //! (async-signal-safe), which also spares Ruby 3.1 from spawning a helper thread per call on
-//! the main thread.
+//! the main thread. The waiting side therefore cannot be woken by it directly; it re-checks
+//! the flag every [`INTERRUPT_CHECK`].
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use magnus::{Error, Ruby};
@@ -26,73 +26,89 @@ use magnus::{Error, Ruby};
 /// How often a wait re-checks whether Ruby asked it to stop.
 const INTERRUPT_CHECK: Duration = Duration::from_millis(20);
 
-struct Wait<'a, T> {
-    receiver: &'a Receiver<T>,
-    interrupted: AtomicBool,
-    disconnected: bool,
+/// What `run` works with: the caller's poll function, the interrupt flag `unblock` sets, and
+/// what came of it.
+struct Run<'a, T, F> {
+    poll: &'a mut F,
+    interrupted: &'a AtomicBool,
     result: Option<T>,
+    panicked: bool,
 }
 
-/// Waits for `receiver` with the GVL released, running Ruby's interrupts as they come (see the
-/// module docs). `Ok(None)` means the sender went away without a value.
+/// Calls `poll` with the GVL released until it returns a value, running Ruby's interrupts as
+/// they come (see the module docs). `poll` waits at most the duration it is given and returns
+/// `None` if nothing arrived meanwhile; it runs without the GVL, so it must not touch Ruby.
 ///
 /// # Errors
 ///
-/// The exception an interrupt raised (`Interrupt`, `Timeout::Error`, `Thread#raise`'s).
-pub(crate) fn wait<T: Send>(ruby: &Ruby, receiver: &Receiver<T>) -> Result<Option<T>, Error> {
+/// The exception an interrupt raised (`Interrupt`, `Timeout::Error`, `Thread#raise`'s), or
+/// `Prosody::Error` if `poll` panicked.
+pub(crate) fn wait<T, F>(ruby: &Ruby, mut poll: F) -> Result<T, Error>
+where
+    F: FnMut(Duration) -> Option<T>,
+{
     loop {
-        let (result, disconnected) = wait_once(receiver);
-        if result.is_some() || disconnected {
-            return Ok(result);
+        let interrupted = AtomicBool::new(false);
+        let mut run_state = Run {
+            poll: &mut poll,
+            interrupted: &interrupted,
+            result: None,
+            panicked: false,
+        };
+        let flags = rb_sys::RB_NOGVL_INTR_FAIL | rb_sys::RB_NOGVL_UBF_ASYNC_SAFE;
+        // SAFETY: both pointers refer to locals that outlive the call. `run` runs on this
+        // thread and alone touches `run_state`; `unblock` (possibly in a signal handler) only
+        // stores to `interrupted`, which `run` reads through a shared reference. Neither calls
+        // the Ruby API.
+        unsafe {
+            rb_sys::rb_nogvl(
+                Some(run::<T, F>),
+                (&mut run_state as *mut Run<'_, T, F>).cast::<c_void>(),
+                Some(unblock),
+                (&interrupted as *const AtomicBool)
+                    .cast_mut()
+                    .cast::<c_void>(),
+                flags as i32,
+            );
+        }
+        if let Some(value) = run_state.result {
+            return Ok(value);
+        }
+        if run_state.panicked {
+            return Err(crate::helpers::errors::prosody_error(
+                ruby,
+                "waiting for the engine failed unexpectedly (a bug in prosody's extension)",
+            ));
         }
         ruby.thread_check_ints()?;
     }
 }
 
-/// One `rb_nogvl` wait: the value, or why there is none (disconnected, else interrupted).
-fn wait_once<T: Send>(receiver: &Receiver<T>) -> (Option<T>, bool) {
-    let mut state = Wait {
-        receiver,
-        interrupted: AtomicBool::new(false),
-        disconnected: false,
-        result: None,
-    };
-    let data = (&mut state as *mut Wait<'_, T>).cast::<c_void>();
-    let flags = rb_sys::RB_NOGVL_INTR_FAIL | rb_sys::RB_NOGVL_UBF_ASYNC_SAFE;
-    // SAFETY: `data` points at `state`, which outlives the call; `run::<T>` and `unblock::<T>`
-    // only touch `state` through atomics and the channel, both safe to use from the thread
-    // that runs them, and neither calls the Ruby API.
-    unsafe {
-        rb_sys::rb_nogvl(Some(run::<T>), data, Some(unblock::<T>), data, flags as i32);
-    }
-    (state.result, state.disconnected)
-}
-
-unsafe extern "C" fn run<T: Send>(data: *mut c_void) -> *mut c_void {
-    // SAFETY: `data` is the `Wait` that `wait` passed in and keeps alive.
-    let state = unsafe { &mut *data.cast::<Wait<'_, T>>() };
-    let _ = catch_unwind(AssertUnwindSafe(|| loop {
-        match state.receiver.recv_timeout(INTERRUPT_CHECK) {
-            Ok(value) => {
-                state.result = Some(value);
-                return;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                state.disconnected = true;
-                return;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if state.interrupted.load(Ordering::Acquire) {
-                    return;
-                }
+unsafe extern "C" fn run<T, F>(data: *mut c_void) -> *mut c_void
+where
+    F: FnMut(Duration) -> Option<T>,
+{
+    // SAFETY: `data` is the `Run` that `wait` passed in and keeps alive, used by no one else.
+    let state = unsafe { &mut *data.cast::<Run<'_, T, F>>() };
+    // A panic must not unwind into Ruby's C frames.
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        while !state.interrupted.load(Ordering::Acquire) {
+            if let Some(value) = (state.poll)(INTERRUPT_CHECK) {
+                return Some(value);
             }
         }
+        None
     }));
+    match outcome {
+        Ok(value) => state.result = value,
+        Err(_) => state.panicked = true,
+    }
     std::ptr::null_mut()
 }
 
-unsafe extern "C" fn unblock<T: Send>(data: *mut c_void) {
-    // SAFETY: `data` is the live `Wait`; storing to an atomic is async-signal-safe.
-    let state = unsafe { &*data.cast::<Wait<'_, T>>() };
-    state.interrupted.store(true, Ordering::Release);
+unsafe extern "C" fn unblock(data: *mut c_void) {
+    // SAFETY: `data` is the live flag `wait` passed in; storing to an atomic is
+    // async-signal-safe.
+    let interrupted = unsafe { &*data.cast::<AtomicBool>() };
+    interrupted.store(true, Ordering::Release);
 }

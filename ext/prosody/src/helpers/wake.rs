@@ -10,19 +10,6 @@ pub(crate) struct WakePipe {
     write: std::sync::Arc<OwnedFd>,
 }
 
-/// A handle that can wake a [`WakePipe`] from another thread, even after the pipe's owner
-/// went away (the write end stays open while any handle lives).
-#[derive(Debug, Clone)]
-pub(crate) struct Waker {
-    write: std::sync::Arc<OwnedFd>,
-}
-
-impl Waker {
-    pub(crate) fn wake(&self) {
-        write_byte(self.write.as_raw_fd());
-    }
-}
-
 fn write_byte(fd: RawFd) {
     let byte = 1u8;
     // SAFETY: writes one byte from a live buffer to an open descriptor.
@@ -60,13 +47,6 @@ impl WakePipe {
     /// Makes the read end readable. Safe from any thread; a full pipe already means "awake".
     pub(crate) fn wake(&self) {
         write_byte(self.write.as_raw_fd());
-    }
-
-    /// A handle for waking this pipe from another thread.
-    pub(crate) fn writer(&self) -> Waker {
-        Waker {
-            write: std::sync::Arc::clone(&self.write),
-        }
     }
 
     /// Empties the pipe after a wake-up.

@@ -1,11 +1,12 @@
 //! `Prosody::Native::Admin`: topic creation and deletion for the cluster a configuration names.
+//! Each operation returns a [`Pending`] at once.
 
 use magnus::{function, method, prelude::*, DataTypeFunctions, Error, RHash, Ruby, TypedData};
 use prosody_engine::Admin;
 
-use crate::helpers::block_on::block_on_engine;
 use crate::helpers::errors::{prosody_error, to_ruby};
 use crate::helpers::runtime::{runtime, ProcessBound};
+use crate::ruby_api::pending::Pending;
 
 /// The Ruby-visible admin client.
 #[derive(TypedData, DataTypeFunctions)]
@@ -31,18 +32,16 @@ impl NativeAdmin {
         name: String,
         partitions: i32,
         replication: i32,
-    ) -> Result<(), Error> {
+    ) -> Result<Pending, Error> {
         let admin = std::sync::Arc::clone(&*rb_self.admin);
-        block_on_engine(ruby, async move {
+        Pending::start_engine(ruby, async move {
             admin.create_topic(&name, partitions, replication).await
-        })?;
-        Ok(())
+        })
     }
 
-    fn delete_topic(ruby: &Ruby, rb_self: &Self, name: String) -> Result<(), Error> {
+    fn delete_topic(ruby: &Ruby, rb_self: &Self, name: String) -> Result<Pending, Error> {
         let admin = std::sync::Arc::clone(&*rb_self.admin);
-        block_on_engine(ruby, async move { admin.delete_topic(&name).await })?;
-        Ok(())
+        Pending::start_engine(ruby, async move { admin.delete_topic(&name).await })
     }
 }
 

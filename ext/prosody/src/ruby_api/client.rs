@@ -1,7 +1,7 @@
 //! `Prosody::Native::Client`: the engine's producer and consumer behind one handle.
 //!
 //! Positional and minimal: `Prosody::Client` (Ruby) owns keyword options, defaults and docs.
-//! Every wait happens without the GVL (see [`crate::helpers::nogvl`]).
+//! Operations that wait (a send, unsubscribe) return a [`Pending`] at once.
 
 use std::sync::Mutex;
 
@@ -10,7 +10,6 @@ use magnus::{
 };
 use prosody_engine::{Config, Consumer, Producer};
 
-use crate::helpers::block_on::block_on_engine;
 use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
 use crate::helpers::runtime::{runtime, ProcessBound};
 use crate::ruby_api::bridge::Bridge;
@@ -47,43 +46,21 @@ impl NativeClient {
         Ok((*self.producer).clone())
     }
 
-    fn encode(ruby: &Ruby, payload: Value) -> Result<serde_json::Value, Error> {
-        crate::helpers::json::to_json(ruby, payload)
-    }
-
-    /// Sends and waits for the broker's acknowledgement, without the GVL.
+    /// Starts a send; the `Pending` finishes when the broker acknowledged the record. The
+    /// payload is encoded here, on the calling Ruby thread.
     fn send_message(
         ruby: &Ruby,
         rb_self: &Self,
         topic: String,
         key: String,
         payload: Value,
-    ) -> Result<(), Error> {
-        let json = Self::encode(ruby, payload)?;
+    ) -> Result<Pending, Error> {
+        let json = crate::helpers::json::to_json(ruby, payload)?;
         let producer = rb_self.local_producer(ruby)?;
-        block_on_engine(
+        Pending::start_engine(
             ruby,
             async move { producer.send(&topic, &key, &json).await },
-        )?;
-        Ok(())
-    }
-
-    /// Starts a send and returns a `Pending` a fiber can wait on.
-    fn send_message_async(
-        ruby: &Ruby,
-        rb_self: &Self,
-        topic: String,
-        key: String,
-        payload: Value,
-    ) -> Result<Pending, Error> {
-        let json = Self::encode(ruby, payload)?;
-        let producer = rb_self.local_producer(ruby)?;
-        Pending::start(ruby, async move {
-            match producer.send(&topic, &key, &json).await {
-                Ok(_) => Outcome::Done,
-                Err(error) => Outcome::Failed(error),
-            }
-        })
+        )
     }
 
     fn subscribe(ruby: &Ruby, rb_self: &Self, bridge: &Bridge) -> Result<(), Error> {
@@ -105,16 +82,17 @@ impl NativeClient {
         Ok(())
     }
 
-    /// Drains and stops the consumer (at most `shutdown_timeout`), without the GVL so the Ruby
-    /// processor keeps finishing in-flight handlers meanwhile.
-    fn unsubscribe(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+    /// Starts draining and stopping the consumer (at most `shutdown_timeout`); nil when not
+    /// subscribed. Its `Pending` must be waited on without holding up the processor thread,
+    /// which keeps finishing in-flight handlers meanwhile: `Pending#value` does that.
+    fn unsubscribe(ruby: &Ruby, rb_self: &Self) -> Result<Option<Pending>, Error> {
         let consumer = rb_self
             .consumer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
         let Some(consumer) = consumer else {
-            return Ok(false);
+            return Ok(None);
         };
         if !consumer.is_local() {
             return Err(prosody_error(
@@ -123,17 +101,11 @@ impl NativeClient {
             ));
         }
         let consumer = consumer.into_inner();
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        std::thread::Builder::new()
-            .name("prosody-shutdown".into())
-            .spawn(move || {
-                consumer.shutdown_blocking();
-                let _ = sender.send(());
-            })
-            .map_err(|e| {
-                prosody_error(ruby, format!("could not start the shutdown thread: {e}"))
-            })?;
-        Ok(crate::helpers::nogvl::wait(ruby, &receiver)?.is_some())
+        Pending::start(ruby, async move {
+            consumer.shutdown().await;
+            Outcome::Done
+        })
+        .map(Some)
     }
 
     /// Every option as this client resolved it, by Symbol name.
@@ -189,10 +161,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_class("Client", ruby.class_object())?;
     class.define_singleton_method("new", function!(NativeClient::new, 1))?;
     class.define_method("send_message", method!(NativeClient::send_message, 3))?;
-    class.define_method(
-        "send_message_async",
-        method!(NativeClient::send_message_async, 3),
-    )?;
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
     class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
     class.define_method("state", method!(NativeClient::state, 0))?;

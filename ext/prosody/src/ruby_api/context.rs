@@ -6,7 +6,7 @@
 
 use std::sync::Mutex;
 
-use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData, Value};
+use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData};
 use prosody_engine::{HandlerError, TimerTime};
 use tokio::sync::oneshot;
 
@@ -120,27 +120,10 @@ const CLEAR: i64 = 3;
 const LIST: i64 = 4;
 
 impl RubyContext {
-    /// Starts timer operation `op` and returns a `Pending` the handler's fiber waits on.
-    fn timer_async(
-        ruby: &Ruby,
-        rb_self: &Self,
-        op: i64,
-        secs: Option<u32>,
-    ) -> Result<Pending, Error> {
+    /// Starts timer operation `op` and returns the `Pending` the caller waits on.
+    fn timer(ruby: &Ruby, rb_self: &Self, op: i64, secs: Option<u32>) -> Result<Pending, Error> {
         rb_self.check_live(ruby)?;
         Pending::start(ruby, timer_op(rb_self.context.clone(), op, secs))
-    }
-
-    /// Runs timer operation `op`, waiting without the GVL (for plain threads).
-    fn timer_blocking(
-        ruby: &Ruby,
-        rb_self: &Self,
-        op: i64,
-        secs: Option<u32>,
-    ) -> Result<Value, Error> {
-        rb_self.check_live(ruby)?;
-        crate::helpers::block_on::block_on(ruby, timer_op(rb_self.context.clone(), op, secs))?
-            .into_ruby(ruby)
     }
 
     /// Timer operations belong to the running handler: once its outcome is reported, the key's
@@ -190,7 +173,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("attempt", method!(RubyContext::attempt, 0))?;
     class.define_method("__id", method!(RubyContext::id, 0))?;
     class.define_method("__complete", method!(RubyContext::complete, 2))?;
-    class.define_method("__timer_async", method!(RubyContext::timer_async, 2))?;
-    class.define_method("__timer", method!(RubyContext::timer_blocking, 2))?;
+    class.define_method("__timer", method!(RubyContext::timer, 2))?;
     Ok(())
 }

@@ -1,33 +1,34 @@
-//! Running engine futures for Ruby callers.
+//! `Prosody::Native::Pending`: an engine operation that Ruby waits on.
 //!
-//! [`block_on`] is for plain threads (a Puma request, a console): the future runs on the
-//! runtime while the caller waits without the GVL. [`Pending`] is for fibers under a scheduler:
-//! the future runs on the runtime and signals a pipe that the calling fiber waits on with
-//! `IO#wait_readable`, so the reactor keeps running other fibers.
+//! Every native operation that may wait (a send, a timer operation, unsubscribe, topic admin)
+//! starts its future on the runtime and returns one of these at once. `Pending#value`
+//! (`lib/prosody/pending.rb`) waits the right way for the caller: a fiber under a scheduler
+//! waits on `fileno` through the reactor, anything else calls `blocking_value`, which waits
+//! without the GVL. See [`crate::helpers::task`].
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, TypedData, Value};
 
-use crate::helpers::runtime::runtime;
-use crate::helpers::wake::WakePipe;
+use crate::helpers::errors::to_ruby;
+use crate::helpers::task::{self, Task};
 
-/// `Prosody::Native::Pending`: an engine operation a fiber waits on.
+/// The Ruby-visible handle on a running operation.
 #[derive(TypedData, DataTypeFunctions)]
 #[magnus(class = "Prosody::Native::Pending", free_immediately)]
 pub(crate) struct Pending {
-    pipe: WakePipe,
-    outcome: std::sync::Arc<Mutex<Option<Outcome>>>,
+    task: Arc<Task<Outcome>>,
 }
 
-/// What an operation produced, in plain Rust data (turned into Ruby values on `result`).
+/// What an operation produced, in plain Rust data (turned into Ruby values on the waiting
+/// thread).
 pub(crate) enum Outcome {
-    /// Success with no value.
+    /// Success with no value: `true` in Ruby.
     Done,
-    /// Success with timer times (whole seconds since the epoch).
+    /// Success with timer times (whole seconds since the epoch): an Array of Integers.
     Times(Vec<u32>),
-    /// Failure: an engine error, mapped to a Ruby exception on `result`.
+    /// Failure: an engine error, raised as the matching Ruby exception.
     Failed(prosody_engine::Error),
 }
 
@@ -37,64 +38,42 @@ impl Pending {
     where
         F: Future<Output = Outcome> + Send + 'static,
     {
-        let runtime =
-            runtime().map_err(|message| crate::helpers::errors::prosody_error(ruby, message))?;
-        let pipe = WakePipe::new().map_err(|e| {
-            crate::helpers::errors::prosody_error(ruby, format!("could not create a pipe: {e}"))
-        })?;
-        let outcome = std::sync::Arc::new(Mutex::new(None));
-        let pending = Self {
-            pipe,
-            outcome: std::sync::Arc::clone(&outcome),
-        };
-        let waker = pending.pipe.writer();
-        runtime.spawn(async move {
-            let result = future.await;
-            *outcome
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
-            waker.wake();
-        });
-        Ok(pending)
+        Ok(Self {
+            task: task::spawn(ruby, future)?,
+        })
     }
 
-    fn fileno(&self) -> i32 {
-        self.pipe.read_fd()
+    /// Starts an engine operation that returns nothing on success.
+    pub(crate) fn start_engine<F, T>(ruby: &Ruby, future: F) -> Result<Self, Error>
+    where
+        F: Future<Output = prosody_engine::Result<T>> + Send + 'static,
+    {
+        Self::start(ruby, async move {
+            match future.await {
+                Ok(_) => Outcome::Done,
+                Err(error) => Outcome::Failed(error),
+            }
+        })
+    }
+
+    /// The descriptor a fiber waits on; readable once the operation finished.
+    fn fileno(ruby: &Ruby, rb_self: &Self) -> Result<i32, Error> {
+        rb_self.task.fileno(ruby)
     }
 
     /// `true` once finished, `false` while still running.
     fn is_done(&self) -> bool {
-        self.outcome
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_some()
+        self.task.is_finished()
     }
 
     /// The operation's value (`true`, or an Array of Integers for timer times), or raises its
-    /// error. Call once `done?` is true.
-    fn result(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
-        let taken = rb_self
-            .outcome
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        match taken {
-            None => Err(crate::helpers::errors::prosody_error(
-                ruby,
-                "the operation has not finished",
-            )),
-            Some(outcome) => outcome.into_ruby(ruby),
-        }
-    }
-}
-
-impl Outcome {
-    /// The Ruby value of a finished operation, or its error as an exception.
-    pub(crate) fn into_ruby(self, ruby: &Ruby) -> Result<Value, Error> {
-        match self {
+    /// error; waits without the GVL until it finished. The value can be taken once.
+    fn blocking_value(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
+        rb_self.task.wait(ruby)?;
+        match rb_self.task.take(ruby)? {
             Outcome::Done => Ok(ruby.qtrue().as_value()),
             Outcome::Times(times) => Ok(ruby.ary_from_iter(times).as_value()),
-            Outcome::Failed(error) => Err(crate::helpers::errors::to_ruby(ruby, &error)),
+            Outcome::Failed(error) => Err(to_ruby(ruby, &error)),
         }
     }
 }
@@ -108,6 +87,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.undef_default_alloc_func();
     class.define_method("fileno", method!(Pending::fileno, 0))?;
     class.define_method("done?", method!(Pending::is_done, 0))?;
-    class.define_method("result", method!(Pending::result, 0))?;
+    class.define_method("blocking_value", method!(Pending::blocking_value, 0))?;
     Ok(())
 }
