@@ -15,11 +15,12 @@ RSpec.describe "sig/" do
   sig_dir = File.join(root, "sig")
   files = Dir[File.join(sig_dir, "**", "*.rbs")]
   # lib/ files with no public surface of their own.
-  internal = %w[lib/prosody/processor.rb lib/prosody/worker.rb lib/prosody/pending.rb
-                lib/prosody/timer_time.rb]
+  internal = %w[lib/prosody/processor.rb lib/prosody/worker.rb lib/prosody/worker_pool.rb
+                lib/prosody/cancellation.rb lib/prosody/pending.rb lib/prosody/timer_time.rb]
   # Modules held to their exact public surface, as [instance methods, singleton methods].
   exact = {
     "Prosody::Configuration" => ->(mod) { [mod.public_instance_methods(false), []] },
+    "Prosody::Context" => ->(mod) { [mod.public_instance_methods(false), []] },
     "Prosody::EventHandler" => ->(mod) { [mod.public_instance_methods(false), []] },
     "Prosody::ErrorClassification" => lambda do |mod|
       [mod.public_instance_methods(false), mod.singleton_methods(false)]

@@ -1,42 +1,69 @@
 # frozen_string_literal: true
 
 module Prosody
-  # One long-lived fiber of a Processor's pool. It runs events handed to it directly by the
-  # dispatcher and parks itself (with Fiber.yield) when there is nothing to do. A worker whose
-  # handler was stopped retires after reporting the outcome; the processor replaces it.
+  # One long-lived fiber of a {WorkerPool}. It runs the events its pool hands it and reports
+  # each outcome to the engine exactly once, including exceptions that are not StandardErrors.
+  # A worker whose handler was stopped retires after reporting the outcome; the pool replaces
+  # it.
+  #
+  # It speaks to its pool only through {WorkerPool#ready} and {WorkerPool#retire}; the pool
+  # speaks to it through {#assign}, {#cancel}, {#fiber} and {#task}.
   #
   # @api private
   class Worker
     attr_accessor :task
     attr_reader :fiber
 
-    def initialize(processor)
-      @processor = processor
+    # @param pool [WorkerPool] the pool that owns this worker
+    # @param handler [#on_message, #on_timer] the user's handler
+    # @param logger [Logger]
+    # @param tags [Hash{Symbol => Object}] the consumer's details added to error reports
+    def initialize(pool, handler, logger:, tags:)
+      @pool = pool
+      @handler = handler
+      @logger = logger
+      @tags = tags
     end
 
-    def assign(context, message)
-      @context = context
-      @message = message
+    # Gives this worker its next event; the pool then resumes its fiber (or it runs it at once).
+    def assign(event, payload)
+      @event = event
+      @payload = payload
+    end
+
+    # The engine cancelled the running event: runs its on_cancel callbacks, then wakes a fiber
+    # waiting in `on_cancel` or, if none, raises the stop exception in the handler's fiber.
+    def cancel
+      @task.stop unless @cancellation&.trigger(@logger)
+    end
+
+    # {Context#on_cancel}'s state for `event`: this run's while `event` runs here, else a
+    # detached one that never fires (the event finished, so no cancellation can come).
+    def cancellation(event)
+      return Cancellation.new unless event.equal?(@running)
+
+      @cancellation ||= Cancellation.new
     end
 
     def run
       @fiber = Fiber.current
       loop do
-        wait_for_event unless @processor.next_event(self)
+        finished = @running
+        @running = @cancellation = nil
+        wait_for_event unless @pool.ready(self, finished)
         break unless perform
       end
     ensure
-      @processor.retire(self)
+      @pool.retire(self, @running)
     end
 
     private
 
-    # Parks once, then waits for the dispatcher's hand-off. A resume that brings no event (the
-    # reactor waking this fiber for something stale) must not park it twice, or the dispatcher
-    # could hand two events to one worker.
+    # Waits for the pool's hand-off. A resume that brings no event (the reactor waking this
+    # fiber for something stale) must not make it ready twice, or the pool could hand two
+    # events to one worker.
     def wait_for_event
-      @processor.park(self)
-      until @context
+      until @event
         signal = Fiber.yield
         raise signal if signal.is_a?(Exception)
       end
@@ -44,61 +71,67 @@ module Prosody
 
     # Returns false when the worker must retire.
     def perform
-      context = @context
-      message = @message
-      @context = @message = nil
-      @processor.busy(context, self)
-      outcome(context, message) { @processor.run_handler(context, message) }
-    ensure
-      @processor.done(context) if context
+      event = @running = @event
+      payload = @payload
+      @event = @payload = nil
+      context = Context.new(event, self)
+      outcome(event, context, payload) { call_handler(context, payload) }
     end
 
-    def outcome(context, event)
+    def call_handler(context, payload)
+      if payload.is_a?(Timer)
+        @handler.on_timer(context, payload)
+      else
+        @handler.on_message(context, payload)
+      end
+    end
+
+    def outcome(event, context, payload)
       yield
-      context.__complete(0, nil)
+      event.complete(:success, nil)
       true
     rescue Processor::STOP => e
-      context.__complete(1, "cancelled: #{e.message}")
+      event.complete(:transient, "cancelled: #{e.message}")
       false
     rescue Exception => e # rubocop:disable Lint/RescueException -- every failure must reach the engine
-      report(context, event, e)
+      report(event, context, payload, e)
       true
     end
 
     # Error reporting comes before the outcome, so an attempt's report is out before the engine
     # can start the next attempt; the outcome is reported even if error reporting is cut short.
-    def report(context, event, error)
+    def report(event, context, payload, error)
       permanent = ErrorClassification.permanent?(error)
       kind = permanent ? "permanent" : "transient"
-      @processor.logger.warn("prosody: handler failed for key #{context.key.inspect} (#{kind}): " \
-                             "#{error.class}: #{error.message}")
+      @logger.warn("prosody: handler failed for key #{context.key.inspect} (#{kind}): " \
+                   "#{error.class}: #{error.message}")
       begin
-        capture(context, event, error, kind)
+        capture(context, payload, error, kind)
       ensure
-        context.__complete(permanent ? 2 : 1, "#{error.class}: #{error.message}")
+        event.complete(permanent ? :permanent : :transient, "#{error.class}: #{error.message}")
       end
     end
 
     # Only once `require "prosody/sentry"` has run. An error raised after cancellation is a
     # consequence of the cancellation, so it is not reported.
-    def capture(context, event, error, kind)
+    def capture(context, payload, error, kind)
       return unless defined?(SentryIntegration)
       return if context.should_cancel? || !SentryIntegration.enabled?
 
-      SentryIntegration.capture_exception(error, failure_details(context, event, kind))
+      SentryIntegration.capture_exception(error, failure_details(context, payload, kind))
     rescue StandardError => e
-      @processor.logger.warn("prosody: could not report a handler failure to Sentry: " \
-                             "#{e.class}: #{e.message}")
+      @logger.warn("prosody: could not report a handler failure to Sentry: " \
+                   "#{e.class}: #{e.message}")
     end
 
-    def failure_details(context, event, kind)
-      details = if event.is_a?(Timer)
-                  { key: context.key, timer_time: event.time.getutc.strftime("%FT%TZ") }
+    def failure_details(context, payload, kind)
+      details = if payload.is_a?(Timer)
+                  { key: context.key, timer_time: payload.time.getutc.strftime("%FT%TZ") }
                 else
-                  { topic: event.topic, partition: event.partition, offset: event.offset,
-                    key: event.key, event_type: event_type(event) }
+                  { topic: payload.topic, partition: payload.partition, offset: payload.offset,
+                    key: payload.key, event_type: event_type(payload) }
                 end
-      details.merge!(@processor.tags)
+      details.merge!(@tags)
       details.merge!(attempt: context.attempt, failure: kind)
     end
 

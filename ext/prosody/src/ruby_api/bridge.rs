@@ -2,8 +2,9 @@
 //!
 //! Engine tasks push events into a bounded queue and write to a wake-up pipe only when the
 //! processor has declared itself idle, so a busy processor is never woken per event. The
-//! processor drains batches with the GVL held (`poll`), turning each event into a `Context`
-//! and a `Message` on its own thread; Ruby objects are never created anywhere else.
+//! processor drains batches with the GVL held (`poll`), turning each event into a
+//! `Native::Event` and a `Message` (or `Timer`) on its own thread; Ruby objects are never
+//! created anywhere else.
 //!
 //! The idle flag and the queue form a Dekker pair: the processor sets `idle` and then looks at
 //! the queue again; a producer pushes and then checks `idle`. Both sides use SeqCst, so an
@@ -17,17 +18,17 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use magnus::{
-    function, method, prelude::*, DataTypeFunctions, Error, RArray, Ruby, TypedData, Value,
-};
+use magnus::{function, method, prelude::*, DataTypeFunctions, Error, RArray, Ruby, TypedData};
 use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message, Timer};
 use tokio::sync::oneshot;
 
 use crate::helpers::wake::WakePipe;
-use crate::ruby_api::context::{Completions, Outcome, RubyContext};
+use crate::ruby_api::event::{Completions, Event, Outcome};
 use crate::ruby_api::message::RubyMessage;
+use crate::ruby_api::timer;
 
-enum Event {
+/// What engine tasks queue for the processor.
+enum Queued {
     Handle {
         id: u64,
         context: Context,
@@ -44,7 +45,7 @@ enum Payload {
 }
 
 pub(crate) struct Shared {
-    queue: Mutex<VecDeque<Event>>,
+    queue: Mutex<VecDeque<Queued>>,
     capacity: usize,
     pipe: WakePipe,
     idle: AtomicBool,
@@ -54,7 +55,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn push(&self, event: Event) -> bool {
+    fn push(&self, event: Queued) -> bool {
         {
             let mut queue = self
                 .queue
@@ -71,7 +72,7 @@ impl Shared {
         true
     }
 
-    fn pop_batch(&self, max: usize) -> Vec<Event> {
+    fn pop_batch(&self, max: usize) -> Vec<Queued> {
         let mut queue = self
             .queue
             .lock()
@@ -119,9 +120,10 @@ impl Bridge {
         self.shared.pipe.read_fd()
     }
 
-    /// Takes up to `max` events: a flat Array of `Context, Message` (or `Context, Timer`) pairs,
-    /// with a cancelled event appearing as `id, nil`. An empty Array means "wait on `fileno`"; nil means the
-    /// bridge is closed and drained.
+    /// Takes up to `max` queued items as a flat Array of pairs: `Native::Event, Message` (a
+    /// message to handle), `Native::Event, Timer` (a timer that came due) or `id, :cancel`
+    /// (cancel the running event with that id). An empty Array means "wait on `fileno`"; nil
+    /// means the bridge is closed and drained.
     fn poll(ruby: &Ruby, rb_self: &Self, max: usize) -> Result<Option<RArray>, Error> {
         let shared = &rb_self.shared;
         let mut events = shared.pop_batch(max);
@@ -139,13 +141,13 @@ impl Bridge {
         let batch = ruby.ary_new_capa(events.len() * 2);
         for event in events {
             match event {
-                Event::Handle {
+                Queued::Handle {
                     id,
                     context,
                     payload,
                     done,
                 } => {
-                    batch.push(RubyContext::new(
+                    batch.push(Event::new(
                         id,
                         context,
                         done,
@@ -153,12 +155,12 @@ impl Bridge {
                     ))?;
                     match payload {
                         Payload::Message(message) => batch.push(RubyMessage::new(message))?,
-                        Payload::Timer(timer) => batch.push(ruby_timer(ruby, &timer)?)?,
+                        Payload::Timer(timer) => batch.push(timer::to_ruby(ruby, &timer)?)?,
                     }
                 }
-                Event::Cancel(id) => {
+                Queued::Cancel(id) => {
                     batch.push(id)?;
-                    batch.push(ruby.qnil())?;
+                    batch.push(ruby.sym_new("cancel"))?;
                 }
             }
         }
@@ -214,7 +216,7 @@ async fn dispatch(shared: Arc<Shared>, context: Context, payload: Payload) -> Ou
     let (done, outcome) = oneshot::channel();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let cancel = context.clone();
-    if !shared.push(Event::Handle {
+    if !shared.push(Queued::Handle {
         id,
         context,
         payload,
@@ -230,27 +232,10 @@ async fn dispatch(shared: Arc<Shared>, context: Context, payload: Payload) -> Ou
     tokio::select! {
         result = &mut outcome => result.unwrap_or_else(|_| Err(stopped())),
         () = cancel.cancelled() => {
-            shared.push(Event::Cancel(id));
+            shared.push(Queued::Cancel(id));
             outcome.await.unwrap_or_else(|_| Err(stopped()))
         }
     }
-}
-
-/// `Prosody::Timer.new(key, Time)`, built on the processor thread.
-fn ruby_timer(ruby: &Ruby, timer: &Timer) -> Result<Value, Error> {
-    let secs = timer
-        .time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    let time: Value = ruby
-        .class_object()
-        .const_get::<_, magnus::RClass>("Time")?
-        .funcall("at", (secs,))?;
-    let class: magnus::RClass = ruby
-        .class_object()
-        .const_get::<_, magnus::RModule>("Prosody")?
-        .const_get("Timer")?;
-    class.new_instance((timer.key.as_str(), time))
 }
 
 /// Defines `Prosody::Native::Bridge`.
@@ -266,6 +251,5 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("flush", method!(Bridge::flush, 0))?;
     class.define_method("close", method!(Bridge::close, 0))?;
     class.define_method("closed?", method!(Bridge::is_closed, 0))?;
-    let _: Option<Value> = None;
     Ok(())
 }

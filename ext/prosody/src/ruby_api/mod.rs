@@ -10,11 +10,12 @@ pub(crate) mod admin;
 pub(crate) mod bridge;
 pub(crate) mod client;
 pub(crate) mod config;
-pub(crate) mod context;
+pub(crate) mod event;
 pub(crate) mod log_pump;
 pub(crate) mod message;
 pub(crate) mod native;
 pub(crate) mod pending;
+pub(crate) mod timer;
 
 /// Defines every Ruby-facing class and module function of the extension.
 pub(crate) fn init(ruby: &Ruby) -> Result<(), Error> {
@@ -22,7 +23,7 @@ pub(crate) fn init(ruby: &Ruby) -> Result<(), Error> {
     native::init(ruby)?;
     config::init(ruby)?;
     message::init(ruby)?;
-    context::init(ruby)?;
+    event::init(ruby)?;
     bridge::init(ruby)?;
     pending::init(ruby)?;
     client::init(ruby)?;

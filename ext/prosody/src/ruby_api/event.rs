@@ -1,0 +1,239 @@
+//! `Prosody::Native::Event`: the processor's handle on one event the engine handed to Ruby.
+//!
+//! The worker running the event reports its outcome through `complete`, exactly once; later
+//! calls are ignored. An event dropped without completion (a crashed processor) makes the
+//! engine see a transient failure, so the event is retried rather than lost. Timer operations
+//! go through `timer` while the handler runs. The user's `Prosody::Context` (plain Ruby,
+//! `lib/prosody/context.rb`) wraps one of these and shows only the documented API.
+//!
+//! Outcomes and timer operations cross as Symbols:
+//!
+//! | Ruby | meaning |
+//! |---|---|
+//! | `complete(:success, nil)` | the handler returned |
+//! | `complete(:transient, text)` | it failed and may be retried (including cancellation) |
+//! | `complete(:permanent, text)` | it failed and must not be retried |
+//! | `timer(:schedule \| :unschedule \| :clear_and_schedule, seconds)` | change one time |
+//! | `timer(:clear_scheduled \| :scheduled, nil)` | clear or list the key's times |
+
+use std::sync::{Arc, Mutex};
+
+use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, Symbol, TypedData};
+use prosody_engine::{Context, HandlerError, TimerTime};
+use tokio::sync::oneshot;
+
+use crate::helpers::errors::prosody_error;
+use crate::ruby_api::pending::{Outcome as PendingOutcome, Pending};
+
+/// What a handler returned, as the engine sees it.
+pub(crate) type Outcome = Result<(), HandlerError>;
+
+/// Completed outcomes waiting to be sent to the engine.
+///
+/// Sending one outcome wakes the engine task that awaits it; sending a processor turn's worth
+/// together lets those wake-ups coalesce (several completions of one partition wake its task
+/// once) instead of costing a cross-thread wake-up per event. The processor flushes at the end
+/// of every dispatch turn and whenever a worker runs out of work, so nothing waits here while
+/// Ruby is idle. Its size is bounded by the events in flight (at most `max_concurrency`).
+#[derive(Default)]
+pub(crate) struct Completions {
+    ready: Mutex<Vec<(oneshot::Sender<Outcome>, Outcome)>>,
+}
+
+impl Completions {
+    /// Sends every buffered outcome.
+    pub(crate) fn flush(&self) {
+        let ready = std::mem::take(
+            &mut *self
+                .ready
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for (sender, outcome) in ready {
+            // The receiver is gone only if the engine dropped the event (shutdown deadline).
+            let _ = sender.send(outcome);
+        }
+    }
+}
+
+/// The Ruby-visible event handle.
+#[derive(TypedData, DataTypeFunctions)]
+#[magnus(class = "Prosody::Native::Event", free_immediately)]
+pub(crate) struct Event {
+    id: u64,
+    context: Context,
+    done: Mutex<Option<oneshot::Sender<Outcome>>>,
+    completions: Arc<Completions>,
+}
+
+impl Event {
+    pub(crate) fn new(
+        id: u64,
+        context: Context,
+        done: oneshot::Sender<Outcome>,
+        completions: Arc<Completions>,
+    ) -> Self {
+        Self {
+            id,
+            context,
+            done: Mutex::new(Some(done)),
+            completions,
+        }
+    }
+
+    /// The number the bridge names this event by when it asks Ruby to cancel it.
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn key(&self) -> String {
+        self.context.key().to_string()
+    }
+
+    /// Which attempt at this event the handler is making, from 1 (see `Context::attempt`).
+    fn attempt(&self) -> u32 {
+        self.context.attempt()
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.context.should_cancel()
+    }
+
+    /// Reports the outcome (see the module docs); `false` if one was already reported.
+    fn complete(
+        ruby: &Ruby,
+        rb_self: &Self,
+        outcome: Symbol,
+        description: Option<String>,
+    ) -> Result<bool, Error> {
+        let description = description.unwrap_or_default();
+        let outcome = match &*outcome.name()? {
+            "success" => Ok(()),
+            "transient" => Err(HandlerError::transient(description)),
+            "permanent" => Err(HandlerError::permanent(description)),
+            other => {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    format!(
+                        "unknown outcome :{other}; expected :success, :transient or :permanent"
+                    ),
+                ))
+            }
+        };
+        let sender = rb_self
+            .done
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some(sender) = sender else {
+            return Ok(false);
+        };
+        rb_self
+            .completions
+            .ready
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((sender, outcome));
+        Ok(true)
+    }
+
+    /// Starts timer operation `operation` (see the module docs) and returns its `Pending`.
+    fn timer(
+        ruby: &Ruby,
+        rb_self: &Self,
+        operation: Symbol,
+        seconds: Option<u32>,
+    ) -> Result<Pending, Error> {
+        rb_self.check_live(ruby)?;
+        let operation = TimerOperation::parse(ruby, operation, seconds)?;
+        Pending::start(ruby, operation.run(rb_self.context.clone()))
+    }
+
+    /// Timer operations belong to the running handler: once its outcome is reported, the key's
+    /// next event may already be running, and a late operation would race it.
+    fn check_live(&self, ruby: &Ruby) -> Result<(), Error> {
+        let done = self
+            .done
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_none();
+        if done {
+            return Err(prosody_error(
+                ruby,
+                "this context's handler has returned; timers can only be changed while it runs",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A timer operation, named as `Prosody::Context` names it.
+enum TimerOperation {
+    Schedule(TimerTime),
+    Unschedule(TimerTime),
+    ClearAndSchedule(TimerTime),
+    ClearScheduled,
+    Scheduled,
+}
+
+impl TimerOperation {
+    fn parse(ruby: &Ruby, operation: Symbol, seconds: Option<u32>) -> Result<Self, Error> {
+        let name = operation.name()?;
+        let time = seconds.map(TimerTime::from_secs);
+        let operation = match (&*name, time) {
+            ("schedule", Some(time)) => Self::Schedule(time),
+            ("unschedule", Some(time)) => Self::Unschedule(time),
+            ("clear_and_schedule", Some(time)) => Self::ClearAndSchedule(time),
+            ("clear_scheduled", None) => Self::ClearScheduled,
+            ("scheduled", None) => Self::Scheduled,
+            _ => {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    format!(
+                        "no timer operation :{name} with {}; expected :schedule, :unschedule or \
+                         :clear_and_schedule with seconds, :clear_scheduled or :scheduled without",
+                        if seconds.is_some() { "seconds" } else { "nil" }
+                    ),
+                ))
+            }
+        };
+        Ok(operation)
+    }
+
+    async fn run(self, context: Context) -> PendingOutcome {
+        let result = match self {
+            Self::Schedule(time) => context.schedule(time).await,
+            Self::Unschedule(time) => context.unschedule(time).await,
+            Self::ClearAndSchedule(time) => context.clear_and_schedule(time).await,
+            Self::ClearScheduled => context.clear_scheduled().await,
+            Self::Scheduled => {
+                return match context.scheduled().await {
+                    Ok(times) => {
+                        PendingOutcome::Times(times.into_iter().map(TimerTime::as_secs).collect())
+                    }
+                    Err(error) => PendingOutcome::Failed(error),
+                }
+            }
+        };
+        match result {
+            Ok(()) => PendingOutcome::Done,
+            Err(error) => PendingOutcome::Failed(error),
+        }
+    }
+}
+
+/// Defines `Prosody::Native::Event`.
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let class = ruby
+        .define_module("Prosody")?
+        .define_module("Native")?
+        .define_class("Event", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_method("id", method!(Event::id, 0))?;
+    class.define_method("key", method!(Event::key, 0))?;
+    class.define_method("attempt", method!(Event::attempt, 0))?;
+    class.define_method("cancelled?", method!(Event::is_cancelled, 0))?;
+    class.define_method("complete", method!(Event::complete, 2))?;
+    class.define_method("timer", method!(Event::timer, 2))?;
+    Ok(())
+}
