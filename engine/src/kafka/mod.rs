@@ -10,6 +10,7 @@ mod admin;
 mod client_config;
 mod error;
 mod limits;
+pub(crate) mod loader;
 mod mock;
 mod producer;
 
