@@ -35,8 +35,6 @@ mod kafka;
 pub mod middleware;
 mod process_runtime;
 mod subscribe;
-// Wired into the middleware stack by the quality-of-service layers.
-#[allow(dead_code)]
 pub mod qos;
 mod timers;
 mod trace;

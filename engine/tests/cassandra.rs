@@ -163,7 +163,10 @@ async fn concurrent_migrators_apply_each_file_exactly_once() {
 
     let recorded = recorded_migrations(&sessions[0]).await;
     let names: Vec<&str> = recorded.iter().map(|(name, _)| name.as_str()).collect();
-    assert_eq!(names, ["0001_dedup.cql", "0002_timers.cql", "0003_defer.cql"]);
+    assert_eq!(
+        names,
+        ["0001_dedup.cql", "0002_timers.cql", "0003_defer.cql"]
+    );
     assert!(recorded.iter().all(|(_, checksum)| checksum.len() == 64));
     assert!(
         sessions[1].migrate().await.expect("fast path").is_empty(),

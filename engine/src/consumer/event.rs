@@ -112,18 +112,16 @@ impl Scope {
         }
     }
 
-    /// Runs a handler call under a concurrency permit. `None` means it panicked.
+    /// Runs a handler call; `None` means it panicked. The handler stack takes a concurrency
+    /// permit for each attempt itself, so none is held here across retries.
     async fn call<F>(&self, call: F) -> Option<Result<(), HandlerError>>
     where
         F: FnOnce(&dyn Handler) -> HandlerFuture,
     {
-        let permit = Arc::clone(&self.shared.concurrency).acquire_owned().await;
-        let outcome = std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref()))
+        std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref()))
             .catch_unwind()
             .await
-            .ok();
-        drop(permit);
-        outcome
+            .ok()
     }
 
     /// Whether an outcome is final (the event is done with), logging failures.

@@ -3,9 +3,9 @@
 //! The poll thread sends records through a bounded channel whose capacity is
 //! `max_uncommitted`; since the poll thread never has more than that many records
 //! outstanding in total, a send never finds the channel full. Inside the task, [`KeyQueues`]
-//! runs one event per key at a time, and a global semaphore caps running handlers at
-//! `max_concurrency`. No task is spawned per message: running handlers are futures polled by
-//! this task.
+//! runs one event per key at a time; the handler stack's fair scheduler caps running handlers
+//! at `max_concurrency`. No task is spawned per message: running handlers are futures polled
+//! by this task.
 //!
 //! Shutdown has three steps, driven by [`PartitionHandle`]'s tokens: `drain` stops new work
 //! (queued events are abandoned uncommitted), `cancel` asks running handlers to stop, and

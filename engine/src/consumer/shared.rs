@@ -79,7 +79,6 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) runtime: Handle,
-    pub(crate) concurrency: Arc<Semaphore>,
     /// Where timers persist.
     pub(crate) timer_store: Arc<dyn TimerStore>,
     /// Due timers waiting for or running a handler, over all partitions: `max_uncommitted`.

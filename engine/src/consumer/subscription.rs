@@ -53,8 +53,8 @@ impl<'a> Subscription<'a> {
     /// Partition tasks run on `runtime`; the poll loop runs on a thread of its own.
     pub(crate) fn start(self, handler: Arc<dyn Handler>, runtime: Handle) -> Result<Consumer> {
         let Self { config, group_id } = self;
-        // `max_uncommitted` and `max_concurrency` need no clamping: `Config` parses both with
-        // `positive_count`, so each is at least 1.
+        // `max_uncommitted` needs no clamping: `Config` parses it with `positive_count`, so it
+        // is at least 1. `max_concurrency` is the handler stack's business (its fair scheduler).
         let settings = Settings {
             group_id,
             max_uncommitted: config.max_uncommitted,
@@ -67,7 +67,6 @@ impl<'a> Subscription<'a> {
             settings,
             handler,
             runtime,
-            concurrency: Arc::new(Semaphore::new(config.max_concurrency)),
             timer_store: timer_store(config),
             timer_permits: Arc::new(Semaphore::new(config.max_uncommitted)),
             in_flight: AtomicUsize::new(0),

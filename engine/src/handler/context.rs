@@ -31,6 +31,8 @@ pub struct Context {
     cancel: CancellationToken,
     timers: Option<Arc<PartitionTimers>>,
     attempt: u32,
+    /// Whether the event is a deferred one coming back, which the scheduler counts as a retry.
+    deferred: bool,
 }
 
 impl Context {
@@ -40,6 +42,7 @@ impl Context {
             cancel,
             timers: None,
             attempt: 1,
+            deferred: false,
         }
     }
 
@@ -53,6 +56,7 @@ impl Context {
             cancel,
             timers: Some(timers),
             attempt: 1,
+            deferred: false,
         }
     }
 
@@ -95,6 +99,7 @@ impl Context {
             cancel: self.cancel.child_token(),
             timers: self.timers.clone(),
             attempt: self.attempt,
+            deferred: self.deferred,
         }
     }
 
@@ -105,6 +110,24 @@ impl Context {
             attempt,
             ..self.clone()
         }
+    }
+
+    /// The key, shared rather than copied.
+    pub(crate) fn shared_key(&self) -> &Arc<str> {
+        &self.key
+    }
+
+    /// The same context, marked as a deferred event coming back for another try.
+    #[allow(dead_code)] // used by deferral, which lands next
+    pub(crate) fn into_deferred_retry(mut self) -> Self {
+        self.deferred = true;
+        self
+    }
+
+    /// Whether this attempt retries earlier work: a second or later attempt, or a deferred
+    /// event coming back. The scheduler serves these from the failure share.
+    pub(crate) fn is_retry(&self) -> bool {
+        self.attempt > 1 || self.deferred
     }
 
     /// Asks the handler holding this context, and every child of it, to stop. Only call it on

@@ -8,7 +8,8 @@
 //! | Layer | Concern |
 //! |---|---|
 //! | [`Filter`] | loop prevention (`source-system` header) and `allowed_events` prefixes |
-//! | [`Timeout`] | cancels a handler that runs past `timeout`; the attempt fails as transient |
+//! | [`Timeout`] | cancels a handler that runs past `timeout`; one that then fails is transient |
+//! | [`Qos`] | a fair handler permit per attempt; hot keys held back; the failure rate fed |
 //! | [`Retry`] | in-place retries with full-jitter exponential backoff, per a [`RetryPolicy`] |
 //! | [`FailureTopic`] | low-latency mode: writes a finally failing message to `failure_topic` |
 //! | [`BestEffort`] | best-effort mode: logs a failure and moves on |
@@ -29,6 +30,7 @@ mod best_effort;
 mod dedup;
 mod failure_topic;
 mod filter;
+mod qos;
 mod retry;
 pub mod stack;
 mod timeout;
@@ -46,6 +48,7 @@ pub use failure_topic::{
     SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, SOURCE_TIMESTAMP_HEADER, SOURCE_TOPIC_HEADER,
 };
 pub use filter::{Filter, FilterLayer};
+pub use qos::{Qos, QosLayer};
 pub use retry::{Backoff, Bounded, Retry, RetryForever, RetryLayer, RetryPolicy};
 pub use timeout::{Timeout, TimeoutLayer};
 

@@ -6,9 +6,9 @@
 //!
 //! | Mode | Layers |
 //! |---|---|
-//! | `pipeline` | [`Filter`] → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Timeout`] → handler |
-//! | `low_latency` | [`Filter`] → [`FailureTopic`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Timeout`] → handler |
-//! | `best_effort` | [`Filter`] → [`BestEffort`] → [`Dedup`] → [`Timeout`] → handler |
+//! | `pipeline` | [`Filter`] → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
+//! | `low_latency` | [`Filter`] → [`FailureTopic`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
+//! | `best_effort` | [`Filter`] → [`BestEffort`] → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
 //!
 //! [`Dedup`] is left out when `idempotence_cache_size` is 0. Otherwise its store is a
 //! [`MemoryDedupStore`] with `mock: true`, and a [`CassandraDedupStore`] (an in-memory cache of
@@ -33,7 +33,11 @@
 //! 3. **Dedup inside the retries.** Each attempt checks the store, runs the handler and records
 //!    the outcome as one unit, so a store outage is retried like any transient failure and a
 //!    transient handler failure is never recorded.
-//! 4. **Timeout innermost.** It bounds exactly one handler attempt and gives each attempt its
+//! 4. **A permit per attempt.** [`Qos`] sits just outside [`Timeout`], so a handler permit is
+//!    held only while the handler runs: back-off sleeps, dedup lookups and deferral hold none,
+//!    and each attempt asks the fair scheduler again (a retry from its failure share). In
+//!    pipeline mode it also holds back hot keys and measures the failure rate.
+//! 5. **Timeout innermost.** It bounds exactly one handler attempt and gives each attempt its
 //!    own child context, so a retry after a timeout starts with a fresh deadline and an
 //!    uncancelled context, and dedup store I/O does not count against the handler's time.
 //!
@@ -46,6 +50,7 @@
 //! [`Bounded`]: super::Bounded
 //! [`Dedup`]: super::Dedup
 //! [`Timeout`]: super::Timeout
+//! [`Qos`]: super::Qos
 //! [`FailureTopic`]: super::FailureTopic
 //! [`BestEffort`]: super::BestEffort
 //! [`MemoryDedupStore`]: super::MemoryDedupStore
@@ -61,9 +66,10 @@ use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::middleware::{
     Backoff, BestEffortLayer, Bounded, CassandraDedupStore, DedupLayer, DedupStore, FailureSink,
-    FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, RetryForever, RetryLayer,
+    FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, QosLayer, RetryForever, RetryLayer,
     TimeoutLayer,
 };
+use crate::qos::{FailureRate, FairScheduler, HotKeys, SchedulerSettings};
 
 /// Wraps `inner` in the layers for `config.mode`, in the order the module docs give.
 ///
@@ -99,6 +105,7 @@ pub fn build(
     let backoff = Backoff::new(config.retry_base, config.max_retry_delay);
 
     let mut handler = wrap(&TimeoutLayer::new(config.timeout), inner);
+    handler = wrap(&qos_layer(config), handler);
     if config.idempotence_cache_size > 0 {
         let store: Arc<dyn DedupStore> = if config.mock {
             Arc::new(MemoryDedupStore::new(config.idempotence_cache_size))
@@ -123,6 +130,28 @@ pub fn build(
     };
     let filter = FilterLayer::new(config.group_id.clone(), config.allowed_events.clone());
     Ok(wrap(&filter, handler))
+}
+
+/// The fair scheduler for `max_concurrency` permits; in pipeline mode also hot-key protection
+/// (unless `monopolization_enabled` is false) and the failure rate that gates deferral.
+fn qos_layer(config: &Config) -> QosLayer {
+    let scheduler = FairScheduler::new(SchedulerSettings {
+        permits: config.max_concurrency,
+        failure_weight: config.scheduler_failure_weight,
+        max_wait: config.scheduler_max_wait,
+        wait_weight: config.scheduler_wait_weight,
+        cache_size: config.scheduler_cache_size,
+    });
+    let pipeline = config.mode == Mode::Pipeline;
+    let hot_keys = (pipeline && config.monopolization_enabled).then(|| {
+        Arc::new(HotKeys::new(
+            config.monopolization_window,
+            config.monopolization_threshold,
+            config.monopolization_cache_size,
+        ))
+    });
+    let failure_rate = pipeline.then(|| Arc::new(FailureRate::new(config.defer_failure_window)));
+    QosLayer::new(scheduler, hot_keys, failure_rate)
 }
 
 fn wrap<L>(layer: &L, inner: Arc<dyn Handler>) -> Arc<dyn Handler>

@@ -161,18 +161,6 @@ impl<T> FairQueue<T> {
         Some(entry.item)
     }
 
-    /// Removes every task for which `dead` holds (a waiter that gave up), returning how many.
-    pub(crate) fn prune(&mut self, mut dead: impl FnMut(&T) -> bool) -> usize {
-        let before = self.len;
-        self.saturated.retain(|entry| !dead(&entry.item));
-        for heap in self.slots.values_mut() {
-            heap.retain(|entry| !dead(&entry.item));
-        }
-        self.slots.retain(|_, heap| !heap.is_empty());
-        self.len = self.saturated.len() + self.slots.values().map(BinaryHeap::len).sum::<usize>();
-        before - self.len
-    }
-
     fn slot_of(&self, at: Instant) -> u64 {
         let since = at.saturating_duration_since(self.origin).as_nanos();
         u64::try_from(since / self.slot_width.as_nanos().max(1)).unwrap_or(u64::MAX)
@@ -271,21 +259,5 @@ mod tests {
         assert_eq!(queue.pop(now, &w), Some("light-late"));
         assert_eq!(queue.pop(now, &w), Some("heavy-early"));
         assert_eq!(queue.pop(now, &w), None);
-    }
-
-    #[test]
-    fn prune_drops_abandoned_tasks() {
-        let now = Instant::now();
-        let w = weights();
-        let mut queue = FairQueue::new(now, &w);
-        for n in 0..10 {
-            queue.push(n, Decaying::zero(now), now + Duration::from_secs(n), &w);
-        }
-
-        assert_eq!(queue.prune(|n| n % 2 == 0), 5);
-        assert_eq!(queue.len(), 5);
-        let left: Vec<_> =
-            std::iter::from_fn(|| queue.pop(now + Duration::from_secs(20), &w)).collect();
-        assert_eq!(left, [1, 3, 5, 7, 9]);
     }
 }

@@ -34,6 +34,18 @@ impl HotKeys {
         }
     }
 
+    /// The share of the window above which a key is hot.
+    #[must_use]
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    /// The rolling window.
+    #[must_use]
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
     /// Records that a handler for `key` ran from `started` to `ended`.
     pub fn record(&self, key: &Arc<str>, started: Instant, ended: Instant) {
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::build;
 use crate::config::Config;
-use crate::error::{Error, ErrorClass};
+use crate::error::{Error, ErrorClass, HandlerError};
 use crate::middleware::test_support::{
     context, message, message_with, permanent, transient, FakeSink, Scripted, Step,
 };
@@ -51,7 +51,9 @@ async fn pipeline_retries_transient_errors_and_gives_up_permanent_ones() {
 
 #[tokio::test(start_paused = true)]
 async fn a_timed_out_attempt_is_retried_with_a_fresh_context() {
-    let inner = Scripted::new([Step::UntilCancelled(Ok(()))]);
+    let inner = Scripted::new([Step::UntilCancelled(Err(HandlerError::transient(
+        "stopped",
+    )))]);
     let handler = build(&config(&[]), inner.clone(), None).unwrap();
     let result = handler
         .on_message(context("k").0, message("k", json!({})))
@@ -61,6 +63,17 @@ async fn a_timed_out_attempt_is_retried_with_a_fresh_context() {
     assert_eq!(calls.len(), 2);
     assert!(calls[0].context.should_cancel());
     assert!(!calls[1].context.should_cancel());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_returns_after_its_timeout_is_not_retried() {
+    let inner = Scripted::new([Step::UntilCancelled(Ok(()))]);
+    let handler = build(&config(&[]), inner.clone(), None).unwrap();
+    let result = handler
+        .on_message(context("k").0, message("k", json!({})))
+        .await;
+    assert_eq!(result, Ok(()));
+    assert_eq!(inner.call_count(), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,9 +4,10 @@
 //! partition-wide cancellation still reaches it). When `timeout` expires the child context is
 //! cancelled: `should_cancel()` turns true and `cancelled()` resolves. Cancellation is
 //! cooperative: the layer then keeps awaiting the handler, so a key never has two attempts
-//! running at once, and reports the attempt as a transient "handler timed out" error whatever
-//! the handler returned (a terminal error is kept, as it forbids the commit). A handler that
-//! ignores cancellation keeps running; stall detection reports the partition.
+//! running at once. A handler that stops and returns normally (a Ruby handler that rescues
+//! `Async::Stop`, say) has succeeded, as on shutdown; one that fails is reported as a transient
+//! "handler timed out" error (a terminal error is kept, as it forbids the commit). A handler
+//! that ignores cancellation keeps running; stall detection reports the partition.
 
 mod layer;
 
@@ -93,8 +94,9 @@ async fn race(
     );
     child.cancel();
     match future.await {
+        Ok(()) => Ok(()),
         Err(error) if error.class() == ErrorClass::Terminal => Err(error),
-        _ => Err(HandlerError::transient(format!(
+        Err(_) => Err(HandlerError::transient(format!(
             "handler timed out after {} (timeout)",
             humantime::format_duration(timeout)
         ))),

@@ -31,7 +31,9 @@ async fn a_handler_within_the_deadline_keeps_its_result() {
 
 #[tokio::test(start_paused = true)]
 async fn expiry_cancels_the_handler_context_and_fails_transiently() {
-    let inner = Scripted::new([Step::UntilCancelled(Ok(()))]);
+    let inner = Scripted::new([Step::UntilCancelled(Err(HandlerError::transient(
+        "stopped",
+    )))]);
     let timeout = TimeoutLayer::new(LIMIT).layer(Arc::clone(&inner));
     let (parent, _token) = context("k");
     let mut run = timeout.on_message(parent.clone(), message("k", json!({})));
@@ -56,7 +58,10 @@ async fn expiry_cancels_the_handler_context_and_fails_transiently() {
 #[tokio::test(start_paused = true)]
 async fn after_expiry_the_layer_waits_for_the_handler_to_stop() {
     let grace = Duration::from_secs(3);
-    let inner = Scripted::new([Step::Sleep(LIMIT + grace, Ok(()))]);
+    let inner = Scripted::new([Step::Sleep(
+        LIMIT + grace,
+        Err(HandlerError::transient("late")),
+    )]);
     let timeout = TimeoutLayer::new(LIMIT).layer(Arc::clone(&inner));
     let started = tokio::time::Instant::now();
 
@@ -66,6 +71,21 @@ async fn after_expiry_the_layer_waits_for_the_handler_to_stop() {
         .unwrap_err();
     assert_eq!(started.elapsed(), LIMIT + grace);
     assert_eq!(error.class(), ErrorClass::Transient);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_stops_and_returns_after_expiry_succeeds() {
+    // As a Ruby handler that rescues Async::Stop and returns: no retry, the offset commits.
+    let inner = Scripted::new([Step::UntilCancelled(Ok(()))]);
+    let timeout = TimeoutLayer::new(LIMIT).layer(Arc::clone(&inner));
+    let started = tokio::time::Instant::now();
+
+    let outcome = timeout
+        .on_message(context("k").0, message("k", json!({})))
+        .await;
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(started.elapsed(), LIMIT);
+    assert!(inner.calls()[0].context.should_cancel());
 }
 
 #[tokio::test(start_paused = true)]
@@ -109,7 +129,9 @@ async fn partition_cancellation_reaches_the_child_context() {
 
 #[tokio::test(start_paused = true)]
 async fn timers_are_timed_out_too() {
-    let inner = Scripted::new([Step::UntilCancelled(Ok(()))]);
+    let inner = Scripted::new([Step::UntilCancelled(Err(HandlerError::transient(
+        "stopped",
+    )))]);
     let timeout = TimeoutLayer::new(LIMIT).layer(Arc::clone(&inner));
     let error = timeout
         .on_timer(context("k").0, timer("k"))
