@@ -177,6 +177,8 @@ impl fmt::Display for ErrorClass {
 pub struct HandlerError {
     class: ErrorClass,
     message: String,
+    /// Set by the deferral layer: park the event and retry it later, off the partition's path.
+    defer: bool,
 }
 
 impl HandlerError {
@@ -185,6 +187,7 @@ impl HandlerError {
         Self {
             class,
             message: message.into(),
+            defer: false,
         }
     }
 
@@ -211,6 +214,19 @@ impl HandlerError {
     /// The failure's description.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The same transient failure, marked for deferral: the consumer parks the event in its
+    /// key's deferred backlog, lets the offset commit, and retries it later.
+    #[must_use]
+    pub fn deferred(mut self) -> Self {
+        self.defer = true;
+        self
+    }
+
+    /// Whether the event is to be deferred rather than retried in place or given up.
+    pub fn is_deferred(&self) -> bool {
+        self.defer
     }
 }
 

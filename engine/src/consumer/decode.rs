@@ -15,8 +15,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use crate::handler::{Message, Metadata};
+use crate::kafka::loader::LoadedRecord;
 
 /// Why a record was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +68,24 @@ impl Record {
 
     pub(crate) fn offset(&self) -> i64 {
         self.metadata.offset
+    }
+
+    /// A record read back by the deferral loader, to decode like one from the poll thread.
+    pub(crate) fn from_loaded(record: &LoadedRecord) -> Self {
+        let timestamp = record
+            .timestamp_ms
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map_or(SystemTime::UNIX_EPOCH, |ms| {
+                SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+            });
+        let metadata = Metadata {
+            topic: Arc::clone(&record.topic),
+            partition: record.partition,
+            offset: record.offset,
+            timestamp,
+            headers: record.headers.clone().into(),
+        };
+        Self::new(metadata, record.key.as_deref(), record.payload.as_deref())
     }
 
     /// The message this record holds; or `None` when it cannot be handled, after logging the

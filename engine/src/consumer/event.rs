@@ -11,16 +11,19 @@ use std::sync::Arc;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::consumer::deferral::Backlogs;
 use crate::consumer::shared::Shared;
 use crate::error::{ErrorClass, HandlerError};
 use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
-use crate::timers::{DueTimer, PartitionTimers};
+use crate::timers::{DueTimer, PartitionTimers, TimerSegment};
 
 /// An event waiting for, or holding, its key.
 #[derive(Debug)]
 pub(crate) enum Event {
     Message(Message),
     Timer(DueTimer),
+    /// A deferred key's retry came due (see [`super::deferral`]).
+    Retry(Arc<str>),
 }
 
 impl Event {
@@ -28,6 +31,7 @@ impl Event {
         match self {
             Event::Message(message) => message.shared_key(),
             Event::Timer(timer) => &timer.key,
+            Event::Retry(key) => key,
         }
     }
 
@@ -52,6 +56,9 @@ pub(crate) struct Scope {
     pub(crate) cancel: CancellationToken,
     pub(crate) terminate: CancellationToken,
     pub(crate) label: Arc<str>,
+    /// The partition's deferred backlogs, in pipeline mode with `defer_enabled`.
+    pub(crate) backlogs: Option<Arc<Backlogs>>,
+    pub(crate) segment: TimerSegment,
 }
 
 impl Scope {
@@ -68,6 +75,14 @@ impl Scope {
             match event {
                 Event::Message(message) => {
                     let offset = message.offset();
+                    if scope.joins_backlog(&key) {
+                        let joined = scope.defer(&key, offset).await;
+                        return Done {
+                            key,
+                            commit: joined.then_some(offset),
+                            message: true,
+                        };
+                    }
                     scope
                         .shared
                         .stats
@@ -76,11 +91,25 @@ impl Scope {
                     let outcome = scope
                         .call(|handler| handler.on_message(context, message))
                         .await;
-                    let settled = scope.settled(outcome, &key, &format!("offset {offset}"));
+                    let settled = match &outcome {
+                        Some(Err(error)) if error.is_deferred() && scope.backlogs.is_some() => {
+                            tracing::info!(partition = %scope.label, key = &*key, offset, %error, "deferring the key");
+                            scope.defer(&key, offset).await
+                        }
+                        _ => scope.settled(outcome, &key, &format!("offset {offset}")),
+                    };
                     Done {
                         key,
                         commit: settled.then_some(offset),
                         message: true,
+                    }
+                }
+                Event::Retry(_) => {
+                    scope.retry_deferred(&key, context).await;
+                    Done {
+                        key,
+                        commit: None,
+                        message: false,
                     }
                 }
                 Event::Timer(due) => {
@@ -114,7 +143,7 @@ impl Scope {
 
     /// Runs a handler call; `None` means it panicked. The handler stack takes a concurrency
     /// permit for each attempt itself, so none is held here across retries.
-    async fn call<F>(&self, call: F) -> Option<Result<(), HandlerError>>
+    pub(super) async fn call<F>(&self, call: F) -> Option<Result<(), HandlerError>>
     where
         F: FnOnce(&dyn Handler) -> HandlerFuture,
     {

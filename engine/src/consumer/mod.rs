@@ -7,12 +7,14 @@
 //! crash or revocation redelivers exactly what had not completed.
 
 mod decode;
+mod deferral;
 mod drain;
 mod event;
 mod keyed;
 mod offsets;
 mod partition;
 mod poll;
+mod retry_deferred;
 mod shared;
 mod subscription;
 

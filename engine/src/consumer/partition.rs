@@ -18,6 +18,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
@@ -49,7 +50,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
     );
     let segment = TimerSegment::new(&shared.settings.group_id, &partition.0, partition.1);
     let timers = Arc::new(PartitionTimers::new(
-        segment,
+        segment.clone(),
         Arc::clone(&shared.timer_store),
         shared.settings.timer_window,
         drain.clone(),
@@ -72,6 +73,8 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             cancel: cancel.clone(),
             terminate: terminate.clone(),
             label: format!("{}/{}", partition.0, partition.1).into(),
+            backlogs: shared.deferral.as_ref().map(|_| Arc::default()),
+            segment,
         },
         progress: Arc::clone(&progress),
         tracker: OffsetTracker::default(),
@@ -120,11 +123,43 @@ impl PartitionTask {
         // then leaves) the token's waiter list every time, twice per message.
         let terminated = terminate.cancelled();
         let drained = drain.cancelled();
-        tokio::pin!(terminated, drained);
+        // One timer for the next deferred retry, reset only when that time changes.
+        let retry_timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(terminated, drained, retry_timer);
+        let mut retry_at = None;
+        if !self.restore_backlogs(&drain).await {
+            open = false;
+        }
         loop {
+            if !open && running.is_empty() {
+                break;
+            }
+            if let Some(backlogs) = &self.scope.backlogs {
+                let next = backlogs.next_due();
+                if next != retry_at {
+                    if let Some(at) = next {
+                        retry_timer.as_mut().reset(at);
+                    }
+                    retry_at = next;
+                }
+            }
             tokio::select! {
                 biased;
                 () = &mut terminated => break,
+                () = &mut retry_timer, if retry_at.is_some() && open => {
+                    retry_at = None;
+                    let due = self
+                        .scope
+                        .backlogs
+                        .as_ref()
+                        .map(|backlogs| backlogs.take_due(tokio::time::Instant::now()))
+                        .unwrap_or_default();
+                    for key in due {
+                        if let Some(event) = self.offer(Event::Retry(key)) {
+                            running.push(self.scope.run(event));
+                        }
+                    }
+                }
                 Some(done) = running.next(), if !running.is_empty() => {
                     self.finish(&done);
                     if let Some(next) = self.keys.finish(&done.key) {
@@ -169,6 +204,33 @@ impl PartitionTask {
             abandoned += 1;
         }
         self.scope.shared.release(abandoned);
+    }
+
+    /// Reads the partition's deferred backlogs before any of its messages run, so a deferred
+    /// key's messages keep joining its backlog. `false` if the partition drained first.
+    async fn restore_backlogs(&self, drain: &CancellationToken) -> bool {
+        let (Some(backlogs), Some(deferral)) = (&self.scope.backlogs, &self.scope.shared.deferral)
+        else {
+            return true;
+        };
+        loop {
+            match deferral.store.load(&self.scope.segment).await {
+                Ok(loaded) => {
+                    backlogs.restore(loaded);
+                    if backlogs.len() > 0 {
+                        tracing::info!(partition = %self.scope.label, keys = backlogs.len(), "resuming deferred keys");
+                    }
+                    return true;
+                }
+                Err(error) => {
+                    tracing::warn!(partition = %self.scope.label, %error, "could not read the deferred backlogs; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = drain.cancelled() => return false,
+                    }
+                }
+            }
+        }
     }
 
     /// Takes a record from the poll thread: decodes it and queues its message behind its key,

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer::decode::Record;
+use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::Signal;
 use crate::handler::Handler;
 use crate::timers::TimerStore;
@@ -73,12 +74,18 @@ pub struct ConsumerStats {
     pub skipped: AtomicU64,
     /// Timers handed to handlers.
     pub timers_fired: AtomicU64,
+    /// Messages parked in a deferred key's backlog (the failing one and those queued behind).
+    pub deferred: AtomicU64,
+    /// Deferred messages handled on a retry (succeeded, or given up with a logged reason).
+    pub undeferred: AtomicU64,
 }
 
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) runtime: Handle,
+    /// Deferred retry, in pipeline mode with `defer_enabled`.
+    pub(crate) deferral: Option<Arc<Deferral>>,
     /// Where timers persist.
     pub(crate) timer_store: Arc<dyn TimerStore>,
     /// Due timers waiting for or running a handler, over all partitions: `max_uncommitted`.

@@ -12,12 +12,15 @@ use std::time::Instant;
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
+use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::{PollLoop, Signal};
 use crate::consumer::shared::{ConsumerStats, Settings, Shared};
 use crate::consumer::Consumer;
+use crate::defer::{CassandraDeferStore, DeferStore, MemoryDeferStore};
 use crate::error::{Error, Result};
 use crate::handler::Handler;
+use crate::kafka::loader::MessageLoader;
 use crate::timers::{CassandraTimerStore, MemoryTimerStore, TimerStore};
 
 /// A configuration checked for joining a group: it names a group and topics, and has
@@ -63,9 +66,11 @@ impl<'a> Subscription<'a> {
             stall_threshold: config.stall_threshold,
             timer_window: config.slab_size,
         };
+        let deferral = deferral(config, &settings.group_id, &runtime)?;
         let shared = Arc::new(Shared {
             settings,
             handler,
+            deferral,
             runtime,
             timer_store: timer_store(config),
             timer_permits: Arc::new(Semaphore::new(config.max_uncommitted)),
@@ -96,4 +101,23 @@ fn timer_store(config: &Config) -> Arc<dyn TimerStore> {
         config.slab_size,
         config.cassandra_retention,
     ))
+}
+
+/// Deferred retry's store and loader, in pipeline mode with `defer_enabled`.
+fn deferral(config: &Config, group_id: &str, runtime: &Handle) -> Result<Option<Arc<Deferral>>> {
+    if config.mode != Mode::Pipeline || !config.defer_enabled {
+        return Ok(None);
+    }
+    let store: Arc<dyn DeferStore> = if config.mock {
+        MemoryDeferStore::shared()
+    } else {
+        Arc::new(CassandraDeferStore::from_config(config))
+    };
+    let _guard = runtime.enter();
+    Ok(Some(Arc::new(Deferral {
+        store,
+        loader: MessageLoader::new(config, group_id)?,
+        base: config.defer_base,
+        max_delay: config.defer_max_delay,
+    })))
 }

@@ -118,7 +118,6 @@ impl Context {
     }
 
     /// The same context, marked as a deferred event coming back for another try.
-    #[allow(dead_code)] // used by deferral, which lands next
     pub(crate) fn into_deferred_retry(mut self) -> Self {
         self.deferred = true;
         self

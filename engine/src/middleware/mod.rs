@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`Filter`] | loop prevention (`source-system` header) and `allowed_events` prefixes |
 //! | [`Timeout`] | cancels a handler that runs past `timeout`; one that then fails is transient |
+//! | [`Defer`] | pipeline mode: marks a message that keeps failing for deferral, while the failure rate allows |
 //! | [`Qos`] | a fair handler permit per attempt; hot keys held back; the failure rate fed |
 //! | [`Retry`] | in-place retries with full-jitter exponential backoff, per a [`RetryPolicy`] |
 //! | [`FailureTopic`] | low-latency mode: writes a finally failing message to `failure_topic` |
@@ -28,6 +29,7 @@ use crate::handler::Handler;
 
 mod best_effort;
 mod dedup;
+mod defer;
 mod failure_topic;
 mod filter;
 mod qos;
@@ -43,6 +45,7 @@ pub use dedup::{
     CassandraDedupStore, Dedup, DedupKey, DedupLayer, DedupStore, MemoryDedupStore,
     DEDUP_REQUEST_TIMEOUT,
 };
+pub use defer::{Defer, DeferLayer};
 pub use failure_topic::{
     FailureSink, FailureTopic, FailureTopicLayer, CONSUMER_GROUP_HEADER, ERROR_HEADER,
     SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, SOURCE_TIMESTAMP_HEADER, SOURCE_TOPIC_HEADER,

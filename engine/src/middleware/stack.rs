@@ -6,7 +6,8 @@
 //!
 //! | Mode | Layers |
 //! |---|---|
-//! | `pipeline` | [`Filter`] → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
+//! | `pipeline` | [`Filter`] → [`Defer`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
+//! | `pipeline`, `defer_enabled: false` | [`Filter`] → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
 //! | `low_latency` | [`Filter`] → [`FailureTopic`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
 //! | `best_effort` | [`Filter`] → [`BestEffort`] → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
 //!
@@ -26,9 +27,10 @@
 //!    the partition stream, before every layer, for the same reasons.
 //! 2. **The mode's layer next: the durability boundary.** Its result decides whether the
 //!    offset commits (`Ok`, transient, permanent) or not (terminal). Everything inside it,
-//!    dedup store errors included, gets the mode's treatment: retried forever (pipeline),
-//!    retried `max_retries` times then written to `failure_topic` (low latency), or logged
-//!    (best effort). [`FailureTopic`] sits outside the bounded [`Retry`] so it sees only the
+//!    dedup store errors included, gets the mode's treatment: retried `max_retries` times in
+//!    place then deferred while the failure rate allows, else retried in place (pipeline; with
+//!    `defer_enabled: false`, retried forever), retried `max_retries` times then written to
+//!    `failure_topic` (low latency), or logged (best effort). [`FailureTopic`] sits outside the bounded [`Retry`] so it sees only the
 //!    final error.
 //! 3. **Dedup inside the retries.** Each attempt checks the store, runs the handler and records
 //!    the outcome as one unit, so a store outage is retried like any transient failure and a
@@ -51,6 +53,7 @@
 //! [`Dedup`]: super::Dedup
 //! [`Timeout`]: super::Timeout
 //! [`Qos`]: super::Qos
+//! [`Defer`]: super::Defer
 //! [`FailureTopic`]: super::FailureTopic
 //! [`BestEffort`]: super::BestEffort
 //! [`MemoryDedupStore`]: super::MemoryDedupStore
@@ -65,7 +68,8 @@ use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::middleware::{
-    Backoff, BestEffortLayer, Bounded, CassandraDedupStore, DedupLayer, DedupStore, FailureSink,
+    Backoff, BestEffortLayer, Bounded, CassandraDedupStore, DedupLayer, DedupStore, DeferLayer,
+    FailureSink,
     FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, QosLayer, RetryForever, RetryLayer,
     TimeoutLayer,
 };
@@ -104,8 +108,9 @@ pub fn build(
     let group_id = config.group_id.clone().unwrap_or_default();
     let backoff = Backoff::new(config.retry_base, config.max_retry_delay);
 
+    let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
     let mut handler = wrap(&TimeoutLayer::new(config.timeout), inner);
-    handler = wrap(&qos_layer(config), handler);
+    handler = wrap(&qos_layer(config, &failure_rate), handler);
     if config.idempotence_cache_size > 0 {
         let store: Arc<dyn DedupStore> = if config.mock {
             Arc::new(MemoryDedupStore::new(config.idempotence_cache_size))
@@ -120,6 +125,11 @@ pub fn build(
         handler = wrap(&dedup, handler);
     }
     handler = match config.mode {
+        Mode::Pipeline if config.defer_enabled => {
+            let retry = RetryLayer::new(Bounded(config.max_retries), backoff);
+            let defer = DeferLayer::new(failure_rate, config.defer_failure_threshold, backoff);
+            wrap(&defer, wrap(&retry, handler))
+        }
         Mode::Pipeline => wrap(&RetryLayer::new(RetryForever, backoff), handler),
         Mode::LowLatency => {
             let failure_topic = failure_topic_layer(config, failure_sink, &group_id, backoff)?;
@@ -134,7 +144,7 @@ pub fn build(
 
 /// The fair scheduler for `max_concurrency` permits; in pipeline mode also hot-key protection
 /// (unless `monopolization_enabled` is false) and the failure rate that gates deferral.
-fn qos_layer(config: &Config) -> QosLayer {
+fn qos_layer(config: &Config, failure_rate: &Arc<FailureRate>) -> QosLayer {
     let scheduler = FairScheduler::new(SchedulerSettings {
         permits: config.max_concurrency,
         failure_weight: config.scheduler_failure_weight,
@@ -150,7 +160,7 @@ fn qos_layer(config: &Config) -> QosLayer {
             config.monopolization_cache_size,
         ))
     });
-    let failure_rate = pipeline.then(|| Arc::new(FailureRate::new(config.defer_failure_window)));
+    let failure_rate = (pipeline && config.defer_enabled).then(|| Arc::clone(failure_rate));
     QosLayer::new(scheduler, hot_keys, failure_rate)
 }
 

@@ -1,0 +1,58 @@
+//! [`DeferLayer`]: the configuration half of [`Defer`].
+
+use std::sync::Arc;
+
+use super::{Defer, Gate};
+use crate::handler::Handler;
+use crate::middleware::{Backoff, Layer};
+use crate::qos::FailureRate;
+
+/// Wraps a handler in [`Defer`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use prosody_engine::middleware::{Backoff, DeferLayer, Layer};
+/// use prosody_engine::qos::FailureRate;
+/// use prosody_engine::{Context, Handler, HandlerFuture, Message};
+///
+/// struct Noop;
+/// impl Handler for Noop {
+///     fn on_message(&self, _: Context, _: Message) -> HandlerFuture { Box::pin(async { Ok(()) }) }
+/// }
+///
+/// let rate = Arc::new(FailureRate::new(Duration::from_secs(300)));
+/// let backoff = Backoff::new(Duration::from_millis(20), Duration::from_secs(300));
+/// let handler = DeferLayer::new(rate, 0.9, backoff).layer(Arc::new(Noop));
+/// # let _ = handler;
+/// ```
+#[derive(Debug, Clone)]
+pub struct DeferLayer {
+    gate: Arc<Gate>,
+}
+
+impl DeferLayer {
+    /// Defers while `failure_rate` is below `threshold`; otherwise retries in place with
+    /// `backoff`.
+    #[must_use]
+    pub fn new(failure_rate: Arc<FailureRate>, threshold: f64, backoff: Backoff) -> Self {
+        Self {
+            gate: Arc::new(Gate {
+                failure_rate,
+                threshold,
+                backoff,
+            }),
+        }
+    }
+}
+
+impl<H: Handler + ?Sized> Layer<H> for DeferLayer {
+    type Handler = Defer<H>;
+
+    fn layer(&self, inner: Arc<H>) -> Defer<H> {
+        Defer {
+            inner,
+            gate: Arc::clone(&self.gate),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Pipeline mode's answer to a message that keeps failing: defer it, so its partition moves on.
+//!
+//! Inside this layer a [`Retry`](super::Retry) with a bound of `max_retries` tries the message
+//! in place first, so a passing blip costs nothing more. When it still fails transiently, this
+//! layer marks the failure as [deferred](HandlerError::deferred): the consumer then stores the
+//! offset in the key's backlog, lets it commit, queues the key's later messages behind it, and
+//! retries it after `defer_base` (doubling up to `defer_max_delay`).
+//!
+//! Deferral is gated on the failure rate of every attempt over `defer_failure_window`: at or
+//! above `defer_failure_threshold` the failures are not a few bad keys but something shared
+//! being down, so the layer keeps retrying in place instead. The key then blocks, consumption
+//! pauses, and nothing piles up in the backlogs. A deferred message coming back
+//! ([`Context::is_retry`]) is deferred again on any transient failure, without the gate.
+//!
+//! Timers are not deferred: after the bounded retries they are retried in place, forever.
+
+mod layer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use layer::DeferLayer;
+use tokio::time::Instant;
+
+use super::Backoff;
+use crate::error::{ErrorClass, HandlerError};
+use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
+use crate::qos::FailureRate;
+
+/// Defers messages that keep failing; built by [`DeferLayer`].
+pub struct Defer<H: ?Sized> {
+    inner: Arc<H>,
+    gate: Arc<Gate>,
+}
+
+/// When deferral is allowed, and the back-off for retrying in place while it is not.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    pub(crate) failure_rate: Arc<FailureRate>,
+    pub(crate) threshold: f64,
+    pub(crate) backoff: Backoff,
+}
+
+impl Gate {
+    fn open(&self) -> bool {
+        self.failure_rate.rate(Instant::now()) < self.threshold
+    }
+}
+
+impl<H: ?Sized> fmt::Debug for Defer<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Defer")
+            .field("threshold", &self.gate.threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler + ?Sized> Handler for Defer<H> {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let (inner, gate) = (Arc::clone(&self.inner), Arc::clone(&self.gate));
+        Box::pin(async move {
+            let mut round = 0_u32;
+            loop {
+                let error = match inner.on_message(context.clone(), message.clone()).await {
+                    Err(error) if error.class() == ErrorClass::Transient => error,
+                    outcome => return outcome,
+                };
+                if context.is_retry() || gate.open() {
+                    return Err(error.deferred());
+                }
+                if context.should_cancel() {
+                    return Err(HandlerError::terminal(format!(
+                        "retries stopped by shutdown; last error: {error}"
+                    )));
+                }
+                tracing::warn!(
+                    key = context.key(),
+                    %error,
+                    "failure rate at or above defer_failure_threshold; retrying in place"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(gate.backoff.delay(round)) => {}
+                    () = context.cancelled() => {}
+                }
+                round = round.saturating_add(1);
+            }
+        })
+    }
+
+    fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        let (inner, gate) = (Arc::clone(&self.inner), Arc::clone(&self.gate));
+        Box::pin(async move {
+            let mut round = 0_u32;
+            loop {
+                let error = match inner.on_timer(context.clone(), timer.clone()).await {
+                    Err(error) if error.class() == ErrorClass::Transient => error,
+                    outcome => return outcome,
+                };
+                if context.should_cancel() {
+                    return Err(HandlerError::terminal(format!(
+                        "timer retries stopped by shutdown; last error: {error}"
+                    )));
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(gate.backoff.delay(round)) => {}
+                    () = context.cancelled() => {}
+                }
+                round = round.saturating_add(1);
+            }
+        })
+    }
+}

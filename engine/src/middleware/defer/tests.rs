@@ -1,0 +1,99 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::DeferLayer;
+use crate::error::ErrorClass;
+use crate::handler::Handler;
+use crate::middleware::test_support::{context, message, ok, timer, transient, Scripted};
+use crate::middleware::{Backoff, Layer};
+use crate::qos::FailureRate;
+
+fn layer(rate: &Arc<FailureRate>) -> DeferLayer {
+    let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
+    DeferLayer::new(Arc::clone(rate), 0.5, backoff)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_failure_is_deferred_while_failures_are_rare() {
+    let rate = Arc::new(FailureRate::new(Duration::from_secs(60)));
+    let inner = Scripted::new([transient("down")]);
+    let defer = layer(&rate).layer(Arc::clone(&inner));
+
+    let error = defer
+        .on_message(context("k").0, message("k", json!({})))
+        .await
+        .unwrap_err();
+    assert!(error.is_deferred());
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_eq!(inner.call_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_a_high_failure_rate_it_retries_in_place_until_the_rate_falls() {
+    let rate = Arc::new(FailureRate::new(Duration::from_secs(16)));
+    for _ in 0..10 {
+        rate.record(false, Instant::now());
+    }
+    let inner = Scripted::new([transient("down"), transient("down"), ok()]);
+    let defer = layer(&rate).layer(Arc::clone(&inner));
+
+    assert_eq!(
+        defer
+            .on_message(context("k").0, message("k", json!({})))
+            .await,
+        Ok(())
+    );
+    assert_eq!(inner.call_count(), 3);
+
+    // Once successes bring the rate under the threshold, failures defer again.
+    for _ in 0..30 {
+        rate.record(true, Instant::now());
+    }
+    let inner = Scripted::new([transient("down")]);
+    let defer = layer(&rate).layer(Arc::clone(&inner));
+    let error = defer
+        .on_message(context("k").0, message("k", json!({})))
+        .await
+        .unwrap_err();
+    assert!(error.is_deferred());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deferred_message_coming_back_is_deferred_again_whatever_the_rate() {
+    let rate = Arc::new(FailureRate::new(Duration::from_secs(16)));
+    for _ in 0..10 {
+        rate.record(false, Instant::now());
+    }
+    let inner = Scripted::new([transient("still down")]);
+    let defer = layer(&rate).layer(Arc::clone(&inner));
+
+    let retry = context("k").0.into_deferred_retry();
+    let error = defer
+        .on_message(retry, message("k", json!({})))
+        .await
+        .unwrap_err();
+    assert!(error.is_deferred());
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_failures_and_timers_are_not_deferred() {
+    let rate = Arc::new(FailureRate::new(Duration::from_secs(60)));
+    let inner = Scripted::new([
+        crate::middleware::test_support::permanent("bad"),
+        transient("timer down"),
+        ok(),
+    ]);
+    let defer = layer(&rate).layer(Arc::clone(&inner));
+
+    let error = defer
+        .on_message(context("k").0, message("k", json!({})))
+        .await
+        .unwrap_err();
+    assert!(!error.is_deferred());
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert_eq!(defer.on_timer(context("k").0, timer("k")).await, Ok(()));
+    assert_eq!(inner.call_count(), 3);
+}

@@ -1,0 +1,214 @@
+//! Quality of service through a real consumer (issue 12), on the mock cluster and on real
+//! Kafka + Cassandra: failing keys do not starve the rest, and deferred keys keep their order.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prosody_engine::{Context, Handler, HandlerError, HandlerFuture, Message, Producer};
+use support::{committed, config, consume, create_topic, eventually, unique, Broker};
+
+/// Fails every attempt at keys starting with "sick" while `failing` is set; records the
+/// payload `n` of each message it handles, per key, in order.
+#[derive(Clone, Default)]
+struct Flaky {
+    failing: Arc<AtomicBool>,
+    handled: Arc<Mutex<HashMap<String, Vec<i64>>>>,
+    attempts: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Flaky {
+    fn failing() -> Self {
+        let flaky = Self::default();
+        flaky.failing.store(true, Ordering::SeqCst);
+        flaky
+    }
+
+    fn handled(&self, key: &str) -> Vec<i64> {
+        self.handled
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn attempts(&self, key: &str) -> usize {
+        self.attempts.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    fn total(&self) -> usize {
+        self.handled.lock().unwrap().values().map(Vec::len).sum()
+    }
+}
+
+impl Handler for Flaky {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let this = self.clone();
+        Box::pin(async move {
+            let key = context.key().to_owned();
+            *this
+                .attempts
+                .lock()
+                .unwrap()
+                .entry(key.clone())
+                .or_default() += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if key.starts_with("sick") && this.failing.load(Ordering::SeqCst) {
+                return Err(HandlerError::transient("downstream unavailable"));
+            }
+            let n = message.payload()["n"].as_i64().unwrap_or(-1);
+            this.handled.lock().unwrap().entry(key).or_default().push(n);
+            Ok(())
+        })
+    }
+}
+
+async fn send_all(broker: Broker, topic: &str, messages: &[(&str, i64)]) {
+    let producer = Producer::new(&config(
+        broker,
+        &[("source_system", "deferral-test"), ("send_timeout", "30s")],
+    ))
+    .expect("producer");
+    for (key, n) in messages {
+        producer
+            .send(topic, key, &serde_json::json!({ "n": n }))
+            .await
+            .expect("send");
+    }
+}
+
+const FAST: [(&str, &str); 6] = [
+    ("retry_base", "5ms"),
+    ("max_retry_delay", "20ms"),
+    ("max_retries", "1"),
+    ("defer_base", "200ms"),
+    ("defer_max_delay", "400ms"),
+    ("commit_interval", "50ms"),
+];
+
+/// A key that fails is deferred: the partition commits past it and other keys run; when it
+/// recovers, its messages run exactly in order.
+async fn a_failing_key_is_deferred_and_recovers_in_order(broker: Broker) {
+    let topic = unique("deferral");
+    create_topic(broker, &topic, 1).await;
+    let group = unique("deferral-group");
+    let handler = Flaky::failing();
+    let consumer = consume(broker, &group, &topic, &FAST, Arc::new(handler.clone()));
+    let messages = [
+        ("sick", 0),
+        ("well", 0),
+        ("sick", 1),
+        ("well", 1),
+        ("sick", 2),
+        ("well", 2),
+    ];
+    send_all(broker, &topic, &messages).await;
+
+    assert!(
+        eventually(Duration::from_secs(30), || handler.handled("well").len()
+            == 3)
+        .await,
+        "healthy keys run while another key fails"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            committed(broker, &group, &topic, 1) == vec![6]
+        })
+        .await,
+        "the partition commits past the deferred key"
+    );
+    assert!(handler.handled("sick").is_empty());
+    let stats = consumer.stats();
+    assert_eq!(stats.deferred.load(Ordering::Relaxed), 3);
+    assert!(
+        eventually(Duration::from_secs(30), || handler.attempts("sick") >= 5).await,
+        "the deferred head is retried"
+    );
+
+    handler.failing.store(false, Ordering::SeqCst);
+    assert!(
+        eventually(Duration::from_secs(30), || handler.handled("sick").len()
+            == 3)
+        .await,
+        "the deferred messages run once the key recovers"
+    );
+    consumer.shutdown().await;
+    assert_eq!(handler.handled("sick"), [0, 1, 2]);
+    assert_eq!(handler.handled("well"), [0, 1, 2]);
+}
+
+/// A consumer that stops mid-deferral loses nothing: the next one reads the backlog from the
+/// store and finishes it, in order.
+async fn a_restart_mid_deferral_resumes_the_backlog(broker: Broker) {
+    let topic = unique("deferral-restart");
+    create_topic(broker, &topic, 1).await;
+    let group = unique("deferral-restart-group");
+    let first = Flaky::failing();
+    let consumer = consume(broker, &group, &topic, &FAST, Arc::new(first.clone()));
+    send_all(
+        broker,
+        &topic,
+        &[("sick", 0), ("sick", 1), ("well", 0), ("sick", 2)],
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            consumer.stats().deferred.load(Ordering::Relaxed) == 3
+                && committed(broker, &group, &topic, 1) == vec![4]
+        })
+        .await,
+        "three deferred messages, all committed"
+    );
+    consumer.shutdown().await;
+    assert!(first.handled("sick").is_empty());
+
+    let second = Flaky::default();
+    let consumer = consume(broker, &group, &topic, &FAST, Arc::new(second.clone()));
+    assert!(
+        eventually(Duration::from_secs(30), || second.handled("sick").len()
+            == 3)
+        .await,
+        "the next consumer finishes the backlog"
+    );
+    consumer.shutdown().await;
+    assert_eq!(second.handled("sick"), [0, 1, 2]);
+    assert!(
+        second.handled("well").is_empty(),
+        "committed work is not redelivered"
+    );
+}
+
+/// Without deferral, two keys that always fail and retry in place, with `max_concurrency: 2`,
+/// leave the permits to other keys between attempts.
+async fn failing_keys_do_not_take_every_permit(broker: Broker) {
+    let topic = unique("starvation");
+    create_topic(broker, &topic, 2).await;
+    let group = unique("starvation-group");
+    let handler = Flaky::failing();
+    let options = [
+        ("max_concurrency", "2"),
+        ("defer_enabled", "false"),
+        ("retry_base", "50ms"),
+        ("max_retry_delay", "200ms"),
+    ];
+    let consumer = consume(broker, &group, &topic, &options, Arc::new(handler.clone()));
+    let mut messages = vec![("sick-a", 0), ("sick-b", 0)];
+    let keys: Vec<String> = (0..10).map(|n| format!("fresh-{n}")).collect();
+    messages.extend(keys.iter().map(|key| (key.as_str(), 0)));
+    send_all(broker, &topic, &messages).await;
+
+    let all_fresh = eventually(Duration::from_secs(10), || handler.total() == 10).await;
+    consumer.shutdown().await;
+    assert!(all_fresh, "fresh keys handled: {}", handler.total());
+    assert!(handler.attempts("sick-a") > 1 && handler.attempts("sick-b") > 1);
+}
+
+on_both_brokers! {
+    deferred_key_recovers_in_order => a_failing_key_is_deferred_and_recovers_in_order();
+    restart_mid_deferral => a_restart_mid_deferral_resumes_the_backlog();
+    failing_keys_leave_permits => failing_keys_do_not_take_every_permit();
+}
