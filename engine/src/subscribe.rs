@@ -27,6 +27,14 @@ impl Consumer {
     /// outside mock mode, or when a Kafka client cannot be created.
     pub fn subscribe(config: &Config, handler: Arc<dyn Handler>, runtime: Handle) -> Result<Self> {
         let subscription = Subscription::new(config)?;
+        let inactive = config.inactive_options();
+        if !inactive.is_empty() {
+            tracing::warn!(
+                mode = %config.mode,
+                options = inactive.join(", "),
+                "these options are set but do nothing in this mode"
+            );
+        }
         let sink = failure_sink(config, &runtime)?;
         let handler = stack::build(config, handler, sink)?;
         subscription.start(handler, runtime)

@@ -149,3 +149,50 @@ impl Config {
             .collect()
     }
 }
+
+impl Config {
+    /// Options set to something other than their default that do nothing in this
+    /// configuration's mode: deferral and hot-key options outside pipeline mode, the failure
+    /// topic outside low-latency mode, retries in best-effort mode, and deferral's own options
+    /// with `defer_enabled: false` (likewise for `monopolization_enabled`).
+    ///
+    /// ```
+    /// use prosody_engine::Config;
+    /// let config = Config::from_options_with_env(
+    ///     [("mode", "best_effort"), ("defer_base", "5s"), ("max_retries", "9")],
+    ///     |_| None,
+    /// )?;
+    /// assert_eq!(config.inactive_options(), ["max_retries", "defer_base"]);
+    /// # Ok::<(), prosody_engine::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn inactive_options(&self) -> Vec<&'static str> {
+        let Ok(defaults) =
+            Self::from_options_with_env(std::iter::empty::<(&str, &str)>(), |_| None)
+        else {
+            return Vec::new();
+        };
+        let defaults = defaults.typed_values();
+        self.typed_values()
+            .into_iter()
+            .zip(defaults)
+            .filter(|((_, value), (_, default))| value != default)
+            .map(|((name, _), _)| name)
+            .filter(|name| !self.applies(name))
+            .collect()
+    }
+
+    /// Whether option `name` has any effect in this configuration's mode.
+    fn applies(&self, name: &str) -> bool {
+        let pipeline = self.mode == Mode::Pipeline;
+        match name {
+            "failure_topic" => self.mode == Mode::LowLatency,
+            "max_retries" | "retry_base" | "max_retry_delay" => self.mode != Mode::BestEffort,
+            "defer_enabled" => pipeline,
+            name if name.starts_with("defer_") => pipeline && self.defer_enabled,
+            "monopolization_enabled" => pipeline,
+            name if name.starts_with("monopolization_") => pipeline && self.monopolization_enabled,
+            _ => true,
+        }
+    }
+}

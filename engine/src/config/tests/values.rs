@@ -343,3 +343,31 @@ fn typed_values_read_back_as_the_text_the_option_accepts() {
     );
     assert_eq!(values["max_concurrency"], OptionValue::Integer(32));
 }
+
+#[test]
+fn inactive_options_name_what_the_mode_ignores() {
+    let inactive = |options: &[(&str, &str)]| {
+        resolve(options, &[])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .inactive_options()
+    };
+    assert!(inactive(&[]).is_empty());
+    assert_eq!(
+        inactive(&[
+            ("mode", "low_latency"),
+            ("failure_topic", "dlq"),
+            ("defer_base", "5s"),
+            ("monopolization_threshold", "0.5"),
+            ("max_retries", "5"),
+        ]),
+        ["defer_base", "monopolization_threshold"]
+    );
+    assert_eq!(
+        inactive(&[
+            ("defer_enabled", "false"),
+            ("defer_base", "5s"),
+            ("failure_topic", "dlq")
+        ]),
+        ["failure_topic", "defer_base"]
+    );
+}
