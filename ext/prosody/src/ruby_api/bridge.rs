@@ -44,6 +44,7 @@ enum Payload {
     Timer(Timer),
 }
 
+/// What the Ruby-visible bridge and the engine's `RubyHandler` share.
 pub(crate) struct Shared {
     queue: Mutex<VecDeque<Queued>>,
     capacity: usize,
@@ -110,6 +111,7 @@ impl Bridge {
         })
     }
 
+    /// The engine handler that feeds this bridge, for `Native::Client#subscribe`.
     pub(crate) fn handler(&self) -> Arc<dyn Handler> {
         Arc::new(RubyHandler {
             shared: Arc::clone(&self.shared),

@@ -67,6 +67,8 @@ pub(crate) struct Event {
 }
 
 impl Event {
+    /// An event the bridge hands to Ruby; `done` carries its outcome back to the engine task,
+    /// through `completions`.
     pub(crate) fn new(
         id: u64,
         context: Context,
