@@ -7,13 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 #[derive(Debug)]
 pub(crate) struct WakePipe {
     read: OwnedFd,
-    write: std::sync::Arc<OwnedFd>,
-}
-
-fn write_byte(fd: RawFd) {
-    let byte = 1u8;
-    // SAFETY: writes one byte from a live buffer to an open descriptor.
-    let _ = unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+    write: OwnedFd,
 }
 
 impl WakePipe {
@@ -33,10 +27,7 @@ impl WakePipe {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             }
         }
-        Ok(Self {
-            read,
-            write: std::sync::Arc::new(write),
-        })
+        Ok(Self { read, write })
     }
 
     /// The descriptor Ruby waits on.
@@ -46,7 +37,10 @@ impl WakePipe {
 
     /// Makes the read end readable. Safe from any thread; a full pipe already means "awake".
     pub(crate) fn wake(&self) {
-        write_byte(self.write.as_raw_fd());
+        let byte = 1u8;
+        // SAFETY: writes one byte from a live buffer to an open descriptor. A full pipe fails
+        // with EAGAIN, which is fine: the reader has a wake-up pending already.
+        let _ = unsafe { libc::write(self.write.as_raw_fd(), (&byte as *const u8).cast(), 1) };
     }
 
     /// Empties the pipe after a wake-up.
