@@ -46,8 +46,8 @@ module TimeoutSpec
 end
 
 # The `timeout` option (issue 5): a handler still running after `timeout` is cancelled, sees
-# `should_cancel?` turn true or gets the stop exception, and the attempt is retried as a
-# transient failure.
+# `should_cancel?` turn true or gets the stop exception. If it then fails (the stop exception
+# included) the attempt is retried as a transient failure; if it returns, it has succeeded.
 RSpec.describe Prosody::Client, "handler timeout" do
   include MockHelpers
 
@@ -63,7 +63,7 @@ RSpec.describe Prosody::Client, "handler timeout" do
     @client
   end
 
-  it "turns should_cancel? true for a handler past its timeout, which then returns" do
+  it "turns should_cancel? true for a handler past its timeout; returning then is a success" do
     observed = Queue.new
     handler = TimeoutSpec::AttemptHandler.new do |context|
       observed << context.should_cancel?
@@ -72,11 +72,28 @@ RSpec.describe Prosody::Client, "handler timeout" do
       Thread.pass until context.should_cancel?
       observed << context.should_cancel?
     end
-    subscribed(handler).send_message(topic, "k", { "n" => 0, "slow" => true })
+    client = subscribed(handler)
+    client.send_message(topic, "k", { "n" => 0, "slow" => true })
+    client.send_message(topic, "k", { "n" => 1 })
 
     expect(pop_all(observed, 2)).to eq([false, true])
+    # The key's next message runs next: the one that returned after its timeout is not retried.
     expect(pop_all(handler.log, 4)).to eq([[:start, 0, 1], [:returned, 0, 1],
-                                           [:start, 0, 2], [:returned, 0, 2]])
+                                           [:start, 1, 1], [:returned, 1, 1]])
+  end
+
+  it "counts a handler that rescues the stop exception after its timeout and returns as done" do
+    handler = TimeoutSpec::AttemptHandler.new do
+      sleep 30
+    rescue Prosody::Processor::STOP
+      nil # cleaned up; returning means the work is done
+    end
+    client = subscribed(handler)
+    client.send_message(topic, "k", { "n" => 0, "slow" => true })
+    client.send_message(topic, "k", { "n" => 1 })
+
+    expect(pop_all(handler.log, 4)).to eq([[:start, 0, 1], [:returned, 0, 1],
+                                           [:start, 1, 1], [:returned, 1, 1]])
   end
 
   it "delivers the stop exception to a handler sleeping past its timeout" do
