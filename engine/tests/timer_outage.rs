@@ -35,6 +35,10 @@ async fn scheduling_during_an_outage_is_retried_until_cassandra_is_back() {
             ("commit_interval", "50ms"),
             ("retry_base", "100ms"),
             ("max_retry_delay", "500ms"),
+            // This test is about in-place retries through a timer-store outage. With deferral,
+            // the retry of the parked message was seen to hang in `schedule` for over 40 s
+            // after the proxy came back (issue 12 follow-up), so it is turned off here.
+            ("defer_enabled", "false"),
         ],
     );
     let script = Script::named("one");

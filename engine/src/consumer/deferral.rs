@@ -28,6 +28,10 @@ use crate::timers::TimerSegment;
 /// How long a failed store write waits before it is tried again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
+/// How long one store request may take. Without a bound, a request to a Cassandra that stopped
+/// answering (rather than refusing) would hang the key, and the partition's drain with it.
+pub(crate) const STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What deferral needs, per consumer.
 pub(crate) struct Deferral {
     pub(crate) store: Arc<dyn DeferStore>,
@@ -64,15 +68,15 @@ impl Deferral {
         Fut: std::future::Future<Output = crate::error::Result<()>>,
     {
         loop {
-            match write().await {
-                Ok(()) => return true,
-                Err(error) => {
-                    tracing::warn!(%error, "could not {what} in the deferral store; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(STORE_RETRY) => {}
-                        () = stop.cancelled() => return false,
-                    }
-                }
+            let error = match tokio::time::timeout(STORE_TIMEOUT, write()).await {
+                Ok(Ok(())) => return true,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no answer within {STORE_TIMEOUT:?}"),
+            };
+            tracing::warn!(%error, "could not {what} in the deferral store; retrying");
+            tokio::select! {
+                () = tokio::time::sleep(STORE_RETRY) => {}
+                () = stop.cancelled() => return false,
             }
         }
     }

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer::decode::Record;
+use crate::consumer::deferral::STORE_TIMEOUT;
 use crate::consumer::event::{Done, Event, Scope};
 use crate::consumer::keyed::KeyQueues;
 use crate::consumer::offsets::OffsetTracker;
@@ -214,7 +215,13 @@ impl PartitionTask {
             return true;
         };
         loop {
-            match deferral.store.load(&self.scope.segment).await {
+            let loaded =
+                tokio::time::timeout(STORE_TIMEOUT, deferral.store.load(&self.scope.segment));
+            match loaded.await.unwrap_or_else(|_| {
+                Err(crate::error::Error::State(
+                    "the deferral store did not answer within 5 s",
+                ))
+            }) {
                 Ok(loaded) => {
                     backlogs.restore(loaded);
                     if backlogs.len() > 0 {

@@ -55,6 +55,7 @@ impl Scope {
             }
         }
         backlogs.push(key, offset, delay);
+        tracing::debug!(partition = %self.label, key = &**key, offset, ?delay, "offset deferred");
         self.shared.stats.deferred.fetch_add(1, Ordering::Relaxed);
         true
     }
@@ -68,7 +69,10 @@ impl Scope {
             return;
         };
         let (label, offset) = (&self.label, head.offset);
-        let next = match deferral.load(&self.segment, offset).await {
+        tracing::debug!(partition = %label, key = &**key, offset, retries = head.retries, "retrying a deferred message");
+        let loaded = deferral.load(&self.segment, offset).await;
+        tracing::debug!(partition = %label, key = &**key, offset, loaded = loaded.is_ok(), "deferred message read back");
+        let next = match loaded {
             Err(error) if error.is_transient() => {
                 tracing::warn!(partition = %label, key = &**key, offset, %error, "could not read a deferred message back; will try again");
                 Next::Later
