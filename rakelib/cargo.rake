@@ -14,5 +14,9 @@ namespace :cargo do
     sh cargo, "clippy", "--workspace", "--all-targets", "--", "-D", "warnings"
     # The bench helpers compile only with their feature, so lint that build as well.
     sh cargo, "clippy", "-p", "prosody", "--features", "bench", "--", "-D", "warnings"
+    # The engine benches are a workspace of their own (bench/engine), kept out of the gem.
+    bench = ["--manifest-path", "bench/engine/Cargo.toml"]
+    sh cargo, "fmt", *bench, "--check"
+    sh cargo, "clippy", *bench, "--benches", "--", "-D", "warnings"
   end
 end

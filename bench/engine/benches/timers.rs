@@ -2,9 +2,9 @@
 //! and on Cassandra (real Kafka).
 //!
 //! ```text
-//! cargo bench -p prosody-engine --bench timers              # both
-//! cargo bench -p prosody-engine --bench timers -- --mock    # in-memory store only
-//! cargo bench -p prosody-engine --bench timers -- --real    # Kafka 127.0.0.1:9092 + Cassandra 127.0.0.1:9042
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench timers              # both
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench timers -- --mock    # in-memory store only
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench timers -- --real    # Kafka 127.0.0.1:9092 + Cassandra 127.0.0.1:9042
 //! ```
 //!
 //! 10,000 keys each get one message whose handler schedules 10 timers through its context

@@ -1,9 +1,9 @@
 //! Engine throughput and latency against raw librdkafka, on the mock cluster and on real Kafka.
 //!
 //! ```text
-//! cargo bench -p prosody-engine --bench throughput              # both brokers
-//! cargo bench -p prosody-engine --bench throughput -- --mock    # mock cluster only
-//! cargo bench -p prosody-engine --bench throughput -- --real    # PROSODY_BOOTSTRAP_SERVERS or 127.0.0.1:9092
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench throughput              # both brokers
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench throughput -- --mock    # mock cluster only
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench throughput -- --real    # PROSODY_BOOTSTRAP_SERVERS or 127.0.0.1:9092
 //! ```
 //!
 //! Cases, each on one broker:

@@ -1,9 +1,9 @@
 //! Timer store throughput: schedule rate, load time and remove rate, in memory and on Cassandra.
 //!
 //! ```text
-//! cargo bench -p prosody-engine --bench timer_store                # both stores
-//! cargo bench -p prosody-engine --bench timer_store -- --memory    # memory only
-//! cargo bench -p prosody-engine --bench timer_store -- --cassandra # PROSODY_CASSANDRA_NODES or 127.0.0.1:9042
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench timer_store                # both stores
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench timer_store -- --memory    # memory only
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench timer_store -- --cassandra # PROSODY_CASSANDRA_NODES or 127.0.0.1:9042
 //! ```
 //!
 //! Each store gets 100,000 timers over 1,000 keys and two hours of times (starting a day from
