@@ -34,8 +34,8 @@ mod handler;
 mod kafka;
 pub mod middleware;
 mod process_runtime;
-mod subscribe;
 pub mod qos;
+mod subscribe;
 mod timers;
 mod trace;
 

@@ -69,9 +69,8 @@ use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::middleware::{
     Backoff, BestEffortLayer, Bounded, CassandraDedupStore, DedupLayer, DedupStore, DeferLayer,
-    FailureSink,
-    FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, QosLayer, RetryForever, RetryLayer,
-    TimeoutLayer,
+    FailureSink, FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, QosLayer, RetryForever,
+    RetryLayer, TimeoutLayer,
 };
 use crate::qos::{FailureRate, FairScheduler, HotKeys, SchedulerSettings};
 
