@@ -211,4 +211,75 @@ on_both_brokers! {
     deferred_key_recovers_in_order => a_failing_key_is_deferred_and_recovers_in_order();
     restart_mid_deferral => a_restart_mid_deferral_resumes_the_backlog();
     failing_keys_leave_permits => failing_keys_do_not_take_every_permit();
+    hot_key_deferred => a_hot_key_is_deferred_and_others_keep_running();
+}
+
+/// A key whose handlers take most of the monopolization window is held back, and deferred,
+/// while the other keys on its partition keep running.
+async fn a_hot_key_is_deferred_and_others_keep_running(broker: Broker) {
+    let topic = unique("hot-key");
+    create_topic(broker, &topic, 1).await;
+    let group = unique("hot-key-group");
+    let handler = Arc::new(Slow::default());
+    let options = [
+        ("monopolization_window", "2s"),
+        ("monopolization_threshold", "0.3"),
+        ("defer_base", "5s"),
+        ("commit_interval", "50ms"),
+    ];
+    let consumer = consume(broker, &group, &topic, &options, handler.clone());
+    let mut messages: Vec<(&str, i64)> = (0..12).map(|n| ("hot", n)).collect();
+    messages.extend((0..5).map(|n| ("cool", n)));
+    send_all(broker, &topic, &messages).await;
+
+    assert!(
+        eventually(Duration::from_secs(30), || handler.handled("cool").len()
+            == 5)
+        .await,
+        "other keys run while one key is hot"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            consumer.stats().deferred.load(Ordering::Relaxed) > 0
+        })
+        .await,
+        "the hot key is deferred"
+    );
+    let hot = handler.handled("hot");
+    consumer.shutdown().await;
+    assert!(hot.len() < 12, "the hot key was held back: handled {hot:?}");
+    assert!(
+        hot.windows(2).all(|pair| pair[0] < pair[1]),
+        "in order: {hot:?}"
+    );
+}
+
+/// Every message takes 150 ms; records what it handled per key.
+#[derive(Default)]
+struct Slow {
+    handled: Arc<Mutex<HashMap<String, Vec<i64>>>>,
+}
+
+impl Slow {
+    fn handled(&self, key: &str) -> Vec<i64> {
+        self.handled
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Handler for Slow {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let handled = Arc::clone(&self.handled);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let n = message.payload()["n"].as_i64().unwrap_or(-1);
+            let key = context.key().to_owned();
+            handled.lock().unwrap().entry(key).or_default().push(n);
+            Ok(())
+        })
+    }
 }
