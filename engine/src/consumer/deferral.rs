@@ -15,6 +15,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -97,6 +98,11 @@ struct KeyBacklog {
 #[derive(Debug, Default)]
 pub(crate) struct Backlogs {
     inner: Mutex<Inner>,
+    /// Keys with a backlog, readable without the lock: the common case, none, costs nothing.
+    keys: AtomicUsize,
+    /// Bumped whenever a retry time may have changed, so the partition task re-reads the next
+    /// one only then.
+    changes: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -115,6 +121,18 @@ pub(crate) struct Head {
 impl Backlogs {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes the key count and a change after `inner` was modified.
+    fn changed(&self, inner: &Inner) {
+        self.keys.store(inner.keys.len(), Ordering::Release);
+        self.changes.fetch_add(1, Ordering::Release);
+    }
+
+    /// A number that changes whenever a retry time may have: compare it before re-reading
+    /// [`Backlogs::next_due`].
+    pub(crate) fn generation(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     /// Takes over what the store held for this partition.
@@ -140,16 +158,17 @@ impl Backlogs {
                 },
             );
         }
+        self.changed(&inner);
     }
 
     /// Keys deferred now.
     pub(crate) fn len(&self) -> usize {
-        self.lock().keys.len()
+        self.keys.load(Ordering::Acquire)
     }
 
     /// Whether `key` has a backlog, so its messages must join it.
     pub(crate) fn holds(&self, key: &str) -> bool {
-        self.lock().keys.contains_key(key)
+        self.len() > 0 && self.lock().keys.contains_key(key)
     }
 
     /// Adds `offset` to `key`'s backlog; a new backlog comes due after `delay`.
@@ -170,6 +189,7 @@ impl Backlogs {
                 queued: false,
             },
         );
+        self.changed(&inner);
     }
 
     /// The next retry time, if any backlog waits.
@@ -202,6 +222,7 @@ impl Backlogs {
                 }
             }
         }
+        self.changed(&inner);
         keys
     }
 
@@ -224,6 +245,7 @@ impl Backlogs {
         backlog.offsets.pop_front();
         if backlog.offsets.is_empty() {
             inner.keys.remove(key);
+            self.changed(&inner);
             return false;
         }
         let due = Instant::now();
@@ -231,6 +253,7 @@ impl Backlogs {
         backlog.due = due;
         backlog.queued = false;
         inner.due.push(Reverse((due, Arc::clone(key))));
+        self.changed(&inner);
         true
     }
 
@@ -244,6 +267,7 @@ impl Backlogs {
             backlog.queued = false;
             inner.due.push(Reverse((due, Arc::clone(key))));
         }
+        self.changed(&inner);
     }
 }
 

@@ -128,6 +128,7 @@ impl PartitionTask {
         let retry_timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(terminated, drained, retry_timer);
         let mut retry_at = None;
+        let mut seen_generation = u64::MAX;
         if !self.restore_backlogs(&drain).await {
             open = false;
         }
@@ -135,7 +136,13 @@ impl PartitionTask {
             if !open && running.is_empty() {
                 break;
             }
-            if let Some(backlogs) = &self.scope.backlogs {
+            if let Some(backlogs) = self
+                .scope
+                .backlogs
+                .as_ref()
+                .filter(|backlogs| backlogs.generation() != seen_generation)
+            {
+                seen_generation = backlogs.generation();
                 let next = backlogs.next_due();
                 if next != retry_at {
                     if let Some(at) = next {

@@ -16,7 +16,7 @@ pub struct HotKeys {
     window: Duration,
     threshold: f64,
     origin: Instant,
-    keys: Mutex<LruCache<Arc<str>, Window<f64>>>,
+    keys: Mutex<LruCache<Arc<str>, Window<f64>, foldhash::fast::RandomState>>,
 }
 
 impl HotKeys {
@@ -28,8 +28,9 @@ impl HotKeys {
             window,
             threshold,
             origin: Instant::now(),
-            keys: Mutex::new(LruCache::new(
+            keys: Mutex::new(LruCache::with_hasher(
                 NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
+                foldhash::fast::RandomState::default(),
             )),
         }
     }

@@ -67,7 +67,7 @@ struct State {
     free: usize,
     normal: FairQueue<Waiter>,
     failure: FairQueue<Waiter>,
-    work: LruCache<Arc<str>, Decaying>,
+    work: LruCache<Arc<str>, Decaying, foldhash::fast::RandomState>,
     normal_work: Decaying,
     failure_work: Decaying,
 }
@@ -107,12 +107,28 @@ impl FairScheduler {
                     free: settings.permits.max(1),
                     normal: FairQueue::new(now, &weights),
                     failure: FairQueue::new(now, &weights),
-                    work: LruCache::new(cache),
+                    work: LruCache::with_hasher(cache, foldhash::fast::RandomState::default()),
                     normal_work: Decaying::zero(now),
                     failure_work: Decaying::zero(now),
                 }),
             }),
         }
+    }
+
+    /// A permit at once, if one is free and nobody waits; no waiting is set up otherwise.
+    #[must_use]
+    pub fn try_acquire(&self, key: &Arc<str>, class: Class) -> Option<Permit> {
+        let mut state = self.shared.lock();
+        if state.free > 0 && state.normal.is_empty() && state.failure.is_empty() {
+            state.free -= 1;
+            return Some(Permit::new(
+                &self.shared,
+                Arc::clone(key),
+                class,
+                Instant::now(),
+            ));
+        }
+        None
     }
 
     /// Waits for a permit to run a handler for `key`. Dropping the future gives up the place.
@@ -167,9 +183,8 @@ impl Shared {
     }
 
     /// Records what a permit's holder ran, then gives the permit to the next waiter.
-    fn release(self: &Arc<Self>, key: Arc<str>, class: Class, ran: Duration) {
+    fn release(self: &Arc<Self>, key: Arc<str>, class: Class, ran: Duration, now: Instant) {
         let mut state = self.lock();
-        let now = Instant::now();
         let half_life = self.weights.half_life;
         state
             .work
@@ -254,6 +269,21 @@ impl Permit {
         self.class
     }
 
+    /// When the permit was granted.
+    #[must_use]
+    pub fn granted(&self) -> Instant {
+        self.granted
+    }
+
+    /// Gives the permit back as of `at` (saving a clock read on the hot path), recording the
+    /// time since it was granted against its key and class.
+    pub fn finish(mut self, at: Instant) {
+        if let Some(shared) = self.shared.take() {
+            let ran = at.saturating_duration_since(self.granted);
+            shared.release(Arc::clone(&self.key), self.class, ran, at);
+        }
+    }
+
     fn disarm(&mut self) {
         self.shared = None;
     }
@@ -262,8 +292,9 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            let ran = self.granted.elapsed();
-            shared.release(Arc::clone(&self.key), self.class, ran);
+            let now = Instant::now();
+            let ran = now.saturating_duration_since(self.granted);
+            shared.release(Arc::clone(&self.key), self.class, ran, now);
         }
     }
 }

@@ -186,18 +186,22 @@ async fn retries_wait_in_the_failure_class() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn cancellation_while_waiting_for_a_permit_fails_transiently() {
+async fn a_waiter_cancelled_before_its_permit_comes_does_not_run() {
     let scheduler = scheduler(1);
-    let qos =
-        QosLayer::new(scheduler.clone(), None, None).layer(Arc::new(Recording(Arc::default())));
-    let _holder = scheduler
+    let recorded = Arc::new(Keyed::default());
+    let qos = QosLayer::new(scheduler.clone(), None, None)
+        .layer(Arc::new(Recording(Arc::clone(&recorded))));
+    let holder = scheduler
         .acquire("holder".into(), crate::qos::Class::Normal)
         .await;
     let (ctx, token) = context("k");
     let waiting = tokio::spawn(async move { qos.on_message(ctx, message("k", json!({}))).await });
     sleep(Duration::from_millis(1)).await;
     token.cancel();
+    drop(holder);
 
     let error = waiting.await.ok().and_then(Result::err);
     assert_eq!(error.map(|e| e.class()), Some(ErrorClass::Transient));
+    assert!(recorded.handled().is_empty());
+    assert_eq!(scheduler.free(), 1, "the permit came back");
 }
