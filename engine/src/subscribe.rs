@@ -36,8 +36,9 @@ impl Consumer {
             );
         }
         let sink = failure_sink(config, &runtime)?;
-        let handler = stack::build(config, handler, sink)?;
-        subscription.start(handler, runtime)
+        let scheduler = stack::scheduler(config);
+        let handler = stack::build_with(config, handler, sink, scheduler.clone())?;
+        subscription.start(handler, scheduler, runtime)
     }
 }
 

@@ -15,6 +15,7 @@ use crate::consumer::deferral::Backlogs;
 use crate::consumer::shared::Shared;
 use crate::error::{ErrorClass, HandlerError};
 use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
+use crate::qos::Class;
 use crate::timers::{DueTimer, PartitionTimers, TimerSegment};
 
 /// An event waiting for, or holding, its key.
@@ -89,7 +90,9 @@ impl Scope {
                         .dispatched
                         .fetch_add(1, Ordering::Relaxed);
                     let outcome = scope
-                        .call(|handler| handler.on_message(context, message))
+                        .call(context, false, |handler, context| {
+                            handler.on_message(context, message)
+                        })
                         .await;
                     let settled = match &outcome {
                         Some(Err(error)) if error.is_deferred() && scope.backlogs.is_some() => {
@@ -122,7 +125,11 @@ impl Scope {
                         key: key.to_string(),
                         time: due.time.to_system_time(),
                     };
-                    let outcome = scope.call(|handler| handler.on_timer(context, timer)).await;
+                    let outcome = scope
+                        .call(context, false, |handler, context| {
+                            handler.on_timer(context, timer)
+                        })
+                        .await;
                     let settled = scope.settled(outcome, &key, &format!("timer {}", due.time));
                     if scope.timers.finish(&key, due.time, settled) {
                         scope
@@ -141,13 +148,27 @@ impl Scope {
         }
     }
 
-    /// Runs a handler call; `None` means it panicked. The handler stack takes a concurrency
-    /// permit for each attempt itself, so none is held here across retries.
-    pub(super) async fn call<F>(&self, call: F) -> Option<Result<(), HandlerError>>
+    /// Runs a handler call; `None` means it panicked. The event's first handler permit is taken
+    /// here, so events waiting for one wait outside the stack (a small future each, instead of
+    /// a whole stack of them); the stack's innermost layer uses it for the first attempt and
+    /// takes a fresh one for each retry, so none is held across back-off.
+    pub(super) async fn call<F>(
+        &self,
+        context: Context,
+        retry: bool,
+        call: F,
+    ) -> Option<Result<(), HandlerError>>
     where
-        F: FnOnce(&dyn Handler) -> HandlerFuture,
+        F: FnOnce(&dyn Handler, Context) -> HandlerFuture,
     {
-        std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref()))
+        let key = Arc::clone(context.shared_key());
+        let class = if retry { Class::Failure } else { Class::Normal };
+        let permit = match self.shared.scheduler.try_acquire(&key, class) {
+            Some(permit) => permit,
+            None => self.shared.scheduler.acquire(key, class).await,
+        };
+        let context = context.with_first_permit(permit);
+        std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref(), context))
             .catch_unwind()
             .await
             .ok()

@@ -91,7 +91,9 @@ impl Scope {
                     self.shared.stats.dispatched.fetch_add(1, Ordering::Relaxed);
                     let retry = context.into_deferred_retry();
                     match self
-                        .call(|handler| handler.on_message(retry, message))
+                        .call(retry, true, |handler, retry| {
+                            handler.on_message(retry, message)
+                        })
                         .await
                     {
                         Some(Ok(())) => Next::Advance,

@@ -14,6 +14,7 @@ use crate::consumer::decode::Record;
 use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::Signal;
 use crate::handler::Handler;
+use crate::qos::FairScheduler;
 use crate::timers::TimerStore;
 
 /// A topic and partition.
@@ -83,6 +84,8 @@ pub struct ConsumerStats {
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) handler: Arc<dyn Handler>,
+    /// The stack's handler permits: an event takes its first one before entering the stack.
+    pub(crate) scheduler: FairScheduler,
     pub(crate) runtime: Handle,
     /// Deferred retry, in pipeline mode with `defer_enabled`.
     pub(crate) deferral: Option<Arc<Deferral>>,

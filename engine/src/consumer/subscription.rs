@@ -21,6 +21,7 @@ use crate::defer::{CassandraDeferStore, DeferStore, MemoryDeferStore};
 use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::kafka::loader::MessageLoader;
+use crate::qos::FairScheduler;
 use crate::timers::{CassandraTimerStore, MemoryTimerStore, TimerStore};
 
 /// A configuration checked for joining a group: it names a group and topics, and has
@@ -54,7 +55,12 @@ impl<'a> Subscription<'a> {
 
     /// Joins the group and starts calling `handler`, a fully built stack, for each event.
     /// Partition tasks run on `runtime`; the poll loop runs on a thread of its own.
-    pub(crate) fn start(self, handler: Arc<dyn Handler>, runtime: Handle) -> Result<Consumer> {
+    pub(crate) fn start(
+        self,
+        handler: Arc<dyn Handler>,
+        scheduler: FairScheduler,
+        runtime: Handle,
+    ) -> Result<Consumer> {
         let Self { config, group_id } = self;
         // `max_uncommitted` needs no clamping: `Config` parses it with `positive_count`, so it
         // is at least 1. `max_concurrency` is the handler stack's business (its fair scheduler).
@@ -70,6 +76,7 @@ impl<'a> Subscription<'a> {
         let shared = Arc::new(Shared {
             settings,
             handler,
+            scheduler,
             deferral,
             runtime,
             timer_store: timer_store(config),

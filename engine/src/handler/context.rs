@@ -1,10 +1,11 @@
 //! What a handler may ask of the engine while it runs.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::{Error, Result};
+use crate::qos::Permit;
 use crate::timers::{PartitionTimers, TimerTime};
 
 /// Per-event context: the event's key, its cancellation signal and the key's timers.
@@ -33,6 +34,9 @@ pub struct Context {
     attempt: u32,
     /// Whether the event is a deferred one coming back, which the scheduler counts as a retry.
     deferred: bool,
+    /// A handler permit the consumer took before the event entered the stack, for its first
+    /// attempt; shared by the event's clones, taken once.
+    first_permit: Option<Arc<Mutex<Option<Permit>>>>,
 }
 
 impl Context {
@@ -43,6 +47,7 @@ impl Context {
             timers: None,
             attempt: 1,
             deferred: false,
+            first_permit: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl Context {
             timers: Some(timers),
             attempt: 1,
             deferred: false,
+            first_permit: None,
         }
     }
 
@@ -100,6 +106,7 @@ impl Context {
             timers: self.timers.clone(),
             attempt: self.attempt,
             deferred: self.deferred,
+            first_permit: self.first_permit.clone(),
         }
     }
 
@@ -110,6 +117,18 @@ impl Context {
             attempt,
             ..self.clone()
         }
+    }
+
+    /// The same context, carrying `permit` for the event's first attempt.
+    pub(crate) fn with_first_permit(mut self, permit: Permit) -> Self {
+        self.first_permit = Some(Arc::new(Mutex::new(Some(permit))));
+        self
+    }
+
+    /// The permit taken for the first attempt, if it is still unused.
+    pub(crate) fn take_first_permit(&self) -> Option<Permit> {
+        let slot = self.first_permit.as_ref()?;
+        slot.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     /// The key, shared rather than copied.

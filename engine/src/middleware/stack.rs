@@ -104,12 +104,40 @@ pub fn build(
     inner: Arc<dyn Handler>,
     failure_sink: Option<Arc<dyn FailureSink>>,
 ) -> Result<Arc<dyn Handler>> {
+    build_with(config, inner, failure_sink, scheduler(config))
+}
+
+/// The fair scheduler for `max_concurrency` permits and the `scheduler_*` options.
+#[must_use]
+pub fn scheduler(config: &Config) -> FairScheduler {
+    FairScheduler::new(SchedulerSettings {
+        permits: config.max_concurrency,
+        failure_weight: config.scheduler_failure_weight,
+        max_wait: config.scheduler_max_wait,
+        wait_weight: config.scheduler_wait_weight,
+        cache_size: config.scheduler_cache_size,
+    })
+}
+
+/// Like [`build`], with the permits of `scheduler`, which the consumer shares: it takes each
+/// event's first permit before the event enters the stack, so events waiting for one wait
+/// cheaply, outside the stack.
+///
+/// # Errors
+///
+/// As [`build`].
+pub fn build_with(
+    config: &Config,
+    inner: Arc<dyn Handler>,
+    failure_sink: Option<Arc<dyn FailureSink>>,
+    scheduler: FairScheduler,
+) -> Result<Arc<dyn Handler>> {
     let group_id = config.group_id.clone().unwrap_or_default();
     let backoff = Backoff::new(config.retry_base, config.max_retry_delay);
 
     let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
     let mut handler = wrap(&TimeoutLayer::new(config.timeout), inner);
-    handler = wrap(&qos_layer(config, &failure_rate), handler);
+    handler = wrap(&qos_layer(config, scheduler, &failure_rate), handler);
     if config.idempotence_cache_size > 0 {
         let store: Arc<dyn DedupStore> = if config.mock {
             Arc::new(MemoryDedupStore::new(config.idempotence_cache_size))
@@ -143,14 +171,11 @@ pub fn build(
 
 /// The fair scheduler for `max_concurrency` permits; in pipeline mode also hot-key protection
 /// (unless `monopolization_enabled` is false) and the failure rate that gates deferral.
-fn qos_layer(config: &Config, failure_rate: &Arc<FailureRate>) -> QosLayer {
-    let scheduler = FairScheduler::new(SchedulerSettings {
-        permits: config.max_concurrency,
-        failure_weight: config.scheduler_failure_weight,
-        max_wait: config.scheduler_max_wait,
-        wait_weight: config.scheduler_wait_weight,
-        cache_size: config.scheduler_cache_size,
-    });
+fn qos_layer(
+    config: &Config,
+    scheduler: FairScheduler,
+    failure_rate: &Arc<FailureRate>,
+) -> QosLayer {
     let pipeline = config.mode == Mode::Pipeline;
     let hot_keys = (pipeline && config.monopolization_enabled).then(|| {
         Arc::new(HotKeys::new(

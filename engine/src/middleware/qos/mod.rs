@@ -87,9 +87,12 @@ impl layer::Parts {
         // partition's token and leaving it again costs two locks of a tree every event shares.
         // Cancelled handlers end soon and pass their permits on, so a waiter is never stuck; it
         // checks on waking instead. (A partition that terminates drops its waiters outright.)
-        let permit = match self.scheduler.try_acquire(&key, class) {
+        let permit = match context.take_first_permit() {
             Some(permit) => permit,
-            None => self.scheduler.acquire(Arc::clone(&key), class).await,
+            None => match self.scheduler.try_acquire(&key, class) {
+                Some(permit) => permit,
+                None => self.scheduler.acquire(Arc::clone(&key), class).await,
+            },
         };
         if context.should_cancel() {
             return Err(HandlerError::transient(
