@@ -2,6 +2,7 @@
 
 require "spec_helper"
 require "prosody"
+require_relative "../support/prosody_env"
 require "json"
 require_relative "../support/mock_helpers"
 
@@ -10,14 +11,7 @@ require_relative "../support/mock_helpers"
 RSpec.describe "code written for prosody 0.1.1" do
   include MockHelpers
 
-  around do |example|
-    saved = ENV.select { |name, _| name.start_with?("PROSODY_") }
-    saved.each_key { |name| ENV.delete(name) }
-    example.run
-  ensure
-    ENV.delete_if { |name, _| name.start_with?("PROSODY_") }
-    ENV.update(saved)
-  end
+  include_context "without PROSODY_* variables"
 
   # The quick start's handler, reporting to a queue instead of printing.
   let(:handler_class) do

@@ -2,6 +2,7 @@
 
 require "spec_helper"
 require "prosody"
+require_relative "../support/prosody_env"
 
 RSpec.describe Prosody::Configuration do
   # Per option type: a valid Ruby value, what the reader returns for it, the text the engine
@@ -25,14 +26,7 @@ RSpec.describe Prosody::Configuration do
   }.freeze
   specs = Prosody::Native.option_specs
 
-  around do |example|
-    saved = ENV.select { |name, _| name.start_with?("PROSODY_") }
-    saved.each_key { |name| ENV.delete(name) }
-    example.run
-  ensure
-    ENV.delete_if { |name, _| name.start_with?("PROSODY_") }
-    ENV.update(saved)
-  end
+  include_context "without PROSODY_* variables"
 
   it "has a sample for every option type" do
     expect(specs.map { |spec| spec[3] }.uniq - samples.keys).to be_empty

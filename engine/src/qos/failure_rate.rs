@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Buckets per window; one more is kept for the bucket straddling the window's start.
-const BUCKETS: u64 = 16;
-const SLOTS: usize = 17;
+use super::window::{index, BucketClock, SLOTS};
 
 /// Counts successes and failures of every handler attempt over a rolling window, in fixed
 /// memory and without a lock: every attempt records here, from every runtime thread. Deferral
@@ -18,8 +16,7 @@ const SLOTS: usize = 17;
 /// thread resets it may be lost, which only nudges an estimate.
 #[derive(Debug)]
 pub struct FailureRate {
-    origin: Instant,
-    width: Duration,
+    clock: BucketClock,
     slots: [Slot; SLOTS],
 }
 
@@ -35,18 +32,15 @@ impl FailureRate {
     /// Measures over `window`.
     #[must_use]
     pub fn new(window: Duration) -> Self {
-        let width =
-            (window / u32::try_from(BUCKETS).unwrap_or(u32::MAX)).max(Duration::from_micros(1));
         Self {
-            origin: Instant::now(),
-            width,
+            clock: BucketClock::new(Instant::now(), window),
             slots: Default::default(),
         }
     }
 
     /// Records one attempt's result at `now`.
     pub fn record(&self, succeeded: bool, now: Instant) {
-        let bucket = self.bucket_of(now);
+        let bucket = self.clock.bucket_of(now);
         let slot = &self.slots[index(bucket)];
         let stamp = bucket + 1;
         let seen = slot.bucket.load(Ordering::Acquire);
@@ -70,11 +64,7 @@ impl FailureRate {
     /// `failures / (failures + successes)` over the window ending at `now`; 0 with no attempts.
     #[must_use]
     pub fn rate(&self, now: Instant) -> f64 {
-        let newest = self.bucket_of(now);
-        let oldest = newest.saturating_sub(BUCKETS);
-        let into_newest = now.saturating_duration_since(self.start_of(newest));
-        let oldest_share =
-            (1.0 - into_newest.as_secs_f64() / self.width.as_secs_f64()).clamp(0.0, 1.0);
+        let (oldest, newest, oldest_share) = self.clock.span(now);
         let (mut succeeded, mut failed) = (0.0, 0.0);
         for slot in &self.slots {
             let Some(bucket) = slot.bucket.load(Ordering::Acquire).checked_sub(1) else {
@@ -83,11 +73,7 @@ impl FailureRate {
             if bucket < oldest || bucket > newest {
                 continue;
             }
-            let share = if bucket == oldest && oldest + BUCKETS == newest {
-                oldest_share
-            } else {
-                1.0
-            };
+            let share = if bucket == oldest { oldest_share } else { 1.0 };
             #[allow(clippy::cast_precision_loss)] // counts far below 2^52
             {
                 succeeded += slot.succeeded.load(Ordering::Acquire) as f64 * share;
@@ -101,23 +87,6 @@ impl FailureRate {
             0.0
         }
     }
-
-    fn bucket_of(&self, at: Instant) -> u64 {
-        let since = at.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(since / self.width.as_nanos().max(1)).unwrap_or(u64::MAX - 1)
-    }
-
-    fn start_of(&self, bucket: u64) -> Instant {
-        let offset = self
-            .width
-            .checked_mul(u32::try_from(bucket).unwrap_or(u32::MAX))
-            .unwrap_or(Duration::MAX);
-        self.origin.checked_add(offset).unwrap_or(self.origin)
-    }
-}
-
-fn index(bucket: u64) -> usize {
-    usize::try_from(bucket % SLOTS as u64).unwrap_or(0)
 }
 
 #[cfg(test)]

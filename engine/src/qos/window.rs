@@ -8,13 +8,66 @@ use tokio::time::Instant;
 /// Buckets per window. One more is kept: the bucket straddling the window's start, counted by
 /// the share of it still inside the window.
 pub(crate) const BUCKETS: usize = 16;
-const SLOTS: usize = BUCKETS + 1;
+pub(crate) const SLOTS: usize = BUCKETS + 1;
+
+/// Splits time since `origin` into buckets of `width`: the arithmetic every rolling window
+/// here shares.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BucketClock {
+    origin: Instant,
+    width: Duration,
+}
+
+impl BucketClock {
+    /// `BUCKETS` buckets per `window`, counted from now.
+    pub(crate) fn new(origin: Instant, window: Duration) -> Self {
+        let buckets = u32::try_from(BUCKETS).unwrap_or(u32::MAX);
+        Self {
+            origin,
+            width: (window / buckets).max(Duration::from_micros(1)),
+        }
+    }
+
+    /// The bucket holding `at`.
+    pub(crate) fn bucket_of(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(since / self.width.as_nanos().max(1)).unwrap_or(u64::MAX - 1)
+    }
+
+    /// When bucket `bucket` starts.
+    pub(crate) fn start_of(&self, bucket: u64) -> Instant {
+        let offset = self
+            .width
+            .checked_mul(u32::try_from(bucket).unwrap_or(u32::MAX))
+            .unwrap_or(Duration::MAX);
+        self.origin.checked_add(offset).unwrap_or(self.origin)
+    }
+
+    /// The window ending at `now`: its oldest and newest buckets, and the share (0 to 1) of the
+    /// oldest still inside it. The oldest is the one straddling the window's start.
+    pub(crate) fn span(&self, now: Instant) -> (u64, u64, f64) {
+        let newest = self.bucket_of(now);
+        let buckets = u64::try_from(BUCKETS).unwrap_or(u64::MAX);
+        let oldest = newest.saturating_sub(buckets);
+        let into_newest = now.saturating_duration_since(self.start_of(newest));
+        let share = if oldest + buckets == newest {
+            (1.0 - into_newest.as_secs_f64() / self.width.as_secs_f64()).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        (oldest, newest, share)
+    }
+
+    /// The window's length.
+    pub(crate) fn length(&self) -> Duration {
+        self.width * u32::try_from(BUCKETS).unwrap_or(u32::MAX)
+    }
+}
 
 /// Sums of `T` per bucket over the last `window`.
 #[derive(Debug, Clone)]
 pub(crate) struct Window<T> {
-    origin: Instant,
-    width: Duration,
+    clock: BucketClock,
     /// `(bucket number since origin, sum)`; a slot holds the bucket `n` with `n % SLOTS` equal
     /// to its index, or stale data from an older one.
     slots: [(u64, T); SLOTS],
@@ -31,18 +84,15 @@ pub(crate) trait Tally: Copy + Default {
 impl<T: Tally> Window<T> {
     /// An empty window of length `window` starting at `origin`.
     pub(crate) fn new(origin: Instant, window: Duration) -> Self {
-        let width =
-            (window / u32::try_from(BUCKETS).unwrap_or(u32::MAX)).max(Duration::from_micros(1));
         Self {
-            origin,
-            width,
+            clock: BucketClock::new(origin, window),
             slots: [(0, T::default()); SLOTS],
         }
     }
 
     /// The window's length.
     pub(crate) fn length(&self) -> Duration {
-        self.width * u32::try_from(BUCKETS).unwrap_or(u32::MAX)
+        self.clock.length()
     }
 
     /// Adds `value` to the bucket holding `at`.
@@ -57,18 +107,13 @@ impl<T: Tally> Window<T> {
 
     /// The sum over `[now - window, now]`.
     pub(crate) fn total(&self, now: Instant) -> T {
-        let newest = self.bucket_of(now);
-        let buckets = u64::try_from(BUCKETS).unwrap_or(u64::MAX);
-        let oldest = newest.saturating_sub(buckets);
-        // The part of the oldest bucket that is still inside the window.
-        let into_newest = now.saturating_duration_since(self.start_of(newest));
-        let oldest_share = 1.0 - into_newest.as_secs_f64() / self.width.as_secs_f64();
+        let (oldest, newest, oldest_share) = self.clock.span(now);
         self.slots
             .iter()
             .filter(|(bucket, _)| *bucket >= oldest && *bucket <= newest)
             .fold(T::default(), |sum, (bucket, value)| {
-                let value = if *bucket == oldest && oldest + buckets == newest {
-                    value.scaled(oldest_share.clamp(0.0, 1.0))
+                let value = if *bucket == oldest {
+                    value.scaled(oldest_share)
                 } else {
                     *value
                 };
@@ -78,21 +123,17 @@ impl<T: Tally> Window<T> {
 
     /// The bucket holding `at`.
     pub(crate) fn bucket_of(&self, at: Instant) -> u64 {
-        let since = at.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(since / self.width.as_nanos().max(1)).unwrap_or(u64::MAX)
+        self.clock.bucket_of(at)
     }
 
     /// When bucket `bucket` starts.
     pub(crate) fn start_of(&self, bucket: u64) -> Instant {
-        let offset = self
-            .width
-            .checked_mul(u32::try_from(bucket).unwrap_or(u32::MAX))
-            .unwrap_or(Duration::MAX);
-        self.origin.checked_add(offset).unwrap_or(self.origin)
+        self.clock.start_of(bucket)
     }
 }
 
-fn index(bucket: u64) -> usize {
+/// The slot (of `BUCKETS + 1`) that bucket `bucket` uses.
+pub(crate) fn index(bucket: u64) -> usize {
     let slots = u64::try_from(SLOTS).unwrap_or(u64::MAX);
     usize::try_from(bucket % slots).unwrap_or(0)
 }
