@@ -212,6 +212,63 @@ on_both_brokers! {
     restart_mid_deferral => a_restart_mid_deferral_resumes_the_backlog();
     failing_keys_leave_permits => failing_keys_do_not_take_every_permit();
     hot_key_deferred => a_hot_key_is_deferred_and_others_keep_running();
+    rebalance_mid_deferral => a_rebalance_mid_deferral_hands_the_backlog_over();
+}
+
+/// A consumer joining mid-deferral takes some partitions over with their backlogs: every
+/// deferred message is handled, each key's in order.
+async fn a_rebalance_mid_deferral_hands_the_backlog_over(broker: Broker) {
+    let topic = unique("deferral-rebalance");
+    create_topic(broker, &topic, 2).await;
+    let group = unique("deferral-rebalance-group");
+    let first = Flaky::failing();
+    let a = consume(broker, &group, &topic, &FAST, Arc::new(first.clone()));
+    let keys: Vec<String> = (0..8).map(|n| format!("sick-{n}")).collect();
+    let healthy: Vec<String> = (0..40).map(|n| format!("well-{n}")).collect();
+    // Healthy traffic first keeps the failure rate under the gate, so failures defer.
+    let mut messages: Vec<(&str, i64)> = healthy.iter().map(|key| (key.as_str(), 0)).collect();
+    for n in 0..2 {
+        messages.extend(keys.iter().map(|key| (key.as_str(), n)));
+    }
+    send_all(broker, &topic, &messages).await;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            a.stats().deferred.load(Ordering::Relaxed) == 16
+        })
+        .await,
+        "every message deferred on the first consumer"
+    );
+
+    let second = Flaky::default();
+    let b = consume(broker, &group, &topic, &FAST, Arc::new(second.clone()));
+    assert!(
+        eventually(Duration::from_secs(60), || second.total() > 0).await,
+        "the second consumer resumes the backlogs of the partitions it took over"
+    );
+    first.failing.store(false, Ordering::SeqCst);
+    let done = || {
+        keys.iter().all(|key| {
+            let mut seen = first.handled(key);
+            seen.extend(second.handled(key));
+            seen.sort_unstable();
+            seen.dedup();
+            seen == [0, 1]
+        })
+    };
+    assert!(
+        eventually(Duration::from_secs(60), done).await,
+        "every deferred message handled"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+    for key in &keys {
+        for seen in [first.handled(key), second.handled(key)] {
+            assert!(
+                seen.windows(2).all(|pair| pair[0] <= pair[1]),
+                "{key} in order: {seen:?}"
+            );
+        }
+    }
 }
 
 /// A key whose handlers take most of the monopolization window is held back, and deferred,
