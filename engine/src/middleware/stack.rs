@@ -35,10 +35,12 @@
 //! 3. **Dedup inside the retries.** Each attempt checks the store, runs the handler and records
 //!    the outcome as one unit, so a store outage is retried like any transient failure and a
 //!    transient handler failure is never recorded.
-//! 4. **A permit per attempt.** [`Qos`] sits just outside [`Timeout`], so a handler permit is
-//!    held only while the handler runs: back-off sleeps, dedup lookups and deferral hold none,
-//!    and each attempt asks the fair scheduler again (a retry from its failure share). In
-//!    pipeline mode it also holds back hot keys and measures the failure rate.
+//! 4. **A permit per attempt.** [`Qos`] sits just outside [`Timeout`] and releases the handler
+//!    permit as soon as the attempt ends: back-off sleeps and deferral hold none, and each retry
+//!    asks the fair scheduler again (from its failure share). An event's first permit is taken
+//!    by the consumer before the event enters the stack ([`build_with`]), so it also covers the
+//!    filter and dedup lookup of that first attempt. In pipeline mode [`Qos`] also holds back
+//!    hot keys and measures the failure rate.
 //! 5. **Timeout innermost.** It bounds exactly one handler attempt and gives each attempt its
 //!    own child context, so a retry after a timeout starts with a fresh deadline and an
 //!    uncancelled context, and dedup store I/O does not count against the handler's time.
@@ -169,8 +171,9 @@ pub fn build_with(
     Ok(wrap(&filter, handler))
 }
 
-/// The fair scheduler for `max_concurrency` permits; in pipeline mode also hot-key protection
-/// (unless `monopolization_enabled` is false) and the failure rate that gates deferral.
+/// The [`Qos`](super::Qos) layer over `scheduler`'s permits; in pipeline mode also hot-key
+/// protection (unless `monopolization_enabled` is false) and the failure rate that gates
+/// deferral.
 fn qos_layer(
     config: &Config,
     scheduler: FairScheduler,
