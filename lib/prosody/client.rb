@@ -28,11 +28,15 @@ module Prosody
     end
 
     # Every option as this client uses it: set when it was built, else from its `PROSODY_*`
-    # variable, else the default. The Cassandra password reads "<redacted>".
+    # variable, else the default. The Cassandra password reads "<redacted>". It also says
+    # which options do nothing in the client's mode ({EffectiveConfiguration#applies?}).
     #
     # @example
     #   Prosody::Client.new(mock: true).configuration[:max_concurrency] # => 32
-    # @return [Hash{Symbol => Object}] frozen; values in the Ruby form {Configuration} readers use
+    #   client = Prosody::Client.new(mock: true, mode: :best_effort)
+    #   client.configuration.applies?(:max_retries) # => false
+    # @return [EffectiveConfiguration] a frozen Hash; values in the Ruby form {Configuration}
+    #   readers use
     # @raise [Prosody::ForkError] in a process forked after the client was built
     def configuration
       check_process
@@ -174,7 +178,7 @@ module Prosody
     def effective_values
       values = @native.effective
       values[:probe_port] = false if values[:probe_port].nil?
-      values.freeze
+      EffectiveConfiguration.new(values, @native.inapplicable)
     end
 
     def ensure_open

@@ -182,8 +182,33 @@ impl Config {
             .collect()
     }
 
-    /// Whether option `name` has any effect in this configuration's mode.
-    fn applies(&self, name: &str) -> bool {
+    /// Every option that does nothing in this configuration's mode, set or not, in catalogue
+    /// order. [`inactive_options`](Self::inactive_options) is the part of it someone set.
+    ///
+    /// ```
+    /// use prosody_engine::Config;
+    /// let config = Config::from_options_with_env(
+    ///     [("mode", "low_latency"), ("failure_topic", "dlq")],
+    ///     |_| None,
+    /// )?;
+    /// let inert = config.inapplicable_options();
+    /// assert!(inert.contains(&"defer_base") && inert.contains(&"monopolization_window"));
+    /// assert!(!inert.contains(&"failure_topic") && !inert.contains(&"max_retries"));
+    /// # Ok::<(), prosody_engine::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn inapplicable_options(&self) -> Vec<&'static str> {
+        self.typed_values()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| !self.applies(name))
+            .collect()
+    }
+
+    /// Whether option `name` has any effect in this configuration's mode. Names that are not
+    /// options answer `true`: nothing here says they are ignored.
+    #[must_use]
+    pub fn applies(&self, name: &str) -> bool {
         let pipeline = self.mode == Mode::Pipeline;
         match name {
             "failure_topic" => self.mode == Mode::LowLatency,

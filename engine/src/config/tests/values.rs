@@ -371,3 +371,23 @@ fn inactive_options_name_what_the_mode_ignores() {
         ["failure_topic", "defer_base"]
     );
 }
+
+#[test]
+fn inapplicable_options_list_what_each_mode_ignores_set_or_not() {
+    let inert = |options: &[(&str, &str)]| {
+        resolve(options, &[])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .inapplicable_options()
+    };
+    assert_eq!(inert(&[]), ["failure_topic"]);
+    let low_latency = inert(&[("mode", "low_latency"), ("failure_topic", "dlq")]);
+    assert!(low_latency.contains(&"defer_enabled") && low_latency.contains(&"defer_base"));
+    assert!(low_latency.contains(&"monopolization_threshold"));
+    assert!(!low_latency.contains(&"failure_topic") && !low_latency.contains(&"max_retries"));
+    assert!(!low_latency.contains(&"scheduler_failure_weight"));
+    let best_effort = inert(&[("mode", "best_effort")]);
+    assert!(best_effort.contains(&"max_retries") && best_effort.contains(&"retry_base"));
+    let no_defer = inert(&[("defer_enabled", "false")]);
+    assert!(no_defer.contains(&"defer_base") && !no_defer.contains(&"defer_enabled"));
+    assert!(!no_defer.contains(&"monopolization_window"));
+}

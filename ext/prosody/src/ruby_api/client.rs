@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use magnus::{
-    function, method, prelude::*, DataTypeFunctions, Error, RHash, Ruby, TypedData, Value,
+    function, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, TypedData, Value,
 };
 use prosody_engine::{Config, Consumer, Producer};
 
@@ -113,6 +113,12 @@ impl NativeClient {
         crate::ruby_api::config::effective_hash(ruby, &rb_self.config)
     }
 
+    /// The options that do nothing in this client's mode, as Symbols.
+    fn inapplicable(ruby: &Ruby, rb_self: &Self) -> RArray {
+        let names = rb_self.config.inapplicable_options();
+        ruby.ary_from_iter(names.into_iter().map(|name| ruby.to_symbol(name)))
+    }
+
     fn state(&self) -> &'static str {
         if self
             .consumer
@@ -172,5 +178,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("source_system", method!(NativeClient::source_system, 0))?;
     class.define_method("max_concurrency", method!(NativeClient::max_concurrency, 0))?;
     class.define_method("effective", method!(NativeClient::effective, 0))?;
+    class.define_method("inapplicable", method!(NativeClient::inapplicable, 0))?;
     Ok(())
 }
