@@ -4,6 +4,12 @@ begin
   require "rspec/core/rake_task"
 
   RSpec::Core::RakeTask.new(:spec)
+
+  desc "Run the specs that load ActiveSupport, in a process of their own"
+  RSpec::Core::RakeTask.new("spec:active_support") do |t|
+    t.rspec_opts = "--options spec/active_support/.rspec"
+    t.pattern = "spec/active_support/**/*_spec.rb"
+  end
 rescue LoadError
   desc "Run the specs (rspec is not installed)"
   task :spec do

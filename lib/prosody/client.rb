@@ -57,7 +57,14 @@ module Prosody
       ensure_open
       topic = require_string(topic, "topic")
       key = require_string(key, "key")
-      @native.send_message(topic, key, payload).value
+      if Instrumentation.listening?(Instrumentation::SEND_MESSAGE)
+        details = { topic:, key:, payload: }
+        Instrumentation.instrument(Instrumentation::SEND_MESSAGE, details) do
+          deliver(topic, key, payload)
+        end
+      else
+        deliver(topic, key, payload)
+      end
       nil
     end
 
@@ -173,6 +180,24 @@ module Prosody
 
       raise ForkError, "this Prosody::Client was built in process #{@pid} and cannot be used " \
                        "after fork (in process #{Process.pid}); build a new client in the child"
+    end
+
+    # Plain JSON values go straight to the engine. Anything else it refuses (a Time, a
+    # BigDecimal, a record) gets a second chance through `as_json` where ActiveSupport defines
+    # it, as Rails' own `to_json` would serialise it.
+    def deliver(topic, key, payload)
+      @native.send_message(topic, key, payload).value
+    rescue TypeError => e
+      raise unless payload.respond_to?(:as_json)
+
+      @native.send_message(topic, key, as_json(payload, e)).value
+    end
+
+    # The original TypeError, naming the value at fault, says more than a failing `as_json`.
+    def as_json(payload, error)
+      payload.as_json
+    rescue StandardError
+      raise error
     end
 
     def effective_values

@@ -75,7 +75,23 @@ module Prosody
       payload = @payload
       @event = @payload = nil
       context = Context.new(event, self)
-      outcome(event, context, payload) { call_handler(context, payload) }
+      name = Instrumentation.process_event(payload)
+      return outcome(event, context, payload) unless Instrumentation.listening?(name)
+
+      instrumented(name, event, context, payload)
+    end
+
+    # A subscriber that raises must not cost the event its outcome, nor report it twice.
+    def instrumented(name, event, context, payload)
+      details = Instrumentation.event_payload(context, payload)
+      continue = nil
+      Instrumentation.instrument(name, details) do
+        continue = outcome(event, context, payload, details)
+      end
+      continue
+    rescue StandardError => e
+      @logger.warn("prosody: a #{name} subscriber failed: #{e.class}: #{e.message}")
+      continue.nil? ? outcome(event, context, payload) : continue
     end
 
     def call_handler(context, payload)
@@ -86,30 +102,58 @@ module Prosody
       end
     end
 
-    def outcome(event, context, payload)
-      yield
+    # Reports the handler's outcome to the engine (and into `details` for instrumentation);
+    # returns false when the worker must retire.
+    def outcome(event, context, payload, details = nil)
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond) if details
+      call_handler(context, payload)
+      record(details, started, :success)
       event.complete(:success, nil)
       true
     rescue Processor::STOP => e
+      record(details, started, :cancelled)
       event.complete(:transient, "cancelled: #{e.message}")
       false
     rescue Exception => e # rubocop:disable Lint/RescueException -- every failure must reach the engine
-      report(event, context, payload, e)
+      record(details, started, nil)
+      kind = report(event, context, payload, e)
+      details[:outcome] = kind if details
       true
+    end
+
+    def record(details, started, outcome)
+      return unless details
+
+      details[:duration] =
+        Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond) - started
+      details[:outcome] = outcome
     end
 
     # Error reporting comes before the outcome, so an attempt's report is out before the engine
     # can start the next attempt; the outcome is reported even if error reporting is cut short.
+    # Returns the failure's kind, :permanent or :transient.
     def report(event, context, payload, error)
       permanent = ErrorClassification.permanent?(error)
       kind = permanent ? "permanent" : "transient"
       @logger.warn("prosody: handler failed for key #{context.key.inspect} (#{kind}): " \
                    "#{error.class}: #{error.message}")
       begin
+        announce_error(context, payload, error, kind)
         capture(context, payload, error, kind)
       ensure
         event.complete(permanent ? :permanent : :transient, "#{error.class}: #{error.message}")
       end
+      kind.to_sym
+    end
+
+    def announce_error(context, payload, error, kind)
+      return unless Instrumentation.listening?(Instrumentation::HANDLER_ERROR)
+
+      details = Instrumentation.event_payload(context, payload)
+      details.merge!(error:, kind: kind.to_sym)
+      Instrumentation.instrument(Instrumentation::HANDLER_ERROR, details)
+    rescue StandardError => e
+      @logger.warn("prosody: a handler_error.prosody subscriber failed: #{e.class}: #{e.message}")
     end
 
     # Only once `require "prosody/sentry"` has run. An error raised after cancellation is a
