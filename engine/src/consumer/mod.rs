@@ -74,6 +74,26 @@ impl Consumer {
         self.shared.in_flight.load(Ordering::Acquire)
     }
 
+    /// Stops taking new messages and pauses every assigned partition (also those assigned
+    /// later), keeping the consumer in its group. Handlers already running or buffered finish,
+    /// and their offsets commit; timers of owned partitions still fire. [`resume`](Self::resume)
+    /// undoes it.
+    pub fn pause(&self) {
+        self.shared.quiet.store(true, Ordering::Release);
+        self.shared.signal.notify();
+    }
+
+    /// Takes messages again after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.shared.quiet.store(false, Ordering::Release);
+        self.shared.signal.notify();
+    }
+
+    /// Whether [`pause`](Self::pause) is in effect.
+    pub fn is_paused(&self) -> bool {
+        self.shared.quiet.load(Ordering::Acquire)
+    }
+
     /// Counters for tests and benchmarks.
     pub fn stats(&self) -> &ConsumerStats {
         &self.shared.stats

@@ -96,6 +96,9 @@ pub(crate) struct Shared {
     /// Messages buffered or in flight across all partitions.
     pub(crate) in_flight: AtomicUsize,
     pub(crate) paused: AtomicBool,
+    /// Set by [`Consumer::pause`](super::Consumer::pause): take no records, keep the assignment
+    /// paused.
+    pub(crate) quiet: AtomicBool,
     pub(crate) signal: Signal,
     pub(crate) partitions: Mutex<HashMap<TopicPartition, PartitionHandle>>,
     pub(crate) shutdown: AtomicBool,

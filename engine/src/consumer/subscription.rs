@@ -83,6 +83,7 @@ impl<'a> Subscription<'a> {
             timer_permits: Arc::new(Semaphore::new(config.max_uncommitted)),
             in_flight: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
+            quiet: AtomicBool::new(false),
             signal: Signal::default(),
             partitions: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),

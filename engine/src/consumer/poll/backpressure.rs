@@ -5,6 +5,9 @@
 //! has been full for a whole `poll_interval` is the assignment paused, which also discards that
 //! prefetch; it resumes once buffered work has fallen to half the limit. Brief bursts therefore
 //! never pay a pause/resume round trip.
+//!
+//! [`Consumer::pause`](crate::Consumer::pause) uses the same pause, at once and until
+//! [`Consumer::resume`](crate::Consumer::resume).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -22,6 +25,13 @@ impl PollLoop {
         let max = self.shared.settings.max_uncommitted;
         let in_flight = self.shared.in_flight.load(Ordering::Acquire);
         let paused = self.shared.paused.load(Ordering::Acquire);
+        if self.shared.quiet.load(Ordering::Acquire) {
+            // Paused at once: a quiet consumer must not keep prefetching for hours.
+            if !paused {
+                self.set_paused(true);
+            }
+            return true;
+        }
         if in_flight < max {
             self.full_since = None;
         }

@@ -127,6 +127,9 @@ impl PollLoop {
 
     fn take_records(&mut self) -> usize {
         let max = self.shared.settings.max_uncommitted;
+        if self.shared.quiet.load(Ordering::Acquire) {
+            return 0;
+        }
         let mut taken = 0;
         let shared = &self.shared;
         let topics = &mut self.topics;

@@ -142,6 +142,31 @@ impl NativeClient {
         consumer.as_ref().map_or(0, |c| c.assigned_partitions())
     }
 
+    /// Pauses (`quiet`) or resumes the consumer; false when not subscribed.
+    fn set_paused(&self, quiet: bool) -> bool {
+        let consumer = self
+            .consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(consumer) = consumer.as_ref() else {
+            return false;
+        };
+        if quiet {
+            consumer.pause();
+        } else {
+            consumer.resume();
+        }
+        true
+    }
+
+    fn is_paused(&self) -> bool {
+        let consumer = self
+            .consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        consumer.as_ref().is_some_and(|c| c.is_paused())
+    }
+
     fn is_stalled(&self) -> bool {
         let consumer = self
             .consumer
@@ -175,6 +200,8 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         method!(NativeClient::assigned_partitions, 0),
     )?;
     class.define_method("stalled?", method!(NativeClient::is_stalled, 0))?;
+    class.define_method("set_paused", method!(NativeClient::set_paused, 1))?;
+    class.define_method("paused?", method!(NativeClient::is_paused, 0))?;
     class.define_method("source_system", method!(NativeClient::source_system, 0))?;
     class.define_method("max_concurrency", method!(NativeClient::max_concurrency, 0))?;
     class.define_method("effective", method!(NativeClient::effective, 0))?;
