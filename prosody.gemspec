@@ -20,7 +20,7 @@ Gem::Specification.new do |spec|
   spec.metadata["rubygems_mfa_required"] = "true"
 
   patterns = %w[
-    lib/**/*.rb ext/**/*.{rb,rs,toml} engine/**/*.{rs,toml,md,cql} sig/**/*.rbs
+    exe/* lib/**/*.rb ext/**/*.{rb,rs,toml} engine/**/*.{rs,toml,md,cql} sig/**/*.rbs
     Cargo.toml Cargo.lock README.md ARCHITECTURE.md LICENSE CHANGELOG.md
   ]
   flags = File::FNM_PATHNAME | File::FNM_EXTGLOB
@@ -36,6 +36,8 @@ Gem::Specification.new do |spec|
                          .grep_v(built_or_test_only)
                          .sort
   spec.require_paths = ["lib"]
+  spec.bindir = "exe"
+  spec.executables = ["prosody"]
   spec.extensions = ["ext/prosody/extconf.rb"]
 
   spec.add_dependency "async", ">= 1.30", "< 3"

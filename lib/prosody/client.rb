@@ -106,6 +106,36 @@ module Prosody
       nil
     end
 
+    # Stops taking new messages while staying in the consumer group: every assigned partition
+    # pauses, handlers already running finish and their offsets commit. What the `prosody`
+    # command does on TSTP. {#resume} undoes it.
+    #
+    # @return [nil]
+    # @raise [Prosody::NotSubscribedError] if not subscribed
+    def pause
+      check_process
+      raise NotSubscribedError, "not subscribed" unless @native.set_paused(true)
+
+      nil
+    end
+
+    # Takes messages again after {#pause}.
+    #
+    # @return [nil]
+    # @raise [Prosody::NotSubscribedError] if not subscribed
+    def resume
+      check_process
+      raise NotSubscribedError, "not subscribed" unless @native.set_paused(false)
+
+      nil
+    end
+
+    # @return [Boolean] whether {#pause} is in effect
+    def paused?
+      check_process
+      @native.paused?
+    end
+
     # Unsubscribes if subscribed and releases the client; later calls raise
     # {Prosody::ClosedError}. Closing twice is fine.
     #
