@@ -2,6 +2,7 @@
 
 require "spec_helper"
 require "prosody"
+require "prosody/cli"
 require "rbs"
 require "rbs/cli"
 require "set"
