@@ -20,7 +20,7 @@ Gem::Specification.new do |spec|
   spec.metadata["rubygems_mfa_required"] = "true"
 
   patterns = %w[
-    exe/* lib/**/*.rb ext/**/*.{rb,rs,toml} engine/**/*.{rs,toml,md,cql} sig/**/*.rbs
+    exe/* lib/**/*.{rb,tt} ext/**/*.{rb,rs,toml} engine/**/*.{rs,toml,md,cql} sig/**/*.rbs
     Cargo.toml Cargo.lock README.md ARCHITECTURE.md LICENSE CHANGELOG.md
   ]
   flags = File::FNM_PATHNAME | File::FNM_EXTGLOB
@@ -49,4 +49,6 @@ Gem::Specification.new do |spec|
   spec.add_development_dependency "rubocop", "~> 1.39"
   # spec/prosody/sentry_spec.rb; users who want Sentry add it to their own Gemfile.
   spec.add_development_dependency "sentry-ruby", ">= 5.3", "< 7"
+  # spec/rails and spec/active_support; Rails apps bring their own.
+  spec.add_development_dependency "railties", ">= 6.1"
 end

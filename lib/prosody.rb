@@ -29,5 +29,8 @@ require_relative "prosody/worker"
 require_relative "prosody/worker_pool"
 require_relative "prosody/processor"
 require_relative "prosody/effective_configuration"
+require_relative "prosody/defaults"
+require_relative "prosody/as_json"
 require_relative "prosody/client"
 require_relative "prosody/admin"
+require_relative "prosody/railtie" if defined?(Rails::Railtie)

@@ -2,7 +2,7 @@
 
 require "optparse"
 require "prosody"
-require_relative "cli/config_file"
+require_relative "config_file"
 require_relative "runner"
 
 module Prosody
@@ -11,9 +11,9 @@ module Prosody
   #   prosody [options] HandlerClass [HandlerClass ...]
   #
   # Each handler class gets a client of its own, built from the config file's options for it
-  # (see {ConfigFile}), then from `PROSODY_*` variables, then the defaults. Inside a Rails
-  # root (or with `--rails`) the app boots first, so handlers autoload. Signals are described by
-  # {Runner::SIGNALS}.
+  # (see {ConfigFile}) where no `PROSODY_*` variable overrides them, then the defaults. Inside a
+  # Rails root (or with `--rails`) the app boots first, so handlers autoload. Signals are
+  # described by {Runner::SIGNALS}.
   #
   # Exit codes: 0 after a clean stop; 64 for a usage error (a bad option, a missing file, an
   # unknown handler class, an invalid option value); 1 when the process stops for another
@@ -54,10 +54,17 @@ module Prosody
       # A supervisor reading the logs through a pipe must see each line as it happens.
       @out.sync = true if @out.respond_to?(:sync=)
       boot
-      config = ConfigFile.new(@config_path || default_config, @environment)
-      Prosody.logger = process_logger(names, config) unless rails_logger?
+      config = configure(names)
       clients = names.map { |name| [resolve(name), config.options_for(name)] }
       Runner.new(clients, logger: Prosody.logger).run
+    end
+
+    def configure(names)
+      config = ConfigFile.new(@config_path || default_config, @environment)
+      # Other clients the app builds (a producer, say) get the file's options too.
+      Prosody.defaults = Prosody.defaults.merge(config.shared_options)
+      Prosody.logger = process_logger(names, config) unless rails_logger?
+      config
     end
 
     # Returns the handler class names, or nil when the command only printed something.
@@ -123,6 +130,10 @@ module Prosody
 
     def boot_rails
       ENV["RAILS_ENV"] ||= @environment
+      # Prosody loaded before Rails here, so its Railtie must be registered before the app
+      # initializes.
+      require "rails"
+      require_relative "railtie"
       require File.expand_path("config/environment.rb")
       ::Rails.application.eager_load!
     end

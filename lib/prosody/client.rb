@@ -183,13 +183,15 @@ module Prosody
     private
 
     def build_configuration(config, options)
-      case config
-      when Configuration
-        options.empty? ? config : Configuration.new(config.to_h.merge(options))
-      when Hash then Configuration.new(config.merge(options))
-      when nil then Configuration.new(options)
-      else raise TypeError, "expected a Prosody::Configuration or a Hash, got #{config.class}"
-      end
+      given = case config
+              when Configuration then config.to_hash.merge(options)
+              when Hash then config.merge(options)
+              when nil then options
+              else raise TypeError,
+                         "expected a Prosody::Configuration or a Hash, got #{config.class}"
+              end
+      defaults = Prosody.defaults_below_environment
+      Configuration.new(defaults.empty? ? given : defaults.merge(Configuration.new(given).to_hash))
     end
 
     # Drains the consumer (waiting without the GVL, or in this fiber only, so the processor
@@ -212,22 +214,12 @@ module Prosody
                        "after fork (in process #{Process.pid}); build a new client in the child"
     end
 
-    # Plain JSON values go straight to the engine. Anything else it refuses (a Time, a
-    # BigDecimal, a record) gets a second chance through `as_json` where ActiveSupport defines
-    # it, as Rails' own `to_json` would serialise it.
+    # Plain JSON values go straight to the engine; what it refuses gets a second chance
+    # through {AsJson}.
     def deliver(topic, key, payload)
       @native.send_message(topic, key, payload).value
     rescue TypeError => e
-      raise unless payload.respond_to?(:as_json)
-
-      @native.send_message(topic, key, as_json(payload, e)).value
-    end
-
-    # The original TypeError, naming the value at fault, says more than a failing `as_json`.
-    def as_json(payload, error)
-      payload.as_json
-    rescue StandardError
-      raise error
+      @native.send_message(topic, key, AsJson.convert(payload, e)).value
     end
 
     def effective_values

@@ -15,7 +15,15 @@ module Prosody
     # Replaces the logger; `nil` restores the default (`$stdout` at INFO).
     # To silence Prosody, assign `Logger.new(File::NULL)`.
     # @param logger [Logger, nil]
-    attr_writer :logger
+    def logger=(logger)
+      @logger_assigned = !logger.nil?
+      @logger = logger
+    end
+
+    # @return [Boolean] whether {logger=} chose a logger (the Rails integration leaves it alone)
+    def logger_assigned?
+      @logger_assigned == true
+    end
   end
 end
 

@@ -34,7 +34,6 @@ module Prosody
     ensure
       previous&.each { |signal, handler| Signal.trap(signal, handler) }
       @clients.each(&:close)
-      [reader, @writer].each { |io| io&.close unless io&.closed? }
     end
 
     private
@@ -55,18 +54,24 @@ module Prosody
       end
     end
 
+    # Signal handlers may still write to the pipe while the process exits, so it is never
+    # closed here; it goes with the process.
     def serve(reader)
-      stopping = nil
-      reader.each_line(chomp: true) do |signal|
-        case signal
-        when "TERM", "INT"
-          exit_now if stopping && signal == "INT"
-          stopping ||= stop_in_background
-        when "STOPPED" then return 0
-        else act_on(signal)
-        end
+      loop do
+        return 0 if @stopper && !@stopper.alive?
+        next unless reader.wait_readable(0.2)
+
+        handle(reader.gets(chomp: true))
       end
-      1
+    end
+
+    def handle(signal)
+      if %w[TERM INT].include?(signal)
+        exit_now if @stopper && signal == "INT"
+        @stopper ||= stop_in_background
+      elsif !@stopper || signal == "TTIN"
+        act_on(signal) # pausing or resuming a consumer that is stopping means nothing
+      end
     end
 
     def act_on(signal)
@@ -81,10 +86,8 @@ module Prosody
       @logger.info("stopping: finishing in-flight work (INT again to exit at once)")
       Thread.new do
         @clients.each { |client| client.unsubscribe if client.consumer_state == :running }
-        @writer.write("STOPPED\n")
       rescue StandardError => e
         @logger.error("stopping failed: #{e.class}: #{e.message}")
-        @writer.write("STOPPED\n")
       end
     end
 
@@ -97,8 +100,8 @@ module Prosody
     def each_client(done, &)
       @clients.each(&)
       @logger.info(done)
-    rescue Prosody::Error => e
-      @logger.error("#{done}: failed: #{e.message}")
+    rescue StandardError => e
+      @logger.error("#{done}: failed: #{e.class}: #{e.message}")
     end
 
     # Handler fibers included: a handler stuck in IO shows where.

@@ -119,7 +119,7 @@ RSpec.describe "the prosody command" do
     end
   end
 
-  it "takes options from a YAML file, per environment and per handler" do
+  it "takes options from a YAML file, per environment and per handler, below PROSODY_* variables" do
     Dir.mktmpdir do |dir|
       path = File.join(dir, "prosody.yml")
       File.write(path, <<~YAML)
@@ -131,10 +131,13 @@ RSpec.describe "the prosody command" do
         production:
           group_id: wrong
       YAML
-      running("-c", path, "-e", "staging", "-r", fixture, "CountingHandler") do |pid, lines, waiter|
-        expect(wait_for(lines, /consuming/).last).to include("group=from-erb")
-        Process.kill("TERM", pid)
-        expect(exit_status(waiter)).to eq(0)
+      args = ["-c", path, "-e", "staging", "-r", fixture, "CountingHandler"]
+      { nil => "group=from-erb", "from-env" => "group=from-env" }.each do |variable, label|
+        running(*args, env: { "PROSODY_GROUP_ID" => variable }) do |pid, lines, waiter|
+          expect(wait_for(lines, /consuming/).last).to include(label)
+          Process.kill("TERM", pid)
+          expect(exit_status(waiter)).to eq(0)
+        end
       end
     end
   end
