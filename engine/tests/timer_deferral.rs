@@ -1,0 +1,386 @@
+//! Deferred application timers (issue 12), on the mock cluster and on real Kafka + Cassandra:
+//! a failing timer is parked in its key's backlog and retried with its original time, the
+//! key's later timers (and messages) queue behind it in order, a restart loses nothing, and the
+//! context's timer methods see and remove deferred timers.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prosody_engine::{
+    Consumer, Context, Handler, HandlerError, HandlerFuture, Message, Producer, Timer, TimerTime,
+};
+use serde_json::json;
+use support::{consume, create_topic, eventually, test_producer, unique, Broker};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+const OPTIONS: [(&str, &str); 6] = [
+    ("max_retries", "1"),
+    ("retry_base", "5ms"),
+    ("max_retry_delay", "20ms"),
+    ("defer_base", "300ms"),
+    ("defer_max_delay", "600ms"),
+    ("commit_interval", "50ms"),
+];
+
+/// What a handler call did, in the order the key's calls succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Timer(u32),
+    Message(i64),
+}
+
+/// A timer operation to run when a timer succeeds.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// Record `scheduled()`.
+    List,
+    Unschedule(u32),
+    Schedule(u32),
+    Clear,
+}
+
+#[derive(Default)]
+struct State {
+    seen: Mutex<HashMap<String, Vec<Seen>>>,
+    attempts: Mutex<HashMap<(String, u32), usize>>,
+    /// Keys whose timers (and numbered messages) fail transiently.
+    failing: Mutex<HashSet<String>>,
+    /// Timers that fail permanently.
+    permanent: Mutex<HashSet<(String, u32)>>,
+    ops: Mutex<HashMap<(String, u32), Vec<Op>>>,
+    listed: Mutex<Vec<Vec<u32>>>,
+}
+
+/// Schedules the times a message asks for and records what succeeded; see [`State`].
+#[derive(Clone, Default)]
+struct Timers(Arc<State>);
+
+impl Timers {
+    fn fail(&self, key: &str, failing: bool) {
+        let mut keys = self.0.failing.lock().unwrap();
+        if failing {
+            keys.insert(key.into());
+        } else {
+            keys.remove(key);
+        }
+    }
+
+    fn seen(&self, key: &str) -> Vec<Seen> {
+        let seen = self.0.seen.lock().unwrap();
+        seen.get(key).cloned().unwrap_or_default()
+    }
+
+    fn attempts(&self, key: &str, time: u32) -> usize {
+        let attempts = self.0.attempts.lock().unwrap();
+        attempts.get(&(key.into(), time)).copied().unwrap_or(0)
+    }
+
+    fn on(&self, key: &str, time: u32, ops: &[Op]) {
+        let mut all = self.0.ops.lock().unwrap();
+        all.insert((key.into(), time), ops.to_vec());
+    }
+
+    fn listed(&self) -> Vec<Vec<u32>> {
+        self.0.listed.lock().unwrap().clone()
+    }
+
+    fn record(&self, key: &str, seen: Seen) {
+        let mut all = self.0.seen.lock().unwrap();
+        all.entry(key.into()).or_default().push(seen);
+    }
+
+    async fn run(&self, context: &Context, ops: &[Op]) -> Result<(), HandlerError> {
+        let fail = |e: prosody_engine::Error| HandlerError::transient(e.to_string());
+        for op in ops {
+            match *op {
+                Op::List => {
+                    let listed = context.scheduled().await.map_err(fail)?;
+                    let listed = listed.into_iter().map(TimerTime::as_secs).collect();
+                    self.0.listed.lock().unwrap().push(listed);
+                }
+                Op::Unschedule(t) => context.unschedule(secs(t)).await.map_err(fail)?,
+                Op::Schedule(t) => context.schedule(secs(t)).await.map_err(fail)?,
+                Op::Clear => context.clear_scheduled().await.map_err(fail)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn secs(time: u32) -> TimerTime {
+    TimerTime::from_secs(time)
+}
+
+impl Handler for Timers {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let this = self.clone();
+        Box::pin(async move {
+            let key = context.key().to_owned();
+            let payload = message.payload();
+            for time in payload["schedule"].as_array().into_iter().flatten() {
+                let time = u32::try_from(time.as_u64().unwrap_or(0)).unwrap_or(0);
+                context
+                    .schedule(secs(time))
+                    .await
+                    .map_err(|e| HandlerError::transient(e.to_string()))?;
+            }
+            if payload["list"].as_bool() == Some(true) {
+                this.run(&context, &[Op::List]).await?;
+            }
+            if let Some(n) = payload["n"].as_i64() {
+                if this.0.failing.lock().unwrap().contains(&key) {
+                    return Err(HandlerError::transient("downstream unavailable"));
+                }
+                this.record(&key, Seen::Message(n));
+            }
+            Ok(())
+        })
+    }
+
+    fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        let this = self.clone();
+        Box::pin(async move {
+            let key = timer.key.clone();
+            let time = timer.time.duration_since(UNIX_EPOCH).unwrap().as_secs();
+            let time = u32::try_from(time).unwrap();
+            *this
+                .0
+                .attempts
+                .lock()
+                .unwrap()
+                .entry((key.clone(), time))
+                .or_default() += 1;
+            if this
+                .0
+                .permanent
+                .lock()
+                .unwrap()
+                .contains(&(key.clone(), time))
+            {
+                return Err(HandlerError::permanent("this timer can never succeed"));
+            }
+            if this.0.failing.lock().unwrap().contains(&key) {
+                return Err(HandlerError::transient("downstream unavailable"));
+            }
+            let ops = this.0.ops.lock().unwrap().remove(&(key.clone(), time));
+            if let Some(ops) = ops {
+                this.run(&context, &ops).await?;
+            }
+            this.record(&key, Seen::Timer(time));
+            Ok(())
+        })
+    }
+}
+
+fn now_secs() -> u32 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    u32::try_from(now.as_secs()).unwrap()
+}
+
+async fn send(producer: &Producer, topic: &str, key: &str, payload: serde_json::Value) {
+    producer.send(topic, key, &payload).await.expect("sent");
+}
+
+/// A topic and group of their own and a consumer running `handler`, warmed up: a few healthy
+/// messages are handled first, so the consumer owns the partition and the failure rate starts
+/// low (the gate lets the first deferral through).
+async fn setup(broker: Broker, handler: &Timers) -> (String, String, Producer, Consumer) {
+    let topic = unique("timer-deferral");
+    create_topic(broker, &topic, 1).await;
+    let group = unique("timer-deferral-group");
+    let consumer = consume(broker, &group, &topic, &OPTIONS, Arc::new(handler.clone()));
+    let producer = test_producer(broker);
+    for n in 0..5 {
+        send(&producer, &topic, "warm", json!({ "n": n })).await;
+    }
+    assert!(
+        eventually(LIMIT, || handler.seen("warm").len() == 5).await,
+        "warm-up handled"
+    );
+    (topic, group, producer, consumer)
+}
+
+fn deferred_timers(consumer: &Consumer) -> u64 {
+    consumer.stats().deferred_timers.load(Ordering::Relaxed)
+}
+
+/// A timer that keeps failing is deferred; the key's later timers queue behind it without
+/// running, other keys' timers run meanwhile, and once it succeeds they all run in order, each
+/// once, with its original time.
+async fn a_failing_timer_is_deferred_and_the_key_recovers_in_order(broker: Broker) {
+    let handler = Timers::default();
+    let (topic, _group, producer, consumer) = setup(broker, &handler).await;
+    handler.fail("sick", true);
+    let now = now_secs();
+    let (t0, t1, t2) = (now + 2, now + 3, now + 4);
+    send(
+        &producer,
+        &topic,
+        "sick",
+        json!({ "schedule": [t0, t1, t2] }),
+    )
+    .await;
+    send(&producer, &topic, "well", json!({ "schedule": [t1] })).await;
+
+    assert!(
+        eventually(LIMIT, || deferred_timers(&consumer) == 3).await,
+        "the failing timer and the two behind it are deferred: {}",
+        deferred_timers(&consumer)
+    );
+    assert_eq!(handler.seen("well"), [Seen::Timer(t1)], "other keys run");
+    assert!(handler.attempts("sick", t0) >= 3, "in place, then deferred");
+    assert_eq!(
+        (handler.attempts("sick", t1), handler.attempts("sick", t2)),
+        (0, 0),
+        "later timers of the key wait without running"
+    );
+
+    handler.fail("sick", false);
+    let all = [Seen::Timer(t0), Seen::Timer(t1), Seen::Timer(t2)];
+    assert!(
+        eventually(LIMIT, || handler.seen("sick").len() == 3).await,
+        "the backlog drains once the key recovers"
+    );
+    // Nothing fires a second time, from the store or the backlog.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    send(&producer, &topic, "sick", json!({ "list": true })).await;
+    assert!(eventually(LIMIT, || handler.listed().len() == 1).await);
+    let stats = consumer.stats();
+    let undeferred = stats.undeferred_timers.load(Ordering::Relaxed);
+    consumer.shutdown().await;
+    assert_eq!(handler.seen("sick"), all, "in order, original times");
+    assert_eq!(handler.listed(), [Vec::<u32>::new()], "no timer left");
+    assert_eq!(undeferred, 3);
+}
+
+/// A consumer stopped mid-deferral loses nothing: the next one loads the key's deferred timers
+/// and message and runs them in the order they were deferred.
+async fn a_restart_mid_deferral_keeps_timers_and_messages_in_order(broker: Broker) {
+    let first = Timers::default();
+    let (topic, group, producer, consumer) = setup(broker, &first).await;
+    first.fail("sick", true);
+    let now = now_secs();
+    let (t0, t1) = (now + 2, now + 4);
+    send(&producer, &topic, "sick", json!({ "schedule": [t0, t1] })).await;
+    assert!(
+        eventually(LIMIT, || deferred_timers(&consumer) == 1).await,
+        "the first timer is deferred"
+    );
+    send(&producer, &topic, "sick", json!({ "n": 1 })).await;
+    assert!(
+        eventually(LIMIT, || deferred_timers(&consumer) == 2
+            && consumer.stats().deferred.load(Ordering::Relaxed) == 1)
+        .await,
+        "the message, then the second timer, join the backlog"
+    );
+    consumer.shutdown().await;
+    assert!(first.seen("sick").is_empty());
+
+    let second = Timers::default();
+    let consumer = consume(broker, &group, &topic, &OPTIONS, Arc::new(second.clone()));
+    assert!(
+        eventually(LIMIT, || second.seen("sick").len() == 3).await,
+        "the next consumer finishes the backlog: {:?}",
+        second.seen("sick")
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    consumer.shutdown().await;
+    assert_eq!(
+        second.seen("sick"),
+        [Seen::Timer(t0), Seen::Message(1), Seen::Timer(t1)]
+    );
+}
+
+/// While a key is deferred, its handler's timer methods see the deferred timers: `scheduled`
+/// lists them (but not the one being retried), `unschedule` and `clear_scheduled` remove them
+/// for good, and a timer scheduled meanwhile runs after the backlog.
+async fn the_context_sees_and_removes_deferred_timers(broker: Broker) {
+    let handler = Timers::default();
+    let (topic, _group, producer, consumer) = setup(broker, &handler).await;
+    handler.fail("sick", true);
+    let now = now_secs();
+    let (t0, t1, t2, t3, later, far) = (now + 2, now + 3, now + 4, now + 5, now + 8, now + 3_600);
+    handler.on("sick", t0, &[Op::List, Op::Unschedule(t1), Op::List]);
+    handler.on(
+        "sick",
+        t2,
+        &[Op::List, Op::Clear, Op::List, Op::Schedule(later)],
+    );
+    send(
+        &producer,
+        &topic,
+        "sick",
+        json!({ "schedule": [t0, t1, t2, t3, far] }),
+    )
+    .await;
+    assert!(
+        eventually(LIMIT, || deferred_timers(&consumer) == 4).await,
+        "four timers deferred"
+    );
+    handler.fail("sick", false);
+    assert!(
+        eventually(LIMIT, || handler.seen("sick").len() == 3).await,
+        "the retried timers and the one scheduled meanwhile ran: {:?}",
+        handler.seen("sick")
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    consumer.shutdown().await;
+    assert_eq!(
+        handler.listed(),
+        [
+            vec![t1, t2, t3, far],
+            vec![t2, t3, far],
+            vec![t3, far],
+            vec![],
+        ]
+    );
+    assert_eq!(
+        handler.seen("sick"),
+        [Seen::Timer(t0), Seen::Timer(t2), Seen::Timer(later)],
+        "removed timers never fire"
+    );
+    assert_eq!(handler.attempts("sick", t1), 0);
+    assert_eq!(handler.attempts("sick", t3), 0);
+}
+
+/// A deferred timer that then fails permanently is given up, and the next one runs.
+async fn a_permanent_failure_of_a_deferred_timer_moves_on(broker: Broker) {
+    let handler = Timers::default();
+    let (topic, _group, producer, consumer) = setup(broker, &handler).await;
+    handler.fail("sick", true);
+    let now = now_secs();
+    let (t0, t1) = (now + 2, now + 3);
+    send(&producer, &topic, "sick", json!({ "schedule": [t0, t1] })).await;
+    assert!(
+        eventually(LIMIT, || deferred_timers(&consumer) == 2).await,
+        "both timers deferred"
+    );
+    handler
+        .0
+        .permanent
+        .lock()
+        .unwrap()
+        .insert(("sick".into(), t0));
+    handler.fail("sick", false);
+    assert!(
+        eventually(LIMIT, || handler.seen("sick") == [Seen::Timer(t1)]).await,
+        "the next timer runs: {:?}",
+        handler.seen("sick")
+    );
+    let undeferred = consumer.stats().undeferred_timers.load(Ordering::Relaxed);
+    consumer.shutdown().await;
+    assert_eq!(undeferred, 2);
+    assert!(handler.attempts("sick", t0) >= 3);
+}
+
+on_both_brokers! {
+    failing_timer_recovers_in_order => a_failing_timer_is_deferred_and_the_key_recovers_in_order();
+    restart_mid_timer_deferral => a_restart_mid_deferral_keeps_timers_and_messages_in_order();
+    context_sees_deferred_timers => the_context_sees_and_removes_deferred_timers();
+    permanent_failure_moves_on => a_permanent_failure_of_a_deferred_timer_moves_on();
+}
