@@ -36,7 +36,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
-use scylla::statement::prepared::PreparedStatement;
 use tokio::sync::OnceCell;
 
 use super::{Backlog, DeferStore, DeferredTimer};
@@ -47,6 +46,10 @@ use crate::timers::{TimerSegment, TimerTime};
 
 /// How many rows one page of `load` reads.
 pub(crate) const LOAD_PAGE_SIZE: i32 = 1_000;
+
+mod statements;
+
+use statements::Statements;
 
 /// A [`DeferStore`] in Cassandra, shared by every process of a consumer group.
 ///
@@ -70,93 +73,6 @@ pub struct CassandraDeferStore {
     cassandra: SharedCassandra,
     retention: Duration,
     statements: OnceCell<Statements>,
-}
-
-/// The prepared statements, each marked idempotent so the driver may retry it elsewhere.
-struct Statements {
-    /// `(segment, key, offset, ttl)`.
-    append: PreparedStatement,
-    /// `(segment, key, retries, next_retry, ttl)`.
-    reschedule: PreparedStatement,
-    /// `(segment, key, offset)`.
-    delete_offset: PreparedStatement,
-    /// `(segment, key)`.
-    delete_key: PreparedStatement,
-    /// `(segment, key)` → at most one `offset`.
-    probe_key: PreparedStatement,
-    /// `(segment)` → `(key, offset)`, paged.
-    load_offsets: PreparedStatement,
-    /// `(segment)` → `(key, retries, next_retry)`, paged.
-    load_keys: PreparedStatement,
-    /// `(segment, key, time, after_offset, ttl)`.
-    append_timer: PreparedStatement,
-    /// `(segment, key, time)`.
-    delete_timer: PreparedStatement,
-    /// `(segment, key)` → at most one `time`.
-    probe_timers: PreparedStatement,
-    /// `(segment)` → `(key, time, after_offset)`, paged.
-    load_timers: PreparedStatement,
-}
-
-impl Statements {
-    async fn prepare(cassandra: &Cassandra) -> Result<Self> {
-        let ks = cassandra.keyspace();
-        let prepare = |cql: String| async move {
-            let mut statement = cassandra.prepare(&cql).await?;
-            statement.set_is_idempotent(true);
-            statement.set_page_size(LOAD_PAGE_SIZE);
-            Ok::<_, Error>(statement)
-        };
-        Ok(Self {
-            append: prepare(format!(
-                "INSERT INTO {ks}.deferred_offsets (segment, key, offset) VALUES (?, ?, ?) \
-                 USING TTL ?"
-            ))
-            .await?,
-            reschedule: prepare(format!(
-                "INSERT INTO {ks}.deferred_keys (segment, key, retries, next_retry) \
-                 VALUES (?, ?, ?, ?) USING TTL ?"
-            ))
-            .await?,
-            delete_offset: prepare(format!(
-                "DELETE FROM {ks}.deferred_offsets WHERE segment = ? AND key = ? AND offset = ?"
-            ))
-            .await?,
-            delete_key: prepare(format!(
-                "DELETE FROM {ks}.deferred_keys WHERE segment = ? AND key = ?"
-            ))
-            .await?,
-            probe_key: prepare(format!(
-                "SELECT offset FROM {ks}.deferred_offsets WHERE segment = ? AND key = ? LIMIT 1"
-            ))
-            .await?,
-            load_offsets: prepare(format!(
-                "SELECT key, offset FROM {ks}.deferred_offsets WHERE segment = ?"
-            ))
-            .await?,
-            load_keys: prepare(format!(
-                "SELECT key, retries, next_retry FROM {ks}.deferred_keys WHERE segment = ?"
-            ))
-            .await?,
-            append_timer: prepare(format!(
-                "INSERT INTO {ks}.deferred_timers (segment, key, time, after_offset) \
-                 VALUES (?, ?, ?, ?) USING TTL ?"
-            ))
-            .await?,
-            delete_timer: prepare(format!(
-                "DELETE FROM {ks}.deferred_timers WHERE segment = ? AND key = ? AND time = ?"
-            ))
-            .await?,
-            probe_timers: prepare(format!(
-                "SELECT time FROM {ks}.deferred_timers WHERE segment = ? AND key = ? LIMIT 1"
-            ))
-            .await?,
-            load_timers: prepare(format!(
-                "SELECT key, time, after_offset FROM {ks}.deferred_timers WHERE segment = ?"
-            ))
-            .await?,
-        })
-    }
 }
 
 impl CassandraDeferStore {
