@@ -13,12 +13,26 @@ use crate::timers::{DeferredTimers, TimerSegment, TimerTime};
 
 /// One partition's view of its deferred timers.
 pub(crate) struct PartitionDeferredTimers {
-    pub(crate) backlogs: Arc<Backlogs>,
-    pub(crate) deferral: Arc<Deferral>,
-    pub(crate) segment: TimerSegment,
+    backlogs: Arc<Backlogs>,
+    deferral: Arc<Deferral>,
+    segment: TimerSegment,
 }
 
 impl PartitionDeferredTimers {
+    /// A new partition's backlogs, and the view of them its timers get, when deferral is on.
+    pub(crate) fn for_partition(
+        deferral: Option<&Arc<Deferral>>,
+        segment: &TimerSegment,
+    ) -> Option<(Arc<Backlogs>, Arc<dyn DeferredTimers>)> {
+        let backlogs = Arc::new(Backlogs::default());
+        let view = Self {
+            backlogs: Arc::clone(&backlogs),
+            deferral: Arc::clone(deferral?),
+            segment: segment.clone(),
+        };
+        Some((backlogs, Arc::new(view)))
+    }
+
     async fn remove_timer(&self, key: &Arc<str>, time: TimerTime) -> Result<()> {
         if !self.backlogs.timers(key).contains(&time) {
             return Ok(());

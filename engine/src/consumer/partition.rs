@@ -25,7 +25,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::backlogs::Backlogs;
 use crate::consumer::decode::Record;
 use crate::consumer::deferral::STORE_TIMEOUT;
 use crate::consumer::deferred_timers::PartitionDeferredTimers;
@@ -33,7 +32,7 @@ use crate::consumer::event::{Done, Event, Scope};
 use crate::consumer::keyed::KeyQueues;
 use crate::consumer::offsets::OffsetTracker;
 use crate::consumer::shared::{PartitionHandle, Progress, Shared, TopicPartition};
-use crate::timers::{self, DeferredTimers, PartitionTimers, TimerSegment};
+use crate::timers::{self, PartitionTimers, TimerSegment};
 
 /// Due timers in transit from the scheduler; each holds a timer permit, so this stays small.
 const DUE_TIMERS: usize = 16;
@@ -52,21 +51,13 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         CancellationToken::new(),
     );
     let segment = TimerSegment::new(&shared.settings.group_id, &partition.0, partition.1);
-    let backlogs: Option<Arc<Backlogs>> = shared.deferral.as_ref().map(|_| Arc::default());
-    let deferred = backlogs.as_ref().zip(shared.deferral.as_ref());
-    let deferred = deferred.map(|(backlogs, deferral)| {
-        Arc::new(PartitionDeferredTimers {
-            backlogs: Arc::clone(backlogs),
-            deferral: Arc::clone(deferral),
-            segment: segment.clone(),
-        }) as Arc<dyn DeferredTimers>
-    });
+    let deferred = PartitionDeferredTimers::for_partition(shared.deferral.as_ref(), &segment);
     let timers = Arc::new(PartitionTimers::new(
         segment.clone(),
         Arc::clone(&shared.timer_store),
         shared.settings.timer_window,
         drain.clone(),
-        deferred,
+        deferred.as_ref().map(|(_, view)| Arc::clone(view)),
     ));
     let (due_sender, due) = mpsc::channel(DUE_TIMERS);
     let timer_tasks = [
@@ -86,7 +77,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             cancel: cancel.clone(),
             terminate: terminate.clone(),
             label: format!("{}/{}", partition.0, partition.1).into(),
-            backlogs,
+            backlogs: deferred.map(|(backlogs, _)| backlogs),
             segment,
         },
         progress: Arc::clone(&progress),
