@@ -385,7 +385,78 @@ async fn a_permanent_failure_of_a_deferred_timer_moves_on(broker: Broker) {
     assert!(handler.attempts("sick", t0) >= 3);
 }
 
+/// A consumer joining mid-deferral takes partitions over with their deferred timers: every
+/// one is handled, each key's in order.
+async fn a_rebalance_mid_deferral_hands_the_deferred_timers_over(broker: Broker) {
+    let topic = unique("timer-deferral-rebalance");
+    create_topic(broker, &topic, 2).await;
+    let group = unique("timer-deferral-rebalance-group");
+    let first = Timers::default();
+    let a = consume(broker, &group, &topic, &OPTIONS, Arc::new(first.clone()));
+    let producer = test_producer(broker);
+    let keys: Vec<String> = (0..6).map(|n| format!("sick-{n}")).collect();
+    for key in &keys {
+        first.fail(key, true);
+    }
+    // Healthy traffic first keeps the failure rate under the gate, so failures defer.
+    for n in 0..20 {
+        send(&producer, &topic, &format!("well-{n}"), json!({ "n": 0 })).await;
+    }
+    assert!(
+        eventually(LIMIT, || (0..20)
+            .all(|n| first.seen(&format!("well-{n}")).len() == 1))
+        .await,
+        "healthy keys handled"
+    );
+    let now = now_secs();
+    let (t0, t1) = (now + 2, now + 3);
+    for key in &keys {
+        send(&producer, &topic, key, json!({ "schedule": [t0, t1] })).await;
+    }
+    assert!(
+        eventually(LIMIT, || deferred_timers(&a) == 12).await,
+        "every timer deferred on the first consumer: {}",
+        deferred_timers(&a)
+    );
+
+    let second = Timers::default();
+    let b = consume(broker, &group, &topic, &OPTIONS, Arc::new(second.clone()));
+    let taken_over = || keys.iter().any(|key| !second.seen(key).is_empty());
+    assert!(
+        eventually(LIMIT, taken_over).await,
+        "the second consumer resumes the deferred timers of the partitions it took over"
+    );
+    for key in &keys {
+        first.fail(key, false);
+    }
+    let done = || {
+        keys.iter().all(|key| {
+            let mut seen = first.seen(key);
+            seen.extend(second.seen(key));
+            seen.sort_unstable_by_key(|seen| format!("{seen:?}"));
+            seen.dedup();
+            seen == [Seen::Timer(t0), Seen::Timer(t1)]
+        })
+    };
+    assert!(
+        eventually(LIMIT, done).await,
+        "every deferred timer handled"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+    for key in &keys {
+        for seen in [first.seen(key), second.seen(key)] {
+            let times: Vec<_> = seen.iter().map(|seen| format!("{seen:?}")).collect();
+            assert!(
+                times.windows(2).all(|pair| pair[0] <= pair[1]),
+                "{key} in order: {seen:?}"
+            );
+        }
+    }
+}
+
 on_both_brokers! {
+    rebalance_mid_timer_deferral => a_rebalance_mid_deferral_hands_the_deferred_timers_over();
     failing_timer_recovers_in_order => a_failing_timer_is_deferred_and_the_key_recovers_in_order();
     restart_mid_timer_deferral => a_restart_mid_deferral_keeps_timers_and_messages_in_order();
     context_sees_deferred_timers => the_context_sees_and_removes_deferred_timers();
