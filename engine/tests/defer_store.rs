@@ -10,8 +10,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use prosody_engine::defer::{Backlog, CassandraDeferStore, DeferStore, MemoryDeferStore};
-use prosody_engine::{Cassandra, Config, TimerSegment};
+use prosody_engine::defer::{
+    Backlog, CassandraDeferStore, DeferStore, DeferredTimer, MemoryDeferStore,
+};
+use prosody_engine::{Cassandra, Config, TimerSegment, TimerTime};
 
 /// Runs `test` on the runtime every test shares: the process-wide Cassandra session keeps its
 /// connections on the runtime that first used it, so per-test runtimes would break it.
@@ -45,9 +47,23 @@ fn backlog(key: &str, offsets: &[i64], retries: u32, next_retry_ms: i64) -> Back
     Backlog {
         key: key.into(),
         offsets: offsets.to_vec(),
+        timers: Vec::new(),
         retries,
         next_retry_ms,
     }
+}
+
+/// A deferred timer at `time` seconds, placed after `after_offset`.
+fn timer(time: u32, after_offset: i64) -> DeferredTimer {
+    DeferredTimer {
+        time: TimerTime::from_secs(time),
+        after_offset,
+    }
+}
+
+fn with_timers(mut backlog: Backlog, timers: &[DeferredTimer]) -> Backlog {
+    backlog.timers = timers.to_vec();
+    backlog
 }
 
 async fn load(store: &dyn DeferStore, segment: &TimerSegment) -> Vec<Backlog> {
@@ -165,6 +181,89 @@ async fn segments_are_isolated(store: &dyn DeferStore) {
     assert_eq!(load(store, &three).await, [backlog("k", &[1], 0, 0)]);
 }
 
+async fn timers_load_with_their_place_next_to_the_offsets(store: &dyn DeferStore) {
+    let segment = segment();
+    let (first, second, third) = (timer(2_000, -1), timer(1_000, 7), timer(1_500, 7));
+    store
+        .append_timer(&segment, "k", first)
+        .await
+        .expect("timer");
+    store.append(&segment, "k", 7).await.expect("offset");
+    store
+        .append_timer(&segment, "k", second)
+        .await
+        .expect("timer");
+    store
+        .append_timer(&segment, "k", third)
+        .await
+        .expect("timer");
+    store
+        .append_timer(&segment, "k", third)
+        .await
+        .expect("again");
+    store
+        .append_timer(&segment, "only-timers", first)
+        .await
+        .expect("timer");
+    store
+        .reschedule(&segment, "only-timers", 2, 8_000)
+        .await
+        .expect("reschedule");
+    assert_eq!(
+        load(store, &segment).await,
+        [
+            with_timers(backlog("k", &[7], 0, 0), &[second, third, first]),
+            with_timers(backlog("only-timers", &[], 2, 8_000), &[first]),
+        ]
+    );
+}
+
+async fn a_key_stays_deferred_while_it_has_an_offset_or_a_timer(store: &dyn DeferStore) {
+    let segment = segment();
+    let (early, late) = (timer(100, -1), timer(200, 3));
+    store
+        .append_timer(&segment, "k", early)
+        .await
+        .expect("timer");
+    store.append(&segment, "k", 3).await.expect("offset");
+    store
+        .append_timer(&segment, "k", late)
+        .await
+        .expect("timer");
+    store
+        .reschedule(&segment, "k", 5, 9_000)
+        .await
+        .expect("reschedule");
+    store
+        .remove_timer(&segment, "k", early.time)
+        .await
+        .expect("remove timer");
+    store.remove(&segment, "k", 3).await.expect("remove offset");
+    assert_eq!(
+        load(store, &segment).await,
+        [with_timers(backlog("k", &[], 5, 9_000), &[late])],
+        "a timer left keeps the key and its retry record"
+    );
+    store
+        .remove_timer(&segment, "k", late.time)
+        .await
+        .expect("remove last");
+    store
+        .remove_timer(&segment, "k", late.time)
+        .await
+        .expect("remove again");
+    assert!(load(store, &segment).await.is_empty());
+    // Deferred again later, the key starts with a fresh retry record.
+    store
+        .append_timer(&segment, "k", late)
+        .await
+        .expect("timer");
+    assert_eq!(
+        load(store, &segment).await,
+        [with_timers(backlog("k", &[], 0, 0), &[late])]
+    );
+}
+
 /// Declares `$name::{memory, cassandra}` running `$scenario` on each store.
 macro_rules! conformance {
     ($($name:ident,)*) => {
@@ -193,6 +292,8 @@ conformance! {
     removing_the_last_offset_removes_the_key,
     a_retry_record_without_offsets_is_not_loaded,
     segments_are_isolated,
+    timers_load_with_their_place_next_to_the_offsets,
+    a_key_stays_deferred_while_it_has_an_offset_or_a_timer,
 }
 
 #[test]

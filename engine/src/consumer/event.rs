@@ -11,10 +11,10 @@ use std::sync::Arc;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::deferral::Backlogs;
+use crate::consumer::backlogs::Backlogs;
 use crate::consumer::shared::Shared;
 use crate::error::{ErrorClass, HandlerError};
-use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
+use crate::handler::{Context, Handler, HandlerFuture, Message};
 use crate::qos::Class;
 use crate::timers::{DueTimer, PartitionTimers, TimerSegment};
 
@@ -115,35 +115,7 @@ impl Scope {
                         message: false,
                     }
                 }
-                Event::Timer(due) => {
-                    scope
-                        .shared
-                        .stats
-                        .timers_fired
-                        .fetch_add(1, Ordering::Relaxed);
-                    let timer = Timer {
-                        key: key.to_string(),
-                        time: due.time.to_system_time(),
-                    };
-                    let outcome = scope
-                        .call(context, false, |handler, context| {
-                            handler.on_timer(context, timer)
-                        })
-                        .await;
-                    let settled = scope.settled(outcome, &key, &format!("timer {}", due.time));
-                    if scope.timers.finish(&key, due.time, settled) {
-                        scope
-                            .timers
-                            .delete_fired(&key, due.time, &scope.terminate)
-                            .await;
-                    }
-                    drop(due.permit);
-                    Done {
-                        key,
-                        commit: None,
-                        message: false,
-                    }
-                }
+                Event::Timer(due) => scope.run_timer(key, due, context).await,
             }
         }
     }
@@ -175,7 +147,12 @@ impl Scope {
     }
 
     /// Whether an outcome is final (the event is done with), logging failures.
-    fn settled(&self, outcome: Option<Result<(), HandlerError>>, key: &str, what: &str) -> bool {
+    pub(super) fn settled(
+        &self,
+        outcome: Option<Result<(), HandlerError>>,
+        key: &str,
+        what: &str,
+    ) -> bool {
         let label = &self.label;
         match outcome {
             Some(Ok(())) => true,

@@ -6,8 +6,10 @@
 //! committed only after its handler finished (or its record was skipped as undecodable), so a
 //! crash or revocation redelivers exactly what had not completed.
 
+mod backlogs;
 mod decode;
 mod deferral;
+mod deferred_timers;
 mod drain;
 mod event;
 mod keyed;
@@ -17,6 +19,7 @@ mod poll;
 mod retry_deferred;
 mod shared;
 mod subscription;
+mod timer_event;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

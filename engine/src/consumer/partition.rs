@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer::decode::Record;
 use crate::consumer::deferral::STORE_TIMEOUT;
+use crate::consumer::deferred_timers::PartitionDeferredTimers;
 use crate::consumer::event::{Done, Event, Scope};
 use crate::consumer::keyed::KeyQueues;
 use crate::consumer::offsets::OffsetTracker;
@@ -50,11 +51,13 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         CancellationToken::new(),
     );
     let segment = TimerSegment::new(&shared.settings.group_id, &partition.0, partition.1);
+    let deferred = PartitionDeferredTimers::for_partition(shared.deferral.as_ref(), &segment);
     let timers = Arc::new(PartitionTimers::new(
         segment.clone(),
         Arc::clone(&shared.timer_store),
         shared.settings.timer_window,
         drain.clone(),
+        deferred.as_ref().map(|(_, view)| Arc::clone(view)),
     ));
     let (due_sender, due) = mpsc::channel(DUE_TIMERS);
     let timer_tasks = [
@@ -74,7 +77,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             cancel: cancel.clone(),
             terminate: terminate.clone(),
             label: format!("{}/{}", partition.0, partition.1).into(),
-            backlogs: shared.deferral.as_ref().map(|_| Arc::default()),
+            backlogs: deferred.map(|(backlogs, _)| backlogs),
             segment,
         },
         progress: Arc::clone(&progress),

@@ -1,42 +1,77 @@
-//! Running a partition's deferred work: parking a message in its key's backlog, and retrying
-//! the head of a backlog when it comes due (see [`super::deferral`] for the design).
+//! Running a partition's deferred work: parking a message or timer in its key's backlog, and
+//! retrying the head of a backlog when it comes due (see [`super::deferral`] for the design).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::consumer::backlogs::Deferred;
 use crate::consumer::decode::Record;
 use crate::consumer::deferral::{epoch_ms, epoch_ms_after};
 use crate::consumer::event::Scope;
-use crate::error::ErrorClass;
-use crate::handler::Context;
+use crate::defer::DeferredTimer;
+use crate::error::{ErrorClass, HandlerError};
+use crate::handler::{Context, Timer};
+use crate::timers::TimerTime;
 
 /// What becomes of a backlog's head after a retry.
 enum Next {
-    /// Done with it (handled, or given up with a logged reason): the next offset comes due.
+    /// Done with it (handled, or given up with a logged reason): the next entry comes due.
     Advance,
     /// Try it again later, with a longer delay.
     Later,
 }
 
 impl Scope {
-    /// Whether `key` has a backlog, so its message must join it instead of running.
+    /// Whether `key` has a backlog, so its message or due timer must join it instead of
+    /// running.
     pub(crate) fn joins_backlog(&self, key: &str) -> bool {
         self.backlogs
             .as_ref()
             .is_some_and(|backlogs| backlogs.holds(key))
     }
 
-    /// Parks `offset` in `key`'s backlog: in the store, then in memory. `true` once it is safe
-    /// to commit; `false` if the partition stopped first (the offset stays uncommitted).
+    /// Parks `offset` in `key`'s backlog. `true` once it is safe to commit; `false` if the
+    /// partition stopped first (the offset stays uncommitted).
     pub(crate) async fn defer(&self, key: &Arc<str>, offset: i64) -> bool {
+        let parked = self.park(key, Deferred::Offset(offset)).await;
+        if parked {
+            self.shared.stats.deferred.fetch_add(1, Ordering::Relaxed);
+        }
+        parked
+    }
+
+    /// Parks the timer at `time` in `key`'s backlog, behind everything already there. `true`
+    /// once its stored row may be deleted; `false` if the partition stopped first (the row
+    /// stays, so the partition's next owner fires it). A time already parked adds nothing.
+    pub(crate) async fn defer_timer(&self, key: &Arc<str>, time: TimerTime) -> bool {
+        let Some(backlogs) = &self.backlogs else {
+            return false;
+        };
+        if backlogs.holds_timer(key, time) {
+            return true;
+        }
+        let after_offset = backlogs.timer_after(key);
+        let parked = self
+            .park(key, Deferred::Timer(DeferredTimer { time, after_offset }))
+            .await;
+        if parked {
+            let stats = &self.shared.stats;
+            stats.deferred_timers.fetch_add(1, Ordering::Relaxed);
+        }
+        parked
+    }
+
+    /// Adds `entry` to `key`'s backlog: in the store, then in memory.
+    async fn park(&self, key: &Arc<str>, entry: Deferred) -> bool {
         let (Some(backlogs), Some(deferral)) = (&self.backlogs, &self.shared.deferral) else {
             return false;
         };
         let segment = &self.segment;
         let first = !backlogs.holds(key);
         let stored = deferral
-            .write(&self.terminate, "add a deferred offset", || {
-                deferral.store.append(segment, key, offset)
+            .write(&self.terminate, "add a deferred entry", || match entry {
+                Deferred::Offset(offset) => deferral.store.append(segment, key, offset),
+                Deferred::Timer(timer) => deferral.store.append_timer(segment, key, timer),
             })
             .await;
         if !stored {
@@ -54,13 +89,13 @@ impl Scope {
                 return false;
             }
         }
-        backlogs.push(key, offset, delay);
-        tracing::debug!(partition = %self.label, key = &**key, offset, ?delay, "offset deferred");
-        self.shared.stats.deferred.fetch_add(1, Ordering::Relaxed);
+        backlogs.push(key, entry, delay);
+        tracing::debug!(partition = %self.label, key = &**key, ?entry, ?delay, "deferred");
         true
     }
 
-    /// Retries the head of `key`'s backlog: reads it back from Kafka and runs it as a retry.
+    /// Retries the head of `key`'s backlog: a message read back from Kafka, or a timer with
+    /// its original time, run as a retry.
     pub(crate) async fn retry_deferred(&self, key: &Arc<str>, context: Context) {
         let (Some(backlogs), Some(deferral)) = (&self.backlogs, &self.shared.deferral) else {
             return;
@@ -68,62 +103,32 @@ impl Scope {
         let Some(head) = backlogs.head(key) else {
             return;
         };
-        let (label, offset) = (&self.label, head.offset);
-        tracing::debug!(partition = %label, key = &**key, offset, retries = head.retries, "retrying a deferred message");
-        let loaded = deferral.load(&self.segment, offset).await;
-        tracing::debug!(partition = %label, key = &**key, offset, loaded = loaded.is_ok(), "deferred message read back");
-        let next = match loaded {
-            Err(error) if error.is_transient() => {
-                tracing::warn!(partition = %label, key = &**key, offset, %error, "could not read a deferred message back; will try again");
-                Next::Later
-            }
-            Err(error) => {
-                tracing::warn!(partition = %label, key = &**key, offset, %error, "skipping a deferred message Kafka no longer has");
-                Next::Advance
-            }
-            Ok(record) => match Record::from_loaded(&record).decode(&self.shared.stats.skipped) {
-                None => Next::Advance,
-                Some(message) if message.key() != &**key => {
-                    tracing::warn!(partition = %label, key = &**key, offset, found = message.key(), "skipping a deferred offset that now holds another key");
-                    Next::Advance
-                }
-                Some(message) => {
-                    self.shared.stats.dispatched.fetch_add(1, Ordering::Relaxed);
-                    let retry = context.into_deferred_retry();
-                    match self
-                        .call(retry, true, |handler, retry| {
-                            handler.on_message(retry, message)
-                        })
-                        .await
-                    {
-                        Some(Ok(())) => Next::Advance,
-                        Some(Err(error))
-                            if error.class() == ErrorClass::Permanent && !error.is_deferred() =>
-                        {
-                            tracing::warn!(partition = %label, key = &**key, offset, %error, "deferred message failed permanently; moving on");
-                            Next::Advance
-                        }
-                        Some(Err(error)) => {
-                            tracing::info!(partition = %label, key = &**key, offset, retries = head.retries + 1, %error, "deferred message failed again");
-                            Next::Later
-                        }
-                        None => Next::Later,
-                    }
-                }
-            },
+        let retry = context.into_deferred_retry();
+        let next = match head.entry {
+            Deferred::Offset(offset) => self.retry_message(key, offset, head.retries, retry).await,
+            Deferred::Timer(timer) => self.retry_timer(key, timer.time, head.retries, retry).await,
         };
         let segment = &self.segment;
         match next {
             Next::Advance => {
                 let removed = deferral
-                    .write(&self.terminate, "remove a deferred offset", || {
-                        deferral.store.remove(segment, key, offset)
+                    .write(&self.terminate, "remove a deferred entry", || {
+                        match head.entry {
+                            Deferred::Offset(offset) => deferral.store.remove(segment, key, offset),
+                            Deferred::Timer(timer) => {
+                                deferral.store.remove_timer(segment, key, timer.time)
+                            }
+                        }
                     })
                     .await;
                 if !removed {
                     return;
                 }
-                self.shared.stats.undeferred.fetch_add(1, Ordering::Relaxed);
+                let stats = &self.shared.stats;
+                match head.entry {
+                    Deferred::Offset(_) => stats.undeferred.fetch_add(1, Ordering::Relaxed),
+                    Deferred::Timer(_) => stats.undeferred_timers.fetch_add(1, Ordering::Relaxed),
+                };
                 if backlogs.advance(key) {
                     let now = epoch_ms();
                     deferral
@@ -145,6 +150,98 @@ impl Scope {
                 if scheduled {
                     backlogs.retry_later(key, retries, delay);
                 }
+            }
+        }
+    }
+
+    /// Reads a deferred message back from Kafka and runs it again.
+    async fn retry_message(
+        &self,
+        key: &Arc<str>,
+        offset: i64,
+        retries: u32,
+        retry: Context,
+    ) -> Next {
+        let Some(deferral) = &self.shared.deferral else {
+            return Next::Later;
+        };
+        let label = &self.label;
+        tracing::debug!(partition = %label, key = &**key, offset, retries, "retrying a deferred message");
+        let loaded = deferral.load(&self.segment, offset).await;
+        tracing::debug!(partition = %label, key = &**key, offset, loaded = loaded.is_ok(), "deferred message read back");
+        match loaded {
+            Err(error) if error.is_transient() => {
+                tracing::warn!(partition = %label, key = &**key, offset, %error, "could not read a deferred message back; will try again");
+                Next::Later
+            }
+            Err(error) => {
+                tracing::warn!(partition = %label, key = &**key, offset, %error, "skipping a deferred message Kafka no longer has");
+                Next::Advance
+            }
+            Ok(record) => match Record::from_loaded(&record).decode(&self.shared.stats.skipped) {
+                None => Next::Advance,
+                Some(message) if message.key() != &**key => {
+                    tracing::warn!(partition = %label, key = &**key, offset, found = message.key(), "skipping a deferred offset that now holds another key");
+                    Next::Advance
+                }
+                Some(message) => {
+                    self.shared.stats.dispatched.fetch_add(1, Ordering::Relaxed);
+                    let outcome = self
+                        .call(retry, true, |handler, retry| {
+                            handler.on_message(retry, message)
+                        })
+                        .await;
+                    self.judge(key, &format!("offset {offset}"), retries, outcome)
+                }
+            },
+        }
+    }
+
+    /// Runs a deferred timer again, with its original time.
+    async fn retry_timer(
+        &self,
+        key: &Arc<str>,
+        time: TimerTime,
+        retries: u32,
+        retry: Context,
+    ) -> Next {
+        tracing::debug!(partition = %self.label, key = &**key, %time, retries, "retrying a deferred timer");
+        self.shared
+            .stats
+            .timers_fired
+            .fetch_add(1, Ordering::Relaxed);
+        let timer = Timer {
+            key: key.to_string(),
+            time: time.to_system_time(),
+        };
+        let outcome = self
+            .call(retry, true, |handler, retry| handler.on_timer(retry, timer))
+            .await;
+        self.judge(key, &format!("timer {time}"), retries, outcome)
+    }
+
+    /// What a deferred retry's outcome means for the backlog's head.
+    fn judge(
+        &self,
+        key: &str,
+        what: &str,
+        retries: u32,
+        outcome: Option<Result<(), HandlerError>>,
+    ) -> Next {
+        let label = &self.label;
+        match outcome {
+            Some(Ok(())) => Next::Advance,
+            Some(Err(error)) if error.class() == ErrorClass::Permanent && !error.is_deferred() => {
+                tracing::warn!(partition = %label, key, event = what, %error, "deferred event failed permanently; moving on");
+                Next::Advance
+            }
+            Some(Err(error)) => {
+                tracing::info!(partition = %label, key, event = what, retries = retries + 1, %error, "deferred event failed again");
+                Next::Later
+            }
+            None => {
+                tracing::error!(partition = %label, key, event = what, "handler panicked on a deferred retry; will try again");
+                Next::Later
             }
         }
     }

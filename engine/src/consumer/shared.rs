@@ -79,6 +79,11 @@ pub struct ConsumerStats {
     pub deferred: AtomicU64,
     /// Deferred messages handled on a retry (succeeded, or given up with a logged reason).
     pub undeferred: AtomicU64,
+    /// Application timers parked in a deferred key's backlog (the failing one and those that
+    /// came due behind it).
+    pub deferred_timers: AtomicU64,
+    /// Deferred timers handled on a retry (succeeded, or given up with a logged reason).
+    pub undeferred_timers: AtomicU64,
 }
 
 pub(crate) struct Shared {

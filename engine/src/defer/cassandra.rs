@@ -1,22 +1,27 @@
-//! Deferred backlogs persisted in Cassandra, in the tables of migration `0003_defer.cql`.
+//! Deferred backlogs persisted in Cassandra, in the tables of migrations `0003_defer.cql` and
+//! `0004_deferred_timers.cql`.
 //!
 //! - `deferred_offsets` (partition `segment`, clustered by key then offset): one row per
 //!   deferred offset;
+//! - `deferred_timers` (partition `segment`, clustered by key then time): one row per deferred
+//!   application timer, with its place among the key's offsets (`after_offset`);
 //! - `deferred_keys` (partition `segment`, clustered by key): each key's retry record.
 //!
 //! # Ordering
 //!
-//! `append` writes only the offset row; `reschedule` writes only the retry record. `remove`
-//! deletes the offset row, then reads whether the key has an offset left, and if not deletes
-//! the retry record. Every statement is idempotent, so a caller that got an error repeats the
-//! call. A failure between two steps leaves a retry record without offsets, which `load` skips,
-//! or offsets without a retry record, which load as due at once; no offset is lost either way.
+//! `append` and `append_timer` write only their row; `reschedule` writes only the retry record.
+//! `remove` and `remove_timer` delete their row, then read whether the key has an offset or a
+//! timer left, and if not delete the retry record. Every statement is idempotent, so a caller
+//! that got an error repeats the call. A failure between two steps leaves a retry record
+//! without offsets or timers, which `load` skips, or rows without a retry record, which load as
+//! due at once; nothing is lost either way.
 //!
 //! # Loading
 //!
-//! `load` reads the segment's retry records, then its offsets, each with one query paged
-//! [`LOAD_PAGE_SIZE`] rows at a time, and joins them by key. Offsets arrive in clustering order
-//! (key, then offset), so each key's offsets are ascending without sorting.
+//! `load` reads the segment's retry records, then its offsets, then its timers, each with one
+//! query paged [`LOAD_PAGE_SIZE`] rows at a time, and joins them by key. Rows arrive in
+//! clustering order (key, then offset or time), so each key's entries are ascending without
+//! sorting.
 //!
 //! # Lifetimes
 //!
@@ -25,23 +30,26 @@
 //! retry record's. A deferred offset older than the topic's retention is gone from Kafka, so
 //! its row has nothing left to retry.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
-use scylla::statement::prepared::PreparedStatement;
 use tokio::sync::OnceCell;
 
-use super::{Backlog, DeferStore};
+use super::{Backlog, DeferStore, DeferredTimer};
 use crate::cassandra::{Cassandra, SharedCassandra};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::timers::TimerSegment;
+use crate::timers::{TimerSegment, TimerTime};
 
 /// How many rows one page of `load` reads.
 pub(crate) const LOAD_PAGE_SIZE: i32 = 1_000;
+
+mod statements;
+
+use statements::Statements;
 
 /// A [`DeferStore`] in Cassandra, shared by every process of a consumer group.
 ///
@@ -65,68 +73,6 @@ pub struct CassandraDeferStore {
     cassandra: SharedCassandra,
     retention: Duration,
     statements: OnceCell<Statements>,
-}
-
-/// The prepared statements, each marked idempotent so the driver may retry it elsewhere.
-struct Statements {
-    /// `(segment, key, offset, ttl)`.
-    append: PreparedStatement,
-    /// `(segment, key, retries, next_retry, ttl)`.
-    reschedule: PreparedStatement,
-    /// `(segment, key, offset)`.
-    delete_offset: PreparedStatement,
-    /// `(segment, key)`.
-    delete_key: PreparedStatement,
-    /// `(segment, key)` → at most one `offset`.
-    probe_key: PreparedStatement,
-    /// `(segment)` → `(key, offset)`, paged.
-    load_offsets: PreparedStatement,
-    /// `(segment)` → `(key, retries, next_retry)`, paged.
-    load_keys: PreparedStatement,
-}
-
-impl Statements {
-    async fn prepare(cassandra: &Cassandra) -> Result<Self> {
-        let ks = cassandra.keyspace();
-        let prepare = |cql: String| async move {
-            let mut statement = cassandra.prepare(&cql).await?;
-            statement.set_is_idempotent(true);
-            statement.set_page_size(LOAD_PAGE_SIZE);
-            Ok::<_, Error>(statement)
-        };
-        Ok(Self {
-            append: prepare(format!(
-                "INSERT INTO {ks}.deferred_offsets (segment, key, offset) VALUES (?, ?, ?) \
-                 USING TTL ?"
-            ))
-            .await?,
-            reschedule: prepare(format!(
-                "INSERT INTO {ks}.deferred_keys (segment, key, retries, next_retry) \
-                 VALUES (?, ?, ?, ?) USING TTL ?"
-            ))
-            .await?,
-            delete_offset: prepare(format!(
-                "DELETE FROM {ks}.deferred_offsets WHERE segment = ? AND key = ? AND offset = ?"
-            ))
-            .await?,
-            delete_key: prepare(format!(
-                "DELETE FROM {ks}.deferred_keys WHERE segment = ? AND key = ?"
-            ))
-            .await?,
-            probe_key: prepare(format!(
-                "SELECT offset FROM {ks}.deferred_offsets WHERE segment = ? AND key = ? LIMIT 1"
-            ))
-            .await?,
-            load_offsets: prepare(format!(
-                "SELECT key, offset FROM {ks}.deferred_offsets WHERE segment = ?"
-            ))
-            .await?,
-            load_keys: prepare(format!(
-                "SELECT key, retries, next_retry FROM {ks}.deferred_keys WHERE segment = ?"
-            ))
-            .await?,
-        })
-    }
 }
 
 impl CassandraDeferStore {
@@ -186,28 +132,44 @@ impl CassandraDeferStore {
             .try_collect()
             .await
             .map_err(|e| fail(&e))?;
+        let mut backlogs: BTreeMap<String, Backlog> = BTreeMap::new();
+        let new_backlog = |key: &String| {
+            let (retries, next) = retry_records.get(key).copied().unwrap_or_default();
+            Backlog {
+                key: key.clone(),
+                offsets: Vec::new(),
+                timers: Vec::new(),
+                retries: retries.and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
+                next_retry_ms: next.unwrap_or(0),
+            }
+        };
         let mut offsets = session
             .execute_iter(statements.load_offsets.clone(), (segment.id(),))
             .await
             .map_err(|e| fail(&e))?
             .rows_stream::<(String, i64)>()
             .map_err(|e| fail(&e))?;
-        let mut backlogs: Vec<Backlog> = Vec::new();
         while let Some((key, offset)) = offsets.try_next().await.map_err(|e| fail(&e))? {
-            match backlogs.last_mut() {
-                Some(last) if last.key == key => last.offsets.push(offset),
-                _ => {
-                    let (retries, next) = retry_records.get(&key).copied().unwrap_or_default();
-                    backlogs.push(Backlog {
-                        key,
-                        offsets: vec![offset],
-                        retries: retries.and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
-                        next_retry_ms: next.unwrap_or(0),
-                    });
-                }
-            }
+            let backlog = backlogs.entry(key).or_insert_with_key(new_backlog);
+            backlog.offsets.push(offset);
         }
-        Ok(backlogs)
+        let mut timers = session
+            .execute_iter(statements.load_timers.clone(), (segment.id(),))
+            .await
+            .map_err(|e| fail(&e))?
+            .rows_stream::<(String, i64, Option<i64>)>()
+            .map_err(|e| fail(&e))?;
+        while let Some((key, time, after)) = timers.try_next().await.map_err(|e| fail(&e))? {
+            let Ok(time) = u32::try_from(time) else {
+                continue;
+            };
+            let backlog = backlogs.entry(key).or_insert_with_key(new_backlog);
+            backlog.timers.push(DeferredTimer {
+                time: TimerTime::from_secs(time),
+                after_offset: after.unwrap_or(-1),
+            });
+        }
+        Ok(backlogs.into_values().collect())
     }
 
     async fn append_offset(&self, segment: &TimerSegment, key: &str, offset: i64) -> Result<()> {
@@ -240,25 +202,83 @@ impl CassandraDeferStore {
 
     async fn remove_offset(&self, segment: &TimerSegment, key: &str, offset: i64) -> Result<()> {
         let (cassandra, statements) = self.ready().await?;
-        let session = cassandra.session();
         let fail = |e: &dyn fmt::Display| failure("defer remove", segment, Some(key), e);
-        session
+        cassandra
+            .session()
             .execute_unpaged(&statements.delete_offset, (segment.id(), key, offset))
             .await
             .map_err(|e| fail(&e))?;
-        let left = session
-            .execute_unpaged(&statements.probe_key, (segment.id(), key))
+        self.forget_if_empty(&cassandra, statements, segment, key)
             .await
-            .map_err(|e| fail(&e))?
-            .into_rows_result()
-            .map_err(|e| fail(&e))?
-            .rows_num();
-        if left == 0 {
-            session
-                .execute_unpaged(&statements.delete_key, (segment.id(), key))
+            .map_err(|e| fail(&e))
+    }
+
+    async fn append_deferred_timer(
+        &self,
+        segment: &TimerSegment,
+        key: &str,
+        timer: DeferredTimer,
+    ) -> Result<()> {
+        let (cassandra, statements) = self.ready().await?;
+        let values = (
+            segment.id(),
+            key,
+            i64::from(timer.time.as_secs()),
+            timer.after_offset,
+            self.ttl(),
+        );
+        cassandra
+            .session()
+            .execute_unpaged(&statements.append_timer, values)
+            .await
+            .map_err(|e| failure("defer append timer", segment, Some(key), &e))?;
+        Ok(())
+    }
+
+    async fn remove_deferred_timer(
+        &self,
+        segment: &TimerSegment,
+        key: &str,
+        time: TimerTime,
+    ) -> Result<()> {
+        let (cassandra, statements) = self.ready().await?;
+        let fail = |e: &dyn fmt::Display| failure("defer remove timer", segment, Some(key), e);
+        let values = (segment.id(), key, i64::from(time.as_secs()));
+        cassandra
+            .session()
+            .execute_unpaged(&statements.delete_timer, values)
+            .await
+            .map_err(|e| fail(&e))?;
+        self.forget_if_empty(&cassandra, statements, segment, key)
+            .await
+            .map_err(|e| fail(&e))
+    }
+
+    /// Deletes `key`'s retry record once it has neither offsets nor timers left.
+    async fn forget_if_empty(
+        &self,
+        cassandra: &Cassandra,
+        statements: &Statements,
+        segment: &TimerSegment,
+        key: &str,
+    ) -> std::result::Result<(), String> {
+        let session = cassandra.session();
+        for probe in [&statements.probe_key, &statements.probe_timers] {
+            let left = session
+                .execute_unpaged(probe, (segment.id(), key))
                 .await
-                .map_err(|e| fail(&e))?;
+                .map_err(|e| e.to_string())?
+                .into_rows_result()
+                .map_err(|e| e.to_string())?
+                .rows_num();
+            if left > 0 {
+                return Ok(());
+            }
         }
+        session
+            .execute_unpaged(&statements.delete_key, (segment.id(), key))
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -304,6 +324,24 @@ impl DeferStore for CassandraDeferStore {
         offset: i64,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.remove_offset(segment, key, offset))
+    }
+
+    fn append_timer<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        timer: DeferredTimer,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.append_deferred_timer(segment, key, timer))
+    }
+
+    fn remove_timer<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.remove_deferred_timer(segment, key, time))
     }
 }
 

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::future::BoxFuture;
 
-use super::{Backlog, DeferStore};
+use super::{Backlog, DeferStore, DeferredTimer};
 use crate::error::Result;
-use crate::timers::TimerSegment;
+use crate::timers::{TimerSegment, TimerTime};
 
 /// A [`DeferStore`] in process memory.
 ///
@@ -29,13 +29,21 @@ pub struct MemoryDeferStore {
     segments: Mutex<HashMap<Arc<str>, BTreeMap<String, Entry>>>,
 }
 
-/// A key's offsets and retry record. An entry whose offsets are empty holds only a retry
-/// record (rescheduled before any append), which [`DeferStore::load`] leaves out.
+/// A key's offsets, timers (time to `after_offset`) and retry record. An entry with neither
+/// offsets nor timers holds only a retry record (rescheduled before any append), which
+/// [`DeferStore::load`] leaves out.
 #[derive(Default)]
 struct Entry {
     offsets: BTreeSet<i64>,
+    timers: BTreeMap<TimerTime, i64>,
     retries: u32,
     next_retry_ms: i64,
+}
+
+impl Entry {
+    fn is_empty(&self) -> bool {
+        self.offsets.is_empty() && self.timers.is_empty()
+    }
 }
 
 /// A process-wide store and the process that created it.
@@ -62,16 +70,16 @@ impl MemoryDeferStore {
         }
     }
 
-    /// How many offsets are deferred, over all segments and keys.
+    /// How many offsets and timers are deferred, over all segments and keys.
     pub fn len(&self) -> usize {
         self.lock()
             .values()
             .flat_map(BTreeMap::values)
-            .map(|entry| entry.offsets.len())
+            .map(|entry| entry.offsets.len() + entry.timers.len())
             .sum()
     }
 
-    /// Whether no offset is deferred.
+    /// Whether no offset or timer is deferred.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -84,6 +92,24 @@ impl MemoryDeferStore {
         let mut segments = self.lock();
         let keys = segments.entry(segment.id().into()).or_default();
         change(keys.entry(key.to_owned()).or_default());
+    }
+
+    /// Applies `change` to `key`'s entry if there is one, then forgets the key if it holds
+    /// nothing more, retry record included.
+    fn shrink(&self, segment: &TimerSegment, key: &str, change: impl FnOnce(&mut Entry)) {
+        let mut segments = self.lock();
+        if let Some(keys) = segments.get_mut(segment.id()) {
+            let emptied = keys.get_mut(key).is_some_and(|entry| {
+                change(entry);
+                entry.is_empty()
+            });
+            if emptied {
+                keys.remove(key);
+            }
+            if keys.is_empty() {
+                segments.remove(segment.id());
+            }
+        }
     }
 }
 
@@ -102,10 +128,15 @@ impl DeferStore for MemoryDeferStore {
             .get(segment.id())
             .map(|keys| {
                 keys.iter()
-                    .filter(|(_, entry)| !entry.offsets.is_empty())
+                    .filter(|(_, entry)| !entry.is_empty())
                     .map(|(key, entry)| Backlog {
                         key: key.clone(),
                         offsets: entry.offsets.iter().copied().collect(),
+                        timers: entry
+                            .timers
+                            .iter()
+                            .map(|(&time, &after_offset)| DeferredTimer { time, after_offset })
+                            .collect(),
                         retries: entry.retries,
                         next_retry_ms: entry.next_retry_ms,
                     })
@@ -147,19 +178,33 @@ impl DeferStore for MemoryDeferStore {
         key: &'a str,
         offset: i64,
     ) -> BoxFuture<'a, Result<()>> {
-        let mut segments = self.lock();
-        if let Some(keys) = segments.get_mut(segment.id()) {
-            let emptied = keys.get_mut(key).is_some_and(|entry| {
-                entry.offsets.remove(&offset);
-                entry.offsets.is_empty()
-            });
-            if emptied {
-                keys.remove(key);
-            }
-            if keys.is_empty() {
-                segments.remove(segment.id());
-            }
-        }
+        self.shrink(segment, key, |entry| {
+            entry.offsets.remove(&offset);
+        });
+        Box::pin(async { Ok(()) })
+    }
+
+    fn append_timer<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        timer: DeferredTimer,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.change(segment, key, |entry| {
+            entry.timers.insert(timer.time, timer.after_offset);
+        });
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remove_timer<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.shrink(segment, key, |entry| {
+            entry.timers.remove(&time);
+        });
         Box::pin(async { Ok(()) })
     }
 }
@@ -174,6 +219,7 @@ mod tests {
         Backlog {
             key: key.into(),
             offsets: offsets.to_vec(),
+            timers: Vec::new(),
             retries,
             next_retry_ms,
         }

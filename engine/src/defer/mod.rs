@@ -31,4 +31,4 @@ mod store;
 
 pub use cassandra::CassandraDeferStore;
 pub use memory::MemoryDeferStore;
-pub use store::{Backlog, DeferStore};
+pub use store::{Backlog, DeferStore, DeferredTimer};

@@ -3,22 +3,47 @@
 use futures::future::BoxFuture;
 
 use crate::error::Result;
-use crate::timers::TimerSegment;
+use crate::timers::{TimerSegment, TimerTime};
+
+/// An application timer waiting in a key's backlog.
+///
+/// A key's deferred messages and timers form one queue, in the order they were deferred. A
+/// message's place is its offset; a timer's is just after `after_offset`, the highest offset
+/// its key had deferred when the timer joined (-1 if none), and before any later offset. Timers
+/// with the same `after_offset` run in time order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeferredTimer {
+    /// When the timer was due: the time its handler sees.
+    pub time: TimerTime,
+    /// The key's highest deferred offset when the timer was deferred, or -1.
+    pub after_offset: i64,
+}
 
 /// One deferred key of a segment, as [`DeferStore::load`] returns it.
 ///
 /// ```
-/// use prosody_engine::defer::Backlog;
+/// use prosody_engine::defer::{Backlog, DeferredTimer};
+/// use prosody_engine::TimerTime;
 ///
-/// let backlog = Backlog { key: "customer-7".into(), offsets: vec![12, 40], retries: 2, next_retry_ms: 1_700_000_000_000 };
+/// let timer = DeferredTimer { time: TimerTime::from_secs(1_700_000_000), after_offset: 12 };
+/// let backlog = Backlog {
+///     key: "customer-7".into(),
+///     offsets: vec![12, 40],
+///     timers: vec![timer],
+///     retries: 2,
+///     next_retry_ms: 1_700_000_000_000,
+/// };
 /// assert_eq!(backlog.head(), Some(12));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backlog {
     /// The message key.
     pub key: String,
-    /// The key's deferred offsets, ascending and without duplicates; never empty when loaded.
+    /// The key's deferred offsets, ascending and without duplicates.
     pub offsets: Vec<i64>,
+    /// The key's deferred timers, by ascending time and without duplicate times. A loaded
+    /// backlog has at least one offset or timer.
+    pub timers: Vec<DeferredTimer>,
     /// How many times the head offset has been retried; 0 if never rescheduled.
     pub retries: u32,
     /// When the head offset is next retried, in milliseconds since the epoch; 0 (due at once)
@@ -27,7 +52,7 @@ pub struct Backlog {
 }
 
 impl Backlog {
-    /// The offset retried next: the lowest.
+    /// The lowest deferred offset.
     pub fn head(&self) -> Option<i64> {
         self.offsets.first().copied()
     }
@@ -35,13 +60,13 @@ impl Backlog {
 
 /// Persistent deferred-retry backlogs, per [`TimerSegment`] (group, topic, partition).
 ///
-/// A key's backlog is a set of offsets plus one retry record (the head's retry count and next
-/// retry time). Every write is idempotent, so a caller that gets an error retries the same call;
-/// errors are [`Error`](crate::Error)s that are transient ([`Error::is_transient`]).
+/// A key's backlog is a set of offsets and a set of [`DeferredTimer`]s, plus one retry record
+/// (the head's retry count and next retry time), shared by the key's messages and timers.
+/// Every write is idempotent, so a caller that gets an error retries the same call; errors are [`Error`](crate::Error)s that are transient ([`Error::is_transient`]).
 ///
-/// Writes that are interrupted part-way can leave an offset without a retry record (it loads
-/// with 0 retries, due at once) or a retry record without offsets (it is not loaded); neither
-/// loses an offset.
+/// Writes that are interrupted part-way can leave an offset or timer without a retry record (it
+/// loads with 0 retries, due at once) or a retry record without offsets or timers (it is not
+/// loaded); neither loses an offset or a timer.
 ///
 /// Implemented by [`MemoryDeferStore`](super::MemoryDeferStore) for mock mode and
 /// [`CassandraDeferStore`](super::CassandraDeferStore) otherwise.
@@ -71,8 +96,8 @@ impl Backlog {
 ///
 /// [`Error::is_transient`]: crate::Error::is_transient
 pub trait DeferStore: Send + Sync + 'static {
-    /// Every deferred key of `segment` that has at least one offset, in key order, each with
-    /// its offsets ascending, its retry count and its next retry time.
+    /// Every deferred key of `segment` that has at least one offset or timer, in key order,
+    /// each with its offsets and timers ascending, its retry count and its next retry time.
     ///
     /// Read once, when the partition is assigned; implementations page through large
     /// segments rather than reading them in one response.
@@ -97,12 +122,30 @@ pub trait DeferStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<()>>;
 
     /// Removes `offset` from `key`'s backlog: it succeeded, failed permanently, or is gone from
-    /// Kafka. Removing the key's last offset removes the key, retry record included. Removing
-    /// an offset that is not there succeeds.
+    /// Kafka. Removing the key's last offset or timer removes the key, retry record included.
+    /// Removing an offset that is not there succeeds.
     fn remove<'a>(
         &'a self,
         segment: &'a TimerSegment,
         key: &'a str,
         offset: i64,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Adds `timer` to `key`'s backlog. Adding a time already there replaces its entry.
+    fn append_timer<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        timer: DeferredTimer,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Removes the timer at `time` from `key`'s backlog: it succeeded, failed permanently or
+    /// was unscheduled. Like [`DeferStore::remove`], removing the key's last offset or timer
+    /// removes the key; removing a timer that is not there succeeds.
+    fn remove_timer<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
     ) -> BoxFuture<'a, Result<()>>;
 }

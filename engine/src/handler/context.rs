@@ -18,6 +18,12 @@ use crate::timers::{PartitionTimers, TimerTime};
 /// [`Handler::on_timer`](crate::Handler::on_timer). They fail with a transient error when the
 /// store cannot be reached or the partition is being revoked, and on a detached context.
 ///
+/// In pipeline mode a timer whose handler keeps failing is deferred, like a message: it waits
+/// in its key's deferred backlog, with the key's timers that came due after it, until a retry
+/// runs it with its original time. Deferred timers are still scheduled: [`Context::scheduled`]
+/// lists them, and [`Context::unschedule`], [`Context::clear_scheduled`] and
+/// [`Context::clear_and_schedule`] remove them, so they never run.
+///
 /// Each attempt at an event gets its own context, numbered by [`Context::attempt`]: the retry
 /// layer hands the handler attempt 1, then 2, 3, … for the same event.
 ///
@@ -164,26 +170,32 @@ impl Context {
     }
 
     /// Schedules a timer for this key at `time`. Scheduling one that exists does nothing.
+    ///
+    /// While the key is deferred the timer is stored as usual; if it comes due before the key
+    /// recovers, it joins the key's deferred backlog behind everything already there, so it
+    /// never overtakes a deferred message or timer.
     pub async fn schedule(&self, time: TimerTime) -> Result<()> {
         self.timers()?.schedule(&self.key, time).await
     }
 
-    /// Removes the timer for this key at `time`, if any.
+    /// Removes the timer for this key at `time`, if any, whether stored or deferred.
     pub async fn unschedule(&self, time: TimerTime) -> Result<()> {
         self.timers()?.unschedule(&self.key, time).await
     }
 
-    /// Replaces every timer of this key with one at `time`.
+    /// Replaces every timer of this key, stored or deferred, with one at `time`.
     pub async fn clear_and_schedule(&self, time: TimerTime) -> Result<()> {
         self.timers()?.clear_and_schedule(&self.key, time).await
     }
 
-    /// Removes every timer of this key.
+    /// Removes every timer of this key, stored or deferred. A deferred backlog left empty goes
+    /// with its pending retry.
     pub async fn clear_scheduled(&self) -> Result<()> {
         self.timers()?.clear(&self.key, None).await
     }
 
-    /// The times scheduled for this key, ascending. The timer now firing is not listed unless
+    /// The times scheduled for this key, stored or deferred, ascending and without duplicates.
+    /// The timer now firing (or being retried from the deferred backlog) is not listed unless
     /// it was scheduled again.
     ///
     /// ```

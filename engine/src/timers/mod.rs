@@ -9,8 +9,11 @@
 //!   [`MemoryTimerStore`] in mock mode, [`CassandraTimerStore`] otherwise.
 //! - `PartitionTimers` and its loader and scheduler tasks: an owned partition's timers at run
 //!   time (see `partition.rs` and `tasks.rs`).
+//! - `DeferredTimers`: how those timers see the ones waiting in a deferred key's backlog,
+//!   which the consumer owns (see `deferred.rs`).
 
 mod cassandra;
+mod deferred;
 mod memory;
 mod partition;
 mod store;
@@ -22,5 +25,6 @@ pub use memory::MemoryTimerStore;
 pub use store::{TimerSegment, TimerStore};
 pub use time::{TimerTime, TimerTimeError};
 
+pub(crate) use deferred::DeferredTimers;
 pub(crate) use partition::PartitionTimers;
 pub(crate) use tasks::DueTimer;

@@ -11,6 +11,10 @@
 //! a firing timer only clears that mark; its stored row goes once the handler succeeds (or
 //! fails permanently), never before, so a crash mid-handler fires it again (at least once).
 //!
+//! While a key is deferred, some of its timers wait in its deferred backlog instead of the
+//! store ([`DeferredTimers`]). The operations treat them as scheduled: `scheduled` lists the
+//! union of both, and `unschedule` and clearing remove from both.
+//!
 //! Operations fail once the partition is draining: a revoked partition's next owner may have
 //! loaded its timers already, so a late write could be missed until the partition moves again.
 //! Failing makes the handler's event fail, and the event is redelivered to the new owner.
@@ -22,7 +26,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{TimerSegment, TimerStore, TimerTime};
+use super::{DeferredTimers, TimerSegment, TimerStore, TimerTime};
 use crate::error::{Error, Result};
 
 /// One key's timer at one time.
@@ -42,6 +46,8 @@ pub(crate) struct PartitionTimers {
     pub(super) wake: Notify,
     /// Fires when the partition starts draining.
     pub(super) closed: CancellationToken,
+    /// The key's timers waiting in deferred backlogs, when deferral is on.
+    deferred: Option<Arc<dyn DeferredTimers>>,
 }
 
 impl std::fmt::Debug for PartitionTimers {
@@ -77,6 +83,7 @@ impl PartitionTimers {
         store: Arc<dyn TimerStore>,
         window: Duration,
         closed: CancellationToken,
+        deferred: Option<Arc<dyn DeferredTimers>>,
     ) -> Self {
         Self {
             segment,
@@ -85,6 +92,7 @@ impl PartitionTimers {
             state: Mutex::default(),
             wake: Notify::new(),
             closed,
+            deferred,
         }
     }
 
@@ -105,7 +113,9 @@ impl PartitionTimers {
         Ok(())
     }
 
-    /// Adds a timer for `key` at `time`; scheduling an existing one does nothing.
+    /// Adds a timer for `key` at `time`; scheduling an existing one does nothing. It is stored
+    /// even while the key is deferred: if it comes due before the key recovers, it joins the
+    /// key's backlog rather than overtaking it.
     pub(crate) async fn schedule(&self, key: &Arc<str>, time: TimerTime) -> Result<()> {
         self.check_open("schedule", key)?;
         self.store
@@ -131,9 +141,14 @@ impl PartitionTimers {
         Ok(())
     }
 
-    /// Removes the timer for `key` at `time`, if there is one.
+    /// Removes the timer for `key` at `time`, if there is one, stored or deferred.
     pub(crate) async fn unschedule(&self, key: &Arc<str>, time: TimerTime) -> Result<()> {
         self.check_open("unschedule", key)?;
+        if let Some(deferred) = &self.deferred {
+            if deferred.times(key).contains(&time) {
+                deferred.remove(key, time).await?;
+            }
+        }
         let id = (Arc::clone(key), time);
         if let Some(rescheduled) = self.lock().firing.get_mut(&id) {
             *rescheduled = false;
@@ -151,8 +166,8 @@ impl PartitionTimers {
         Ok(())
     }
 
-    /// The times scheduled for `key`, ascending. The timer now firing is left out unless it
-    /// was scheduled again.
+    /// The times scheduled for `key`, stored or deferred, ascending and without duplicates.
+    /// The timer now firing (or being retried) is left out unless it was scheduled again.
     pub(crate) async fn scheduled(&self, key: &Arc<str>) -> Result<Vec<TimerTime>> {
         self.check_open("list", key)?;
         let mut times = self
@@ -160,17 +175,24 @@ impl PartitionTimers {
             .times(&self.segment, key)
             .await
             .map_err(|e| store_failed("list", key, &e))?;
-        let state = self.lock();
-        times.retain(|time| {
-            state
-                .firing
-                .get(&(Arc::clone(key), *time))
-                .is_none_or(|rescheduled| *rescheduled)
-        });
+        {
+            let state = self.lock();
+            times.retain(|time| {
+                state
+                    .firing
+                    .get(&(Arc::clone(key), *time))
+                    .is_none_or(|rescheduled| *rescheduled)
+            });
+        }
+        if let Some(deferred) = &self.deferred {
+            times.extend(deferred.times(key));
+            times.sort_unstable();
+            times.dedup();
+        }
         Ok(times)
     }
 
-    /// Removes every timer of `key` (but `keep`, if given).
+    /// Removes every timer of `key`, stored or deferred (but `keep`, if given).
     pub(crate) async fn clear(&self, key: &Arc<str>, keep: Option<TimerTime>) -> Result<()> {
         for time in self.scheduled(key).await? {
             if Some(time) != keep {

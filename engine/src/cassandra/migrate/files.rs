@@ -33,6 +33,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0003_defer.cql",
         text: include_str!("../migrations/0003_defer.cql"),
     },
+    Migration {
+        name: "0004_deferred_timers.cql",
+        text: include_str!("../migrations/0004_deferred_timers.cql"),
+    },
 ];
 
 impl Migration {

@@ -1,18 +1,18 @@
-//! Pipeline mode's answer to a message that keeps failing: defer it, so its partition moves on.
+//! Pipeline mode's answer to a message or timer that keeps failing: defer it, so its partition
+//! moves on.
 //!
-//! Inside this layer a [`Retry`](super::Retry) with a bound of `max_retries` tries the message
+//! Inside this layer a [`Retry`](super::Retry) with a bound of `max_retries` tries the event
 //! in place first, so a passing blip costs nothing more. When it still fails transiently, this
 //! layer marks the failure as [deferred](HandlerError::deferred): the consumer then stores the
-//! offset in the key's backlog, lets it commit, queues the key's later messages behind it, and
-//! retries it after `defer_base` (doubling up to `defer_max_delay`).
+//! message's offset (or the timer, with its time) in the key's backlog, lets the offset commit
+//! (or deletes the timer's stored row), queues the key's later messages and due timers behind
+//! it, and retries it after `defer_base` (doubling up to `defer_max_delay`).
 //!
 //! Deferral is gated on the failure rate of every attempt over `defer_failure_window`: at or
 //! above `defer_failure_threshold` the failures are not a few bad keys but something shared
 //! being down, so the layer keeps retrying in place instead. The key then blocks, consumption
-//! pauses, and nothing piles up in the backlogs. A deferred message coming back
+//! pauses, and nothing piles up in the backlogs. A deferred message or timer coming back
 //! ([`Context::is_retry`]) is deferred again on any transient failure, without the gate.
-//!
-//! Timers are not deferred: after the bounded retries they are retried in place, forever.
 
 mod layer;
 
@@ -30,7 +30,7 @@ use crate::error::{ErrorClass, HandlerError};
 use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::qos::FailureRate;
 
-/// Defers messages that keep failing; built by [`DeferLayer`].
+/// Defers messages and timers that keep failing; built by [`DeferLayer`].
 pub struct Defer<H: ?Sized> {
     inner: Arc<H>,
     gate: Arc<Gate>,
@@ -60,56 +60,51 @@ impl<H: ?Sized> fmt::Debug for Defer<H> {
 
 impl<H: Handler + ?Sized> Handler for Defer<H> {
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
-        let (inner, gate) = (Arc::clone(&self.inner), Arc::clone(&self.gate));
-        Box::pin(async move {
-            let mut round = 0_u32;
-            loop {
-                let error = match inner.on_message(context.clone(), message.clone()).await {
-                    Err(error) if error.class() == ErrorClass::Transient => error,
-                    outcome => return outcome,
-                };
-                if context.is_retry() || gate.open() {
-                    return Err(error.deferred());
-                }
-                if context.should_cancel() {
-                    return Err(HandlerError::terminal(format!(
-                        "retries stopped by shutdown; last error: {error}"
-                    )));
-                }
-                tracing::warn!(
-                    key = context.key(),
-                    %error,
-                    "failure rate at or above defer_failure_threshold; retrying in place"
-                );
-                tokio::select! {
-                    () = tokio::time::sleep(gate.backoff.delay(round)) => {}
-                    () = context.cancelled() => {}
-                }
-                round = round.saturating_add(1);
-            }
-        })
+        let inner = Arc::clone(&self.inner);
+        let attempt = move |context: Context| inner.on_message(context, message.clone());
+        Box::pin(defer_or_retry(Arc::clone(&self.gate), context, attempt))
     }
 
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
-        let (inner, gate) = (Arc::clone(&self.inner), Arc::clone(&self.gate));
-        Box::pin(async move {
-            let mut round = 0_u32;
-            loop {
-                let error = match inner.on_timer(context.clone(), timer.clone()).await {
-                    Err(error) if error.class() == ErrorClass::Transient => error,
-                    outcome => return outcome,
-                };
-                if context.should_cancel() {
-                    return Err(HandlerError::terminal(format!(
-                        "timer retries stopped by shutdown; last error: {error}"
-                    )));
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(gate.backoff.delay(round)) => {}
-                    () = context.cancelled() => {}
-                }
-                round = round.saturating_add(1);
-            }
-        })
+        let inner = Arc::clone(&self.inner);
+        let attempt = move |context: Context| inner.on_timer(context, timer.clone());
+        Box::pin(defer_or_retry(Arc::clone(&self.gate), context, attempt))
+    }
+}
+
+/// Runs `attempt` and defers its transient failure, unless the gate is shut and the event is
+/// not a deferred one coming back: then retries in place until the gate opens.
+async fn defer_or_retry<F>(
+    gate: Arc<Gate>,
+    context: Context,
+    attempt: F,
+) -> Result<(), HandlerError>
+where
+    F: Fn(Context) -> HandlerFuture,
+{
+    let mut round = 0_u32;
+    loop {
+        let error = match attempt(context.clone()).await {
+            Err(error) if error.class() == ErrorClass::Transient => error,
+            outcome => return outcome,
+        };
+        if context.is_retry() || gate.open() {
+            return Err(error.deferred());
+        }
+        if context.should_cancel() {
+            return Err(HandlerError::terminal(format!(
+                "retries stopped by shutdown; last error: {error}"
+            )));
+        }
+        tracing::warn!(
+            key = context.key(),
+            %error,
+            "failure rate at or above defer_failure_threshold; retrying in place"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(gate.backoff.delay(round)) => {}
+            () = context.cancelled() => {}
+        }
+        round = round.saturating_add(1);
     }
 }

@@ -79,12 +79,11 @@ async fn a_deferred_message_coming_back_is_deferred_again_whatever_the_rate() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn permanent_failures_and_timers_are_not_deferred() {
+async fn permanent_failures_are_not_deferred() {
     let rate = Arc::new(FailureRate::new(Duration::from_secs(60)));
     let inner = Scripted::new([
         crate::middleware::test_support::permanent("bad"),
-        transient("timer down"),
-        ok(),
+        crate::middleware::test_support::permanent("bad timer"),
     ]);
     let defer = layer(&rate).layer(Arc::clone(&inner));
 
@@ -94,6 +93,39 @@ async fn permanent_failures_and_timers_are_not_deferred() {
         .unwrap_err();
     assert!(!error.is_deferred());
     assert_eq!(error.class(), ErrorClass::Permanent);
+    let error = defer
+        .on_timer(context("k").0, timer("k"))
+        .await
+        .unwrap_err();
+    assert!(!error.is_deferred());
+    assert_eq!(inner.call_count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timers_obey_the_same_gate_as_messages() {
+    let rate = Arc::new(FailureRate::new(Duration::from_secs(16)));
+    let inner = Scripted::new([transient("timer down")]);
+    let defer = layer(&rate).layer(Arc::clone(&inner));
+    let error = defer
+        .on_timer(context("k").0, timer("k"))
+        .await
+        .unwrap_err();
+    assert!(error.is_deferred(), "deferred while failures are rare");
+
+    // Above the threshold a first failure retries in place...
+    for _ in 0..10 {
+        rate.record(false, Instant::now());
+    }
+    let inner = Scripted::new([transient("down"), transient("down"), ok()]);
+    let defer = layer(&rate).layer(Arc::clone(&inner));
     assert_eq!(defer.on_timer(context("k").0, timer("k")).await, Ok(()));
     assert_eq!(inner.call_count(), 3);
+
+    // ...while a deferred timer coming back is deferred again whatever the rate.
+    let inner = Scripted::new([transient("still down")]);
+    let defer = layer(&rate).layer(Arc::clone(&inner));
+    let retry = context("k").0.into_deferred_retry();
+    let error = defer.on_timer(retry, timer("k")).await.unwrap_err();
+    assert!(error.is_deferred());
+    assert_eq!(inner.call_count(), 1);
 }

@@ -1,0 +1,51 @@
+//! Running a due application timer: calling its handler, or, when its key is deferred (or its
+//! handler's failure is deferred), parking it in the key's backlog (see [`super::deferral`]).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::consumer::event::{Done, Scope};
+use crate::handler::{Context, Timer};
+use crate::timers::DueTimer;
+
+impl Scope {
+    /// Runs `due` and settles its stored row: deleted once the timer is handled, failed
+    /// permanently or parked in the deferred backlog; kept (to fire again) otherwise.
+    pub(super) async fn run_timer(&self, key: Arc<str>, due: DueTimer, context: Context) -> Done {
+        let settled = if self.joins_backlog(&key) {
+            self.defer_timer(&key, due.time).await
+        } else {
+            self.shared
+                .stats
+                .timers_fired
+                .fetch_add(1, Ordering::Relaxed);
+            let timer = Timer {
+                key: key.to_string(),
+                time: due.time.to_system_time(),
+            };
+            let outcome = self
+                .call(context, false, |handler, context| {
+                    handler.on_timer(context, timer)
+                })
+                .await;
+            match outcome {
+                Some(Err(error)) if error.is_deferred() && self.backlogs.is_some() => {
+                    tracing::info!(partition = %self.label, key = &*key, time = %due.time, %error, "deferring the key's timer");
+                    self.defer_timer(&key, due.time).await
+                }
+                outcome => self.settled(outcome, &key, &format!("timer {}", due.time)),
+            }
+        };
+        if self.timers.finish(&key, due.time, settled) {
+            self.timers
+                .delete_fired(&key, due.time, &self.terminate)
+                .await;
+        }
+        drop(due.permit);
+        Done {
+            key,
+            commit: None,
+            message: false,
+        }
+    }
+}
