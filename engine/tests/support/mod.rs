@@ -4,6 +4,7 @@
 
 pub mod logs;
 pub mod proxy;
+pub mod retention;
 pub mod timed;
 
 use std::collections::HashMap;

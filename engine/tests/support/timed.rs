@@ -145,3 +145,18 @@ pub fn round_robin(keys: &[String], per_key: i64) -> Vec<(String, i64)> {
 pub fn keys(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|n| format!("{prefix}-{n}")).collect()
 }
+
+/// Sends `messages` (key, `n`) one after another, each acknowledged before the next.
+pub async fn send_in_order(broker: Broker, topic: &str, messages: &[(&str, i64)]) {
+    let producer = Producer::new(&config(
+        broker,
+        &[("source_system", "qos-test"), ("send_timeout", "30s")],
+    ))
+    .expect("producer");
+    for (key, n) in messages {
+        producer
+            .send(topic, key, &serde_json::json!({ "n": n }))
+            .await
+            .expect("send");
+    }
+}
