@@ -2,7 +2,10 @@
 //! record what they saw.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod logs;
 pub mod proxy;
+pub mod retention;
+pub mod timed;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -245,16 +248,22 @@ pub fn consume(
     .expect("consumer starts")
 }
 
-/// Prints engine logs when `RUST_LOG` is set.
+/// Prints engine logs when `RUST_LOG` is set, and feeds the watches of [`logs::watch`].
 pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("RUST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
+        let print = std::env::var_os("RUST_LOG").is_some().then(|| {
+            tracing_subscriber::fmt::layer()
                 .with_test_writer()
-                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .try_init();
-        }
+                .with_filter(tracing_subscriber::EnvFilter::from_default_env())
+        });
+        let _ = tracing_subscriber::registry()
+            .with(logs::Capture.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+            .with(print)
+            .try_init();
     });
 }
 
