@@ -21,11 +21,14 @@ impl Shared {
     pub(crate) fn stalls(&self) -> Vec<String> {
         let threshold = self.settings.stall_threshold;
         let mut stalls = Vec::new();
-        if let Some(silent) = self.poll_heartbeat.stalled_for(threshold) {
+        // The loop may sleep a whole `poll_interval` between turns; a longer interval than the
+        // threshold must not read as a stall.
+        let poll_threshold = threshold.max(self.settings.poll_interval.saturating_mul(2));
+        if let Some(silent) = self.poll_heartbeat.stalled_for(poll_threshold) {
             stalls.push(format!(
                 "poll loop: no turn for {} (stall_threshold {})",
                 seconds(silent),
-                seconds(threshold)
+                seconds(poll_threshold)
             ));
         }
         let now = self.now_ms();
