@@ -111,4 +111,31 @@ RSpec.describe "health probes" do
     probe_until(port, "/livez", 200)
     expect(client.is_stalled?).to be(false)
   end
+
+  it "serves a forked child's own probes, and the parent's keep answering" do
+    parent_port = free_port
+    parent = probed_client(parent_port)
+    parent.subscribe(MockHelpers::RecordingHandler.new)
+    probe_until(parent_port, "/readyz", 200)
+
+    child_port = free_port
+    reader, writer = IO.pipe
+    pid = fork do
+      reader.close
+      child = probed_client(child_port)
+      child.subscribe(MockHelpers::RecordingHandler.new)
+      writer.write(probe_until(child_port, "/readyz", 200).body)
+      child.unsubscribe
+    ensure
+      writer.close
+      exit!(0)
+    end
+    writer.close
+    body = reader.read
+    Process.wait(pid)
+
+    expect(body).to start_with("ready: 4 partitions assigned\n")
+    expect(body.lines.size).to eq(2) # the child's consumer only
+    expect(probe(parent_port, "/readyz").code).to eq("200")
+  end
 end
