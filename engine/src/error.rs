@@ -122,6 +122,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The health-probe server could not listen on `probe_host:probe_port`.
+    #[error("could not start the probe server on {address} (probe_port {port}): {reason}")]
+    Probe {
+        /// The address asked for, `probe_host:probe_port`.
+        address: String,
+        /// The port asked for (`probe_port`).
+        port: u16,
+        /// What the operating system said, such as "Address already in use".
+        reason: String,
+    },
+
     /// The in-process mock cluster could not be started.
     #[error("could not start the in-process mock kafka cluster: {0}")]
     Mock(KafkaError),

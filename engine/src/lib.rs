@@ -33,6 +33,7 @@ mod error;
 mod handler;
 mod kafka;
 pub mod middleware;
+mod probe;
 mod process_runtime;
 pub mod qos;
 mod subscribe;

@@ -74,6 +74,8 @@ module Prosody
     # @return [nil]
     # @raise [ArgumentError] if the handler lacks `on_message` or `on_timer` taking two arguments
     # @raise [Prosody::AlreadySubscribedError] if already subscribed
+    # @raise [Prosody::Error] if the probe server cannot listen on `probe_host:probe_port` (the
+    #   message names the port), among other reasons the consumer cannot start
     def subscribe(handler)
       check_process
       check_handler(handler)
@@ -174,7 +176,8 @@ module Prosody
       @native.assigned_partitions
     end
 
-    # @return [Boolean] whether some partition has made no progress for `stall_threshold`
+    # @return [Boolean] whether some partition (or the poll loop, or a partition's timer tasks)
+    #   has made no progress for `stall_threshold` while it had work; `/livez` reads the same check
     def is_stalled? # rubocop:disable Naming/PredicateName -- the public API name
       check_process
       @native.stalled?

@@ -47,7 +47,8 @@ module Prosody
   # poll_interval              Duration  PROSODY_POLL_INTERVAL              100ms
   # shutdown_timeout           Duration  PROSODY_SHUTDOWN_TIMEOUT           30s
   # stall_threshold            Duration  PROSODY_STALL_THRESHOLD            5m
-  # probe_port                 Port      PROSODY_PROBE_PORT                 8000
+  # probe_port                 Port      PROSODY_PROBE_PORT                 (8000; none with mock)
+  # probe_host                 String    PROSODY_PROBE_HOST                 0.0.0.0
   # failure_topic              String    PROSODY_FAILURE_TOPIC              (none)
   # idempotence_cache_size     Integer   PROSODY_IDEMPOTENCE_CACHE_SIZE     8192
   # idempotence_version        String    PROSODY_IDEMPOTENCE_VERSION        1

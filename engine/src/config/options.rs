@@ -39,6 +39,13 @@ fn default_timeout(stall_threshold: Duration) -> Duration {
     scaled.max(Duration::from_nanos(1))
 }
 
+/// The probe server listens by default, except with `mock`: tests and local runs would
+/// otherwise fight over port 8000. Setting `probe_port` (option or environment) turns it on
+/// with `mock` too, because an explicit value never falls back to this default.
+fn default_probe_port(mock: bool) -> Option<u16> {
+    (!mock).then_some(8000)
+}
+
 macro_rules! options {
     ($(
         $konst:ident $field:ident: $ty:ty = $default:expr, $parse:ident,
@@ -188,9 +195,12 @@ options! {
     STALL_THRESHOLD stall_threshold: Duration = STALL_THRESHOLD_DEFAULT, positive_duration,
         "PROSODY_STALL_THRESHOLD", Duration, "5m",
         "A partition without progress for this long makes the liveness probe fail; must be non-zero.";
-    PROBE_PORT probe_port: Option<u16> = Some(8000), port,
-        "PROSODY_PROBE_PORT", OptionalPort, "8000",
-        "Port of the HTTP server answering /readyz and /livez; none disables it.";
+    PROBE_PORT probe_port: Option<u16> = default_probe_port(mock.unwrap_or(false)), port,
+        "PROSODY_PROBE_PORT", OptionalPort, "(8000; none with mock)",
+        "Port of the HTTP server answering /readyz and /livez; none disables it. Off with mock unless set.";
+    PROBE_HOST probe_host: String = "0.0.0.0".to_owned(), non_empty,
+        "PROSODY_PROBE_HOST", String, "0.0.0.0",
+        "Address the probe server listens on (an IP address or host name).";
     FAILURE_TOPIC failure_topic: Option<String> = None, name,
         "PROSODY_FAILURE_TOPIC", String, "(none)",
         "Dead-letter topic for messages that cannot be processed; required in low_latency mode.";

@@ -12,6 +12,7 @@ mod deferral;
 mod deferred_timers;
 mod drain;
 mod event;
+mod health;
 mod keyed;
 mod offsets;
 mod partition;
@@ -28,6 +29,8 @@ pub use shared::ConsumerStats;
 pub(crate) use subscription::Subscription;
 
 use shared::Shared;
+
+use crate::probe::Registration;
 
 /// A running group consumer. Dropping it starts a graceful shutdown in the background; call
 /// [`Consumer::shutdown`] to wait for that to finish.
@@ -50,6 +53,8 @@ use shared::Shared;
 pub struct Consumer {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Its place on the probe server, left once the consumer has stopped.
+    probe: Option<Registration>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -67,7 +72,8 @@ impl Consumer {
         self.shared.partitions().len()
     }
 
-    /// Whether a partition has had work outstanding with no progress for `stall_threshold`.
+    /// Whether the poll loop or a partition has made no progress for `stall_threshold` while
+    /// it had work. The liveness probe (`/livez`) answers from the same check.
     pub fn is_stalled(&self) -> bool {
         self.shared.is_stalled()
     }
@@ -109,6 +115,7 @@ impl Consumer {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+        self.probe.take();
     }
 
     /// [`Consumer::shutdown`] for callers outside an async context.
@@ -116,6 +123,7 @@ impl Consumer {
         if let Some(thread) = self.begin_shutdown() {
             let _ = thread.join();
         }
+        self.probe.take();
     }
 
     fn begin_shutdown(&mut self) -> Option<std::thread::JoinHandle<()>> {

@@ -44,6 +44,8 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         next_commit: AtomicI64::new(-1),
         busy: AtomicBool::new(false),
         last_progress_ms: AtomicU64::new(shared.now_ms()),
+        timer_loader: Arc::default(),
+        timer_scheduler: Arc::default(),
     });
     let (drain, cancel, terminate) = (
         CancellationToken::new(),
@@ -61,11 +63,13 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
     ));
     let (due_sender, due) = mpsc::channel(DUE_TIMERS);
     let timer_tasks = [
-        shared
-            .runtime
-            .spawn(timers::tasks::load(Arc::clone(&timers))),
+        shared.runtime.spawn(timers::tasks::load(
+            Arc::clone(&timers),
+            Arc::clone(&progress.timer_loader),
+        )),
         shared.runtime.spawn(timers::tasks::schedule(
             Arc::clone(&timers),
+            Arc::clone(&progress.timer_scheduler),
             Arc::clone(&shared.timer_permits),
             due_sender,
         )),

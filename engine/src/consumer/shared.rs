@@ -14,6 +14,7 @@ use crate::consumer::decode::Record;
 use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::Signal;
 use crate::handler::Handler;
+use crate::probe::Heartbeat;
 use crate::qos::FairScheduler;
 use crate::timers::TimerStore;
 
@@ -43,6 +44,9 @@ pub(crate) struct Progress {
     /// Milliseconds since [`Shared::epoch`] at which the watermark last moved (or work arrived
     /// on an idle partition).
     pub(crate) last_progress_ms: AtomicU64,
+    /// Beaten by the partition's timer loader and scheduler (see `health.rs`).
+    pub(crate) timer_loader: Arc<Heartbeat>,
+    pub(crate) timer_scheduler: Arc<Heartbeat>,
 }
 
 /// The handles that control one partition's task.
@@ -109,6 +113,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     pub(crate) epoch: Instant,
     pub(crate) stats: ConsumerStats,
+    /// Beaten by the poll loop on every turn (see `health.rs`).
+    pub(crate) poll_heartbeat: Heartbeat,
 }
 
 impl std::fmt::Debug for Shared {
@@ -149,18 +155,6 @@ impl Shared {
         if before >= max || crossed_low {
             self.signal.notify();
         }
-    }
-
-    /// Whether some partition has had work outstanding without progress for `stall_threshold`.
-    pub(crate) fn is_stalled(&self) -> bool {
-        let now = self.now_ms();
-        let threshold =
-            u64::try_from(self.settings.stall_threshold.as_millis()).unwrap_or(u64::MAX);
-        self.partitions().values().any(|handle| {
-            let progress = &handle.progress;
-            progress.busy.load(Ordering::Acquire)
-                && now.saturating_sub(progress.last_progress_ms.load(Ordering::Acquire)) > threshold
-        })
     }
 }
 

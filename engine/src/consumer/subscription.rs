@@ -21,6 +21,7 @@ use crate::defer::{CassandraDeferStore, DeferStore, MemoryDeferStore};
 use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::kafka::loader::MessageLoader;
+use crate::probe::{self, Heartbeat};
 use crate::qos::FairScheduler;
 use crate::timers::{CassandraTimerStore, MemoryTimerStore, TimerStore};
 
@@ -89,11 +90,18 @@ impl<'a> Subscription<'a> {
             shutdown: AtomicBool::new(false),
             epoch: Instant::now(),
             stats: ConsumerStats::default(),
+            poll_heartbeat: Heartbeat::default(),
         });
+        // Before joining the group, so a taken port fails the subscribe with nothing started.
+        let probe = config
+            .probe_port
+            .map(|port| probe::register(&config.probe_host, port, Arc::clone(&shared) as _))
+            .transpose()?;
         let thread = PollLoop::start(config, Arc::clone(&shared))?;
         Ok(Consumer {
             shared,
             thread: Some(thread),
+            probe,
         })
     }
 }

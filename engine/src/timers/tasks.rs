@@ -12,7 +12,8 @@
 //!   the timer and is released when its handler finishes, so a burst of due timers waits in
 //!   the store and the queue rather than piling up in memory behind busy keys.
 //!
-//! Both stop when the partition drains.
+//! Both stop when the partition drains. Each beats a [`Heartbeat`] while it works and parks it
+//! while it sleeps, so the liveness probe sees a load or a hand-over that hangs.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::partition::PartitionTimers;
 use super::TimerTime;
+use crate::probe::Heartbeat;
 
 /// A due timer on its way to the partition's per-key queue.
 #[derive(Debug)]
@@ -34,8 +36,9 @@ pub(crate) struct DueTimer {
 const RETRY_LOAD: Duration = Duration::from_secs(1);
 
 /// Keeps the in-memory queue loaded one window ahead; see the module docs.
-pub(crate) async fn load(timers: Arc<PartitionTimers>) {
+pub(crate) async fn load(timers: Arc<PartitionTimers>, heartbeat: Arc<Heartbeat>) {
     loop {
+        heartbeat.beat();
         let until = window_end(TimerTime::now(), timers.window);
         let horizon = timers.horizon();
         let wait = if until > horizon {
@@ -59,6 +62,7 @@ pub(crate) async fn load(timers: Arc<PartitionTimers>) {
         } else {
             next_load_in(horizon, timers.window)
         };
+        heartbeat.park();
         tokio::select! {
             () = timers.closed.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
@@ -88,11 +92,13 @@ fn next_load_in(horizon: TimerTime, window: u64) -> Duration {
 /// partitions than permits, every partition still gets its turn.
 pub(crate) async fn schedule(
     timers: Arc<PartitionTimers>,
+    heartbeat: Arc<Heartbeat>,
     permits: Arc<Semaphore>,
     sender: mpsc::Sender<DueTimer>,
 ) {
     loop {
         loop {
+            heartbeat.beat();
             // Registered before looking, so a timer added in between still wakes us.
             let notified = timers.wake.notified();
             let Some(wait) = timers.wait_until_due(SystemTime::now()) else {
@@ -100,12 +106,14 @@ pub(crate) async fn schedule(
             };
             // Wall-clock time can jump; never sleep more than a minute unchecked.
             let wait = wait.map_or(MAX_SLEEP, |wait| wait.min(MAX_SLEEP));
+            heartbeat.park();
             tokio::select! {
                 () = timers.closed.cancelled() => return,
                 () = notified => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }
+        heartbeat.beat();
         let permit = tokio::select! {
             () = timers.closed.cancelled() => return,
             permit = Arc::clone(&permits).acquire_owned() => match permit {

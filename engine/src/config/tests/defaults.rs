@@ -25,6 +25,7 @@ fn empty_input_yields_documented_defaults() {
     assert_eq!(c.shutdown_timeout, secs(30));
     assert_eq!(c.stall_threshold, secs(300));
     assert_eq!(c.probe_port, Some(8000));
+    assert_eq!(c.probe_host, "0.0.0.0");
     assert_eq!(c.failure_topic, None);
     assert_eq!(c.idempotence_cache_size, 8192);
     assert_eq!(c.idempotence_version, "1");
@@ -87,11 +88,11 @@ fn literal_default_texts_parse_to_the_actual_defaults() {
 #[test]
 fn catalogue_covers_every_option_once_with_conventional_env_names() {
     let options = Config::options();
-    assert_eq!(options.len(), 51);
+    assert_eq!(options.len(), 52);
     let names: HashSet<_> = options.iter().map(|s| s.name).collect();
     let envs: HashSet<_> = options.iter().map(|s| s.env).collect();
-    assert_eq!(names.len(), 51);
-    assert_eq!(envs.len(), 51);
+    assert_eq!(names.len(), 52);
+    assert_eq!(envs.len(), 52);
     for spec in options {
         let conventional = format!("PROSODY_{}", spec.name.to_ascii_uppercase());
         if spec.name == "max_retry_delay" {

@@ -226,6 +226,34 @@ fn probe_port_can_be_disabled_or_set() {
 }
 
 #[test]
+fn mock_mode_turns_the_probe_off_unless_a_port_is_set() {
+    let mock = ("mock", "true");
+    assert_eq!(resolve(&[mock], &[]).unwrap().probe_port, None);
+    assert_eq!(
+        resolve(&[], &[("PROSODY_MOCK", "true")])
+            .unwrap()
+            .probe_port,
+        None
+    );
+    assert_eq!(
+        resolve(&[mock, ("probe_port", "9100")], &[])
+            .unwrap()
+            .probe_port,
+        Some(9100)
+    );
+    assert_eq!(
+        resolve(&[mock], &[("PROSODY_PROBE_PORT", "9101")])
+            .unwrap()
+            .probe_port,
+        Some(9101)
+    );
+    assert_eq!(
+        resolve(&[("mock", "false")], &[]).unwrap().probe_port,
+        Some(8000)
+    );
+}
+
+#[test]
 fn modes_and_span_relations_accept_both_separators() {
     let failure = ("failure_topic", "dlq");
     for (text, mode) in [

@@ -104,6 +104,7 @@ impl PollLoop {
 
     fn run(mut self) {
         while !self.shared.shutdown.load(Ordering::Acquire) {
+            self.shared.poll_heartbeat.beat();
             self.serve_events();
             self.queues.sync(&self.consumer, &self.shared);
             let taken = self.take_records();
