@@ -165,7 +165,7 @@ impl Scope {
         let class = if retry { Class::Failure } else { Class::Normal };
         let permit = match self.shared.scheduler.try_acquire(&key, class) {
             Some(permit) => permit,
-            None => self.shared.scheduler.acquire(key, class).await,
+            None => self.shared.scheduler.acquire(&key, class).await,
         };
         let context = context.with_first_permit(permit);
         std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref(), context))

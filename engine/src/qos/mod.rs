@@ -11,6 +11,7 @@ mod decay;
 mod failure_rate;
 mod fair_queue;
 mod hot_keys;
+mod key_cache;
 mod scheduler;
 mod window;
 

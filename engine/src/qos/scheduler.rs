@@ -11,16 +11,15 @@
 //! Permits pass hand to hand under one short-held lock: there is no dispatcher task, and a
 //! released permit goes straight to the chosen waiter.
 
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use lru::LruCache;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::decay::Decaying;
 use super::fair_queue::{FairQueue, Weights};
+use super::key_cache::{KeyCache, KeyHash, KeyHasher};
 
 /// How fast a key's recorded handler time fades.
 pub(crate) const HALF_LIFE: Duration = Duration::from_secs(120);
@@ -59,6 +58,7 @@ pub struct FairScheduler {
 struct Shared {
     failure_weight: f64,
     weights: Weights,
+    hasher: KeyHasher,
     state: Mutex<State>,
 }
 
@@ -67,7 +67,7 @@ struct State {
     free: usize,
     normal: FairQueue<Waiter>,
     failure: FairQueue<Waiter>,
-    work: LruCache<Arc<str>, Decaying, foldhash::fast::RandomState>,
+    work: KeyCache<Decaying>,
     normal_work: Decaying,
     failure_work: Decaying,
 }
@@ -75,7 +75,7 @@ struct State {
 #[derive(Debug)]
 struct Waiter {
     sender: oneshot::Sender<Permit>,
-    key: Arc<str>,
+    key: KeyHash,
     class: Class,
 }
 
@@ -83,7 +83,7 @@ struct Waiter {
 #[derive(Debug)]
 pub struct Permit {
     shared: Option<Arc<Shared>>,
-    key: Arc<str>,
+    key: KeyHash,
     class: Class,
     granted: Instant,
 }
@@ -98,16 +98,16 @@ impl FairScheduler {
             wait_weight: settings.wait_weight,
             half_life: HALF_LIFE,
         };
-        let cache = NonZeroUsize::new(settings.cache_size).unwrap_or(NonZeroUsize::MIN);
         Self {
             shared: Arc::new(Shared {
                 failure_weight: settings.failure_weight.clamp(0.0, 1.0),
                 weights,
+                hasher: KeyHasher::default(),
                 state: Mutex::new(State {
                     free: settings.permits.max(1),
                     normal: FairQueue::new(now, &weights),
                     failure: FairQueue::new(now, &weights),
-                    work: LruCache::with_hasher(cache, foldhash::fast::RandomState::default()),
+                    work: KeyCache::new(settings.cache_size),
                     normal_work: Decaying::zero(now),
                     failure_work: Decaying::zero(now),
                 }),
@@ -117,22 +117,20 @@ impl FairScheduler {
 
     /// A permit at once, if one is free and nobody waits; no waiting is set up otherwise.
     #[must_use]
-    pub fn try_acquire(&self, key: &Arc<str>, class: Class) -> Option<Permit> {
+    pub fn try_acquire(&self, key: &str, class: Class) -> Option<Permit> {
+        let key = self.shared.hasher.hash(key);
         let mut state = self.shared.lock();
         if state.free > 0 && state.normal.is_empty() && state.failure.is_empty() {
             state.free -= 1;
-            return Some(Permit::new(
-                &self.shared,
-                Arc::clone(key),
-                class,
-                Instant::now(),
-            ));
+            drop(state);
+            return Some(Permit::new(&self.shared, key, class, Instant::now()));
         }
         None
     }
 
     /// Waits for a permit to run a handler for `key`. Dropping the future gives up the place.
-    pub async fn acquire(&self, key: Arc<str>, class: Class) -> Permit {
+    pub async fn acquire(&self, key: &str, class: Class) -> Permit {
+        let key = self.shared.hasher.hash(key);
         loop {
             let receiver = {
                 let mut state = self.shared.lock();
@@ -144,14 +142,10 @@ impl FairScheduler {
                 let (sender, receiver) = oneshot::channel();
                 let work = state
                     .work
-                    .peek(&key)
+                    .peek(key)
                     .copied()
                     .unwrap_or_else(|| Decaying::zero(now));
-                let waiter = Waiter {
-                    sender,
-                    key: Arc::clone(&key),
-                    class,
-                };
+                let waiter = Waiter { sender, key, class };
                 let weights = self.shared.weights;
                 state.queue(class).push(waiter, work, now, &weights);
                 receiver
@@ -183,12 +177,12 @@ impl Shared {
     }
 
     /// Records what a permit's holder ran, then gives the permit to the next waiter.
-    fn release(self: &Arc<Self>, key: Arc<str>, class: Class, ran: Duration, now: Instant) {
+    fn release(self: &Arc<Self>, key: KeyHash, class: Class, ran: Duration, now: Instant) {
         let mut state = self.lock();
         let half_life = self.weights.half_life;
         state
             .work
-            .get_or_insert_mut(key, || Decaying::zero(now))
+            .get_or_insert_with(key, || Decaying::zero(now))
             .add(ran, now, half_life);
         match class {
             Class::Normal => state.normal_work.add(ran, now, half_life),
@@ -254,7 +248,7 @@ fn share(work: f64, weight: f64) -> f64 {
 }
 
 impl Permit {
-    fn new(shared: &Arc<Shared>, key: Arc<str>, class: Class, granted: Instant) -> Self {
+    fn new(shared: &Arc<Shared>, key: KeyHash, class: Class, granted: Instant) -> Self {
         Self {
             shared: Some(Arc::clone(shared)),
             key,
@@ -280,7 +274,7 @@ impl Permit {
     pub fn finish(mut self, at: Instant) {
         if let Some(shared) = self.shared.take() {
             let ran = at.saturating_duration_since(self.granted);
-            shared.release(Arc::clone(&self.key), self.class, ran, at);
+            shared.release(self.key, self.class, ran, at);
         }
     }
 
@@ -294,7 +288,7 @@ impl Drop for Permit {
         if let Some(shared) = self.shared.take() {
             let now = Instant::now();
             let ran = now.saturating_duration_since(self.granted);
-            shared.release(Arc::clone(&self.key), self.class, ran, now);
+            shared.release(self.key, self.class, ran, now);
         }
     }
 }
