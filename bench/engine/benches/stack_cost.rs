@@ -38,17 +38,20 @@ fn build() -> Arc<dyn Handler> {
     stack::build(&config, Arc::new(Noop), None).expect("stack")
 }
 
-async fn run(
-    handler: Arc<dyn Handler>,
-    keys: Arc<Vec<String>>,
-    messages: Arc<Vec<Message>>,
-    from: usize,
-    to: usize,
-) {
-    for i in from..to {
-        let key = &keys[i % KEYS];
-        let context = Context::detached(key);
+/// One task's messages: its own copies, so tasks share nothing but the stack.
+fn messages() -> Vec<Message> {
+    (0..KEYS)
+        .map(|i| {
+            let payload = serde_json::json!({"n": i, "type": "bench.event"});
+            Message::new("bench", 0, i as i64, &format!("key-{i}"), payload)
+        })
+        .collect()
+}
+
+async fn run(handler: Arc<dyn Handler>, messages: Vec<Message>, events: usize) {
+    for i in 0..events {
         let message = messages[i % KEYS].clone();
+        let context = Context::detached(message.key());
         handler
             .on_message(context, message)
             .await
@@ -57,35 +60,14 @@ async fn run(
 }
 
 fn main() {
-    let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("key-{i}")).collect());
-    let messages: Arc<Vec<Message>> = Arc::new(
-        keys.iter()
-            .enumerate()
-            .map(|(i, key)| {
-                Message::new(
-                    "bench",
-                    0,
-                    i as i64,
-                    key,
-                    serde_json::json!({"n": i, "type": "bench.event"}),
-                )
-            })
-            .collect(),
-    );
     for round in 0..3 {
         let single = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
-        let handler = build();
+        let (handler, own) = (build(), messages());
         let start = Instant::now();
-        single.block_on(run(
-            handler,
-            Arc::clone(&keys),
-            Arc::clone(&messages),
-            0,
-            EVENTS,
-        ));
+        single.block_on(run(handler, own, EVENTS));
         let one = start.elapsed().as_nanos() as f64 / EVENTS as f64;
 
         let multi = tokio::runtime::Builder::new_multi_thread()
@@ -93,28 +75,17 @@ fn main() {
             .enable_all()
             .build()
             .expect("runtime");
-        let handler = build();
+        let (handler, first, second) = (build(), messages(), messages());
         let start = Instant::now();
         multi.block_on(async {
-            let half = EVENTS / 2;
-            let a = tokio::spawn(run(
-                Arc::clone(&handler),
-                Arc::clone(&keys),
-                Arc::clone(&messages),
-                0,
-                half,
-            ));
-            let b = tokio::spawn(run(
-                Arc::clone(&handler),
-                Arc::clone(&keys),
-                Arc::clone(&messages),
-                half,
-                EVENTS,
-            ));
+            let a = tokio::spawn(run(Arc::clone(&handler), first, EVENTS / 2));
+            let b = tokio::spawn(run(Arc::clone(&handler), second, EVENTS / 2));
             let _ = a.await;
             let _ = b.await;
         });
         let two = start.elapsed().as_nanos() as f64 / EVENTS as f64;
-        println!("round {round}: one thread {one:.0} ns/event, two threads {two:.0} ns/event (wall per event)");
+        println!(
+            "round {round}: one thread {one:.0} ns/event, two threads {two:.0} ns/event (wall per event)"
+        );
     }
 }

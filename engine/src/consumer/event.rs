@@ -49,8 +49,7 @@ pub(crate) struct Done {
     pub(crate) message: bool,
 }
 
-/// Everything an event needs from its partition to run.
-#[derive(Clone)]
+/// Everything an event needs from its partition to run; its running events share one.
 pub(crate) struct Scope {
     pub(crate) shared: Arc<Shared>,
     pub(crate) timers: Arc<PartitionTimers>,
@@ -64,8 +63,11 @@ pub(crate) struct Scope {
 
 impl Scope {
     /// The future that runs `event`'s handler and settles its outcome.
-    pub(crate) fn run(&self, event: Event) -> impl Future<Output = Done> + Send + 'static {
-        let scope = self.clone();
+    pub(crate) fn run(
+        self: &Arc<Self>,
+        event: Event,
+    ) -> impl Future<Output = Done> + Send + 'static {
+        let scope = Arc::clone(self);
         let key = Arc::clone(event.key());
         let context = Context::with_timers(
             Arc::clone(&key),

@@ -68,7 +68,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         )),
     ];
     let task = PartitionTask {
-        scope: Scope {
+        scope: Arc::new(Scope {
             shared: Arc::clone(shared),
             timers,
             cancel: cancel.clone(),
@@ -76,7 +76,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             label: format!("{}/{}", partition.0, partition.1).into(),
             backlogs: shared.deferral.as_ref().map(|_| Arc::default()),
             segment,
-        },
+        }),
         progress: Arc::clone(&progress),
         tracker: OffsetTracker::default(),
         keys: KeyQueues::default(),
@@ -100,7 +100,8 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
 }
 
 struct PartitionTask {
-    scope: Scope,
+    /// Shared by the partition's running events: one reference count per event.
+    scope: Arc<Scope>,
     progress: Arc<Progress>,
     tracker: OffsetTracker,
     keys: KeyQueues<Event>,

@@ -22,17 +22,30 @@ pub struct HotKeys {
     clock: BucketClock,
     hasher: KeyHasher,
     state: Mutex<State>,
-    /// `state.hot.len()`, readable without the lock.
-    hot_count: AtomicUsize,
+    /// `state.hot.len()`, readable without the lock. Read by every attempt and written only
+    /// when a key turns hot or cools, so it gets a cache line of its own, away from the lock.
+    hot_count: CacheLine<AtomicUsize>,
 }
+
+/// A value alone on its cache line(s).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct CacheLine<T>(T);
 
 #[derive(Debug)]
 struct State {
-    keys: KeyCache<Window<f64>>,
+    keys: KeyCache<Usage>,
     /// Keys over the threshold as of their last recorded run (or since forgotten).
     hot: KeyHashSet,
-    /// The latest end of a recorded run: no window holds time after it.
-    latest: Instant,
+}
+
+/// A key's handler time, and when its latest recorded run ended.
+#[derive(Debug, Default)]
+#[repr(C)] // what a run updates, first
+struct Usage {
+    /// No run of the key recorded so far ended later.
+    last_end: Option<Instant>,
+    window: Window<f64>,
 }
 
 impl HotKeys {
@@ -48,9 +61,8 @@ impl HotKeys {
             state: Mutex::new(State {
                 keys: KeyCache::new(capacity),
                 hot: KeyHashSet::default(),
-                latest: origin,
             }),
-            hot_count: AtomicUsize::new(0),
+            hot_count: CacheLine::default(),
         }
     }
 
@@ -77,9 +89,12 @@ impl HotKeys {
         let started = started.max(ended.checked_sub(clock.length()).unwrap_or(started));
         let (first, last) = (clock.bucket_of(started), clock.bucket_of(ended));
         let mut state = self.lock();
-        state.latest = state.latest.max(ended);
-        let latest = state.latest;
-        let usage = state.keys.get_or_insert_with(key, Window::default);
+        let usage = state.keys.get_or_insert_with(key, Usage::default);
+        // A later run of the key may have been recorded first (runs of one key in different
+        // partitions overlap): judge as of the latest end, since no bucket holds time after it.
+        let latest = usage.last_end.map_or(ended, |last| last.max(ended));
+        usage.last_end = Some(latest);
+        let usage = &mut usage.window;
         if first == last {
             usage.add_to(
                 first,
@@ -94,8 +109,7 @@ impl HotKeys {
                 from = to;
             }
         }
-        // As of the latest run anywhere (a later run of the key may have been recorded first),
-        // and only if every bucket kept could add up to more than the threshold.
+        // Only if every bucket kept could add up to more than the threshold.
         let hot = usage.upper_bound() > self.threshold * clock.length().as_secs_f64()
             && self.share_of(usage, latest) > self.threshold;
         let changed = if hot {
@@ -104,7 +118,7 @@ impl HotKeys {
             state.hot.remove(&key)
         };
         if changed {
-            self.hot_count.store(state.hot.len(), Ordering::Release);
+            self.hot_count.0.store(state.hot.len(), Ordering::Release);
         }
     }
 
@@ -115,7 +129,7 @@ impl HotKeys {
         self.lock()
             .keys
             .peek(key)
-            .map_or(0.0, |usage| self.share_of(usage, now))
+            .map_or(0.0, |usage| self.share_of(&usage.window, now))
     }
 
     /// Whether `key` took more than the threshold's share of the window ending at `now`.
@@ -128,7 +142,7 @@ impl HotKeys {
     /// Reads the clock only for a key that was hot as of its last run.
     #[must_use]
     pub fn hot_share(&self, key: &str) -> Option<f64> {
-        if self.hot_count.load(Ordering::Acquire) == 0 {
+        if self.hot_count.0.load(Ordering::Acquire) == 0 {
             return None;
         }
         let key: KeyHash = self.hasher.hash(key);
@@ -140,13 +154,13 @@ impl HotKeys {
         let share = state
             .keys
             .peek(key)
-            .map_or(0.0, |usage| self.share_of(usage, now));
+            .map_or(0.0, |usage| self.share_of(&usage.window, now));
         if share > self.threshold {
             return Some(share);
         }
         // Cooled down (or forgotten); it stays cool until its next run is recorded.
         state.hot.remove(&key);
-        self.hot_count.store(state.hot.len(), Ordering::Release);
+        self.hot_count.0.store(state.hot.len(), Ordering::Release);
         None
     }
 
@@ -169,10 +183,11 @@ mod tests {
         let hot = HotKeys::new(ms(2000), 0.3, 16);
         let key = "k";
         let start = Instant::now();
-        hot.record(key, start, start + ms(600));
+        hot.record(key, start, start + ms(590));
 
-        // 600 ms of a 2 s window is exactly 0.3: not over the threshold yet.
-        assert!(!hot.is_hot("k", start + ms(600)));
+        // 590 ms of a 2 s window is just under 0.3 (exactly 600 ms could round either way once
+        // split over buckets).
+        assert!(!hot.is_hot("k", start + ms(590)));
         hot.record(key, start + ms(700), start + ms(800));
         assert!(hot.is_hot("k", start + ms(800)));
         assert!(!hot.is_hot("other", start + ms(800)));
@@ -220,6 +235,6 @@ mod tests {
         // By 2,400 ms only about 200 ms of the run is left in the window.
         tokio::time::advance(ms(1400)).await;
         assert_eq!(hot.hot_share("k"), None);
-        assert_eq!(hot.hot_count.load(Ordering::Acquire), 0);
+        assert_eq!(hot.hot_count.0.load(Ordering::Acquire), 0);
     }
 }

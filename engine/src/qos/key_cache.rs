@@ -69,10 +69,12 @@ pub(crate) struct KeyCache<V> {
     uses: u64,
 }
 
+// The stamp first, then the value's head: the line a lookup loads holds both.
 #[derive(Debug)]
+#[repr(C)]
 struct Entry<V> {
-    value: V,
     used: u64,
+    value: V,
 }
 
 impl<V> KeyCache<V> {

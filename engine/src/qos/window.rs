@@ -73,13 +73,15 @@ impl BucketClock {
 
 /// Sums of `T` per bucket over the last window of a [`BucketClock`], which the caller keeps
 /// (one clock serves many windows).
+// `kept` first: with the key's cache entry, an update reads it on the line it already loads.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Window<T> {
+    /// The sum over every slot, stale ones included.
+    kept: T,
     /// `(bucket number since origin, sum)`; a slot holds the bucket `n` with `n % SLOTS` equal
     /// to its index, or stale data from an older one.
     slots: [(u64, T); SLOTS],
-    /// The sum over every slot, stale ones included.
-    kept: T,
 }
 
 /// What a bucket adds up.
