@@ -63,6 +63,11 @@ pub(crate) struct Scope {
 
 impl Scope {
     /// The future that runs `event`'s handler and settles its outcome.
+    ///
+    /// Every queued or running event is one of these, allocated on its own, so its size is
+    /// paid per event: the rare branches (deferral store writes, deferred retries, deleting a
+    /// fired timer) are boxed when taken, which keeps the common one small (about 0.7 KiB
+    /// instead of 1.1 KiB, under the allocator's per-thread cache limit).
     pub(crate) fn run(
         self: &Arc<Self>,
         event: Event,
@@ -79,7 +84,7 @@ impl Scope {
                 Event::Message(message) => {
                     let offset = message.offset();
                     if scope.joins_backlog(&key) {
-                        let joined = scope.defer(&key, offset).await;
+                        let joined = Box::pin(scope.defer(&key, offset)).await;
                         return Done {
                             key,
                             commit: joined.then_some(offset),
@@ -99,7 +104,7 @@ impl Scope {
                     let settled = match &outcome {
                         Some(Err(error)) if error.is_deferred() && scope.backlogs.is_some() => {
                             tracing::info!(partition = %scope.label, key = &*key, offset, %error, "deferring the key");
-                            scope.defer(&key, offset).await
+                            Box::pin(scope.defer(&key, offset)).await
                         }
                         _ => scope.settled(outcome, &key, &format!("offset {offset}")),
                     };
@@ -110,7 +115,7 @@ impl Scope {
                     }
                 }
                 Event::Retry(_) => {
-                    scope.retry_deferred(&key, context).await;
+                    Box::pin(scope.retry_deferred(&key, context)).await;
                     Done {
                         key,
                         commit: None,
@@ -134,10 +139,7 @@ impl Scope {
                         .await;
                     let settled = scope.settled(outcome, &key, &format!("timer {}", due.time));
                     if scope.timers.finish(&key, due.time, settled) {
-                        scope
-                            .timers
-                            .delete_fired(&key, due.time, &scope.terminate)
-                            .await;
+                        Box::pin(scope.timers.delete_fired(&key, due.time, &scope.terminate)).await;
                     }
                     drop(due.permit);
                     Done {
