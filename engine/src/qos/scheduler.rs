@@ -11,15 +11,18 @@
 //! Permits pass hand to hand under one short-held lock: there is no dispatcher task, and a
 //! released permit goes straight to the chosen waiter.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::decay::Decaying;
 use super::fair_queue::{FairQueue, Weights};
 use super::key_cache::{KeyCache, KeyHash, KeyHasher};
+use super::waiters::{Ticket, Waiters};
 
 /// How fast a key's recorded handler time fades.
 pub(crate) const HALF_LIFE: Duration = Duration::from_secs(120);
@@ -73,15 +76,9 @@ struct State {
     normal_work: Decaying,
     failure_work: Decaying,
     work: KeyCache<Decaying>,
-    normal: FairQueue<Waiter>,
-    failure: FairQueue<Waiter>,
-}
-
-#[derive(Debug)]
-struct Waiter {
-    sender: oneshot::Sender<Permit>,
-    key: KeyHash,
-    class: Class,
+    normal: FairQueue<Ticket>,
+    failure: FairQueue<Ticket>,
+    waiters: Waiters,
 }
 
 /// The right to run one handler. Dropping it records the time it was held and passes it on.
@@ -116,6 +113,7 @@ impl FairScheduler {
                     work: KeyCache::new(settings.cache_size),
                     normal_work: Decaying::zero(now),
                     failure_work: Decaying::zero(now),
+                    waiters: Waiters::default(),
                 }),
             }),
         }
@@ -135,32 +133,12 @@ impl FairScheduler {
     }
 
     /// Waits for a permit to run a handler for `key`. Dropping the future gives up the place.
-    pub async fn acquire(&self, key: &str, class: Class) -> Permit {
-        let key = self.shared.hasher.hash(key);
-        loop {
-            let receiver = {
-                let mut state = self.shared.lock();
-                let now = Instant::now();
-                if state.free > 0 && state.waiting == 0 {
-                    state.free -= 1;
-                    return Permit::new(&self.shared, key, class, now);
-                }
-                let (sender, receiver) = oneshot::channel();
-                let work = state
-                    .work
-                    .peek(key)
-                    .copied()
-                    .unwrap_or_else(|| Decaying::zero(now));
-                let waiter = Waiter { sender, key, class };
-                let weights = self.shared.weights;
-                state.queue(class).push(waiter, work, now, &weights);
-                state.waiting += 1;
-                receiver
-            };
-            // The sender is dropped unsent only if the scheduler state is torn down; queue again.
-            if let Ok(permit) = receiver.await {
-                return permit;
-            }
+    pub fn acquire(&self, key: &str, class: Class) -> Acquire {
+        Acquire {
+            shared: Arc::clone(&self.shared),
+            key: self.shared.hasher.hash(key),
+            class,
+            ticket: None,
         }
     }
 
@@ -184,7 +162,7 @@ impl Shared {
     }
 
     /// Records what a permit's holder ran, then gives the permit to the next waiter.
-    fn release(self: &Arc<Self>, key: KeyHash, class: Class, ran: Duration, now: Instant) {
+    fn release(&self, key: KeyHash, class: Class, ran: Duration, now: Instant) {
         let mut state = self.lock();
         let half_life = self.weights.half_life;
         state
@@ -195,10 +173,17 @@ impl Shared {
             Class::Normal => state.normal_work.add(ran, now, half_life),
             Class::Failure => state.failure_work.add(ran, now, half_life),
         }
-        self.grant_next(&mut state, now);
+        let woken = self.grant_next(&mut state, now);
+        drop(state);
+        // Outside the lock: waking may hand the task to another thread.
+        if let Some(waker) = woken {
+            waker.wake();
+        }
     }
 
-    fn grant_next(self: &Arc<Self>, state: &mut State, now: Instant) {
+    /// Passes a free permit to the next waiter (returning the waker to wake it with), or adds
+    /// it to the free ones.
+    fn grant_next(&self, state: &mut State, now: Instant) -> Option<Waker> {
         while state.waiting > 0 {
             let Some(class) = self.next_class(state, now) else {
                 break;
@@ -207,14 +192,13 @@ impl Shared {
                 break;
             };
             state.waiting -= 1;
-            let permit = Permit::new(self, waiter.key, waiter.class, now);
-            match waiter.sender.send(permit) {
-                Ok(()) => return,
-                // The waiter gave up: the permit must not release itself under this lock.
-                Err(mut unclaimed) => unclaimed.disarm(),
+            // `None` if the waiter gave up: try the next.
+            if let Some(waker) = state.waiters.grant(waiter, now) {
+                return Some(waker);
             }
         }
         state.free += 1;
+        None
     }
 
     /// The class to serve next: the one furthest below its share of handler time.
@@ -241,7 +225,7 @@ impl Shared {
 }
 
 impl State {
-    fn queue(&mut self, class: Class) -> &mut FairQueue<Waiter> {
+    fn queue(&mut self, class: Class) -> &mut FairQueue<Ticket> {
         match class {
             Class::Normal => &mut self.normal,
             Class::Failure => &mut self.failure,
@@ -255,6 +239,67 @@ fn share(work: f64, weight: f64) -> f64 {
         work / weight
     } else {
         f64::INFINITY
+    }
+}
+
+/// Waits for a permit; see [`FairScheduler::acquire`]. Dropping it gives up the place, or
+/// passes on a permit granted but not yet picked up.
+#[derive(Debug)]
+#[must_use = "a permit is only granted while the future is polled"]
+pub struct Acquire {
+    shared: Arc<Shared>,
+    key: KeyHash,
+    class: Class,
+    /// The queue slot, once queued.
+    ticket: Option<Ticket>,
+}
+
+impl Future for Acquire {
+    type Output = Permit;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit> {
+        let this = &mut *self;
+        let mut state = this.shared.lock();
+        if let Some(ticket) = this.ticket {
+            let Some(granted) = state.waiters.poll(ticket, cx.waker()) else {
+                return Poll::Pending;
+            };
+            drop(state);
+            this.ticket = None;
+            return Poll::Ready(Permit::new(&this.shared, this.key, this.class, granted));
+        }
+        let now = Instant::now();
+        if state.free > 0 && state.waiting == 0 {
+            state.free -= 1;
+            drop(state);
+            return Poll::Ready(Permit::new(&this.shared, this.key, this.class, now));
+        }
+        let work = state
+            .work
+            .peek(this.key)
+            .copied()
+            .unwrap_or_else(|| Decaying::zero(now));
+        let ticket = state.waiters.insert(cx.waker().clone());
+        let weights = this.shared.weights;
+        state.queue(this.class).push(ticket, work, now, &weights);
+        state.waiting += 1;
+        this.ticket = Some(ticket);
+        Poll::Pending
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else {
+            return;
+        };
+        let unclaimed = self.shared.lock().waiters.abandon(ticket);
+        if unclaimed.is_some() {
+            // Granted but never picked up: hand it on, having run nothing (outside the lock, as
+            // a release takes it).
+            self.shared
+                .release(self.key, self.class, Duration::ZERO, Instant::now());
+        }
     }
 }
 
@@ -287,10 +332,6 @@ impl Permit {
             let ran = at.saturating_duration_since(self.granted);
             shared.release(self.key, self.class, ran, at);
         }
-    }
-
-    fn disarm(&mut self) {
-        self.shared = None;
     }
 }
 

@@ -104,6 +104,25 @@ async fn a_waiter_that_gives_up_does_not_keep_a_permit() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_permit_granted_to_a_waiter_that_gives_up_before_taking_it_passes_on() {
+    let scheduler = scheduler(1);
+    let holder = scheduler.acquire("a", Class::Normal).await;
+    let mut first = Box::pin(scheduler.acquire("b", Class::Normal));
+    assert!(futures::poll!(&mut first).is_pending());
+    let mut second = Box::pin(scheduler.acquire("c", Class::Normal));
+    assert!(futures::poll!(&mut second).is_pending());
+
+    // The permit goes to "b", which gives up without picking it up: "c" gets it instead.
+    drop(holder);
+    drop(first);
+    assert_eq!(scheduler.waiting(), (0, 0));
+    let taken = second.await;
+    assert_eq!(scheduler.free(), 0);
+    drop(taken);
+    assert_eq!(scheduler.free(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn saturated_classes_split_handler_time_by_failure_weight() {
     let scheduler = scheduler(2);
     let stop = Instant::now() + Duration::from_secs(600);
