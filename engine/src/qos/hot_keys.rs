@@ -10,8 +10,7 @@ use super::key_cache::{KeyCache, KeyHash, KeyHashSet, KeyHasher};
 use super::window::{BucketClock, Window};
 
 /// Handler time per key over a rolling window, for at most a set number of keys (the least
-/// recently active are forgotten first, within each of up to 8 shards by key of at least
-/// 1,024 keys). Memory per key is fixed, however often it runs.
+/// recently active are forgotten first). Memory per key is fixed, however often it runs.
 ///
 /// A key's share of the window grows only when a run is recorded and shrinks as time passes,
 /// so recording a run settles whether the key is hot until its next run. The keys hot as of
@@ -22,26 +21,10 @@ pub struct HotKeys {
     threshold: f64,
     clock: BucketClock,
     hasher: KeyHasher,
-    /// In shards by key, each with its own lock: recording a run usually waits on memory (one
-    /// entry among thousands), which must not hold up other keys.
-    shards: Box<[CacheLine<Mutex<State>>]>,
-    /// Hot keys over all shards, readable without a lock. Read by every attempt and written only
+    state: Mutex<State>,
+    /// `state.hot.len()`, readable without the lock. Read by every attempt and written only
     /// when a key turns hot or cools, so it gets a cache line of its own, away from the lock.
     hot_count: CacheLine<AtomicUsize>,
-}
-
-/// Shards of up to 1,024 keys (at most 8), holding `capacity` keys between them.
-fn shards(capacity: usize) -> Box<[CacheLine<Mutex<State>>]> {
-    let shards = (capacity / 1024).clamp(1, 8);
-    let each = capacity.div_ceil(shards);
-    (0..shards)
-        .map(|_| {
-            CacheLine(Mutex::new(State {
-                keys: KeyCache::new(each),
-                hot: KeyHashSet::default(),
-            }))
-        })
-        .collect()
 }
 
 /// A value alone on its cache line(s).
@@ -75,7 +58,10 @@ impl HotKeys {
             threshold,
             clock: BucketClock::new(origin, window),
             hasher: KeyHasher::default(),
-            shards: shards(capacity),
+            state: Mutex::new(State {
+                keys: KeyCache::new(capacity),
+                hot: KeyHashSet::default(),
+            }),
             hot_count: CacheLine::default(),
         }
     }
@@ -92,10 +78,8 @@ impl HotKeys {
         self.clock.length()
     }
 
-    /// The shard holding `key`, locked.
-    fn lock(&self, key: KeyHash) -> MutexGuard<'_, State> {
-        let shard = &self.shards[key.shard(self.shards.len())].0;
-        shard.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records that a handler for `key` ran from `started` to `ended`.
@@ -104,7 +88,7 @@ impl HotKeys {
         let clock = &self.clock;
         let started = started.max(ended.checked_sub(clock.length()).unwrap_or(started));
         let (first, last) = (clock.bucket_of(started), clock.bucket_of(ended));
-        let mut state = self.lock(key);
+        let mut state = self.lock();
         let usage = state.keys.get_or_insert_with(key, Usage::default);
         // A later run of the key may have been recorded first (runs of one key in different
         // partitions overlap): judge as of the latest end, since no bucket holds time after it.
@@ -128,12 +112,13 @@ impl HotKeys {
         // Only if every bucket kept could add up to more than the threshold.
         let hot = usage.upper_bound() > self.threshold * clock.length().as_secs_f64()
             && self.share_of(usage, latest) > self.threshold;
-        if hot {
-            if state.hot.insert(key) {
-                self.hot_count.0.fetch_add(1, Ordering::AcqRel);
-            }
-        } else if state.hot.remove(&key) {
-            self.hot_count.0.fetch_sub(1, Ordering::AcqRel);
+        let changed = if hot {
+            state.hot.insert(key)
+        } else {
+            state.hot.remove(&key)
+        };
+        if changed {
+            self.hot_count.0.store(state.hot.len(), Ordering::Release);
         }
     }
 
@@ -141,7 +126,7 @@ impl HotKeys {
     #[must_use]
     pub fn share(&self, key: &str, now: Instant) -> f64 {
         let key = self.hasher.hash(key);
-        self.lock(key)
+        self.lock()
             .keys
             .peek(key)
             .map_or(0.0, |usage| self.share_of(&usage.window, now))
@@ -161,7 +146,7 @@ impl HotKeys {
             return None;
         }
         let key: KeyHash = self.hasher.hash(key);
-        let mut state = self.lock(key);
+        let mut state = self.lock();
         if !state.hot.contains(&key) {
             return None;
         }
@@ -174,9 +159,8 @@ impl HotKeys {
             return Some(share);
         }
         // Cooled down (or forgotten); it stays cool until its next run is recorded.
-        if state.hot.remove(&key) {
-            self.hot_count.0.fetch_sub(1, Ordering::AcqRel);
-        }
+        state.hot.remove(&key);
+        self.hot_count.0.store(state.hot.len(), Ordering::Release);
         None
     }
 

@@ -22,15 +22,6 @@ const EVICT_SHARE: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct KeyHash(u64);
 
-impl KeyHash {
-    /// Which of `shards` shards (at least 1) holds the key, from bits the tables do not use
-    /// to place it.
-    pub(crate) fn shard(self, shards: usize) -> usize {
-        let top = usize::try_from(self.0 >> 48).unwrap_or(0);
-        top % shards.max(1)
-    }
-}
-
 /// Hashes keys into [`KeyHash`]es, with a seed of its own.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyHasher(foldhash::fast::RandomState);

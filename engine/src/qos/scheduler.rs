@@ -47,8 +47,7 @@ pub struct SchedulerSettings {
     pub max_wait: Duration,
     /// The full boost, in seconds of handler time.
     pub wait_weight: f64,
-    /// Keys whose handler time is remembered (at least 1); the least recently active are
-    /// forgotten first, within each of up to 8 shards by key of at least 1,024 keys.
+    /// Keys whose handler time is remembered (at least 1).
     pub cache_size: usize,
 }
 
@@ -63,9 +62,6 @@ struct Shared {
     failure_weight: f64,
     weights: Weights,
     hasher: KeyHasher,
-    /// Each key's recent handler time, in shards by key with locks of their own: updating it
-    /// usually waits on memory (one entry among thousands), which must not hold up grants.
-    work: Box<[CacheLine<Mutex<KeyCache<Decaying>>>]>,
     state: Mutex<State>,
 }
 
@@ -79,6 +75,7 @@ struct State {
     waiting: usize,
     normal_work: Decaying,
     failure_work: Decaying,
+    work: KeyCache<Decaying>,
     normal: FairQueue<Ticket>,
     failure: FairQueue<Ticket>,
     waiters: Waiters,
@@ -108,12 +105,12 @@ impl FairScheduler {
                 failure_weight: settings.failure_weight.clamp(0.0, 1.0),
                 weights,
                 hasher: KeyHasher::default(),
-                work: work_shards(settings.cache_size),
                 state: Mutex::new(State {
                     free: settings.permits.max(1),
                     waiting: 0,
                     normal: FairQueue::new(now, &weights),
                     failure: FairQueue::new(now, &weights),
+                    work: KeyCache::new(settings.cache_size),
                     normal_work: Decaying::zero(now),
                     failure_work: Decaying::zero(now),
                     waiters: Waiters::default(),
@@ -164,20 +161,14 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The shard of recent handler times that holds `key`, locked. Never taken while holding
-    /// the state lock.
-    fn work(&self, key: KeyHash) -> MutexGuard<'_, KeyCache<Decaying>> {
-        let shard = &self.work[key.shard(self.work.len())].0;
-        shard.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Records what a permit's holder ran, then gives the permit to the next waiter.
     fn release(&self, key: KeyHash, class: Class, ran: Duration, now: Instant) {
+        let mut state = self.lock();
         let half_life = self.weights.half_life;
-        self.work(key)
+        state
+            .work
             .get_or_insert_with(key, || Decaying::zero(now))
             .add(ran, now, half_life);
-        let mut state = self.lock();
         match class {
             Class::Normal => state.normal_work.add(ran, now, half_life),
             Class::Failure => state.failure_work.add(ran, now, half_life),
@@ -242,20 +233,6 @@ impl State {
     }
 }
 
-/// A value alone on its cache line(s), so neighbouring locks do not contend for one.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct CacheLine<T>(T);
-
-/// Shards of up to 1,024 keys (at most 8), holding `capacity` keys between them.
-fn work_shards(capacity: usize) -> Box<[CacheLine<Mutex<KeyCache<Decaying>>>]> {
-    let shards = (capacity / 1024).clamp(1, 8);
-    let each = capacity.div_ceil(shards);
-    (0..shards)
-        .map(|_| CacheLine(Mutex::new(KeyCache::new(each))))
-        .collect()
-}
-
 /// Handler time relative to a class's weight; a zero weight never catches up.
 fn share(work: f64, weight: f64) -> f64 {
     if weight > 0.0 {
@@ -297,21 +274,11 @@ impl Future for Acquire {
             drop(state);
             return Poll::Ready(Permit::new(&this.shared, this.key, this.class, now));
         }
-        // The key's handler time, read without the state lock held (lock order: a work shard
-        // is never taken under the state lock). Queueing on a slightly older reading is fine.
-        drop(state);
-        let work = this
-            .shared
-            .work(this.key)
+        let work = state
+            .work
             .peek(this.key)
             .copied()
             .unwrap_or_else(|| Decaying::zero(now));
-        let mut state = this.shared.lock();
-        if state.free > 0 && state.waiting == 0 {
-            state.free -= 1;
-            drop(state);
-            return Poll::Ready(Permit::new(&this.shared, this.key, this.class, now));
-        }
         let ticket = state.waiters.insert(cx.waker().clone());
         let weights = this.shared.weights;
         state.queue(this.class).push(ticket, work, now, &weights);
