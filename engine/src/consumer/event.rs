@@ -49,8 +49,7 @@ pub(crate) struct Done {
     pub(crate) message: bool,
 }
 
-/// Everything an event needs from its partition to run.
-#[derive(Clone)]
+/// Everything an event needs from its partition to run; its running events share one.
 pub(crate) struct Scope {
     pub(crate) shared: Arc<Shared>,
     pub(crate) timers: Arc<PartitionTimers>,
@@ -64,8 +63,16 @@ pub(crate) struct Scope {
 
 impl Scope {
     /// The future that runs `event`'s handler and settles its outcome.
-    pub(crate) fn run(&self, event: Event) -> impl Future<Output = Done> + Send + 'static {
-        let scope = self.clone();
+    ///
+    /// Every queued or running event is one of these, allocated on its own, so its size is
+    /// paid per event: the rare branches (deferral store writes, deferred retries, deleting a
+    /// fired timer) are boxed when taken, which keeps the common one small (about 0.7 KiB
+    /// instead of 1.1 KiB, under the allocator's per-thread cache limit).
+    pub(crate) fn run(
+        self: &Arc<Self>,
+        event: Event,
+    ) -> impl Future<Output = Done> + Send + 'static {
+        let scope = Arc::clone(self);
         let key = Arc::clone(event.key());
         let context = Context::with_timers(
             Arc::clone(&key),
@@ -77,7 +84,7 @@ impl Scope {
                 Event::Message(message) => {
                     let offset = message.offset();
                     if scope.joins_backlog(&key) {
-                        let joined = scope.defer(&key, offset).await;
+                        let joined = Box::pin(scope.defer(&key, offset)).await;
                         return Done {
                             key,
                             commit: joined.then_some(offset),
@@ -97,7 +104,7 @@ impl Scope {
                     let settled = match &outcome {
                         Some(Err(error)) if error.is_deferred() && scope.backlogs.is_some() => {
                             tracing::info!(partition = %scope.label, key = &*key, offset, %error, "deferring the key");
-                            scope.defer(&key, offset).await
+                            Box::pin(scope.defer(&key, offset)).await
                         }
                         _ => scope.settled(outcome, &key, &format!("offset {offset}")),
                     };
@@ -108,14 +115,15 @@ impl Scope {
                     }
                 }
                 Event::Retry(_) => {
-                    scope.retry_deferred(&key, context).await;
+                    Box::pin(scope.retry_deferred(&key, context)).await;
                     Done {
                         key,
                         commit: None,
                         message: false,
                     }
                 }
-                Event::Timer(due) => scope.run_timer(key, due, context).await,
+                // Boxed: timers are rarer than messages, whose future stays small.
+                Event::Timer(due) => Box::pin(scope.run_timer(key, due, context)).await,
             }
         }
     }
@@ -137,7 +145,7 @@ impl Scope {
         let class = if retry { Class::Failure } else { Class::Normal };
         let permit = match self.shared.scheduler.try_acquire(&key, class) {
             Some(permit) => permit,
-            None => self.shared.scheduler.acquire(key, class).await,
+            None => self.shared.scheduler.acquire(&key, class).await,
         };
         let context = context.with_first_permit(permit);
         std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref(), context))

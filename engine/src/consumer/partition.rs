@@ -75,7 +75,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         )),
     ];
     let task = PartitionTask {
-        scope: Scope {
+        scope: Arc::new(Scope {
             shared: Arc::clone(shared),
             timers,
             cancel: cancel.clone(),
@@ -83,7 +83,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             label: format!("{}/{}", partition.0, partition.1).into(),
             backlogs: deferred.map(|(backlogs, _)| backlogs),
             segment,
-        },
+        }),
         progress: Arc::clone(&progress),
         tracker: OffsetTracker::default(),
         keys: KeyQueues::default(),
@@ -107,7 +107,8 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
 }
 
 struct PartitionTask {
-    scope: Scope,
+    /// Shared by the partition's running events: one reference count per event.
+    scope: Arc<Scope>,
     progress: Arc<Progress>,
     tracker: OffsetTracker,
     keys: KeyQueues<Event>,

@@ -1,6 +1,6 @@
 //! The share of recent handler attempts that failed, over a rolling window.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -14,10 +14,29 @@ use super::window::{index, BucketClock, SLOTS};
 ///
 /// A bucket is reused when its time comes round again; an attempt recorded while another
 /// thread resets it may be lost, which only nudges an estimate.
+///
+/// Each thread counts in one of a few shards, each on cache lines of its own: counters that
+/// every attempt bumps would otherwise bounce between cores on every event.
 #[derive(Debug)]
 pub struct FailureRate {
     clock: BucketClock,
-    slots: [Slot; SLOTS],
+    shards: [Shard; SHARDS],
+}
+
+/// Shards of counters; runtime threads beyond this share them.
+const SHARDS: usize = 4;
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard([Slot; SLOTS]);
+
+/// The shard the current thread counts in.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
 }
 
 #[derive(Debug, Default)]
@@ -34,14 +53,14 @@ impl FailureRate {
     pub fn new(window: Duration) -> Self {
         Self {
             clock: BucketClock::new(Instant::now(), window),
-            slots: Default::default(),
+            shards: Default::default(),
         }
     }
 
     /// Records one attempt's result at `now`.
     pub fn record(&self, succeeded: bool, now: Instant) {
         let bucket = self.clock.bucket_of(now);
-        let slot = &self.slots[index(bucket)];
+        let slot = &self.shards[shard()].0[index(bucket)];
         let stamp = bucket + 1;
         let seen = slot.bucket.load(Ordering::Acquire);
         if seen != stamp
@@ -66,7 +85,7 @@ impl FailureRate {
     pub fn rate(&self, now: Instant) -> f64 {
         let (oldest, newest, oldest_share) = self.clock.span(now);
         let (mut succeeded, mut failed) = (0.0, 0.0);
-        for slot in &self.slots {
+        for slot in self.shards.iter().flat_map(|shard| &shard.0) {
             let Some(bucket) = slot.bucket.load(Ordering::Acquire).checked_sub(1) else {
                 continue;
             };

@@ -11,9 +11,11 @@ mod decay;
 mod failure_rate;
 mod fair_queue;
 mod hot_keys;
+mod key_cache;
 mod scheduler;
+mod waiters;
 mod window;
 
 pub use failure_rate::FailureRate;
 pub use hot_keys::HotKeys;
-pub use scheduler::{Class, FairScheduler, Permit, SchedulerSettings};
+pub use scheduler::{Acquire, Class, FairScheduler, Permit, SchedulerSettings};

@@ -11,16 +11,18 @@
 //! Permits pass hand to hand under one short-held lock: there is no dispatcher task, and a
 //! released permit goes straight to the chosen waiter.
 
-use std::num::NonZeroUsize;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use lru::LruCache;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::decay::Decaying;
 use super::fair_queue::{FairQueue, Weights};
+use super::key_cache::{KeyCache, KeyHash, KeyHasher};
+use super::waiters::{Ticket, Waiters};
 
 /// How fast a key's recorded handler time fades.
 pub(crate) const HALF_LIFE: Duration = Duration::from_secs(120);
@@ -59,31 +61,31 @@ pub struct FairScheduler {
 struct Shared {
     failure_weight: f64,
     weights: Weights,
+    hasher: KeyHasher,
     state: Mutex<State>,
 }
 
+// What every grant and release touches comes first, so it shares a cache line or two with the
+// lock (the queues matter only while tasks wait).
 #[derive(Debug)]
+#[repr(C)]
 struct State {
     free: usize,
-    normal: FairQueue<Waiter>,
-    failure: FairQueue<Waiter>,
-    work: LruCache<Arc<str>, Decaying, foldhash::fast::RandomState>,
+    /// Tasks in both queues.
+    waiting: usize,
     normal_work: Decaying,
     failure_work: Decaying,
-}
-
-#[derive(Debug)]
-struct Waiter {
-    sender: oneshot::Sender<Permit>,
-    key: Arc<str>,
-    class: Class,
+    work: KeyCache<Decaying>,
+    normal: FairQueue<Ticket>,
+    failure: FairQueue<Ticket>,
+    waiters: Waiters,
 }
 
 /// The right to run one handler. Dropping it records the time it was held and passes it on.
 #[derive(Debug)]
 pub struct Permit {
     shared: Option<Arc<Shared>>,
-    key: Arc<str>,
+    key: KeyHash,
     class: Class,
     granted: Instant,
 }
@@ -98,18 +100,20 @@ impl FairScheduler {
             wait_weight: settings.wait_weight,
             half_life: HALF_LIFE,
         };
-        let cache = NonZeroUsize::new(settings.cache_size).unwrap_or(NonZeroUsize::MIN);
         Self {
             shared: Arc::new(Shared {
                 failure_weight: settings.failure_weight.clamp(0.0, 1.0),
                 weights,
+                hasher: KeyHasher::default(),
                 state: Mutex::new(State {
                     free: settings.permits.max(1),
+                    waiting: 0,
                     normal: FairQueue::new(now, &weights),
                     failure: FairQueue::new(now, &weights),
-                    work: LruCache::with_hasher(cache, foldhash::fast::RandomState::default()),
+                    work: KeyCache::new(settings.cache_size),
                     normal_work: Decaying::zero(now),
                     failure_work: Decaying::zero(now),
+                    waiters: Waiters::default(),
                 }),
             }),
         }
@@ -117,49 +121,24 @@ impl FairScheduler {
 
     /// A permit at once, if one is free and nobody waits; no waiting is set up otherwise.
     #[must_use]
-    pub fn try_acquire(&self, key: &Arc<str>, class: Class) -> Option<Permit> {
+    pub fn try_acquire(&self, key: &str, class: Class) -> Option<Permit> {
+        let key = self.shared.hasher.hash(key);
         let mut state = self.shared.lock();
-        if state.free > 0 && state.normal.is_empty() && state.failure.is_empty() {
+        if state.free > 0 && state.waiting == 0 {
             state.free -= 1;
-            return Some(Permit::new(
-                &self.shared,
-                Arc::clone(key),
-                class,
-                Instant::now(),
-            ));
+            drop(state);
+            return Some(Permit::new(&self.shared, key, class, Instant::now()));
         }
         None
     }
 
     /// Waits for a permit to run a handler for `key`. Dropping the future gives up the place.
-    pub async fn acquire(&self, key: Arc<str>, class: Class) -> Permit {
-        loop {
-            let receiver = {
-                let mut state = self.shared.lock();
-                let now = Instant::now();
-                if state.free > 0 && state.normal.is_empty() && state.failure.is_empty() {
-                    state.free -= 1;
-                    return Permit::new(&self.shared, key, class, now);
-                }
-                let (sender, receiver) = oneshot::channel();
-                let work = state
-                    .work
-                    .peek(&key)
-                    .copied()
-                    .unwrap_or_else(|| Decaying::zero(now));
-                let waiter = Waiter {
-                    sender,
-                    key: Arc::clone(&key),
-                    class,
-                };
-                let weights = self.shared.weights;
-                state.queue(class).push(waiter, work, now, &weights);
-                receiver
-            };
-            // The sender is dropped unsent only if the scheduler state is torn down; queue again.
-            if let Ok(permit) = receiver.await {
-                return permit;
-            }
+    pub fn acquire(&self, key: &str, class: Class) -> Acquire {
+        Acquire {
+            shared: Arc::clone(&self.shared),
+            key: self.shared.hasher.hash(key),
+            class,
+            ticket: None,
         }
     }
 
@@ -183,33 +162,43 @@ impl Shared {
     }
 
     /// Records what a permit's holder ran, then gives the permit to the next waiter.
-    fn release(self: &Arc<Self>, key: Arc<str>, class: Class, ran: Duration, now: Instant) {
+    fn release(&self, key: KeyHash, class: Class, ran: Duration, now: Instant) {
         let mut state = self.lock();
         let half_life = self.weights.half_life;
         state
             .work
-            .get_or_insert_mut(key, || Decaying::zero(now))
+            .get_or_insert_with(key, || Decaying::zero(now))
             .add(ran, now, half_life);
         match class {
             Class::Normal => state.normal_work.add(ran, now, half_life),
             Class::Failure => state.failure_work.add(ran, now, half_life),
         }
-        self.grant_next(&mut state, now);
+        let woken = self.grant_next(&mut state, now);
+        drop(state);
+        // Outside the lock: waking may hand the task to another thread.
+        if let Some(waker) = woken {
+            waker.wake();
+        }
     }
 
-    fn grant_next(self: &Arc<Self>, state: &mut State, now: Instant) {
-        while let Some(class) = self.next_class(state, now) {
+    /// Passes a free permit to the next waiter (returning the waker to wake it with), or adds
+    /// it to the free ones.
+    fn grant_next(&self, state: &mut State, now: Instant) -> Option<Waker> {
+        while state.waiting > 0 {
+            let Some(class) = self.next_class(state, now) else {
+                break;
+            };
             let Some(waiter) = state.queue(class).pop(now, &self.weights) else {
                 break;
             };
-            let permit = Permit::new(self, waiter.key, waiter.class, now);
-            match waiter.sender.send(permit) {
-                Ok(()) => return,
-                // The waiter gave up: the permit must not release itself under this lock.
-                Err(mut unclaimed) => unclaimed.disarm(),
+            state.waiting -= 1;
+            // `None` if the waiter gave up: try the next.
+            if let Some(waker) = state.waiters.grant(waiter, now) {
+                return Some(waker);
             }
         }
         state.free += 1;
+        None
     }
 
     /// The class to serve next: the one furthest below its share of handler time.
@@ -236,7 +225,7 @@ impl Shared {
 }
 
 impl State {
-    fn queue(&mut self, class: Class) -> &mut FairQueue<Waiter> {
+    fn queue(&mut self, class: Class) -> &mut FairQueue<Ticket> {
         match class {
             Class::Normal => &mut self.normal,
             Class::Failure => &mut self.failure,
@@ -253,8 +242,69 @@ fn share(work: f64, weight: f64) -> f64 {
     }
 }
 
+/// Waits for a permit; see [`FairScheduler::acquire`]. Dropping it gives up the place, or
+/// passes on a permit granted but not yet picked up.
+#[derive(Debug)]
+#[must_use = "a permit is only granted while the future is polled"]
+pub struct Acquire {
+    shared: Arc<Shared>,
+    key: KeyHash,
+    class: Class,
+    /// The queue slot, once queued.
+    ticket: Option<Ticket>,
+}
+
+impl Future for Acquire {
+    type Output = Permit;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit> {
+        let this = &mut *self;
+        let mut state = this.shared.lock();
+        if let Some(ticket) = this.ticket {
+            let Some(granted) = state.waiters.poll(ticket, cx.waker()) else {
+                return Poll::Pending;
+            };
+            drop(state);
+            this.ticket = None;
+            return Poll::Ready(Permit::new(&this.shared, this.key, this.class, granted));
+        }
+        let now = Instant::now();
+        if state.free > 0 && state.waiting == 0 {
+            state.free -= 1;
+            drop(state);
+            return Poll::Ready(Permit::new(&this.shared, this.key, this.class, now));
+        }
+        let work = state
+            .work
+            .peek(this.key)
+            .copied()
+            .unwrap_or_else(|| Decaying::zero(now));
+        let ticket = state.waiters.insert(cx.waker().clone());
+        let weights = this.shared.weights;
+        state.queue(this.class).push(ticket, work, now, &weights);
+        state.waiting += 1;
+        this.ticket = Some(ticket);
+        Poll::Pending
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else {
+            return;
+        };
+        let unclaimed = self.shared.lock().waiters.abandon(ticket);
+        if unclaimed.is_some() {
+            // Granted but never picked up: hand it on, having run nothing (outside the lock, as
+            // a release takes it).
+            self.shared
+                .release(self.key, self.class, Duration::ZERO, Instant::now());
+        }
+    }
+}
+
 impl Permit {
-    fn new(shared: &Arc<Shared>, key: Arc<str>, class: Class, granted: Instant) -> Self {
+    fn new(shared: &Arc<Shared>, key: KeyHash, class: Class, granted: Instant) -> Self {
         Self {
             shared: Some(Arc::clone(shared)),
             key,
@@ -280,12 +330,8 @@ impl Permit {
     pub fn finish(mut self, at: Instant) {
         if let Some(shared) = self.shared.take() {
             let ran = at.saturating_duration_since(self.granted);
-            shared.release(Arc::clone(&self.key), self.class, ran, at);
+            shared.release(self.key, self.class, ran, at);
         }
-    }
-
-    fn disarm(&mut self) {
-        self.shared = None;
     }
 }
 
@@ -294,7 +340,7 @@ impl Drop for Permit {
         if let Some(shared) = self.shared.take() {
             let now = Instant::now();
             let ran = now.saturating_duration_since(self.granted);
-            shared.release(Arc::clone(&self.key), self.class, ran, now);
+            shared.release(self.key, self.class, ran, now);
         }
     }
 }
@@ -302,3 +348,7 @@ impl Drop for Permit {
 #[cfg(test)]
 #[path = "scheduler_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "scheduler_option_tests.rs"]
+mod option_tests;

@@ -21,7 +21,7 @@ fn scheduler(permits: usize) -> FairScheduler {
 
 /// Holds a permit for `key` for `work`.
 async fn run(scheduler: &FairScheduler, key: &str, class: Class, work: Duration) {
-    let _permit = scheduler.acquire(key.into(), class).await;
+    let _permit = scheduler.acquire(key, class).await;
     sleep(work).await;
 }
 
@@ -36,7 +36,7 @@ async fn a_key_with_recent_work_waits_behind_fresh_keys() {
         Duration::from_millis(1500),
     )
     .await;
-    let holder = scheduler.acquire("holder".into(), Class::Normal).await;
+    let holder = scheduler.acquire("holder", Class::Normal).await;
     let (done, mut order) = mpsc::unbounded_channel();
     for key in ["hot", "fresh-a", "fresh-b"] {
         let (scheduler, done) = (scheduler.clone(), done.clone());
@@ -69,9 +69,7 @@ async fn never_more_holders_than_permits() {
             } else {
                 Class::Normal
             };
-            let _permit = scheduler
-                .acquire(format!("key-{}", n % 7).into(), class)
-                .await;
+            let _permit = scheduler.acquire(&format!("key-{}", n % 7), class).await;
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             peak.fetch_max(now, Ordering::SeqCst);
             sleep(Duration::from_millis(5)).await;
@@ -89,10 +87,10 @@ async fn never_more_holders_than_permits() {
 #[tokio::test(start_paused = true)]
 async fn a_waiter_that_gives_up_does_not_keep_a_permit() {
     let scheduler = scheduler(1);
-    let holder = scheduler.acquire("a".into(), Class::Normal).await;
+    let holder = scheduler.acquire("a", Class::Normal).await;
     let impatient = tokio::time::timeout(
         Duration::from_millis(10),
-        scheduler.acquire("b".into(), Class::Normal),
+        scheduler.acquire("b", Class::Normal),
     )
     .await;
     assert!(impatient.is_err());
@@ -101,8 +99,27 @@ async fn a_waiter_that_gives_up_does_not_keep_a_permit() {
     drop(holder);
     // The abandoned place is skipped and the permit comes back.
     assert_eq!(scheduler.free(), 1);
-    let _again = scheduler.acquire("c".into(), Class::Normal).await;
+    let _again = scheduler.acquire("c", Class::Normal).await;
     assert_eq!(scheduler.free(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permit_granted_to_a_waiter_that_gives_up_before_taking_it_passes_on() {
+    let scheduler = scheduler(1);
+    let holder = scheduler.acquire("a", Class::Normal).await;
+    let mut first = Box::pin(scheduler.acquire("b", Class::Normal));
+    assert!(futures::poll!(&mut first).is_pending());
+    let mut second = Box::pin(scheduler.acquire("c", Class::Normal));
+    assert!(futures::poll!(&mut second).is_pending());
+
+    // The permit goes to "b", which gives up without picking it up: "c" gets it instead.
+    drop(holder);
+    drop(first);
+    assert_eq!(scheduler.waiting(), (0, 0));
+    let taken = second.await;
+    assert_eq!(scheduler.free(), 0);
+    drop(taken);
+    assert_eq!(scheduler.free(), 1);
 }
 
 #[tokio::test(start_paused = true)]

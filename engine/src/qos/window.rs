@@ -16,22 +16,29 @@ pub(crate) const SLOTS: usize = BUCKETS + 1;
 pub(crate) struct BucketClock {
     origin: Instant,
     width: Duration,
+    /// `width` in nanoseconds, at least 1.
+    width_nanos: u64,
 }
 
 impl BucketClock {
     /// `BUCKETS` buckets per `window`, counted from now.
     pub(crate) fn new(origin: Instant, window: Duration) -> Self {
         let buckets = u32::try_from(BUCKETS).unwrap_or(u32::MAX);
+        let width = (window / buckets).max(Duration::from_micros(1));
         Self {
             origin,
-            width: (window / buckets).max(Duration::from_micros(1)),
+            width,
+            width_nanos: u64::try_from(width.as_nanos()).unwrap_or(u64::MAX).max(1),
         }
     }
 
     /// The bucket holding `at`.
     pub(crate) fn bucket_of(&self, at: Instant) -> u64 {
-        let since = at.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(since / self.width.as_nanos().max(1)).unwrap_or(u64::MAX - 1)
+        // In u64 nanoseconds (enough for 584 years): this runs for every handler attempt, and
+        // a u128 division costs several times a u64 one.
+        let since =
+            u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX);
+        (since / self.width_nanos).min(u64::MAX - 1)
     }
 
     /// When bucket `bucket` starts.
@@ -64,10 +71,14 @@ impl BucketClock {
     }
 }
 
-/// Sums of `T` per bucket over the last `window`.
+/// Sums of `T` per bucket over the last window of a [`BucketClock`], which the caller keeps
+/// (one clock serves many windows).
+// `kept` first: with the key's cache entry, an update reads it on the line it already loads.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Window<T> {
-    clock: BucketClock,
+    /// The sum over every slot, stale ones included.
+    kept: T,
     /// `(bucket number since origin, sum)`; a slot holds the bucket `n` with `n % SLOTS` equal
     /// to its index, or stale data from an older one.
     slots: [(u64, T); SLOTS],
@@ -81,33 +92,35 @@ pub(crate) trait Tally: Copy + Default {
     fn scaled(self, share: f64) -> Self;
 }
 
-impl<T: Tally> Window<T> {
-    /// An empty window of length `window` starting at `origin`.
-    pub(crate) fn new(origin: Instant, window: Duration) -> Self {
+impl<T: Tally> Default for Window<T> {
+    fn default() -> Self {
         Self {
-            clock: BucketClock::new(origin, window),
             slots: [(0, T::default()); SLOTS],
+            kept: T::default(),
         }
     }
+}
 
-    /// The window's length.
-    pub(crate) fn length(&self) -> Duration {
-        self.clock.length()
-    }
-
-    /// Adds `value` to the bucket holding `at`.
-    pub(crate) fn add(&mut self, at: Instant, value: T) {
-        let bucket = self.bucket_of(at);
+impl<T: Tally> Window<T> {
+    /// Adds `value` to bucket `bucket` (see [`BucketClock::bucket_of`]).
+    pub(crate) fn add_to(&mut self, bucket: u64, value: T) {
         let slot = &mut self.slots[index(bucket)];
-        if slot.0 != bucket {
-            *slot = (bucket, T::default());
+        if slot.0 == bucket {
+            slot.1 = slot.1.plus(value);
+            self.kept = self.kept.plus(value);
+        } else {
+            *slot = (bucket, value);
+            // Summed afresh once per bucket, so no rounding builds up.
+            self.kept = self
+                .slots
+                .iter()
+                .fold(T::default(), |sum, (_, value)| sum.plus(*value));
         }
-        slot.1 = slot.1.plus(value);
     }
 
     /// The sum over `[now - window, now]`.
-    pub(crate) fn total(&self, now: Instant) -> T {
-        let (oldest, newest, oldest_share) = self.clock.span(now);
+    pub(crate) fn total(&self, clock: &BucketClock, now: Instant) -> T {
+        let (oldest, newest, oldest_share) = clock.span(now);
         self.slots
             .iter()
             .filter(|(bucket, _)| *bucket >= oldest && *bucket <= newest)
@@ -121,14 +134,10 @@ impl<T: Tally> Window<T> {
             })
     }
 
-    /// The bucket holding `at`.
-    pub(crate) fn bucket_of(&self, at: Instant) -> u64 {
-        self.clock.bucket_of(at)
-    }
-
-    /// When bucket `bucket` starts.
-    pub(crate) fn start_of(&self, bucket: u64) -> Instant {
-        self.clock.start_of(bucket)
+    /// The sum over every bucket kept, stale ones included: for non-negative values, at least
+    /// [`Window::total`] at any time (up to rounding), without reading every bucket.
+    pub(crate) fn upper_bound(&self) -> T {
+        self.kept
     }
 }
 

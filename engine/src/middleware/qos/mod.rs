@@ -67,8 +67,7 @@ impl layer::Parts {
     ) -> Result<(), HandlerError> {
         let key = Arc::clone(context.shared_key());
         if let Some(hot) = &self.hot_keys {
-            let share = hot.share(&key, Instant::now());
-            if share > hot.threshold() {
+            if let Some(share) = hot.hot_share(&key) {
                 return Err(HandlerError::transient(format!(
                     "key {key:?} is hot: its handlers took {:.0}% of the last {} \
                      (monopolization_threshold {:.0}%); held back",
@@ -91,7 +90,7 @@ impl layer::Parts {
             Some(permit) => permit,
             None => match self.scheduler.try_acquire(&key, class) {
                 Some(permit) => permit,
-                None => self.scheduler.acquire(Arc::clone(&key), class).await,
+                None => self.scheduler.acquire(&key, class).await,
             },
         };
         if context.should_cancel() {

@@ -161,9 +161,7 @@ async fn retries_wait_in_the_failure_class() {
     let qos = Arc::new(
         QosLayer::new(scheduler.clone(), None, None).layer(Arc::new(Recording(Arc::default()))),
     );
-    let holder = scheduler
-        .acquire("holder".into(), crate::qos::Class::Normal)
-        .await;
+    let holder = scheduler.acquire("holder", crate::qos::Class::Normal).await;
     let (ctx, _token) = context("k");
     let retry = {
         let qos = Arc::clone(&qos);
@@ -191,9 +189,7 @@ async fn a_waiter_cancelled_before_its_permit_comes_does_not_run() {
     let recorded = Arc::new(Keyed::default());
     let qos = QosLayer::new(scheduler.clone(), None, None)
         .layer(Arc::new(Recording(Arc::clone(&recorded))));
-    let holder = scheduler
-        .acquire("holder".into(), crate::qos::Class::Normal)
-        .await;
+    let holder = scheduler.acquire("holder", crate::qos::Class::Normal).await;
     let (ctx, token) = context("k");
     let waiting = tokio::spawn(async move { qos.on_message(ctx, message("k", json!({}))).await });
     sleep(Duration::from_millis(1)).await;

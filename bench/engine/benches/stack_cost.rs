@@ -1,0 +1,91 @@
+//! Per-event CPU cost of the default middleware stack around a no-op handler, without Kafka.
+//!
+//! ```text
+//! cargo bench --manifest-path bench/engine/Cargo.toml --bench stack_cost
+//! ```
+//!
+//! Runs 1,000,000 messages over 1,000 keys through `stack::build` for a mock pipeline config,
+//! on one thread and then split across two tasks on a two-worker runtime (shared state then
+//! moves between cores, as in the consumer). Prints nanoseconds per event; never fails.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use prosody_engine::middleware::stack;
+use prosody_engine::{Config, Context, Handler, HandlerFuture, Message};
+
+const EVENTS: usize = 1_000_000;
+const KEYS: usize = 1_000;
+
+struct Noop;
+
+impl Handler for Noop {
+    fn on_message(&self, _: Context, _: Message) -> HandlerFuture {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn build() -> Arc<dyn Handler> {
+    let config = Config::from_options_with_env(
+        [
+            ("group_id", "bench"),
+            ("mock", "true"),
+            ("probe_port", "none"),
+        ],
+        |_| None,
+    )
+    .expect("config");
+    stack::build(&config, Arc::new(Noop), None).expect("stack")
+}
+
+/// One task's messages: its own copies, so tasks share nothing but the stack.
+fn messages() -> Vec<Message> {
+    (0..KEYS)
+        .map(|i| {
+            let payload = serde_json::json!({"n": i, "type": "bench.event"});
+            Message::new("bench", 0, i as i64, &format!("key-{i}"), payload)
+        })
+        .collect()
+}
+
+async fn run(handler: Arc<dyn Handler>, messages: Vec<Message>, events: usize) {
+    for i in 0..events {
+        let message = messages[i % KEYS].clone();
+        let context = Context::detached(message.key());
+        handler
+            .on_message(context, message)
+            .await
+            .expect("no-op succeeds");
+    }
+}
+
+fn main() {
+    for round in 0..3 {
+        let single = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (handler, own) = (build(), messages());
+        let start = Instant::now();
+        single.block_on(run(handler, own, EVENTS));
+        let one = start.elapsed().as_nanos() as f64 / EVENTS as f64;
+
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (handler, first, second) = (build(), messages(), messages());
+        let start = Instant::now();
+        multi.block_on(async {
+            let a = tokio::spawn(run(Arc::clone(&handler), first, EVENTS / 2));
+            let b = tokio::spawn(run(Arc::clone(&handler), second, EVENTS / 2));
+            let _ = a.await;
+            let _ = b.await;
+        });
+        let two = start.elapsed().as_nanos() as f64 / EVENTS as f64;
+        println!(
+            "round {round}: one thread {one:.0} ns/event, two threads {two:.0} ns/event (wall per event)"
+        );
+    }
+}
