@@ -85,17 +85,23 @@ fn gaps(times: &[Instant]) -> Vec<Duration> {
     times.windows(2).map(|pair| pair[1] - pair[0]).collect()
 }
 
-/// With `max_retries: 0` the first failure defers; the deferred retry comes `defer_base` later
-/// (the default, 1 s, would retry three times as soon).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn defer_base_sets_the_wait_before_the_first_deferred_retry() {
-    let topic = unique("defer-base");
+/// Runs one failing key (`max_retries: 0`, so its first failure defers) among healthy ones
+/// with `defer_base` and `defer_max_delay` as given, until it has made `attempts` attempts or
+/// `limit` passes. Returns whether it got there, how many failures were deferred, and the
+/// waits between its attempts.
+async fn deferred_retries(
+    base: &str,
+    max_delay: &str,
+    attempts: usize,
+    limit: Duration,
+) -> (bool, u64, Vec<Duration>) {
+    let topic = unique("deferred-retries");
     create_topic(Broker::Mock, &topic, 1).await;
     let probe = Probe::default();
     let options = [
         ("max_retries", "0"),
-        ("defer_base", "3s"),
-        ("defer_max_delay", "3s"),
+        ("defer_base", base),
+        ("defer_max_delay", max_delay),
     ];
     let consumer = consume(
         Broker::Mock,
@@ -106,18 +112,23 @@ async fn defer_base_sets_the_wait_before_the_first_deferred_retry() {
     );
     one_sick_key_among_healthy_ones(&topic).await;
 
-    let retried = eventually(Duration::from_secs(20), || {
-        probe.attempts("sick").len() >= 2
-    })
-    .await;
+    let reached = eventually(limit, || probe.attempts("sick").len() >= attempts).await;
     let deferred = consumer.stats().deferred.load(Ordering::Relaxed);
     consumer.shutdown().await;
+    (reached, deferred, gaps(&probe.attempts("sick")))
+}
+
+/// With `max_retries: 0` the first failure defers; the deferred retry comes `defer_base` later
+/// (the default, 1 s, would retry three times as soon).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defer_base_sets_the_wait_before_the_first_deferred_retry() {
+    let (retried, deferred, waits) = deferred_retries("3s", "3s", 2, Duration::from_secs(20)).await;
     assert!(retried, "the deferred message came back");
     assert!(
         deferred >= 1,
         "the failure was deferred, not retried in place"
     );
-    let first_wait = gaps(&probe.attempts("sick"))[0];
+    let first_wait = waits[0];
     assert!(
         first_wait >= Duration::from_millis(2_900),
         "retried after {first_wait:?}, before defer_base"
@@ -128,30 +139,8 @@ async fn defer_base_sets_the_wait_before_the_first_deferred_retry() {
 /// stay at 500 ms instead of growing to 1 s, 2 s and 4 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defer_max_delay_caps_the_deferred_back_off() {
-    let topic = unique("defer-max-delay");
-    create_topic(Broker::Mock, &topic, 1).await;
-    let probe = Probe::default();
-    let options = [
-        ("max_retries", "0"),
-        ("defer_base", "500ms"),
-        ("defer_max_delay", "500ms"),
-    ];
-    let consumer = consume(
-        Broker::Mock,
-        &unique("g"),
-        &topic,
-        &options,
-        Arc::new(probe.clone()),
-    );
-    one_sick_key_among_healthy_ones(&topic).await;
-
-    let enough = eventually(Duration::from_secs(30), || {
-        probe.attempts("sick").len() >= 5
-    })
-    .await;
-    consumer.shutdown().await;
-    assert!(enough, "attempts: {:?}", probe.attempts("sick").len());
-    let waits = gaps(&probe.attempts("sick"));
+    let (enough, _, waits) = deferred_retries("500ms", "500ms", 5, Duration::from_secs(30)).await;
+    assert!(enough, "attempts: {}", waits.len() + 1);
     assert!(
         waits.iter().all(|wait| *wait >= Duration::from_millis(450)),
         "every deferred retry waits defer_base: {waits:?}"
