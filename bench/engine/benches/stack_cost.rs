@@ -7,6 +7,9 @@
 //! Runs 1,000,000 messages over 1,000 keys through `stack::build` for a mock pipeline config,
 //! on one thread and then split across two tasks on a two-worker runtime (shared state then
 //! moves between cores, as in the consumer). Prints nanoseconds per event; never fails.
+//!
+//! `STACK_COST_EVENTS` and `STACK_COST_ROUNDS` shrink the run, e.g. to count instructions
+//! under `valgrind --tool=callgrind`, which, unlike wall time, the machine's noise does not move.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +17,6 @@ use std::time::Instant;
 use prosody_engine::middleware::stack;
 use prosody_engine::{Config, Context, Handler, HandlerFuture, Message};
 
-const EVENTS: usize = 1_000_000;
 const KEYS: usize = 1_000;
 
 struct Noop;
@@ -59,16 +61,24 @@ async fn run(handler: Arc<dyn Handler>, messages: Vec<Message>, events: usize) {
     }
 }
 
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
-    for round in 0..3 {
+    let events = setting("STACK_COST_EVENTS", 1_000_000);
+    for round in 0..setting("STACK_COST_ROUNDS", 3) {
         let single = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         let (handler, own) = (build(), messages());
         let start = Instant::now();
-        single.block_on(run(handler, own, EVENTS));
-        let one = start.elapsed().as_nanos() as f64 / EVENTS as f64;
+        single.block_on(run(handler, own, events));
+        let one = start.elapsed().as_nanos() as f64 / events as f64;
 
         let multi = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -78,12 +88,12 @@ fn main() {
         let (handler, first, second) = (build(), messages(), messages());
         let start = Instant::now();
         multi.block_on(async {
-            let a = tokio::spawn(run(Arc::clone(&handler), first, EVENTS / 2));
-            let b = tokio::spawn(run(Arc::clone(&handler), second, EVENTS / 2));
+            let a = tokio::spawn(run(Arc::clone(&handler), first, events / 2));
+            let b = tokio::spawn(run(Arc::clone(&handler), second, events / 2));
             let _ = a.await;
             let _ = b.await;
         });
-        let two = start.elapsed().as_nanos() as f64 / EVENTS as f64;
+        let two = start.elapsed().as_nanos() as f64 / events as f64;
         println!(
             "round {round}: one thread {one:.0} ns/event, two threads {two:.0} ns/event (wall per event)"
         );

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::key_cache::{KeyCache, KeyHash, KeyHashSet, KeyHasher};
+use super::sample;
 use super::window::{BucketClock, Window};
 
 /// Handler time per key over a rolling window, for at most a set number of keys (the least
@@ -83,7 +84,14 @@ impl HotKeys {
     }
 
     /// Records that a handler for `key` ran from `started` to `ended`.
+    ///
+    /// A run under a millisecond is recorded by sampling (unbiased, see `qos/sample.rs`): usually
+    /// not at all, and sometimes as a millisecond ending at `ended`.
     pub fn record(&self, key: &str, started: Instant, ended: Instant) {
+        let Some(ran) = sample::recorded(ended.saturating_duration_since(started)) else {
+            return;
+        };
+        let started = ended.checked_sub(ran).unwrap_or(started);
         let key = self.hasher.hash(key);
         let clock = &self.clock;
         let started = started.max(ended.checked_sub(clock.length()).unwrap_or(started));

@@ -12,6 +12,7 @@ mod failure_rate;
 mod fair_queue;
 mod hot_keys;
 mod key_cache;
+mod sample;
 mod scheduler;
 mod waiters;
 mod window;

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::decay::Decaying;
 use super::fair_queue::{FairQueue, Weights};
 use super::key_cache::{KeyCache, KeyHash, KeyHasher};
+use super::sample;
 use super::waiters::{Ticket, Waiters};
 
 /// How fast a key's recorded handler time fades.
@@ -162,16 +163,21 @@ impl Shared {
     }
 
     /// Records what a permit's holder ran, then gives the permit to the next waiter.
+    /// Runs under a millisecond are recorded by sampling ([`sample`]), so a fast handler's
+    /// release is usually just the hand-over.
     fn release(&self, key: KeyHash, class: Class, ran: Duration, now: Instant) {
+        let recorded = sample::recorded(ran);
         let mut state = self.lock();
-        let half_life = self.weights.half_life;
-        state
-            .work
-            .get_or_insert_with(key, || Decaying::zero(now))
-            .add(ran, now, half_life);
-        match class {
-            Class::Normal => state.normal_work.add(ran, now, half_life),
-            Class::Failure => state.failure_work.add(ran, now, half_life),
+        if let Some(ran) = recorded {
+            let half_life = self.weights.half_life;
+            state
+                .work
+                .get_or_insert_with(key, || Decaying::zero(now))
+                .add(ran, now, half_life);
+            match class {
+                Class::Normal => state.normal_work.add(ran, now, half_life),
+                Class::Failure => state.failure_work.add(ran, now, half_life),
+            }
         }
         let woken = self.grant_next(&mut state, now);
         drop(state);
