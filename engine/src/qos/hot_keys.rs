@@ -20,6 +20,8 @@ use super::window::{BucketClock, Window};
 #[derive(Debug)]
 pub struct HotKeys {
     threshold: f64,
+    /// Runs shorter than this are recorded by sampling.
+    grain: Duration,
     clock: BucketClock,
     hasher: KeyHasher,
     state: Mutex<State>,
@@ -57,6 +59,7 @@ impl HotKeys {
         let origin = Instant::now();
         Self {
             threshold,
+            grain: grain(window, threshold),
             clock: BucketClock::new(origin, window),
             hasher: KeyHasher::default(),
             state: Mutex::new(State {
@@ -85,10 +88,13 @@ impl HotKeys {
 
     /// Records that a handler for `key` ran from `started` to `ended`.
     ///
-    /// A run under a millisecond is recorded by sampling (unbiased, see `qos/sample.rs`): usually
-    /// not at all, and sometimes as a millisecond ending at `ended`.
+    /// A run shorter than a thousandth of the time that makes a key hot (`threshold` of the
+    /// window) is recorded by sampling (unbiased, see `qos/sample.rs`): usually not at all, and
+    /// sometimes as that thousandth, ending at `ended`. A key's share is then known to within
+    /// about 3% by the time it crosses the threshold.
     pub fn record(&self, key: &str, started: Instant, ended: Instant) {
-        let Some(ran) = sample::recorded(ended.saturating_duration_since(started)) else {
+        let Some(ran) = sample::recorded(ended.saturating_duration_since(started), self.grain)
+        else {
             return;
         };
         let started = ended.checked_sub(ran).unwrap_or(started);
@@ -178,6 +184,16 @@ impl HotKeys {
     }
 }
 
+/// A thousandth of the handler time that makes a key hot.
+fn grain(window: Duration, threshold: f64) -> Duration {
+    let share = if threshold.is_finite() {
+        threshold.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    window.mul_f64(share / 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +215,29 @@ mod tests {
         hot.record(key, start + ms(700), start + ms(800));
         assert!(hot.is_hot("k", start + ms(800)));
         assert!(!hot.is_hot("other", start + ms(800)));
+    }
+
+    #[test]
+    fn many_short_runs_add_up_as_if_each_were_recorded() {
+        // 50 µs runs are a tenth of this setting's grain (0.5 ms), so most go unrecorded.
+        let hot = HotKeys::new(ms(1000), 0.5, 16);
+        let start = Instant::now();
+        let run = Duration::from_micros(50);
+        // "busy" runs 80% of the window, "light" 20%.
+        for i in 0..20_000_u32 {
+            let at = start + run * i;
+            if i % 5 != 0 {
+                hot.record("busy", at, at + run);
+            }
+            if i % 5 == 0 {
+                hot.record("light", at, at + run);
+            }
+        }
+        let end = start + ms(1000);
+        let (busy, light) = (hot.share("busy", end), hot.share("light", end));
+        assert!((busy - 0.8).abs() < 0.1, "busy share {busy}");
+        assert!((light - 0.2).abs() < 0.06, "light share {light}");
+        assert!(hot.is_hot("busy", end) && !hot.is_hot("light", end));
     }
 
     #[test]

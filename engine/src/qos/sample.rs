@@ -1,33 +1,29 @@
-//! Accounting for very short handler runs by sampling, so they cost nothing most of the time.
+//! Accounting for short handler runs by sampling, so they cost nothing most of the time.
 //!
-//! Fair scheduling and hot-key detection care about handler time on the scale of milliseconds
-//! to seconds (a boost worth `scheduler_wait_weight` seconds; a share of a window of seconds).
+//! Fair scheduling and hot-key detection care about handler time on a scale far above a single
+//! fast run: a boost worth `scheduler_wait_weight` seconds, a share of a window of minutes.
 //! Recording every run in a per-key table would cost a lock and a table lookup per event even
 //! for handlers that take microseconds, which is most of an event's overhead in a fast
-//! consumer. So a run of at least [`GRAIN`] is recorded as it is, and a shorter run of `d` is
-//! recorded as one whole [`GRAIN`] with probability `d / GRAIN` and not at all otherwise.
+//! consumer. So each user picks a *grain* well below the amounts it tells apart: a run of at
+//! least one grain is recorded as it is, and a shorter run of `d` is recorded as one whole
+//! grain with probability `d / grain` and not at all otherwise.
 //!
-//! The expected time recorded equals the time run, so totals stay unbiased. Their error shrinks
-//! as time adds up: a key must run for 1.5 s to take 30% of a 5 s window, i.e. about 1,500
-//! grains, which puts the relative error of its share near 1/sqrt(1500), under 3%.
+//! The expected time recorded equals the time run, so totals stay unbiased, and their relative
+//! error after `n` grains is about `1 / sqrt(n)`: a total of 1,000 grains is within about 3%.
 
 use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
-/// Runs shorter than this are recorded by sampling.
-pub(crate) const GRAIN: Duration = Duration::from_millis(1);
-
-/// What to record for a run of `ran`: `ran` itself when it is at least [`GRAIN`]; for a
-/// shorter run, [`GRAIN`] with probability `ran / GRAIN`, else `None` (record nothing).
-pub(crate) fn recorded(ran: Duration) -> Option<Duration> {
-    if ran >= GRAIN {
+/// What to record for a run of `ran`: `ran` itself when it is at least `grain`; for a shorter
+/// run, `grain` with probability `ran / grain`, else `None` (record nothing).
+pub(crate) fn recorded(ran: Duration, grain: Duration) -> Option<Duration> {
+    if ran >= grain {
         return Some(ran);
     }
-    // `ran` and `GRAIN` are under 2^64 ns; compare a uniform draw below GRAIN with ran.
-    let grain = GRAIN.as_nanos() as u64;
-    let ran = ran.as_nanos() as u64;
-    (below(grain) < ran).then_some(GRAIN)
+    // Both are under `grain`, which is far below 2^64 ns.
+    let (nanos, ran_nanos) = (grain.as_nanos() as u64, ran.as_nanos() as u64);
+    (below(nanos) < ran_nanos).then_some(grain)
 }
 
 /// A uniform draw in `0..bound` (`bound` > 0) from a per-thread generator.
@@ -53,23 +49,25 @@ fn below(bound: u64) -> u64 {
 mod tests {
     use super::*;
 
+    const GRAIN: Duration = Duration::from_millis(1);
+
     #[test]
     fn runs_of_a_grain_or_more_are_recorded_as_they_are() {
-        assert_eq!(recorded(GRAIN), Some(GRAIN));
+        assert_eq!(recorded(GRAIN, GRAIN), Some(GRAIN));
         let long = Duration::from_millis(1500);
-        assert_eq!(recorded(long), Some(long));
+        assert_eq!(recorded(long, GRAIN), Some(long));
     }
 
     #[test]
     fn a_zero_run_is_never_recorded() {
-        assert!((0..10_000).all(|_| recorded(Duration::ZERO).is_none()));
+        assert!((0..10_000).all(|_| recorded(Duration::ZERO, GRAIN).is_none()));
     }
 
     #[test]
     fn short_runs_are_recorded_in_grains_that_add_up_to_the_time_run() {
         // 200,000 runs of 10 µs: 2 s run, so about 2,000 grains of 1 ms (sd about 45 grains).
         let run = Duration::from_micros(10);
-        let total: Duration = (0..200_000).filter_map(|_| recorded(run)).sum();
+        let total: Duration = (0..200_000).filter_map(|_| recorded(run, GRAIN)).sum();
         let expected = run * 200_000;
         let error = (total.as_secs_f64() - expected.as_secs_f64()).abs() / expected.as_secs_f64();
         assert!(error < 0.15, "recorded {total:?} for {expected:?} run");

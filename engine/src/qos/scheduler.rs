@@ -25,6 +25,10 @@ use super::key_cache::{KeyCache, KeyHash, KeyHasher};
 use super::sample;
 use super::waiters::{Ticket, Waiters};
 
+/// Runs shorter than this are recorded by sampling (see `sample.rs`): fairness tells apart
+/// keys that ran for tenths of a second or more.
+const GRAIN: Duration = Duration::from_millis(1);
+
 /// How fast a key's recorded handler time fades.
 pub(crate) const HALF_LIFE: Duration = Duration::from_secs(120);
 
@@ -163,10 +167,10 @@ impl Shared {
     }
 
     /// Records what a permit's holder ran, then gives the permit to the next waiter.
-    /// Runs under a millisecond are recorded by sampling ([`sample`]), so a fast handler's
+    /// Runs under [`GRAIN`] are recorded by sampling ([`sample`]), so a fast handler's
     /// release is usually just the hand-over.
     fn release(&self, key: KeyHash, class: Class, ran: Duration, now: Instant) {
-        let recorded = sample::recorded(ran);
+        let recorded = sample::recorded(ran, GRAIN);
         let mut state = self.lock();
         if let Some(ran) = recorded {
             let half_life = self.weights.half_life;
