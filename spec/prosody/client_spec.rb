@@ -12,6 +12,13 @@ RSpec.describe Prosody::Client do
 
   after { @client&.unsubscribe if @client&.consumer_state == :running }
 
+  def without_env(name)
+    saved = ENV.delete(name)
+    yield
+  ensure
+    ENV[name] = saved if saved
+  end
+
   def subscribed(handler, **options)
     @client = mock_client(group_id: group, subscribed_topics: topic, **options)
     @client.subscribe(handler)
@@ -44,6 +51,14 @@ RSpec.describe Prosody::Client do
     expect { client.subscribe(MockHelpers::RecordingHandler.new) }
       .to raise_error(Prosody::Error, /cassandra_nodes.*PROSODY_CASSANDRA_NODES.*mock/)
     expect(client.consumer_state).to eq(:configured)
+  end
+
+  it "refuses to start without a broker outside mock mode, naming the option" do
+    without_env("PROSODY_BOOTSTRAP_SERVERS") do
+      expect { Prosody::Client.new(probe_port: false, group_id: group) }
+        .to raise_error(ArgumentError,
+                        /missing `bootstrap_servers`.*PROSODY_BOOTSTRAP_SERVERS.*mock: true/)
+    end
   end
 
   it "defaults the source system to the group id" do

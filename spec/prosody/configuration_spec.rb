@@ -168,6 +168,13 @@ RSpec.describe Prosody::Configuration do
         .to raise_error(ArgumentError, /`cassandra_keyspace`: "bad-name"/)
     end
 
+    it "rejects a blank list of brokers" do
+      ["", " , ", []].each do |blank|
+        expect { config.bootstrap_servers = blank }
+          .to raise_error(ArgumentError, /`bootstrap_servers`: .* at least one broker address/)
+      end
+    end
+
     it "rejects list entries that are not Strings or Symbols" do
       expect { config.subscribed_topics = ["orders", 1] }
         .to raise_error(TypeError,

@@ -14,7 +14,7 @@ use super::effective::OptionValue;
 use super::error::ConfigError;
 use super::parse::{
     boolean, count, duration, fraction, keyspace, list, mode, name, non_empty, non_negative, port,
-    positive_count, positive_duration, secret, small_count, span_relation, ttl,
+    positive_count, positive_duration, secret, servers, small_count, span_relation, ttl,
 };
 use super::resolve::Sources;
 use super::spec::{OptionKind, OptionSpec};
@@ -152,7 +152,7 @@ pub(crate) fn is_secret(spec: &OptionSpec) -> bool {
 
 options! {
     // Core
-    BOOTSTRAP_SERVERS bootstrap_servers: Vec<String> = Vec::new(), list,
+    BOOTSTRAP_SERVERS bootstrap_servers: Vec<String> = Vec::new(), servers,
         "PROSODY_BOOTSTRAP_SERVERS", StringList, "(none)",
         "Comma-separated Kafka broker addresses (host:port) used to reach the cluster.";
     GROUP_ID group_id: Option<String> = None, name,

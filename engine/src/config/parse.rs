@@ -26,6 +26,7 @@ const PORT: Expected = "a port number from 1 to 65535, or \"none\" to disable th
 const MODE: Expected = "one of \"pipeline\", \"low_latency\" or \"best_effort\"";
 const SPAN_RELATION: Expected = "either \"child\" or \"follows_from\"";
 const NON_EMPTY: Expected = "a non-empty string";
+const SERVERS: Expected = "a comma-separated list of at least one broker address (host:port)";
 const KEYSPACE: Expected =
     "a CQL keyspace name (a letter followed by at most 47 letters, digits or underscores)";
 
@@ -41,6 +42,14 @@ pub(crate) fn list(text: &str) -> Result<Vec<String>, Expected> {
         .filter(|entry| !entry.is_empty())
         .map(str::to_owned)
         .collect())
+}
+
+/// Like [`list`], but at least one entry: a blank list of brokers is a mistake, not a choice.
+pub(crate) fn servers(text: &str) -> Result<Vec<String>, Expected> {
+    match list(text) {
+        Ok(servers) if !servers.is_empty() => Ok(servers),
+        _ => Err(SERVERS),
+    }
 }
 
 /// An optional name, trimmed; blank means none. Never fails.

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::error::{ConfigError, ValueSource};
-use super::options::FAILURE_TOPIC;
+use super::options::{BOOTSTRAP_SERVERS, FAILURE_TOPIC};
 use super::parse::Expected;
 use super::spec::{self, OptionSpec};
 use super::{Config, Mode, OptionValue};
@@ -118,6 +118,23 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// `bootstrap_servers` as librdkafka takes it.
+    ///
+    /// # Errors
+    ///
+    /// When none is set: a client could then only time out, so it is refused at build time,
+    /// naming the option. (Mock mode ignores the option and never asks.)
+    pub(crate) fn brokers(&self) -> Result<String, ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError::missing(
+                &BOOTSTRAP_SERVERS,
+                "connecting to Kafka needs at least one broker address (host:port); set it, or \
+                 pass `mock: true` for the in-process broker",
+            ));
+        }
+        Ok(self.bootstrap_servers.join(","))
     }
 }
 

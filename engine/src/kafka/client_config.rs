@@ -17,7 +17,7 @@ pub(crate) fn base_config(config: &Config) -> Result<ClientConfig> {
     let servers = if config.mock {
         mock_bootstrap_servers()?
     } else {
-        config.bootstrap_servers.join(",")
+        config.brokers()?
     };
     client.set("bootstrap.servers", servers);
     client.set("client.id", "prosody");

@@ -28,7 +28,7 @@ fn bad_values_name_the_option_and_the_env_var_only_when_read_from_it() {
         assert!(explicit.to_string().starts_with(&prefix), "{explicit}");
         checked += 1;
     }
-    assert_eq!(checked, 38);
+    assert_eq!(checked, 39);
 }
 
 #[test]
@@ -140,4 +140,29 @@ fn errors_expose_their_kind_and_implement_std_error() {
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(error);
     assert!(boxed.source().is_none());
     assert!(boxed.to_string().starts_with("invalid `poll_interval`"));
+}
+
+#[test]
+fn a_blank_broker_list_is_refused_and_an_unset_one_fails_when_connecting() {
+    for blank in ["", " ", ",", " , ,"] {
+        let error = resolve(&[("bootstrap_servers", blank)], &[]).expect_err(blank);
+        assert_eq!(error.option(), Some("bootstrap_servers"));
+        assert!(
+            error.to_string().contains("at least one broker address"),
+            "{error}"
+        );
+    }
+
+    let unset = resolve(&[("group_id", "g")], &[]).expect("no servers is a valid config");
+    let error = unset.brokers().expect_err("nothing to connect to");
+    assert!(matches!(error.kind(), ConfigErrorKind::Missing { .. }));
+    assert_eq!(
+        error.to_string(),
+        "missing `bootstrap_servers` (option or PROSODY_BOOTSTRAP_SERVERS): connecting to Kafka \
+         needs at least one broker address (host:port); set it, or pass `mock: true` for the \
+         in-process broker"
+    );
+
+    let set = resolve(&[("bootstrap_servers", "k1:9092, k2:9092")], &[]).expect("valid");
+    assert_eq!(set.brokers().expect("set"), "k1:9092,k2:9092");
 }

@@ -50,6 +50,7 @@ fn sample(spec: &OptionSpec) -> (&'static str, &'static str) {
 fn bad_sample(spec: &OptionSpec) -> Option<&'static str> {
     match spec.kind {
         OptionKind::String if spec.name == "cassandra_keyspace" => Some("bad-name"),
+        OptionKind::StringList if spec.name == "bootstrap_servers" => Some(" , "),
         OptionKind::String | OptionKind::StringList => None,
         OptionKind::Bool => Some("maybe"),
         OptionKind::Integer => Some("-3"),
