@@ -10,8 +10,8 @@ module Prosody
   # | `handler_error.prosody`   | the above for the event, error, kind (:transient/:permanent) |
   # | `send_message.prosody`    | topic, key, payload                                        |
   #
-  # `outcome` is `:success`, `:transient`, `:permanent` or `:cancelled`; `duration` is the
-  # handler's run time in milliseconds (the event's own `duration` says the same). Subscribers
+  # `outcome` is `:success`, `:transient`, `:permanent`, `:cancelled` or `:exited`; `duration` is
+  # the handler's run time in milliseconds (the event's own `duration` says the same). Subscribers
   # run in the handler's fiber, so they see its fiber-local state.
   #
   # Prosody checks for listeners before building anything: with no subscriber, or without

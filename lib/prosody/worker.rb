@@ -110,15 +110,35 @@ module Prosody
       record(details, started, :success)
       event.complete(:success, nil)
       true
-    rescue Processor::STOP => e
-      record(details, started, :cancelled)
-      event.complete(:transient, "cancelled: #{e.message}")
-      false
+    rescue Processor::STOP, SystemExit, SignalException => e
+      stopped(event, context, e) { |outcome| record(details, started, outcome) }
     rescue Exception => e # rubocop:disable Lint/RescueException -- every failure must reach the engine
       record(details, started, nil)
       kind = report(event, context, payload, e)
       details[:outcome] = kind if details
       true
+    end
+
+    # Cancelled (retried by the engine later), or the process is exiting; the worker retires.
+    def stopped(event, context, error)
+      if error.is_a?(Processor::STOP)
+        yield :cancelled
+        event.complete(:transient, "cancelled: #{error.message}")
+      else
+        yield :exited
+        exiting(event, context, error)
+      end
+      false
+    end
+
+    # `exit` (or a signal) in a handler is the process stopping, not a failure to retry: the
+    # event stays uncommitted for the partition's next owner, and the exit goes on in the main
+    # thread, whose at_exit hooks and ensure blocks then run as they would for any `exit`.
+    def exiting(event, context, error)
+      @logger.error("prosody: the handler for key #{context.key.inspect} raised " \
+                    "#{error.class} (#{error.message}); leaving its event uncommitted and exiting")
+      event.complete(:terminal, "#{error.class}: #{error.message}")
+      Thread.main.raise(error) unless Thread.current == Thread.main
     end
 
     def record(details, started, outcome)

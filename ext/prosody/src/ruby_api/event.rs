@@ -13,6 +13,7 @@
 //! | `complete(:success, nil)` | the handler returned |
 //! | `complete(:transient, text)` | it failed and may be retried (including cancellation) |
 //! | `complete(:permanent, text)` | it failed and must not be retried |
+//! | `complete(:terminal, text)` | the process is exiting (`exit`, a signal): neither retried nor committed |
 //! | `timer(:schedule \| :unschedule \| :clear_and_schedule, seconds)` | change one time |
 //! | `timer(:clear_scheduled \| :scheduled, nil)` | clear or list the key's times |
 
@@ -113,11 +114,12 @@ impl Event {
             "success" => Ok(()),
             "transient" => Err(HandlerError::transient(description)),
             "permanent" => Err(HandlerError::permanent(description)),
+            "terminal" => Err(HandlerError::terminal(description)),
             other => {
                 return Err(Error::new(
                     ruby.exception_arg_error(),
                     format!(
-                        "unknown outcome :{other}; expected :success, :transient or :permanent"
+                        "unknown outcome :{other}; expected :success, :transient, :permanent or :terminal"
                     ),
                 ))
             }
