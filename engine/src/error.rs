@@ -101,7 +101,7 @@ pub enum Error {
     /// A timer operation failed.
     #[error("could not {operation} a timer for key `{key}`: {reason}")]
     Timer {
-        /// `schedule`, `unschedule` or `list`.
+        /// `schedule`, `unschedule`, `list` or `fire`.
         operation: &'static str,
         /// The key whose timers were being changed.
         key: String,
