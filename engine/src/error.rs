@@ -136,6 +136,13 @@ pub enum Error {
     /// The in-process mock cluster could not be started.
     #[error("could not start the in-process mock kafka cluster: {0}")]
     Mock(KafkaError),
+
+    /// What reached the mock cluster could not be read back (a test helper).
+    #[error("could not read back the mock kafka cluster's records: {reason}")]
+    MockLog {
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl Error {
