@@ -4,6 +4,7 @@
 //! its owner relied on (a timer fires at or after its time), and on real Kafka a test can
 //! wait instead.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use super::Consumer;
@@ -27,26 +28,32 @@ impl Consumer {
     /// let fired = consumer.fire_timers("order-1").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn fire_timers(&self, key: &str) -> Result<usize> {
-        if !self.shared.settings.mock {
-            return Err(Error::Timer {
-                operation: "fire",
-                key: key.to_string(),
-                reason: "firing timers on demand is a test hook of mock mode (`mock: true`)".into(),
-            });
-        }
+    ///
+    /// The partitions are those owned when it is called; the future borrows nothing from the
+    /// consumer, so a caller can start it and wait elsewhere.
+    pub fn fire_timers(&self, key: &str) -> impl Future<Output = Result<usize>> + Send + 'static {
         let key: Arc<str> = key.into();
-        // Taken out of the lock: firing waits on the timer store.
-        let owned: Vec<_> = self
-            .shared
-            .partitions()
-            .values()
-            .map(|handle| Arc::clone(&handle.timers))
-            .collect();
-        let mut fired = 0;
-        for timers in owned {
-            fired += timers.fire_now(&key).await?;
+        let owned: Option<Vec<_>> = self.shared.settings.mock.then(|| {
+            self.shared
+                .partitions()
+                .values()
+                .map(|handle| Arc::clone(&handle.timers))
+                .collect()
+        });
+        async move {
+            let Some(owned) = owned else {
+                return Err(Error::Timer {
+                    operation: "fire",
+                    key: key.to_string(),
+                    reason: "firing timers on demand is a test hook of mock mode (`mock: true`)"
+                        .into(),
+                });
+            };
+            let mut fired = 0;
+            for timers in owned {
+                fired += timers.fire_now(&key).await?;
+            }
+            Ok(fired)
         }
-        Ok(fired)
     }
 }
