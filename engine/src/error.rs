@@ -137,6 +137,17 @@ pub enum Error {
     #[error("could not start the in-process mock kafka cluster: {0}")]
     Mock(KafkaError),
 
+    /// No broker answered a metadata request in time.
+    #[error("no kafka broker answered at {servers} within {within:?}: {reason}")]
+    Unreachable {
+        /// The bootstrap servers tried.
+        servers: String,
+        /// How long it waited.
+        within: std::time::Duration,
+        /// librdkafka's reason.
+        reason: String,
+    },
+
     /// What reached the mock cluster could not be read back (a test helper).
     #[error("could not read back the mock kafka cluster's records: {reason}")]
     MockLog {
@@ -155,7 +166,10 @@ impl Error {
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::SendTimeout { .. } | Error::Cassandra { .. } | Error::Timer { .. } => true,
+            Error::SendTimeout { .. }
+            | Error::Cassandra { .. }
+            | Error::Timer { .. }
+            | Error::Unreachable { .. } => true,
             Error::Send { source, .. } | Error::Subscribe { source, .. } => is_retriable(source),
             _ => false,
         }
