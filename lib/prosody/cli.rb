@@ -5,6 +5,7 @@ require "prosody"
 require_relative "config_file"
 require_relative "runner"
 require_relative "broker_check"
+require_relative "reloading_handler"
 
 module Prosody
   # The `prosody` command: runs handler classes as a long-lived consumer process.
