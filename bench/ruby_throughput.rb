@@ -12,7 +12,11 @@
 #   PROSODY_CARGO_FEATURES=bench rake compile && ruby -Ilib bench/ruby_throughput.rb [count]
 #
 # Run plain `rake compile` afterwards to go back to the extension the gem ships.
+#
+# With PROSODY_BENCH_ACTIVE_SUPPORT=1 it loads ActiveSupport::Notifications first, with no
+# subscriber, to measure what Prosody's instrumentation costs when nobody listens.
 
+require "active_support/notifications" if ENV["PROSODY_BENCH_ACTIVE_SUPPORT"] == "1"
 require "prosody"
 
 unless defined?(Prosody::Native::Bench)
@@ -71,6 +75,7 @@ end
 
 seconds = Prosody::Native::Bench.produce(native_options(source_system: "bench"), TOPIC, 8, COUNT,
                                          1000)
+puts "ActiveSupport::Notifications #{defined?(ActiveSupport::Notifications) ? "loaded" : "absent"}"
 puts format("produced %<n>d messages in %<s>.2f s (%<r>.0f msg/s)", n: COUNT, s: seconds,
                                                                     r: COUNT / seconds)
 

@@ -31,6 +31,20 @@ RSpec.describe "prosody.gemspec, the source gem" do
       expect(contents.grep(%r{\A(?:ext/.*bench|bench/)})).to be_empty
     end
   end
+
+  # What a user runs and what `rails g` finds must ship: the command, the generators with their
+  # templates, and the test helpers with their signatures.
+  it "packs the prosody command, the Rails generators and the RSpec helpers" do
+    expect(spec.executables).to eq(["prosody"])
+    expect(spec.files).to include(
+      "exe/prosody",
+      "lib/generators/prosody/install/install_generator.rb",
+      "lib/generators/prosody/install/templates/prosody.yml.tt",
+      "lib/generators/prosody/handler/handler_generator.rb",
+      "lib/generators/prosody/handler/templates/handler_spec.rb.tt",
+      "lib/prosody/rspec.rb", "lib/prosody/rspec/produce_message.rb", "sig/prosody/rspec.rbs"
+    )
+  end
 end
 
 # Builds the precompiled gem with `rake gem:native` (reusing the release build that `rake
@@ -108,6 +122,17 @@ RSpec.describe "precompiled gem", :slow do
                      "--no-document", "#{gem_name}.gem", chdir: app)
     expect(installed).to include("Successfully installed #{gem_name}")
     expect(installed).not_to include("Building native extensions")
+
+    # `gem contents` lists what the installed gem holds, and the command runs from its bin stub.
+    installed_at = "#{gem_home}/gems/#{gem_name}/"
+    contents = run!("gem contents", user_env, Gem.ruby, "-S", "gem", "contents", "prosody",
+                    chdir: app).lines(chomp: true).map { |path| path.delete_prefix(installed_at) }
+    expect(contents).to include("exe/prosody",
+                                "lib/generators/prosody/install/install_generator.rb",
+                                "lib/generators/prosody/handler/handler_generator.rb")
+    version = run!("prosody --version", user_env, File.join(gem_home, "bin", "prosody"),
+                   "--version", chdir: app)
+    expect(version.lines.last).to eq("prosody #{Prosody::VERSION}\n")
 
     # Only prosody landed in the fresh GEM_HOME; async resolved from the system gems.
     expect(Dir.children(File.join(gem_home, "gems"))).to eq([gem_name])

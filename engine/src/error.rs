@@ -101,7 +101,7 @@ pub enum Error {
     /// A timer operation failed.
     #[error("could not {operation} a timer for key `{key}`: {reason}")]
     Timer {
-        /// `schedule`, `unschedule` or `list`.
+        /// `schedule`, `unschedule`, `list` or `fire`.
         operation: &'static str,
         /// The key whose timers were being changed.
         key: String,
@@ -136,6 +136,24 @@ pub enum Error {
     /// The in-process mock cluster could not be started.
     #[error("could not start the in-process mock kafka cluster: {0}")]
     Mock(KafkaError),
+
+    /// No broker answered a metadata request in time.
+    #[error("no kafka broker answered at {servers} within {within:?}: {reason}")]
+    Unreachable {
+        /// The bootstrap servers tried.
+        servers: String,
+        /// How long it waited.
+        within: std::time::Duration,
+        /// librdkafka's reason.
+        reason: String,
+    },
+
+    /// What reached the mock cluster could not be read back (a test helper).
+    #[error("could not read back the mock kafka cluster's records: {reason}")]
+    MockLog {
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -148,7 +166,10 @@ impl Error {
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::SendTimeout { .. } | Error::Cassandra { .. } | Error::Timer { .. } => true,
+            Error::SendTimeout { .. }
+            | Error::Cassandra { .. }
+            | Error::Timer { .. }
+            | Error::Unreachable { .. } => true,
             Error::Send { source, .. } | Error::Subscribe { source, .. } => is_retriable(source),
             _ => false,
         }

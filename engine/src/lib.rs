@@ -46,8 +46,8 @@ pub use consumer::{Consumer, ConsumerStats};
 pub use error::{Error, ErrorClass, HandlerError, Result};
 pub use handler::{Context, Handler, HandlerFuture, Message, Timer};
 pub use kafka::{
-    mock_bootstrap_servers, Admin, Delivery, Producer, MAX_RECORD_BYTES, MOCK_PARTITIONS,
-    SOURCE_SYSTEM_HEADER,
+    mock_bootstrap_servers, mock_topic_records, Admin, Delivery, MockLogMark, MockRecord, Producer,
+    MAX_RECORD_BYTES, MOCK_PARTITIONS, SOURCE_SYSTEM_HEADER,
 };
 pub use process_runtime::ProcessRuntime;
 pub use timers::{

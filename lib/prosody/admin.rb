@@ -22,6 +22,25 @@ module Prosody
       nil
     end
 
+    # Checks that a broker answers within `timeout` seconds (always true on the mock cluster).
+    # The `prosody` command runs it before it subscribes, so a wrong address fails at start.
+    #
+    # @example
+    #   Prosody::Admin.new(bootstrap_servers: "localhost:9092").check_reachable(timeout: 5)
+    # @param timeout [Numeric] seconds, more than 0
+    # @return [nil]
+    # @raise [Prosody::TransientError] naming the servers when none answered in time
+    # @raise [ArgumentError] if `timeout` is not a positive number
+    def check_reachable(timeout: 30)
+      unless timeout.is_a?(Numeric) && timeout.positive?
+        raise ArgumentError,
+              "timeout must be positive, got #{timeout.inspect}"
+      end
+
+      @native.check_reachable(timeout.to_f).value
+      nil
+    end
+
     # Deletes `name` (not supported by the mock cluster, which raises Prosody::Error).
     # @param name [String]
     # @return [nil]

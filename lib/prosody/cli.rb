@@ -4,6 +4,8 @@ require "optparse"
 require "prosody"
 require_relative "config_file"
 require_relative "runner"
+require_relative "broker_check"
+require_relative "reloading_handler"
 
 module Prosody
   # The `prosody` command: runs handler classes as a long-lived consumer process.
@@ -15,14 +17,20 @@ module Prosody
   # Rails root (or with `--rails`) the app boots first, so handlers autoload. Signals are
   # described by {Runner::SIGNALS}.
   #
+  # Before subscribing, it checks that each handler's brokers answer within `--startup-timeout`
+  # seconds (default 30, or `PROSODY_STARTUP_TIMEOUT`; 0 skips the check), so a wrong address
+  # fails at once instead of retrying silently.
+  #
   # Exit codes: 0 after a clean stop; 64 for a usage error (a bad option, a missing file, an
-  # unknown handler class, an invalid option value); 1 when the process stops for another
-  # reason; 130 for a second INT.
+  # unknown handler class, an invalid option value); 69 when no broker answered at start; 1
+  # when the process stops for another reason; 130 for a second INT.
   class CLI
     # A mistake in how the command was called; the message is the one line printed.
     class UsageError < StandardError; end
 
     USAGE_ERROR = 64
+    # sysexits' EX_UNAVAILABLE: a service the command needs is not there.
+    UNAVAILABLE = 69
     BANNER = "Usage: prosody [options] HandlerClass [HandlerClass ...]"
 
     # @param argv [Array<String>]
@@ -35,6 +43,7 @@ module Prosody
       @requires = []
       @environment = ENV["PROSODY_ENV"] || ENV["RAILS_ENV"] || ENV["RACK_ENV"] || "development"
       @rails = nil
+      @startup_timeout = ENV.fetch("PROSODY_STARTUP_TIMEOUT", "30")
     end
 
     # Parses the arguments, boots, and runs until a signal stops the process.
@@ -44,6 +53,8 @@ module Prosody
       names ? start(names) : 0
     rescue UsageError, OptionParser::ParseError, ArgumentError, TypeError => e
       fail_with(e.message, USAGE_ERROR)
+    rescue BrokerCheck::Unreachable => e
+      fail_with(e.message, UNAVAILABLE)
     rescue Prosody::Error => e
       fail_with("#{e.class}: #{e.message}", 1)
     end
@@ -56,6 +67,7 @@ module Prosody
       boot
       config = configure(names)
       clients = names.map { |name| [resolve(name), config.options_for(name)] }
+      BrokerCheck.new(@startup_timeout).run(clients.map(&:last).uniq)
       Runner.new(clients, logger: Prosody.logger).run
     end
 
@@ -81,6 +93,7 @@ module Prosody
         parser.banner = BANNER
         parser.separator ""
         loading_options(parser)
+        startup_option(parser)
         informational_options(parser)
       end
     end
@@ -99,6 +112,15 @@ module Prosody
       end
       parser.on("--[no-]rails", "Boot the Rails app here (default: if there is one)") do |r|
         @rails = r
+      end
+      startup_option(parser)
+    end
+
+    def startup_option(parser)
+      parser.on("--startup-timeout SECONDS",
+                "Exit 69 unless a broker answers within SECONDS at start",
+                "(default 30, or $PROSODY_STARTUP_TIMEOUT; 0 skips the check)") do |seconds|
+        @startup_timeout = seconds
       end
     end
 

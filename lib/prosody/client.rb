@@ -183,6 +183,21 @@ module Prosody
       @native.stalled?
     end
 
+    # A test hook of mock mode: fires every timer `key` has in this consumer's partitions now,
+    # through the real pipeline (`on_timer` sees the timer's own time), instead of waiting until
+    # it is due. `prosody/rspec`'s {Prosody::RSpec::TestConsumer#fire_timers} waits for them too.
+    #
+    # @example
+    #   client.mock_fire_timers("order-1") # => 1
+    # @param key [String]
+    # @return [Integer] how many timers it queued (0 if the key has none in owned partitions)
+    # @raise [Prosody::NotSubscribedError] if not subscribed
+    # @raise [Prosody::TransientError] outside mock mode
+    def mock_fire_timers(key)
+      check_process
+      @native.fire_timers(require_string(key, "key")).value
+    end
+
     private
 
     def build_configuration(config, options)

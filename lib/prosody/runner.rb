@@ -42,7 +42,7 @@ module Prosody
       @handlers.each do |handler_class, options|
         client = Client.new(**options)
         @clients << client
-        client.subscribe(handler_class.new)
+        client.subscribe(ReloadingHandler.for(handler_class))
         topics = Array(client.configuration[:subscribed_topics]).join(", ")
         @logger.info("#{handler_class} consuming #{topics}")
       end

@@ -168,7 +168,23 @@ RSpec.describe "the prosody command" do
       expect(run_to_end("--version")).to eq(["prosody #{Prosody::VERSION}\n", 0])
       help, status = run_to_end("--help")
       expect(status).to eq(0)
-      expect(help).to include("Usage: prosody [options] HandlerClass", "--require", "--config")
+      expect(help).to include("Usage: prosody [options] HandlerClass", "--require", "--config",
+                              "--startup-timeout")
+    end
+
+    it "exits 69 with one line when no broker answers within the start-up timeout" do
+      # Nothing listens on port 1, so the connection is refused until the timeout.
+      env = { "PROSODY_MOCK" => "false", "PROSODY_BOOTSTRAP_SERVERS" => "127.0.0.1:1" }
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      output, status = run_to_end("--startup-timeout", "1", "-r", fixture, "CountingHandler", env:)
+
+      expect([status, output.lines.size]).to eq([69, 1]), output
+      expect(output).to start_with("prosody: no kafka broker answered at 127.0.0.1:1 within 1s: ")
+        .and end_with("(see --startup-timeout)\n")
+      expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).to be < 10
+      output, status = run_to_end("-r", fixture, "CountingHandler",
+                                  env: env.merge("PROSODY_STARTUP_TIMEOUT" => "soon"))
+      expect([status, output]).to match([64, /PROSODY_STARTUP_TIMEOUT\) must be a number/])
     end
 
     it "exits 64 with one line for an unknown handler, option, file or value" do

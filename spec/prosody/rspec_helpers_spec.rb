@@ -58,9 +58,13 @@ RSpec.describe Prosody::RSpec::Helpers do
   end
 
   it "reports what low-latency mode sends to its failure topic as dead-lettered" do
-    outcome = deliver_message(handler_class, key: "k", payload: { "fail" => "transient" },
-                                             mode: :low_latency, failure_topic: "spec-failures",
-                                             max_retries: 1)
+    failures = "spec-failures-#{SecureRandom.hex(4)}"
+    outcome = nil
+    expect do
+      outcome = deliver_message(handler_class, key: "k", payload: { "fail" => "transient" },
+                                               mode: :low_latency, failure_topic: failures,
+                                               max_retries: 1)
+    end.to produce_message(topic: failures, key: "k", payload: { "fail" => "transient" }).once
 
     expect(outcome).to be_dead_lettered
     expect(outcome.attempts).to eq(2)

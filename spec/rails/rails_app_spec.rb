@@ -25,6 +25,8 @@ RSpec.describe "a Rails app using Prosody", :slow do
           config.logger = Logger.new($stdout)
           config.log_level = :info
           config.secret_key_base = "spec"
+          # Development reloads code only when a spec asks for it.
+          config.cache_classes = ENV["SHOP_RELOAD"] != "1"
         end
       end
     RUBY
@@ -127,6 +129,49 @@ RSpec.describe "a Rails app using Prosody", :slow do
       Timeout.timeout(60) { lines << output.gets until lines.last.to_s.include?("ping 2") }
       # Rails' own format (no pid= prefix): Prosody logs through Rails.logger.
       expect(lines.grep(/consuming pings/).first).to match(/INFO -- : PingHandler consuming pings/)
+      Process.kill("TERM", waiter.pid)
+      expect(Timeout.timeout(30) { waiter.value }.exitstatus).to eq(0)
+    ensure
+      Process.kill("KILL", waiter.pid) if waiter.alive?
+    end
+  end
+
+  it "reloads an edited handler in development between two messages" do
+    File.write(File.join(@app, "config/prosody.yml"),
+               "development:\n  group_id: shop-reload\n  mock: true\n")
+    FileUtils.mkdir_p(File.join(@app, "app/handlers"))
+    handler = File.join(@app, "app/handlers/echo_handler.rb")
+    write_echo = lambda do |version, at|
+      File.write(handler, <<~RUBY)
+        class EchoHandler < Prosody::EventHandler
+          def on_message(_context, message) = Rails.logger.info("#{version} echo \#{message.payload['n']}")
+          def on_timer(_context, _timer); end
+        end
+      RUBY
+      File.utime(at, at, handler)
+    end
+    write_echo.call("v1", Time.now - 60)
+    command = [env("PROSODY_SUBSCRIBED_TOPICS" => "echoes-#{Process.pid}", "SHOP_RELOAD" => "1"),
+               RbConfig.ruby, "#{root}/exe/prosody",
+               "-r", "#{root}/spec/fixtures/cli/stdin_pinger.rb", "EchoHandler"]
+    Open3.popen2e(*command, chdir: @app) do |stdin, output, waiter|
+      lines = []
+      read_until = lambda { |text|
+        Timeout.timeout(60) do
+          lines << output.gets until lines.last.to_s.include?(text)
+        end
+      }
+      read_until.call("consuming")
+      stdin.puts(1)
+      stdin.flush
+      read_until.call("v1 echo 1")
+      # A newer mtime, not in the future (which Rails' file watcher ignores), marks the edit.
+      write_echo.call("v2", Time.now)
+      stdin.puts(2)
+      stdin.flush
+      read_until.call("echo 2")
+      expect(lines.last).to include("v2 echo 2")
+      stdin.close
       Process.kill("TERM", waiter.pid)
       expect(Timeout.timeout(30) { waiter.value }.exitstatus).to eq(0)
     ensure

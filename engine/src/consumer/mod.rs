@@ -20,6 +20,7 @@ mod poll;
 mod retry_deferred;
 mod shared;
 mod subscription;
+mod test_hooks;
 mod timer_event;
 
 use std::sync::atomic::Ordering;

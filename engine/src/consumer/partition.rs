@@ -77,7 +77,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
     let task = PartitionTask {
         scope: Arc::new(Scope {
             shared: Arc::clone(shared),
-            timers,
+            timers: Arc::clone(&timers),
             cancel: cancel.clone(),
             terminate: terminate.clone(),
             label: format!("{}/{}", partition.0, partition.1).into(),
@@ -99,6 +99,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
     PartitionHandle {
         sender,
         progress,
+        timers,
         drain,
         cancel,
         terminate,

@@ -16,7 +16,7 @@ use crate::consumer::poll::Signal;
 use crate::handler::Handler;
 use crate::probe::Heartbeat;
 use crate::qos::FairScheduler;
-use crate::timers::TimerStore;
+use crate::timers::{PartitionTimers, TimerStore};
 
 /// A topic and partition.
 pub(crate) type TopicPartition = (Arc<str>, i32);
@@ -32,6 +32,10 @@ pub(crate) struct Settings {
     pub(crate) stall_threshold: Duration,
     /// How far ahead each partition keeps its timers in memory (`slab_size`).
     pub(crate) timer_window: Duration,
+    /// On the mock cluster: enables test hooks such as [`Consumer::fire_timers`].
+    ///
+    /// [`Consumer::fire_timers`]: super::Consumer::fire_timers
+    pub(crate) mock: bool,
 }
 
 /// A partition's progress, written by its task and read by the poll thread and probes.
@@ -55,6 +59,8 @@ pub(crate) struct PartitionHandle {
     /// Records from the poll thread, undecoded (see [`Record::decode`]).
     pub(crate) sender: mpsc::Sender<Record>,
     pub(crate) progress: Arc<Progress>,
+    /// The partition's timers, for test hooks that reach them from outside its task.
+    pub(crate) timers: Arc<PartitionTimers>,
     /// Stop taking new work; let running handlers finish.
     pub(crate) drain: CancellationToken,
     /// Ask running handlers to stop.

@@ -72,6 +72,7 @@ impl<'a> Subscription<'a> {
             shutdown_timeout: config.shutdown_timeout,
             stall_threshold: config.stall_threshold,
             timer_window: config.slab_size,
+            mock: config.mock,
         };
         let deferral = deferral(config, &settings.group_id, &runtime)?;
         let shared = Arc::new(Shared {

@@ -22,6 +22,7 @@ use crate::kafka::mock::create_mock_topic;
 pub struct Admin {
     client: AdminClient<DefaultClientContext>,
     mock: bool,
+    servers: String,
 }
 
 impl std::fmt::Debug for Admin {
@@ -46,7 +47,30 @@ impl Admin {
         Ok(Self {
             client,
             mock: config.mock,
+            servers: config.bootstrap_servers.join(","),
         })
+    }
+
+    /// Checks that a broker answers a metadata request within `timeout`, so a process can
+    /// refuse to start against a cluster it cannot reach instead of retrying silently. Always
+    /// succeeds in mock mode. Blocks the calling thread for up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unreachable`] (transient) naming the servers and librdkafka's reason.
+    pub fn check_reachable(&self, timeout: Duration) -> Result<()> {
+        if self.mock {
+            return Ok(());
+        }
+        self.client
+            .inner()
+            .fetch_metadata(None, timeout)
+            .map(|_| ())
+            .map_err(|error| Error::Unreachable {
+                servers: self.servers.clone(),
+                within: timeout,
+                reason: error.to_string(),
+            })
     }
 
     /// Creates `topic`. Creating a topic that already exists is not an error.

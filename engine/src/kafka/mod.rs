@@ -1,6 +1,6 @@
 //! Everything that touches librdkafka apart from the consumer's poll loop: client settings,
 //! Kafka's limits, its error type, the producer, topic administration and the shared mock
-//! cluster.
+//! cluster (and reading back what reached it, for tests).
 //!
 //! The rest of the engine sees only the engine's own types. The consumer's poll loop
 //! (`consumer/poll/`) owns the consumer handle, so it imports `rdkafka` too, but it takes its
@@ -12,6 +12,7 @@ mod error;
 mod limits;
 pub(crate) mod loader;
 mod mock;
+mod mock_log;
 mod producer;
 
 pub use admin::Admin;
@@ -20,4 +21,5 @@ pub(crate) use error::{is_retriable, KafkaError};
 pub use limits::MAX_RECORD_BYTES;
 pub(crate) use mock::ensure_mock_topics;
 pub use mock::{mock_bootstrap_servers, MOCK_PARTITIONS};
+pub use mock_log::{mock_topic_records, MockLogMark, MockRecord};
 pub use producer::{Delivery, Producer, SOURCE_SYSTEM_HEADER};

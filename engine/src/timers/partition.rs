@@ -66,6 +66,9 @@ struct State {
     /// read those rows before they were deleted).
     loading: Option<(TimerTime, HashSet<TimerId>)>,
     queue: BTreeSet<(TimerTime, Arc<str>)>,
+    /// Timers a test fired ahead of time ([`PartitionTimers::fire_now`]): due whatever their
+    /// time says, and served before `queue`.
+    early: BTreeSet<(TimerTime, Arc<str>)>,
     firing: Firing,
 }
 
@@ -131,6 +134,9 @@ impl PartitionTimers {
         if let Some((_, removed)) = &mut state.loading {
             removed.remove(&id);
         }
+        if state.early.contains(&(time, Arc::clone(key))) {
+            return Ok(());
+        }
         if time < state.covered() {
             let earliest = state.queue.first().is_none_or(|(first, _)| time < *first);
             state.queue.insert((time, Arc::clone(key)));
@@ -160,6 +166,7 @@ impl PartitionTimers {
             .map_err(|e| store_failed("unschedule", key, &e))?;
         let mut state = self.lock();
         state.queue.remove(&(time, Arc::clone(key)));
+        state.early.remove(&(time, Arc::clone(key)));
         if let Some((_, removed)) = &mut state.loading {
             removed.insert(id);
         }
@@ -209,10 +216,39 @@ impl PartitionTimers {
         self.clear(key, Some(time)).await
     }
 
+    /// Mock mode's test hook: fires every stored timer of `key` now, whatever its time, through
+    /// the scheduler like a due one (the handler sees the timer's own time). Returns how many
+    /// it queued; a timer already firing is left alone. A test calls this instead of waiting.
+    pub(crate) async fn fire_now(&self, key: &Arc<str>) -> Result<usize> {
+        self.check_open("fire", key)?;
+        let times = self
+            .store
+            .times(&self.segment, key)
+            .await
+            .map_err(|e| store_failed("fire", key, &e))?;
+        let mut state = self.lock();
+        let mut queued = 0;
+        for time in times {
+            if state.firing.contains_key(&(Arc::clone(key), time)) {
+                continue;
+            }
+            state.queue.remove(&(time, Arc::clone(key)));
+            state.early.insert((time, Arc::clone(key)));
+            queued += 1;
+        }
+        if queued > 0 {
+            self.wake.notify_one();
+        }
+        Ok(queued)
+    }
+
     /// How long until the earliest timer is due at `now`: `None` if it is due already, or
     /// `Some(None)` when nothing is queued.
     pub(super) fn wait_until_due(&self, now: SystemTime) -> Option<Option<Duration>> {
         let state = self.lock();
+        if !state.early.is_empty() {
+            return None;
+        }
         let Some((time, _)) = state.queue.first() else {
             return Some(None);
         };
@@ -225,6 +261,10 @@ impl PartitionTimers {
     /// Pops the earliest timer if it is due at `now`, marking it firing.
     pub(super) fn pop_due(&self, now: SystemTime) -> Option<(Arc<str>, TimerTime)> {
         let mut state = self.lock();
+        if let Some((time, key)) = state.early.pop_first() {
+            state.firing.insert((Arc::clone(&key), time), false);
+            return Some((key, time));
+        }
         let (time, _) = state.queue.first()?;
         if time.to_system_time() > now {
             return None;
@@ -289,7 +329,10 @@ impl PartitionTimers {
         for (key, time) in loaded {
             let key: Arc<str> = key.into();
             let id = (key, time);
-            if removed.contains(&id) || state.firing.contains_key(&id) {
+            if removed.contains(&id)
+                || state.firing.contains_key(&id)
+                || state.early.contains(&(id.1, Arc::clone(&id.0)))
+            {
                 continue;
             }
             state.queue.insert((time, id.0));

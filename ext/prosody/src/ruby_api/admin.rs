@@ -1,4 +1,5 @@
-//! `Prosody::Native::Admin`: topic creation and deletion for the cluster a configuration names.
+//! `Prosody::Native::Admin`: topic creation and deletion for the cluster a configuration names,
+//! and a check that it answers.
 //! Each operation returns a [`Pending`] at once.
 
 use magnus::{function, method, prelude::*, DataTypeFunctions, Error, RHash, Ruby, TypedData};
@@ -39,6 +40,29 @@ impl NativeAdmin {
         })
     }
 
+    /// A `Pending` that finishes once a broker answered, or fails after `seconds`.
+    fn check_reachable(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<Pending, Error> {
+        let timeout = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+            Error::new(
+                ruby.exception_arg_error(),
+                format!("timeout must be a positive number of seconds, got {seconds}"),
+            )
+        })?;
+        let admin = std::sync::Arc::clone(&*rb_self.admin);
+        Pending::start_engine(ruby, async move {
+            // The metadata request blocks librdkafka's caller; keep it off the runtime's workers.
+            tokio::task::spawn_blocking(move || admin.check_reachable(timeout))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(prosody_engine::Error::Unreachable {
+                        servers: String::new(),
+                        within: timeout,
+                        reason: "the check stopped before it finished".into(),
+                    })
+                })
+        })
+    }
+
     fn delete_topic(ruby: &Ruby, rb_self: &Self, name: String) -> Result<Pending, Error> {
         let admin = std::sync::Arc::clone(&*rb_self.admin);
         Pending::start_engine(ruby, async move { admin.delete_topic(&name).await })
@@ -54,5 +78,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("new", function!(NativeAdmin::new, 1))?;
     class.define_method("create_topic", method!(NativeAdmin::create_topic, 3))?;
     class.define_method("delete_topic", method!(NativeAdmin::delete_topic, 1))?;
+    class.define_method("check_reachable", method!(NativeAdmin::check_reachable, 1))?;
     Ok(())
 }

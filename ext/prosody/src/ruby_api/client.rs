@@ -108,6 +108,29 @@ impl NativeClient {
         .map(Some)
     }
 
+    /// Mock mode's test hook: fires `key`'s timers in the owned partitions now. A `Pending`
+    /// whose value is how many fired; it raises outside mock mode or when not subscribed.
+    fn fire_timers(ruby: &Ruby, rb_self: &Self, key: String) -> Result<Pending, Error> {
+        let slot = rb_self
+            .consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(consumer) = slot.as_ref().filter(|consumer| consumer.is_local()) else {
+            return Err(Error::new(
+                prosody_class(ruby, "NotSubscribedError")?,
+                "not subscribed: mock_fire_timers needs a subscribed client (in this process)",
+            ));
+        };
+        let firing = consumer.fire_timers(&key);
+        drop(slot);
+        Pending::start(ruby, async move {
+            match firing.await {
+                Ok(count) => Outcome::Count(count),
+                Err(error) => Outcome::Failed(error),
+            }
+        })
+    }
+
     /// Every option as this client resolved it, by Symbol name.
     fn effective(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
         crate::ruby_api::config::effective_hash(ruby, &rb_self.config)
@@ -194,6 +217,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("send_message", method!(NativeClient::send_message, 3))?;
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
     class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
+    class.define_method("fire_timers", method!(NativeClient::fire_timers, 1))?;
     class.define_method("state", method!(NativeClient::state, 0))?;
     class.define_method(
         "assigned_partitions",

@@ -13,6 +13,7 @@ pub(crate) mod config;
 pub(crate) mod event;
 pub(crate) mod log_pump;
 pub(crate) mod message;
+pub(crate) mod mock_log;
 pub(crate) mod native;
 pub(crate) mod pending;
 pub(crate) mod timer;
@@ -28,5 +29,6 @@ pub(crate) fn init(ruby: &Ruby) -> Result<(), Error> {
     pending::init(ruby)?;
     client::init(ruby)?;
     admin::init(ruby)?;
+    mock_log::init(ruby)?;
     log_pump::init(ruby)
 }

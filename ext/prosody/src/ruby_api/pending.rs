@@ -28,6 +28,13 @@ pub(crate) enum Outcome {
     Done,
     /// Success with timer times (whole seconds since the epoch): an Array of Integers.
     Times(Vec<u32>),
+    /// Success with a count: an Integer.
+    Count(usize),
+    /// A mark on the mock cluster's log: a `Prosody::Native::MockLogMark`.
+    Mark(prosody_engine::MockLogMark),
+    /// Records read back from the mock cluster: an Array of
+    /// `[topic, partition, offset, key, payload, [[name, value], ...]]`.
+    Records(Vec<prosody_engine::MockRecord>),
     /// Failure: an engine error, raised as the matching Ruby exception.
     Failed(prosody_engine::Error),
 }
@@ -66,13 +73,17 @@ impl Pending {
         self.task.is_finished()
     }
 
-    /// The operation's value (`true`, or an Array of Integers for timer times), or raises its
-    /// error; waits without the GVL until it finished. The value can be taken once.
+    /// The operation's value (`true`, an Array of Integers for timer times, a count, or the
+    /// mock log's mark or records), or raises its error; waits without the GVL until it
+    /// finished. The value can be taken once.
     fn blocking_value(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         rb_self.task.wait(ruby)?;
         match rb_self.task.take(ruby)? {
             Outcome::Done => Ok(ruby.qtrue().as_value()),
             Outcome::Times(times) => Ok(ruby.ary_from_iter(times).as_value()),
+            Outcome::Count(count) => Ok(ruby.integer_from_u64(count as u64).as_value()),
+            Outcome::Mark(mark) => Ok(crate::ruby_api::mock_log::wrap_mark(ruby, mark)),
+            Outcome::Records(records) => crate::ruby_api::mock_log::records_to_ruby(ruby, records),
             Outcome::Failed(error) => Err(to_ruby(ruby, &error)),
         }
     }

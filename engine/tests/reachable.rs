@@ -1,0 +1,37 @@
+//! `Admin::check_reachable`: a broker that answers passes, a port nobody listens on fails
+//! within the timeout with a transient error naming the servers, and mock mode always passes.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use prosody_engine::{Admin, Error};
+use support::{bootstrap, config, Broker};
+
+#[test]
+fn a_running_broker_and_the_mock_cluster_are_reachable() {
+    for broker in [Broker::Real, Broker::Mock] {
+        let admin = Admin::new(&config(broker, &[])).expect("admin");
+        admin
+            .check_reachable(Duration::from_secs(10))
+            .unwrap_or_else(|error| panic!("{broker:?} {} : {error}", bootstrap()));
+    }
+}
+
+#[test]
+fn an_unused_port_fails_within_the_timeout() {
+    // Port 1 (tcpmux) is privileged and unused on the test machines: connections are refused.
+    let admin = Admin::new(&config(
+        Broker::Real,
+        &[("bootstrap_servers", "127.0.0.1:1")],
+    ))
+    .expect("admin");
+    let started = Instant::now();
+    let error = admin
+        .check_reachable(Duration::from_secs(1))
+        .expect_err("nothing listens there");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(matches!(error, Error::Unreachable { .. }), "{error:?}");
+    assert!(error.is_transient());
+    assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
+}
