@@ -122,7 +122,7 @@ fn bad_requests_get_client_errors_and_the_server_keeps_answering() {
         exchange(port, b"\x16\x03\x01\x02\x00\r\n\r\n").unwrap().0,
         400
     );
-    assert_eq!(get(port, "/metrics").0, 404);
+    assert_eq!(get(port, "/metricz").0, 404);
     assert_eq!(
         exchange(port, b"DELETE /livez HTTP/1.1\r\n\r\n").unwrap().0,
         405
