@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::consumer::drain::drain;
@@ -64,7 +65,23 @@ impl RebalanceContext {
     }
 }
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    /// Keeps each owned partition's lag for `/metrics` (see `consumer/metrics.rs`). Called on
+    /// the poll thread every `statistics.interval.ms`, never per message.
+    fn stats(&self, statistics: Statistics) {
+        let partitions = self.shared.partitions();
+        for (topic, stats) in &statistics.topics {
+            for (partition, stats) in &stats.partitions {
+                if let Some(handle) = partitions.get(&(Arc::from(topic.as_str()), *partition)) {
+                    handle
+                        .progress
+                        .lag
+                        .store(stats.consumer_lag, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
