@@ -12,6 +12,9 @@
 //! short topic scan and a relaxed add (see [`crate::metrics`]). A stack built without metrics
 //! (a bare [`stack::build`](super::stack::build)) holds empty meters that do nothing.
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,7 +57,8 @@ impl Meter {
     }
 }
 
-/// One handler attempt being timed; [`Attempt::finish`] records it.
+/// One handler attempt being timed; [`Attempt::finish`] records it. One dropped unfinished
+/// (its handler panicked, or was dropped at the end of a drain) counts as failed.
 #[derive(Debug)]
 pub(crate) struct Attempt {
     counted: Option<(Arc<ConsumerMetrics>, usize, Instant)>,
@@ -63,8 +67,12 @@ pub(crate) struct Attempt {
 
 impl Attempt {
     /// Records the attempt's duration and whether it succeeded.
-    pub(crate) fn finish(self, succeeded: bool) {
-        if let Some((metrics, slot, started)) = self.counted {
+    pub(crate) fn finish(mut self, succeeded: bool) {
+        self.record(succeeded);
+    }
+
+    fn record(&mut self, succeeded: bool) {
+        if let Some((metrics, slot, started)) = self.counted.take() {
             metrics.observe_handler(self.kind, started.elapsed());
             let outcome = if succeeded {
                 Outcome::Handled
@@ -73,5 +81,11 @@ impl Attempt {
             };
             metrics.count_in(slot, self.kind, outcome);
         }
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.record(false);
     }
 }
