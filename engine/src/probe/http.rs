@@ -174,6 +174,10 @@ mod tests {
         assert_eq!(get("/livez?verbose=1"), probe(Route::Live, false));
         assert_eq!(get("/metrics"), Some(Request::Scrape { head_only: false }));
         assert_eq!(
+            parse(b"HEAD /metrics HTTP/1.1\r\n\r\n"),
+            Some(Request::Scrape { head_only: true })
+        );
+        assert_eq!(
             parse(b"HEAD /readyz HTTP/1.0\r\n\r\n"),
             probe(Route::Ready, true)
         );
