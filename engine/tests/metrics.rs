@@ -251,7 +251,51 @@ async fn scrapes_parse_under_load_and_after_a_rebalance(broker: Broker) {
     second.shutdown().await;
 }
 
+/// Holds every message until the test releases them.
+#[derive(Clone)]
+struct Held(Arc<tokio::sync::Semaphore>);
+
+impl Handler for Held {
+    fn on_message(&self, _: Context, _: Message) -> HandlerFuture {
+        let release = Arc::clone(&self.0);
+        Box::pin(async move {
+            let _ = release.acquire().await;
+            Ok(())
+        })
+    }
+}
+
+/// A new group's lag is the whole backlog while its handler holds it back, and falls to zero
+/// once the offsets commit.
+async fn lag_counts_the_backlog_held_back_and_then_falls_to_zero(broker: Broker) {
+    let topic = unique("metrics-lag");
+    create_topic(broker, &topic, 1).await;
+    let group = unique("metrics-lag-group");
+    let port = free_port();
+    let port_text = port.to_string();
+    let held = Held(Arc::new(tokio::sync::Semaphore::new(0)));
+    let consumer = consume(
+        broker,
+        &group,
+        &topic,
+        &[
+            ("probe_host", "127.0.0.1"),
+            ("probe_port", &port_text),
+            ("timeout", "1m"),
+        ],
+        Arc::new(held.clone()),
+    );
+    let lag =
+        format!("prosody_partition_lag{{group=\"{group}\",topic=\"{topic}\",partition=\"0\"}}");
+    produce(broker, &topic, 1, 10).await;
+    until(port, "lag 10", |s| s.get(&lag) == Some(&10.0)).await;
+    held.0.add_permits(1_000);
+    until(port, "lag 0", |s| s.get(&lag) == Some(&0.0)).await;
+    consumer.shutdown().await;
+}
+
 on_both_brokers! {
     outcomes => outcomes_are_counted_by_topic_kind_and_outcome();
+    lag => lag_counts_the_backlog_held_back_and_then_falls_to_zero();
     load_and_rebalance => scrapes_parse_under_load_and_after_a_rebalance();
 }

@@ -3,7 +3,7 @@
 //!
 //! Gauges cost nothing between scrapes. Lag is librdkafka's: every statistics interval the
 //! poll thread stores each owned partition's high watermark minus committed offset (see
-//! `poll/rebalance.rs`); a partition appears once both are known, and leaves with its
+//! `poll/stats.rs`); a partition appears once both are known, and leaves with its
 //! assignment, so a rebalance never leaves stale partitions behind.
 
 use std::sync::atomic::Ordering;

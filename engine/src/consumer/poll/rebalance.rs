@@ -18,6 +18,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::consumer::drain::drain;
 use crate::consumer::partition;
+use crate::consumer::poll::stats;
 use crate::consumer::shared::{Shared, TopicPartition};
 
 /// The consumer's librdkafka context.
@@ -66,20 +67,10 @@ impl RebalanceContext {
 }
 
 impl ClientContext for RebalanceContext {
-    /// Keeps each owned partition's lag for `/metrics` (see `consumer/metrics.rs`). Called on
+    /// Keeps each owned partition's lag for `/metrics` (see `stats.rs`). Called on
     /// the poll thread every `statistics.interval.ms`, never per message.
     fn stats(&self, statistics: Statistics) {
-        let partitions = self.shared.partitions();
-        for (topic, stats) in &statistics.topics {
-            for (partition, stats) in &stats.partitions {
-                if let Some(handle) = partitions.get(&(Arc::from(topic.as_str()), *partition)) {
-                    handle
-                        .progress
-                        .lag
-                        .store(stats.consumer_lag, Ordering::Relaxed);
-                }
-            }
-        }
+        stats::record_lag(&self.shared, &statistics);
     }
 }
 
