@@ -32,6 +32,7 @@ pub mod defer;
 mod error;
 mod handler;
 mod kafka;
+mod metrics;
 pub mod middleware;
 mod probe;
 mod process_runtime;

@@ -14,6 +14,7 @@ use crate::consumer::{Consumer, Subscription};
 use crate::error::Result;
 use crate::handler::Handler;
 use crate::kafka::Producer;
+use crate::metrics::ConsumerMetrics;
 use crate::middleware::{stack, FailureSink};
 
 impl Consumer {
@@ -35,21 +36,36 @@ impl Consumer {
                 "these options are set but do nothing in this mode"
             );
         }
-        let sink = failure_sink(config, &runtime)?;
+        let metrics = Arc::new(ConsumerMetrics::new(
+            config.group_id.as_deref().unwrap_or_default(),
+            config.subscribed_topics.iter().map(String::as_str),
+        ));
+        let producer = failure_producer(config, &runtime)?;
+        if let Some(producer) = &producer {
+            metrics.attach_producer(Arc::clone(producer.metrics()));
+        }
+        let sink = producer.map(|producer| Arc::new(producer) as Arc<dyn FailureSink>);
         let scheduler = stack::scheduler(config);
-        let handler = stack::build_with(config, handler, sink, scheduler.clone())?;
-        subscription.start(handler, scheduler, runtime)
+        let handler = stack::build_measured(config, handler, sink, scheduler.clone(), &metrics)?;
+        subscription.start(handler, scheduler, metrics, runtime)
+    }
+
+    /// Reports `producer`'s sends in this consumer's `/metrics`, labelled with its group: a
+    /// client's producer reports with the client's consumer. Reporting one twice counts once.
+    pub fn report_sends_of(&self, producer: &Producer) {
+        self.metrics()
+            .attach_producer(Arc::clone(producer.metrics()));
     }
 }
 
 /// The producer that low-latency mode writes its failure topic with; other modes need none.
-fn failure_sink(config: &Config, runtime: &Handle) -> Result<Option<Arc<dyn FailureSink>>> {
+fn failure_producer(config: &Config, runtime: &Handle) -> Result<Option<Producer>> {
     match config.mode {
         Mode::LowLatency => {
             // `subscribe` may be called from a plain thread; the producer is made inside the
             // consumer's runtime either way.
             let _guard = runtime.enter();
-            Ok(Some(Arc::new(Producer::new(config)?)))
+            Ok(Some(Producer::new(config)?))
         }
         Mode::Pipeline | Mode::BestEffort => Ok(None),
     }

@@ -256,7 +256,7 @@ async fn malformed_requests_get_400_and_the_consumer_carries_on(broker: Broker) 
             .unwrap();
         assert_eq!(status, 400);
     }
-    assert_eq!(get(port, "/metrics").await.0, 404);
+    assert_eq!(get(port, "/nothing-here").await.0, 404);
     // A client that connects and says nothing holds no consumer up either.
     let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
 

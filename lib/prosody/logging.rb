@@ -13,11 +13,14 @@ module Prosody
     end
 
     # Replaces the logger; `nil` restores the default (`$stdout` at INFO).
-    # To silence Prosody, assign `Logger.new(File::NULL)`.
+    # To silence Prosody, assign `Logger.new(File::NULL)`. Engine lines follow the logger's level:
+    # at DEBUG the engine's debug lines appear too (a later `logger.level =` applies within a
+    # second). `PROSODY_LOG` narrows them by target, e.g. `prosody_engine::consumer=debug`.
     # @param logger [Logger, nil]
     def logger=(logger)
       @logger_assigned = !logger.nil?
       @logger = logger
+      LogPump.sync_level
     end
 
     # @return [Boolean] whether {logger=} chose a logger (the Rails integration leaves it alone)
@@ -33,7 +36,9 @@ module Prosody
   #
   # @api private
   module LogPump
-    SEVERITIES = { 1 => Logger::INFO, 2 => Logger::WARN, 3 => Logger::ERROR }.freeze
+    SEVERITIES = {
+      0 => Logger::DEBUG, 1 => Logger::INFO, 2 => Logger::WARN, 3 => Logger::ERROR
+    }.freeze
 
     @lock = Mutex.new
 
@@ -46,9 +51,21 @@ module Prosody
           return unless fd
 
           @pid = Process.pid
+          sync_level
           @thread = Thread.new(IO.for_fd(fd, autoclose: false)) { |io| pump(io) }
           @thread.name = "prosody-log"
         end
+      end
+
+      # Tells the engine the logger's level, so it makes no line the logger would discard.
+      # Loggers without an Integer level count as INFO.
+      def sync_level
+        level = Prosody.logger.respond_to?(:level) ? Prosody.logger.level : nil
+        level = Logger::INFO unless level.is_a?(Integer)
+        return if level == @level
+
+        Native.log_level = level
+        @level = level
       end
 
       # Delivers whatever the engine has logged so far.
@@ -63,6 +80,7 @@ module Prosody
       def pump(io)
         loop do
           io.wait_readable(1)
+          sync_level
           flush
         end
       rescue StandardError => e

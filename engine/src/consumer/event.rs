@@ -59,6 +59,8 @@ pub(crate) struct Scope {
     /// The partition's deferred backlogs, in pipeline mode with `defer_enabled`.
     pub(crate) backlogs: Option<Arc<Backlogs>>,
     pub(crate) segment: TimerSegment,
+    /// The partition's topic in the consumer's metrics.
+    pub(crate) topic_slot: usize,
 }
 
 impl Scope {

@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::consumer::shared::Shared;
+use crate::metrics::Scrape;
 use crate::probe::Probed;
 
 impl Shared {
@@ -79,6 +80,10 @@ impl Probed for Shared {
 
     fn stalls(&self) -> Vec<String> {
         Shared::stalls(self)
+    }
+
+    fn metrics(&self, scrape: &mut Scrape) {
+        self.write_metrics(scrape);
     }
 }
 

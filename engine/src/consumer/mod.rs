@@ -14,6 +14,7 @@ mod drain;
 mod event;
 mod health;
 mod keyed;
+mod metrics;
 mod offsets;
 mod partition;
 mod poll;
@@ -31,6 +32,7 @@ pub(crate) use subscription::Subscription;
 
 use shared::Shared;
 
+use crate::metrics::ConsumerMetrics;
 use crate::probe::Registration;
 
 /// A running group consumer. Dropping it starts a graceful shutdown in the background; call
@@ -102,6 +104,11 @@ impl Consumer {
     /// Whether [`pause`](Self::pause) is in effect.
     pub fn is_paused(&self) -> bool {
         self.shared.quiet.load(Ordering::Acquire)
+    }
+
+    /// The counters `/metrics` reports for this consumer.
+    pub(crate) fn metrics(&self) -> &ConsumerMetrics {
+        &self.shared.metrics
     }
 
     /// Counters for tests and benchmarks.

@@ -18,7 +18,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
@@ -44,6 +44,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         next_commit: AtomicI64::new(-1),
         busy: AtomicBool::new(false),
         last_progress_ms: AtomicU64::new(shared.now_ms()),
+        lag: AtomicI64::new(-1),
         timer_loader: Arc::default(),
         timer_scheduler: Arc::default(),
     });
@@ -74,6 +75,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             due_sender,
         )),
     ];
+    let pending_timers = Arc::clone(&timers);
     let task = PartitionTask {
         scope: Arc::new(Scope {
             shared: Arc::clone(shared),
@@ -83,6 +85,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             label: format!("{}/{}", partition.0, partition.1).into(),
             backlogs: deferred.map(|(backlogs, _)| backlogs),
             segment,
+            topic_slot: shared.metrics.topic_slot(&partition.0),
         }),
         progress: Arc::clone(&progress),
         tracker: OffsetTracker::default(),
@@ -97,6 +100,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         terminate.clone(),
     ));
     PartitionHandle {
+        timers: pending_timers,
         sender,
         progress,
         timers,
@@ -193,6 +197,8 @@ impl PartitionTask {
                     due.close();
                 }
                 Some(timer) = due.recv(), if open => {
+                    let late = SystemTime::now().duration_since(timer.time.to_system_time());
+                    self.scope.shared.metrics.observe_fire_lag(late.unwrap_or_default());
                     if let Some(event) = self.offer(Event::Timer(timer)) {
                         running.push(self.scope.run(event));
                     }

@@ -11,6 +11,7 @@ use crate::consumer::event::Scope;
 use crate::defer::DeferredTimer;
 use crate::error::{ErrorClass, HandlerError};
 use crate::handler::{Context, Timer};
+use crate::metrics::{Kind, Outcome};
 use crate::timers::TimerTime;
 
 /// What becomes of a backlog's head after a retry.
@@ -36,6 +37,8 @@ impl Scope {
         let parked = self.park(key, Deferred::Offset(offset)).await;
         if parked {
             self.shared.stats.deferred.fetch_add(1, Ordering::Relaxed);
+            let metrics = &self.shared.metrics;
+            metrics.count_in(self.topic_slot, Kind::Message, Outcome::Deferred);
         }
         parked
     }
@@ -57,6 +60,8 @@ impl Scope {
         if parked {
             let stats = &self.shared.stats;
             stats.deferred_timers.fetch_add(1, Ordering::Relaxed);
+            let metrics = &self.shared.metrics;
+            metrics.count_in(self.topic_slot, Kind::Timer, Outcome::Deferred);
         }
         parked
     }

@@ -14,6 +14,7 @@ use crate::consumer::decode::Record;
 use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::Signal;
 use crate::handler::Handler;
+use crate::metrics::ConsumerMetrics;
 use crate::probe::Heartbeat;
 use crate::qos::FairScheduler;
 use crate::timers::{PartitionTimers, TimerStore};
@@ -51,6 +52,8 @@ pub(crate) struct Progress {
     /// Beaten by the partition's timer loader and scheduler (see `health.rs`).
     pub(crate) timer_loader: Arc<Heartbeat>,
     pub(crate) timer_scheduler: Arc<Heartbeat>,
+    /// High watermark minus committed offset, from librdkafka's statistics; -1 until known.
+    pub(crate) lag: AtomicI64,
 }
 
 /// The handles that control one partition's task.
@@ -59,7 +62,8 @@ pub(crate) struct PartitionHandle {
     /// Records from the poll thread, undecoded (see [`Record::decode`]).
     pub(crate) sender: mpsc::Sender<Record>,
     pub(crate) progress: Arc<Progress>,
-    /// The partition's timers, for test hooks that reach them from outside its task.
+    /// The partition's timers: `/metrics` reports their pending count, and mock mode's test
+    /// hooks reach them from outside the partition's task.
     pub(crate) timers: Arc<PartitionTimers>,
     /// Stop taking new work; let running handlers finish.
     pub(crate) drain: CancellationToken,
@@ -121,6 +125,8 @@ pub(crate) struct Shared {
     pub(crate) stats: ConsumerStats,
     /// Beaten by the poll loop on every turn (see `health.rs`).
     pub(crate) poll_heartbeat: Heartbeat,
+    /// Counted by the handler stack and the partition tasks; scraped by `/metrics`.
+    pub(crate) metrics: Arc<ConsumerMetrics>,
 }
 
 impl std::fmt::Debug for Shared {

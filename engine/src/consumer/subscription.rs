@@ -21,6 +21,7 @@ use crate::defer::{CassandraDeferStore, DeferStore, MemoryDeferStore};
 use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::kafka::loader::MessageLoader;
+use crate::metrics::ConsumerMetrics;
 use crate::probe::{self, Heartbeat};
 use crate::qos::FairScheduler;
 use crate::timers::{CassandraTimerStore, MemoryTimerStore, TimerStore};
@@ -60,6 +61,7 @@ impl<'a> Subscription<'a> {
         self,
         handler: Arc<dyn Handler>,
         scheduler: FairScheduler,
+        metrics: Arc<ConsumerMetrics>,
         runtime: Handle,
     ) -> Result<Consumer> {
         let Self { config, group_id } = self;
@@ -92,6 +94,7 @@ impl<'a> Subscription<'a> {
             epoch: Instant::now(),
             stats: ConsumerStats::default(),
             poll_heartbeat: Heartbeat::default(),
+            metrics,
         });
         // Before joining the group, so a taken port fails the subscribe with nothing started.
         let probe = config

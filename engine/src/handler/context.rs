@@ -137,6 +137,11 @@ impl Context {
         slot.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
+    /// The topic of the event's partition; `None` on a detached context.
+    pub(crate) fn topic(&self) -> Option<&str> {
+        self.timers.as_ref().map(|timers| timers.segment().topic())
+    }
+
     /// The key, shared rather than copied.
     pub(crate) fn shared_key(&self) -> &Arc<str> {
         &self.key

@@ -71,6 +71,12 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
         // full local queue should not idle the fetcher for a second (librdkafka's default).
         .set("fetch.wait.max.ms", "100")
         .set("fetch.queue.backoff.ms", "10")
+        // Partition lag for `/metrics`: a statistics report every few seconds (every second in
+        // mock mode, for tests) costs one JSON parse on the poll thread, nothing per message.
+        .set(
+            "statistics.interval.ms",
+            if config.mock { "1000" } else { "5000" },
+        )
         .set(
             "allow.auto.create.topics",
             if config.mock { "true" } else { "false" },

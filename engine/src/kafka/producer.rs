@@ -5,7 +5,8 @@
 //! fails once `send_timeout` has passed. Nothing is buffered beyond librdkafka's own queue,
 //! whose size librdkafka bounds; a full queue is a transient error.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -15,6 +16,7 @@ use rdkafka::util::Timeout;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::client_config::producer_config;
+use crate::metrics::ProducerMetrics;
 use crate::trace::TraceParent;
 
 /// Extra time granted to sends made while a new producer starts up.
@@ -51,7 +53,9 @@ pub struct Producer {
     inner: FutureProducer,
     source_system: Option<String>,
     send_timeout: Duration,
-    created: std::time::Instant,
+    created: Instant,
+    /// Shared by clones; a consumer reports them (see `Consumer::report_sends_of`).
+    metrics: Arc<ProducerMetrics>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -79,7 +83,8 @@ impl Producer {
                 .clone()
                 .or_else(|| config.group_id.clone()),
             send_timeout: config.send_timeout,
-            created: std::time::Instant::now(),
+            created: Instant::now(),
+            metrics: Arc::default(),
         })
     }
 
@@ -99,6 +104,27 @@ impl Producer {
 
     /// Sends an already encoded payload with extra headers.
     pub async fn send_bytes(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        extra_headers: &[(&str, &[u8])],
+    ) -> Result<Delivery> {
+        let started = Instant::now();
+        let result = self
+            .send_unmeasured(topic, key, payload, extra_headers)
+            .await;
+        self.metrics
+            .record(topic, result.is_ok(), started.elapsed());
+        result
+    }
+
+    /// What this producer's sends count into.
+    pub(crate) fn metrics(&self) -> &Arc<ProducerMetrics> {
+        &self.metrics
+    }
+
+    async fn send_unmeasured(
         &self,
         topic: &str,
         key: &str,

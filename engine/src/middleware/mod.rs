@@ -32,6 +32,7 @@ mod dedup;
 mod defer;
 mod failure_topic;
 mod filter;
+mod measure;
 mod qos;
 mod retry;
 pub mod stack;
@@ -51,6 +52,7 @@ pub use failure_topic::{
     SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, SOURCE_TIMESTAMP_HEADER, SOURCE_TOPIC_HEADER,
 };
 pub use filter::{Filter, FilterLayer};
+pub(crate) use measure::Meter;
 pub use qos::{Qos, QosLayer};
 pub use retry::{Backoff, Bounded, Retry, RetryForever, RetryLayer, RetryPolicy};
 pub use timeout::{Timeout, TimeoutLayer};

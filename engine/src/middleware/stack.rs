@@ -69,10 +69,11 @@ use std::sync::Arc;
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::handler::Handler;
+use crate::metrics::ConsumerMetrics;
 use crate::middleware::{
     Backoff, BestEffortLayer, Bounded, CassandraDedupStore, DedupLayer, DedupStore, DeferLayer,
-    FailureSink, FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, QosLayer, RetryForever,
-    RetryLayer, TimeoutLayer,
+    FailureSink, FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, Meter, QosLayer,
+    RetryForever, RetryLayer, TimeoutLayer,
 };
 use crate::qos::{FailureRate, FairScheduler, HotKeys, SchedulerSettings};
 
@@ -134,11 +135,36 @@ pub fn build_with(
     failure_sink: Option<Arc<dyn FailureSink>>,
     scheduler: FairScheduler,
 ) -> Result<Arc<dyn Handler>> {
+    compose(config, inner, failure_sink, scheduler, &Meter::default())
+}
+
+/// Like [`build_with`], counting into `metrics` for `/metrics`: the filter and dedup layers
+/// count what they skip, and the timeout layer times and counts each handler attempt (see
+/// `middleware/measure`).
+pub(crate) fn build_measured(
+    config: &Config,
+    inner: Arc<dyn Handler>,
+    failure_sink: Option<Arc<dyn FailureSink>>,
+    scheduler: FairScheduler,
+    metrics: &Arc<ConsumerMetrics>,
+) -> Result<Arc<dyn Handler>> {
+    let meter = Meter::new(Arc::clone(metrics));
+    compose(config, inner, failure_sink, scheduler, &meter)
+}
+
+fn compose(
+    config: &Config,
+    inner: Arc<dyn Handler>,
+    failure_sink: Option<Arc<dyn FailureSink>>,
+    scheduler: FairScheduler,
+    meter: &Meter,
+) -> Result<Arc<dyn Handler>> {
     let group_id = config.group_id.clone().unwrap_or_default();
     let backoff = Backoff::new(config.retry_base, config.max_retry_delay);
 
     let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
-    let mut handler = wrap(&TimeoutLayer::new(config.timeout), inner);
+    let timeout = TimeoutLayer::new(config.timeout).metered(meter.clone());
+    let mut handler = wrap(&timeout, inner);
     handler = wrap(&qos_layer(config, scheduler, &failure_rate), handler);
     if config.idempotence_cache_size > 0 {
         let store: Arc<dyn DedupStore> = if config.mock {
@@ -150,7 +176,8 @@ pub fn build_with(
             store,
             group_id.as_str(),
             config.idempotence_version.as_str(),
-        );
+        )
+        .metered(meter.clone());
         handler = wrap(&dedup, handler);
     }
     handler = match config.mode {
@@ -167,7 +194,8 @@ pub fn build_with(
         }
         Mode::BestEffort => wrap(&BestEffortLayer, handler),
     };
-    let filter = FilterLayer::new(config.group_id.clone(), config.allowed_events.clone());
+    let filter = FilterLayer::new(config.group_id.clone(), config.allowed_events.clone())
+        .metered(meter.clone());
     Ok(wrap(&filter, handler))
 }
 

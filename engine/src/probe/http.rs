@@ -1,4 +1,4 @@
-//! Just enough HTTP/1.x for probes: one request per connection, a request head of bounded
+//! Just enough HTTP/1.x for probes and scrapes: one request per connection, a request head of bounded
 //! size, `GET` and `HEAD`, and plain-text answers that close the connection.
 //!
 //! Kubernetes, load balancers and `curl` all send small `GET`s; anything else is answered with
@@ -20,6 +20,8 @@ pub(crate) enum Route {
 pub(crate) enum Request {
     /// A probe; `head_only` for `HEAD`, which gets the status and headers without the body.
     Probe { route: Route, head_only: bool },
+    /// A Prometheus scrape of `/metrics`.
+    Scrape { head_only: bool },
     /// An answer that needs no consumer state (400, 404, 405, 431, 505).
     Reject(Response),
 }
@@ -29,6 +31,7 @@ pub(crate) enum Request {
 pub(crate) struct Response {
     pub(crate) status: u16,
     pub(crate) body: String,
+    pub(crate) content_type: &'static str,
     /// Leave the body out (a `HEAD` request); `Content-Length` still gives its size.
     pub(crate) head_only: bool,
 }
@@ -38,6 +41,7 @@ impl Response {
         Self {
             status,
             body: body.into(),
+            content_type: "text/plain; charset=utf-8",
             head_only: false,
         }
     }
@@ -50,9 +54,10 @@ impl Response {
             ""
         };
         let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{allow}Connection: close\r\n\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{allow}Connection: close\r\n\r\n",
             self.status,
             reason(self.status),
+            self.content_type,
             self.body.len(),
         )
         .into_bytes();
@@ -122,10 +127,11 @@ fn judge(head: &[u8]) -> Request {
     let route = match path.trim_end_matches('/') {
         "/readyz" => Route::Ready,
         "/livez" => Route::Live,
+        "/metrics" => return Request::Scrape { head_only },
         _ => {
             return Request::Reject(Response::new(
                 404,
-                "not found: probes are /readyz and /livez\n",
+                "not found: the paths are /readyz, /livez and /metrics\n",
             ))
         }
     };
@@ -153,7 +159,7 @@ mod tests {
     fn status(request: &str) -> u16 {
         match parse(request.as_bytes()) {
             Some(Request::Reject(response)) => response.status,
-            Some(Request::Probe { .. }) => 200,
+            Some(Request::Probe { .. } | Request::Scrape { .. }) => 200,
             None => 0,
         }
     }
@@ -166,6 +172,11 @@ mod tests {
         assert_eq!(get("/readyz"), probe(Route::Ready, false));
         assert_eq!(get("/livez/"), probe(Route::Live, false));
         assert_eq!(get("/livez?verbose=1"), probe(Route::Live, false));
+        assert_eq!(get("/metrics"), Some(Request::Scrape { head_only: false }));
+        assert_eq!(
+            parse(b"HEAD /metrics HTTP/1.1\r\n\r\n"),
+            Some(Request::Scrape { head_only: true })
+        );
         assert_eq!(
             parse(b"HEAD /readyz HTTP/1.0\r\n\r\n"),
             probe(Route::Ready, true)
@@ -180,7 +191,7 @@ mod tests {
 
     #[test]
     fn bad_requests_get_the_matching_client_error() {
-        assert_eq!(status("GET /metrics HTTP/1.1\r\n\r\n"), 404);
+        assert_eq!(status("GET /metricz HTTP/1.1\r\n\r\n"), 404);
         assert_eq!(status("GET / HTTP/1.1\r\n\r\n"), 404);
         assert_eq!(status("POST /readyz HTTP/1.1\r\n\r\n"), 405);
         assert_eq!(status("GET /readyz HTTP/2.0\r\n\r\n"), 505);

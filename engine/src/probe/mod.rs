@@ -1,5 +1,6 @@
 //! Health probes: the HTTP server on `probe_host:probe_port` that answers `/readyz` and
-//! `/livez` for every consumer of the process.
+//! `/livez` for every consumer of the process, and serves their `/metrics` (see
+//! [`crate::metrics`]).
 //!
 //! Consumers register a [`Probed`] view of themselves when they subscribe and drop their
 //! [`Registration`] after they stop. The first registration for an address binds it (so a port
@@ -21,6 +22,8 @@ mod server;
 mod tests;
 
 pub(crate) use heartbeat::Heartbeat;
+
+use crate::metrics::Scrape;
 pub(crate) use registry::{register, Registration};
 
 /// What a registered consumer tells the probes. Both answers are computed when a probe asks,
@@ -34,4 +37,9 @@ pub(crate) trait Probed: Send + Sync {
 
     /// One line for each stalled part of the consumer (a loop or a partition); empty when live.
     fn stalls(&self) -> Vec<String>;
+
+    /// Adds the consumer's series to a `/metrics` scrape. Reports nothing unless overridden.
+    fn metrics(&self, scrape: &mut Scrape) {
+        let _ = scrape;
+    }
 }

@@ -1,4 +1,5 @@
-//! One probe server: a listener on the probe runtime and the consumers it answers for.
+//! One probe server: a listener on the probe runtime and the consumers it answers for, with
+//! their probes and their metrics.
 //!
 //! Each connection carries one request and is closed after the answer. Connections are capped
 //! ([`MAX_CONNECTIONS`]; more are closed at once) and each must send its request head within
@@ -16,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::metrics::{Scrape, CONTENT_TYPE};
 use crate::probe::http::{self, Request, Response};
 use crate::probe::report::{self, Member};
 use crate::probe::Probed;
@@ -138,6 +140,11 @@ async fn serve(mut stream: TcpStream, members: Members, _slot: OwnedSemaphorePer
             response.head_only = head_only;
             response
         }
+        Ok(Some(Request::Scrape { head_only })) => {
+            let mut response = scrape(&members);
+            response.head_only = head_only;
+            response
+        }
         Ok(Some(Request::Reject(response))) => response,
         Ok(None) => return,
         Err(_) => Response::new(408, "request head not received in time\n"),
@@ -165,14 +172,28 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
     }
 }
 
+/// Every member's metrics, summed where two report the same series.
+fn scrape(members: &Members) -> Response {
+    let mut scrape = Scrape::default();
+    for (_, member) in current(members) {
+        member.metrics(&mut scrape);
+    }
+    let mut response = Response::new(200, scrape.encode());
+    response.content_type = CONTENT_TYPE;
+    response
+}
+
+fn current(members: &Members) -> Vec<(u64, Arc<dyn Probed>)> {
+    members
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
 /// Every member's state now. The list is copied first so no consumer is asked while the
 /// member lock is held.
 fn snapshot(members: &Members) -> Vec<Member> {
-    let current: Vec<(u64, Arc<dyn Probed>)> = members
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    current
+    current(members)
         .into_iter()
         .map(|(id, member)| Member {
             id,

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{register, Probed};
 use crate::error::Error;
+use crate::metrics::Scrape;
 
 #[derive(Default)]
 struct Fake {
@@ -24,6 +25,15 @@ impl Probed for Fake {
     }
     fn stalls(&self) -> Vec<String> {
         self.stalls.lock().unwrap().clone()
+    }
+    fn metrics(&self, scrape: &mut Scrape) {
+        let partitions = i64::try_from(self.assigned_partitions()).unwrap();
+        scrape.gauge(
+            "x_partitions",
+            "Owned.",
+            &[("group", &self.group)],
+            partitions,
+        );
     }
 }
 
@@ -122,7 +132,7 @@ fn bad_requests_get_client_errors_and_the_server_keeps_answering() {
         exchange(port, b"\x16\x03\x01\x02\x00\r\n\r\n").unwrap().0,
         400
     );
-    assert_eq!(get(port, "/metrics").0, 404);
+    assert_eq!(get(port, "/metricz").0, 404);
     assert_eq!(
         exchange(port, b"DELETE /livez HTTP/1.1\r\n\r\n").unwrap().0,
         405
@@ -134,4 +144,25 @@ fn bad_requests_get_client_errors_and_the_server_keeps_answering() {
     let head = exchange(port, b"HEAD /readyz HTTP/1.1\r\n\r\n").unwrap();
     assert_eq!(head, (200, String::new()));
     assert_eq!(get(port, "/readyz").0, 200);
+}
+
+#[test]
+fn metrics_sum_the_members_series_in_the_exposition_format() {
+    let port = free_port();
+    let _first = register("127.0.0.1", port, fake("billing", 2)).unwrap();
+    let _second = register("127.0.0.1", port, fake("billing", 3)).unwrap();
+    let _third = register("127.0.0.1", port, fake("audit", 1)).unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: probe\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    assert_eq!(
+        body,
+        "# HELP x_partitions Owned.\n# TYPE x_partitions gauge\nx_partitions{group=\"billing\"} 5\nx_partitions{group=\"audit\"} 1\n"
+    );
 }

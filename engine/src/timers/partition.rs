@@ -103,6 +103,18 @@ impl PartitionTimers {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The group, topic and partition these timers belong to.
+    pub(crate) fn segment(&self) -> &TimerSegment {
+        &self.segment
+    }
+
+    /// Timers loaded and not yet handled: queued in memory (due within the loaded window) or
+    /// firing. Later ones wait in the store, uncounted.
+    pub(crate) fn pending(&self) -> usize {
+        let state = self.lock();
+        state.queue.len() + state.firing.len()
+    }
+
     fn check_open(&self, operation: &'static str, key: &str) -> Result<()> {
         if self.closed.is_cancelled() {
             return Err(Error::Timer {

@@ -34,6 +34,7 @@ mod queues;
 mod rebalance;
 mod record;
 mod signal;
+mod stats;
 
 pub(crate) use signal::Signal;
 

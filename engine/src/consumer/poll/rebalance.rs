@@ -13,10 +13,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::consumer::drain::drain;
 use crate::consumer::partition;
+use crate::consumer::poll::stats;
 use crate::consumer::shared::{Shared, TopicPartition};
 
 /// The consumer's librdkafka context.
@@ -64,7 +66,13 @@ impl RebalanceContext {
     }
 }
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    /// Keeps each owned partition's lag for `/metrics` (see `stats.rs`). Called on
+    /// the poll thread every `statistics.interval.ms`, never per message.
+    fn stats(&self, statistics: Statistics) {
+        stats::record_lag(&self.shared, &statistics);
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

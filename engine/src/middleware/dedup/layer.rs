@@ -4,6 +4,7 @@ use std::sync::Arc;
 use super::{Dedup, DedupStore};
 use crate::handler::Handler;
 use crate::middleware::Layer;
+use crate::middleware::Meter;
 
 /// Builds a [`Dedup`]: the store, this consumer's group and the `idempotence_version`.
 ///
@@ -26,6 +27,8 @@ pub struct DedupLayer {
     pub(super) store: Arc<dyn DedupStore>,
     pub(super) group_id: Arc<str>,
     pub(super) version: Arc<str>,
+    /// Counts skipped messages (see `middleware/measure`).
+    pub(super) meter: Meter,
 }
 
 impl DedupLayer {
@@ -39,7 +42,14 @@ impl DedupLayer {
             store,
             group_id: group_id.into(),
             version: version.into(),
+            meter: Meter::default(),
         }
+    }
+
+    /// The same layer, counting skipped messages into `meter`.
+    pub(crate) fn metered(mut self, meter: Meter) -> Self {
+        self.meter = meter;
+        self
     }
 }
 

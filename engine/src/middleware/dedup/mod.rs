@@ -40,6 +40,7 @@ pub use store::{DedupStore, MemoryDedupStore};
 
 use crate::error::{Error, ErrorClass, HandlerError};
 use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
+use crate::metrics::Outcome;
 
 /// Skips already handled events; built by [`DedupLayer`], see its example.
 pub struct Dedup<H: ?Sized> {
@@ -102,8 +103,10 @@ impl<H: Handler + ?Sized> Handler for Dedup<H> {
         };
         let inner = Arc::clone(&self.inner);
         let store = Arc::clone(&self.settings.store);
+        let meter = self.settings.meter.clone();
         Box::pin(async move {
             if store.contains(key).await.map_err(store_failed)? {
+                meter.count_message(message.topic(), Outcome::Deduplicated);
                 tracing::debug!(
                     topic = message.topic(),
                     partition = message.partition(),

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use super::Filter;
 use crate::handler::Handler;
 use crate::middleware::Layer;
+use crate::middleware::Meter;
 
 /// Builds a [`Filter`]: the consumer's group and the allowed event-type prefixes.
 ///
@@ -23,10 +24,11 @@ use crate::middleware::Layer;
 /// assert!(!filter.admits(&skipped));
 /// assert!(filter.admits(&handled));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct FilterLayer {
     group_id: Option<Arc<str>>,
     allowed_events: Arc<[String]>,
+    meter: Meter,
 }
 
 impl FilterLayer {
@@ -36,7 +38,14 @@ impl FilterLayer {
         Self {
             group_id: group_id.map(Into::into),
             allowed_events: allowed_events.into(),
+            meter: Meter::default(),
         }
+    }
+
+    /// The same layer, counting skipped messages into `meter`.
+    pub(crate) fn metered(mut self, meter: Meter) -> Self {
+        self.meter = meter;
+        self
     }
 }
 
@@ -44,10 +53,12 @@ impl<H: Handler + ?Sized> Layer<H> for FilterLayer {
     type Handler = Filter<H>;
 
     fn layer(&self, inner: Arc<H>) -> Filter<H> {
-        Filter::new(
+        let mut filter = Filter::new(
             inner,
             self.group_id.clone(),
             Arc::clone(&self.allowed_events),
-        )
+        );
+        filter.meter = self.meter.clone();
+        filter
     }
 }

@@ -22,11 +22,15 @@ pub use layer::FilterLayer;
 
 use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::kafka::SOURCE_SYSTEM_HEADER;
+use crate::metrics::Outcome;
+use crate::middleware::Meter;
 
 /// Skips looped-back and unwanted messages; built by [`FilterLayer`], see its example.
 pub struct Filter<H: ?Sized> {
     group_id: Option<Arc<str>>,
     allowed_events: Arc<[String]>,
+    /// Counts skipped messages (see `middleware/measure`).
+    meter: Meter,
     inner: Arc<H>,
 }
 
@@ -36,6 +40,7 @@ impl<H: ?Sized> Filter<H> {
         Self {
             group_id,
             allowed_events,
+            meter: Meter::default(),
             inner,
         }
     }
@@ -75,11 +80,13 @@ impl<H: ?Sized> Filter<H> {
 
 impl<H: ?Sized> Clone for Filter<H> {
     fn clone(&self) -> Self {
-        Self::new(
+        let mut filter = Self::new(
             Arc::clone(&self.inner),
             self.group_id.clone(),
             Arc::clone(&self.allowed_events),
-        )
+        );
+        filter.meter = self.meter.clone();
+        filter
     }
 }
 
@@ -105,6 +112,7 @@ impl<H: Handler + ?Sized> Handler for Filter<H> {
                     reason,
                     "message skipped"
                 );
+                self.meter.count_message(message.topic(), Outcome::Filtered);
                 Box::pin(async { Ok(()) })
             }
         }

@@ -22,17 +22,26 @@ pub use layer::TimeoutLayer;
 
 use crate::error::{ErrorClass, HandlerError};
 use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
+use crate::metrics::Kind;
+use crate::middleware::measure::Attempt;
+use crate::middleware::Meter;
 
 /// Cancels the inner handler after a deadline; built by [`TimeoutLayer`], see its example.
 pub struct Timeout<H: ?Sized> {
     timeout: Duration,
+    /// Times and counts each attempt (see `middleware/measure`).
+    meter: Meter,
     inner: Arc<H>,
 }
 
 impl<H: ?Sized> Timeout<H> {
     /// Wraps `inner` with a `timeout` per attempt.
     pub fn new(inner: Arc<H>, timeout: Duration) -> Self {
-        Self { timeout, inner }
+        Self {
+            timeout,
+            meter: Meter::default(),
+            inner,
+        }
     }
 
     /// The deadline for one attempt.
@@ -53,7 +62,11 @@ impl<H: ?Sized> Timeout<H> {
 
 impl<H: ?Sized> Clone for Timeout<H> {
     fn clone(&self) -> Self {
-        Self::new(Arc::clone(&self.inner), self.timeout)
+        Self {
+            timeout: self.timeout,
+            meter: self.meter.clone(),
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 
@@ -67,19 +80,34 @@ impl<H: ?Sized> fmt::Debug for Timeout<H> {
 
 impl<H: Handler + ?Sized> Handler for Timeout<H> {
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let attempt = self
+            .meter
+            .start(Some(message.topic()), Kind::Message, &context);
         let child = context.child();
         let future = self.inner.on_message(child.clone(), message);
-        Box::pin(race(future, child, self.timeout))
+        Box::pin(race(future, child, self.timeout, attempt))
     }
 
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        let attempt = self.meter.start(context.topic(), Kind::Timer, &context);
         let child = context.child();
         let future = self.inner.on_timer(child.clone(), timer);
-        Box::pin(race(future, child, self.timeout))
+        Box::pin(race(future, child, self.timeout, attempt))
     }
 }
 
 async fn race(
+    future: HandlerFuture,
+    child: Context,
+    timeout: Duration,
+    attempt: Attempt,
+) -> Result<(), HandlerError> {
+    let result = bounded(future, child, timeout).await;
+    attempt.finish(result.is_ok());
+    result
+}
+
+async fn bounded(
     mut future: HandlerFuture,
     child: Context,
     timeout: Duration,

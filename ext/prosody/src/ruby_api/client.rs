@@ -78,6 +78,10 @@ impl NativeClient {
         let consumer =
             Consumer::subscribe(&rb_self.config, bridge.handler(), runtime.handle().clone())
                 .map_err(|error| to_ruby(ruby, &error))?;
+        // The client's sends appear in `/metrics` beside its consumer's events.
+        if rb_self.producer.is_local() {
+            consumer.report_sends_of(&rb_self.producer);
+        }
         *slot = Some(ProcessBound::new(consumer));
         Ok(())
     }

@@ -12,7 +12,13 @@ fn log_fileno() -> Option<i32> {
     logging::fileno()
 }
 
-/// `Prosody::Native.drain_logs`: `[[severity, line], ...]` (1 info, 2 warn, 3 error), with a
+/// `Prosody::Native.log_level = severity`: the Ruby logger's level (a `Logger` severity), so
+/// engine lines it would discard are never made.
+fn set_log_level(severity: i64) {
+    logging::set_level(severity);
+}
+
+/// `Prosody::Native.drain_logs`: `[[severity, line], ...]` (0 debug, 1 info, 2 warn, 3 error), with a
 /// warning about dropped lines first if any were dropped.
 fn drain_logs(ruby: &Ruby) -> Result<RArray, Error> {
     let (dropped, lines) = logging::drain();
@@ -34,5 +40,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let native = ruby.define_module("Prosody")?.define_module("Native")?;
     native.define_module_function("log_fileno", function!(log_fileno, 0))?;
     native.define_module_function("drain_logs", function!(drain_logs, 0))?;
+    native.define_module_function("log_level=", function!(set_log_level, 1))?;
     Ok(())
 }

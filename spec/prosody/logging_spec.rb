@@ -1,0 +1,108 @@
+# frozen_string_literal: true
+
+require "open3"
+require "rbconfig"
+require "stringio"
+require "spec_helper"
+require "prosody"
+require_relative "../support/mock_helpers"
+
+# Records every line handed to it, whatever its level, before the level applies.
+class CountingLogger < Logger
+  attr_reader :added
+
+  def initialize(level)
+    super(StringIO.new, level:)
+    @added = Queue.new
+  end
+
+  def add(severity, message = nil, progname = nil)
+    @added << [severity, message || progname]
+    super
+  end
+end
+
+# A fresh Ruby (PROSODY_LOG is read once per process) that logs at DEBUG to stdout while a
+# client skips one message and handles the next.
+LOGGING_CHILD = <<~RUBY
+  require "prosody"
+  Prosody.logger = Logger.new($stdout, level: Logger::DEBUG)
+  topic = "t-\#{Process.pid}"
+  client = Prosody::Client.new(mock: true, probe_port: false, source_system: "spec",
+                               group_id: "g-\#{Process.pid}", subscribed_topics: topic,
+                               allowed_events: ["order."])
+  seen = Queue.new
+  handler = Class.new do
+    define_method(:on_message) { |_c, m| seen << m }
+    define_method(:on_timer) { |_c, _t| nil }
+  end.new
+  client.subscribe(handler)
+  client.send_message(topic, "k", { "type" => "audit.read" })
+  client.send_message(topic, "k", { "type" => "order.created" })
+  Timeout.timeout(20) { seen.pop }
+  client.unsubscribe
+  Prosody::LogPump.flush
+RUBY
+
+RSpec.describe "engine logging" do
+  include MockHelpers
+
+  def filtering_client
+    topic = unique("logging-spec")
+    client = mock_client(group_id: unique("logging-group"), subscribed_topics: topic,
+                         allowed_events: ["order."])
+    [client, topic]
+  end
+
+  # Sends a message `allowed_events` filters out, then one with the same key that is handled:
+  # once the second is seen, the first was skipped (one key runs in order).
+  def skip_one_message(logger)
+    Prosody.logger = logger
+    client, topic = filtering_client
+    handler = MockHelpers::RecordingHandler.new
+    client.subscribe(handler)
+    client.send_message(topic, "key-1", { "type" => "audit.read" })
+    client.send_message(topic, "key-1", { "type" => "order.created" })
+    pop_all(handler.events, 1)
+    client.unsubscribe
+    Prosody::LogPump.flush
+    Array.new(logger.added.size) { logger.added.pop }
+  end
+
+  it "forwards the engine's debug lines when the logger is at DEBUG" do
+    lines = skip_one_message(CountingLogger.new(Logger::DEBUG))
+
+    expect(lines).to include([Logger::DEBUG, a_string_including("message skipped")])
+  end
+
+  it "makes no engine line below the logger's level" do
+    lines = skip_one_message(CountingLogger.new(Logger::INFO))
+
+    expect(lines.map(&:first)).not_to include(Logger::DEBUG)
+    expect(lines).to include([Logger::INFO, a_string_including("partitions assigned")])
+  end
+
+  describe "PROSODY_LOG" do
+    def log_with(filter)
+      lib = File.expand_path("../../lib", __dir__)
+      output, status = Open3.capture2e({ "PROSODY_LOG" => filter }, RbConfig.ruby, "-I", lib,
+                                       "-rtimeout", "-e", LOGGING_CHILD)
+      expect(status).to be_success, output
+      output
+    end
+
+    it "keeps only the targets it names" do
+      output = log_with("prosody_engine::middleware=debug")
+
+      expect(output).to include("message skipped")
+      expect(output).not_to include("partitions assigned")
+    end
+
+    it "is ignored with a warning when it does not parse" do
+      output = log_with("prosody_engine=loud")
+
+      expect(output).to include("WARN").and include("PROSODY_LOG ignored")
+      expect(output).to include("partitions assigned")
+    end
+  end
+end
