@@ -75,7 +75,6 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             due_sender,
         )),
     ];
-    let pending_timers = Arc::clone(&timers);
     let task = PartitionTask {
         scope: Arc::new(Scope {
             shared: Arc::clone(shared),
@@ -100,7 +99,6 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         terminate.clone(),
     ));
     PartitionHandle {
-        timers: pending_timers,
         sender,
         progress,
         timers,
