@@ -48,21 +48,27 @@ pub enum Error {
     },
 
     /// A record is larger than Kafka accepts.
-    #[error("could not send to topic `{topic}`: the record is too large ({bytes} bytes of payload; Kafka takes at most {limit} bytes per record by default, key and headers included): send a smaller payload, or store the data elsewhere and send a reference", limit = MAX_RECORD_BYTES)]
+    #[error("could not send to topic `{topic}`: the record is too large ({key_bytes} bytes of key and {payload_bytes} bytes of payload; Kafka takes at most {limit} bytes per record by default, headers included): send a smaller key or payload, or store the data elsewhere and send a reference", limit = MAX_RECORD_BYTES)]
     TooLarge {
         /// The destination topic.
         topic: String,
+        /// The key's size.
+        key_bytes: usize,
         /// The payload's size.
-        bytes: usize,
+        payload_bytes: usize,
     },
 
-    /// Kafka did not acknowledge a message within `send_timeout`.
-    #[error("timed out after {timeout:?} sending to topic `{topic}` (send_timeout)")]
+    /// Kafka did not acknowledge a message within `send_timeout` (the first sends of a new
+    /// producer get a little longer, to connect).
+    #[error("timed out after {waited:?} sending to topic `{topic}` (send_timeout {timeout:?}{})", startup_note(*.timeout, *.waited))]
     SendTimeout {
         /// The destination topic.
         topic: String,
         /// The configured `send_timeout`.
         timeout: std::time::Duration,
+        /// How long the send was given: `timeout`, plus the start-up allowance while the
+        /// producer was new.
+        waited: std::time::Duration,
     },
 
     /// Subscribing or unsubscribing failed.
@@ -156,12 +162,23 @@ pub enum Error {
     },
 }
 
+/// Says why a send waited longer than `send_timeout`, when it did.
+fn startup_note(timeout: std::time::Duration, waited: std::time::Duration) -> String {
+    match waited.checked_sub(timeout) {
+        Some(extra) if !extra.is_zero() => {
+            format!(", plus {extra:?} allowed while the new producer connects")
+        }
+        _ => String::new(),
+    }
+}
+
 impl Error {
     /// Whether retrying the same operation later may succeed.
     ///
     /// ```
     /// use prosody_engine::Error;
-    /// let err = Error::SendTimeout { topic: "t".into(), timeout: std::time::Duration::from_secs(1) };
+    /// let second = std::time::Duration::from_secs(1);
+    /// let err = Error::SendTimeout { topic: "t".into(), timeout: second, waited: second };
     /// assert!(err.is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
@@ -269,3 +286,40 @@ impl fmt::Display for HandlerError {
 }
 
 impl std::error::Error for HandlerError {}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Error;
+
+    #[test]
+    fn a_send_timeout_says_how_long_it_waited_and_why() {
+        let timeout = |waited| Error::SendTimeout {
+            topic: "orders".into(),
+            timeout: Duration::from_secs(1),
+            waited,
+        };
+        assert_eq!(
+            timeout(Duration::from_secs(1)).to_string(),
+            "timed out after 1s sending to topic `orders` (send_timeout 1s)"
+        );
+        assert_eq!(
+            timeout(Duration::from_secs(3)).to_string(),
+            "timed out after 3s sending to topic `orders` (send_timeout 1s, plus 2s allowed \
+             while the new producer connects)"
+        );
+    }
+
+    #[test]
+    fn a_too_large_record_names_both_sizes() {
+        let error = Error::TooLarge {
+            topic: "orders".into(),
+            key_bytes: 10_000_000,
+            payload_bytes: 7,
+        };
+        assert!(error
+            .to_string()
+            .contains("(10000000 bytes of key and 7 bytes of payload;"));
+    }
+}

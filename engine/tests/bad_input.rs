@@ -124,6 +124,19 @@ async fn a_1mb_payload_is_handled_and_an_oversized_one_refused_clearly(broker: B
     );
     assert!(!error.is_transient(), "retrying cannot help: {shown}");
 
+    // An oversized key is blamed as such, not the small payload beside it.
+    let big_key = text(2 * MAX_RECORD_BYTES);
+    let shown = producer
+        .send(&topic, &big_key, &serde_json::json!({ "seq": -2 }))
+        .await
+        .expect_err("a key over the limit is refused")
+        .to_string();
+    assert!(
+        shown.contains(&format!("{} bytes of key", big_key.len()))
+            && shown.contains("10 bytes of payload"),
+        "{shown}"
+    );
+
     producer
         .send(&topic, "big", &payload)
         .await

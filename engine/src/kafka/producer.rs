@@ -164,12 +164,14 @@ impl Producer {
                 Err(Error::SendTimeout {
                     topic: topic.to_string(),
                     timeout: self.send_timeout,
+                    waited: deadline,
                 })
             }
             Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _))) => {
                 Err(Error::TooLarge {
                     topic: topic.to_string(),
-                    bytes: payload.len(),
+                    key_bytes: key.len(),
+                    payload_bytes: payload.len(),
                 })
             }
             Ok(Err((source, _))) => Err(Error::Send {
@@ -179,6 +181,7 @@ impl Producer {
             Err(_) => Err(Error::SendTimeout {
                 topic: topic.to_string(),
                 timeout: self.send_timeout,
+                waited: deadline,
             }),
         }
     }

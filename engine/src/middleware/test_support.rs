@@ -217,6 +217,7 @@ impl FailureSink for FakeSink {
                 return Err(Error::SendTimeout {
                     topic: topic.to_owned(),
                     timeout: Duration::from_secs(1),
+                    waited: Duration::from_secs(1),
                 });
             }
             self.records
