@@ -48,7 +48,7 @@ pub use error::{Error, ErrorClass, HandlerError, Result};
 pub use handler::{Context, Handler, HandlerFuture, Message, Timer};
 pub use kafka::{
     mock_bootstrap_servers, mock_topic_records, Admin, Delivery, MockLogMark, MockRecord, Producer,
-    MAX_RECORD_BYTES, MOCK_PARTITIONS, SOURCE_SYSTEM_HEADER,
+    DEFAULT_ADMIN_TIMEOUT, MAX_RECORD_BYTES, MOCK_PARTITIONS, SOURCE_SYSTEM_HEADER,
 };
 pub use process_runtime::ProcessRuntime;
 pub use timers::{

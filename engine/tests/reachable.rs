@@ -35,3 +35,28 @@ fn an_unused_port_fails_within_the_timeout() {
     assert!(error.is_transient());
     assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
 }
+
+#[tokio::test]
+async fn creating_a_topic_with_no_broker_fails_within_its_timeout_naming_the_topic() {
+    let admin = Admin::new(&config(
+        Broker::Real,
+        &[("bootstrap_servers", "127.0.0.1:1")],
+    ))
+    .expect("admin");
+    let started = Instant::now();
+    let error = admin
+        .create_topic_within("orders", 1, 1, Duration::from_secs(1))
+        .await
+        .expect_err("nothing listens there");
+    // librdkafka alone waits for socket.timeout.ms (a minute).
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let shown = error.to_string();
+    assert!(
+        shown.contains("`orders`") && shown.contains("1s"),
+        "{shown}"
+    );
+}

@@ -16,9 +16,12 @@ module Prosody
     # @param name [String]
     # @param partitions [Integer]
     # @param replication [Integer]
+    # @param timeout [Numeric] seconds to wait for a broker's answer, more than 0
     # @return [nil]
-    def create_topic(name, partitions: 1, replication: 1)
-      @native.create_topic(String(name), Integer(partitions), Integer(replication)).value
+    # @raise [Prosody::Error] naming the topic, when no broker answered within `timeout`
+    def create_topic(name, partitions: 1, replication: 1, timeout: 30)
+      @native.create_topic(String(name), Integer(partitions), Integer(replication),
+                           Float(timeout)).value
       nil
     end
 

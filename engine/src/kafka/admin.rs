@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -33,7 +35,8 @@ impl std::fmt::Debug for Admin {
     }
 }
 
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an operation may take unless the caller says otherwise.
+pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Admin {
     /// Connects an admin client.
@@ -73,8 +76,22 @@ impl Admin {
             })
     }
 
-    /// Creates `topic`. Creating a topic that already exists is not an error.
+    /// Creates `topic`. Creating a topic that already exists is not an error. Fails after
+    /// [`DEFAULT_ADMIN_TIMEOUT`] without an answer; see [`Admin::create_topic_within`].
     pub async fn create_topic(&self, topic: &str, partitions: i32, replication: i32) -> Result<()> {
+        self.create_topic_within(topic, partitions, replication, DEFAULT_ADMIN_TIMEOUT)
+            .await
+    }
+
+    /// [`Admin::create_topic`], failing with an error naming the topic when no broker has
+    /// answered within `timeout` (librdkafka alone would wait a minute for a dead one).
+    pub async fn create_topic_within(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication: i32,
+        timeout: Duration,
+    ) -> Result<()> {
         if partitions < 1 || replication < 1 {
             return Err(admin_error(
                 "create",
@@ -86,12 +103,10 @@ impl Admin {
             return create_mock_topic(topic, partitions);
         }
         let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
-        let options = AdminOptions::new().operation_timeout(Some(OPERATION_TIMEOUT));
-        let results = self
-            .client
-            .create_topics([&new_topic], &options)
-            .await
-            .map_err(|e| admin_error("create", topic, e))?;
+        let results = bounded("create", topic, timeout, |options| {
+            self.client.create_topics([&new_topic], options)
+        })
+        .await?;
         for result in results {
             match result {
                 Ok(_) => {}
@@ -111,18 +126,49 @@ impl Admin {
                 "the in-process mock cluster cannot delete topics",
             ));
         }
-        let options = AdminOptions::new().operation_timeout(Some(OPERATION_TIMEOUT));
-        let results = self
-            .client
-            .delete_topics(&[topic], &options)
-            .await
-            .map_err(|e| admin_error("delete", topic, e))?;
+        let results = bounded("delete", topic, DEFAULT_ADMIN_TIMEOUT, |options| {
+            self.client.delete_topics(&[topic], options)
+        })
+        .await?;
         for result in results {
             if let Err((_, code)) = result {
                 return Err(admin_error("delete", topic, code));
             }
         }
         Ok(())
+    }
+}
+
+/// Runs one admin request with `timeout` as librdkafka's request and operation timeouts, and
+/// as a bound on the whole call (a request that never reaches a broker would otherwise wait
+/// for `socket.timeout.ms`).
+async fn bounded<'a, T, F>(
+    operation: &'static str,
+    topic: &str,
+    timeout: Duration,
+    request: impl FnOnce(&AdminOptions) -> F,
+) -> Result<T>
+where
+    F: std::future::Future<Output = rdkafka::error::KafkaResult<T>> + 'a,
+{
+    let options = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
+    let unanswered = || {
+        admin_error(
+            operation,
+            topic,
+            format!(
+                "Kafka did not answer within {}",
+                humantime::format_duration(timeout)
+            ),
+        )
+    };
+    match tokio::time::timeout(timeout, request(&options)).await {
+        Ok(Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut))) | Err(_) => {
+            Err(unanswered())
+        }
+        Ok(result) => result.map_err(|e| admin_error(operation, topic, e)),
     }
 }
 

@@ -15,7 +15,7 @@ mod mock;
 mod mock_log;
 mod producer;
 
-pub use admin::Admin;
+pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub(crate) use client_config::consumer_config;
 pub(crate) use error::{is_retriable, KafkaError};
 pub use limits::MAX_RECORD_BYTES;

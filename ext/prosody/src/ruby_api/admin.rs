@@ -27,27 +27,27 @@ impl NativeAdmin {
         })
     }
 
+    /// A `Pending` that finishes once the topic exists, or fails after `seconds`.
     fn create_topic(
         ruby: &Ruby,
         rb_self: &Self,
         name: String,
         partitions: i32,
         replication: i32,
+        seconds: f64,
     ) -> Result<Pending, Error> {
+        let timeout = seconds_arg(ruby, seconds)?;
         let admin = std::sync::Arc::clone(&*rb_self.admin);
         Pending::start_engine(ruby, async move {
-            admin.create_topic(&name, partitions, replication).await
+            admin
+                .create_topic_within(&name, partitions, replication, timeout)
+                .await
         })
     }
 
     /// A `Pending` that finishes once a broker answered, or fails after `seconds`.
     fn check_reachable(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<Pending, Error> {
-        let timeout = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
-            Error::new(
-                ruby.exception_arg_error(),
-                format!("timeout must be a positive number of seconds, got {seconds}"),
-            )
-        })?;
+        let timeout = seconds_arg(ruby, seconds)?;
         let admin = std::sync::Arc::clone(&*rb_self.admin);
         Pending::start_engine(ruby, async move {
             // The metadata request blocks librdkafka's caller; keep it off the runtime's workers.
@@ -76,8 +76,21 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_module("Native")?
         .define_class("Admin", ruby.class_object())?;
     class.define_singleton_method("new", function!(NativeAdmin::new, 1))?;
-    class.define_method("create_topic", method!(NativeAdmin::create_topic, 3))?;
+    class.define_method("create_topic", method!(NativeAdmin::create_topic, 4))?;
     class.define_method("delete_topic", method!(NativeAdmin::delete_topic, 1))?;
     class.define_method("check_reachable", method!(NativeAdmin::check_reachable, 1))?;
     Ok(())
+}
+
+/// A `timeout:` argument in seconds, more than 0.
+fn seconds_arg(ruby: &Ruby, seconds: f64) -> Result<std::time::Duration, Error> {
+    std::time::Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
+        .ok_or_else(|| {
+            Error::new(
+                ruby.exception_arg_error(),
+                format!("timeout must be a positive number of seconds, got {seconds}"),
+            )
+        })
 }
