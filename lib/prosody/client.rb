@@ -55,8 +55,8 @@ module Prosody
     def send_message(topic, key, payload)
       check_process
       ensure_open
-      topic = require_string(topic, "topic")
-      key = require_string(key, "key")
+      topic = Text.check(topic, "topic")
+      key = Text.check(key, "key")
       if Instrumentation.listening?(Instrumentation::SEND_MESSAGE)
         details = { topic:, key:, payload: }
         Instrumentation.instrument(Instrumentation::SEND_MESSAGE, details) do
@@ -195,7 +195,18 @@ module Prosody
     # @raise [Prosody::TransientError] outside mock mode
     def mock_fire_timers(key)
       check_process
-      @native.fire_timers(require_string(key, "key")).value
+      @native.fire_timers(Text.check(key, "key")).value
+    end
+
+    # A test hook: whether `key` is deferred in this consumer's partitions (pipeline mode):
+    # its failure was parked, to be retried after `defer_base`, and its later messages wait
+    # behind it. False when not subscribed.
+    #
+    # @param key [String]
+    # @return [Boolean]
+    def mock_deferred?(key)
+      check_process
+      @native.deferred?(Text.check(key, "key"))
     end
 
     private
@@ -248,13 +259,6 @@ module Prosody
 
     def ensure_open
       raise ClosedError, "this client is closed" if @closed
-    end
-
-    def require_string(value, name)
-      return value if value.is_a?(String)
-      return value.to_s if value.is_a?(Symbol)
-
-      raise TypeError, "#{name} must be a String, got #{value.class}"
     end
 
     def check_handler(handler)

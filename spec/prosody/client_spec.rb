@@ -66,6 +66,21 @@ RSpec.describe Prosody::Client do
                                group_id: group).source_system).to eq(group)
   end
 
+  it "refuses text that is not UTF-8 with a TypeError naming where it is" do
+    client = mock_client
+    bad = "ok\xFF".dup.force_encoding(Encoding::UTF_8)
+    expect { client.send_message(topic, bad, { "a" => 1 }) }
+      .to raise_error(TypeError, /key is not valid UTF-8/)
+    expect { client.send_message(bad, "k", { "a" => 1 }) }
+      .to raise_error(TypeError, /topic is not valid UTF-8/)
+    expect { client.send_message(topic, "k", { "a" => [bad] }) }
+      .to raise_error(TypeError, /payload\["a"\]\[0\] is a String that is not valid UTF-8/)
+    expect { client.send_message(topic, "k", { bad => 1 }) }
+      .to raise_error(TypeError, /a key of payload is a String that is not valid UTF-8/)
+    latin1 = "caf\xE9".dup.force_encoding(Encoding::ISO_8859_1)
+    expect { client.send_message(topic, latin1, { "name" => latin1 }) }.not_to raise_error
+  end
+
   it "round-trips every kind of JSON value with String keys" do
     handler = MockHelpers::RecordingHandler.new
     client = subscribed(handler)
@@ -273,7 +288,10 @@ RSpec.describe Prosody::Client do
     handler = MockHelpers::RecordingHandler.new
     client = subscribed(handler)
     expect { client.send_message(topic, "big", { "text" => "x" * 1_100_000 }) }
-      .to raise_error(Prosody::Error, /`#{topic}`: the record is too large \(1100011 bytes/)
+      .to raise_error(Prosody::Error,
+                      /`#{topic}`: the record is too large \(3 bytes of key and 1100011 bytes/)
+    expect { client.send_message(topic, "k" * 2_000_000, { "n" => 1 }) }
+      .to raise_error(Prosody::Error, /\(2000000 bytes of key and 7 bytes of payload;/)
     client.send_message(topic, "big", { "text" => "x" * 1_000_000 })
     expect(pop_all(handler.events, 1).first.payload["text"].size).to eq(1_000_000)
   end

@@ -28,22 +28,19 @@ fn encode(ruby: &Ruby, value: Value, path: &mut String, depth: usize) -> Result<
         return Ok(Json::Null);
     }
     if let Some(string) = RString::from_value(value) {
-        return Ok(Json::String(string.to_string()?));
+        return string
+            .to_string()
+            .map(Json::String)
+            .map_err(|_| not_utf8(ruby, path));
     }
     if let Some(hash) = RHash::from_value(value) {
         let mut map = Map::with_capacity(hash.len());
         let mut failure = None;
         hash.foreach(|key: Value, item: Value| {
-            let name = match key_name(key) {
-                Some(name) => name,
-                None => {
-                    failure = Some(type_error(
-                        ruby,
-                        format!(
-                            "{path} has a key of class {}; JSON keys must be Strings or Symbols",
-                            class_name(key)
-                        ),
-                    ));
+            let name = match key_name(ruby, key, path) {
+                Ok(name) => name,
+                Err(error) => {
+                    failure = Some(error);
                     return Ok(magnus::r_hash::ForEach::Stop);
                 }
             };
@@ -120,11 +117,33 @@ fn encode(ruby: &Ruby, value: Value, path: &mut String, depth: usize) -> Result<
     ))
 }
 
-fn key_name(key: Value) -> Option<String> {
+fn key_name(ruby: &Ruby, key: Value, path: &str) -> Result<String, Error> {
     if let Some(string) = RString::from_value(key) {
-        return string.to_string().ok();
+        return string
+            .to_string()
+            .map_err(|_| not_utf8(ruby, &format!("a key of {path}")));
     }
-    Symbol::from_value(key).and_then(|symbol| symbol.name().ok().map(|name| name.into_owned()))
+    if let Some(symbol) = Symbol::from_value(key) {
+        return symbol
+            .name()
+            .map(|name| name.into_owned())
+            .map_err(|_| not_utf8(ruby, &format!("a key of {path}")));
+    }
+    Err(type_error(
+        ruby,
+        format!(
+            "{path} has a key of class {}; JSON keys must be Strings or Symbols",
+            class_name(key)
+        ),
+    ))
+}
+
+/// JSON text is UTF-8, so a string that cannot become UTF-8 has no JSON form.
+fn not_utf8(ruby: &Ruby, what: &str) -> Error {
+    type_error(
+        ruby,
+        format!("{what} is a String that is not valid UTF-8; JSON strings must be UTF-8"),
+    )
 }
 
 fn class_name(value: Value) -> String {
