@@ -57,6 +57,19 @@ RSpec.describe Prosody::RSpec::Helpers do
     expect(outcome.error).to be_a(IOError)
   end
 
+  it "reports a rare transient failure that pipeline mode parks as deferred" do
+    with_test_consumer(handler_class, max_retries: 1, defer_base: 3600) do |consumer|
+      # Successes first, so the failure rate stays under defer_failure_threshold (0.9).
+      10.times { |n| expect(consumer.deliver(key: "ok-#{n}", payload: {})).to be_handled }
+      outcome = consumer.deliver(key: "bad", payload: { "fail" => "transient" })
+
+      expect(outcome).to be_deferred
+      expect(outcome.attempts).to eq(2)
+      expect(consumer.client.mock_deferred?("bad")).to be(true)
+      expect(consumer.client.mock_deferred?("ok-1")).to be(false)
+    end
+  end
+
   it "reports what low-latency mode sends to its failure topic as dead-lettered" do
     failures = "spec-failures-#{SecureRandom.hex(4)}"
     outcome = nil

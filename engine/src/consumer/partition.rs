@@ -75,6 +75,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             due_sender,
         )),
     ];
+    let backlogs = deferred.map(|(backlogs, _)| backlogs);
     let task = PartitionTask {
         scope: Arc::new(Scope {
             shared: Arc::clone(shared),
@@ -82,7 +83,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             cancel: cancel.clone(),
             terminate: terminate.clone(),
             label: format!("{}/{}", partition.0, partition.1).into(),
-            backlogs: deferred.map(|(backlogs, _)| backlogs),
+            backlogs: backlogs.clone(),
             segment,
             topic_slot: shared.metrics.topic_slot(&partition.0),
         }),
@@ -99,6 +100,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         terminate.clone(),
     ));
     PartitionHandle {
+        backlogs,
         sender,
         progress,
         timers,

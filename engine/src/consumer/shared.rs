@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::consumer::backlogs::Backlogs;
 use crate::consumer::decode::Record;
 use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::Signal;
@@ -62,6 +63,8 @@ pub(crate) struct PartitionHandle {
     /// Records from the poll thread, undecoded (see [`Record::decode`]).
     pub(crate) sender: mpsc::Sender<Record>,
     pub(crate) progress: Arc<Progress>,
+    /// The partition's deferred backlogs (pipeline mode with deferral), for test hooks.
+    pub(crate) backlogs: Option<Arc<Backlogs>>,
     /// The partition's timers: `/metrics` reports their pending count, and mock mode's test
     /// hooks reach them from outside the partition's task.
     pub(crate) timers: Arc<PartitionTimers>,

@@ -56,4 +56,24 @@ impl Consumer {
             Ok(fired)
         }
     }
+
+    /// Whether `key` is deferred in one of this consumer's owned partitions: a failure of it
+    /// was parked in the key's backlog, to be retried later, and the key's later events queue
+    /// behind it. Always false outside pipeline mode or with `defer_enabled: false`.
+    ///
+    /// ```no_run
+    /// # fn demo(consumer: &prosody_engine::Consumer) {
+    /// if consumer.is_deferred("order-1") {
+    ///     println!("order-1 waits for its deferred retry");
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_deferred(&self, key: &str) -> bool {
+        self.shared
+            .partitions()
+            .values()
+            .filter_map(|handle| handle.backlogs.as_ref())
+            .any(|backlogs| backlogs.holds(key))
+    }
 }

@@ -8,17 +8,18 @@ module Prosody
     # - `:handled`: an attempt returned (after `attempts - 1` retries);
     # - `:failed`: given up: a permanent error, or any error in best-effort mode;
     # - `:dead_lettered`: written to the failure topic (low-latency mode);
-    # - `:retrying`: transient failures used up `max_retries`, and pipeline mode keeps the
-    #   event: it retries in place or defers the key, whichever the failure rate over
-    #   `defer_failure_window` calls for (a lone failing key in a test is retried in place,
-    #   since every recent attempt failed). Both keep it uncommitted or in a backlog, so no
-    #   separate `deferred?` is reported.
+    # - `:retrying`: transient failures used up `max_retries`, and pipeline mode goes on
+    #   retrying in place, because the failure rate over `defer_failure_window` is at or above
+    #   `defer_failure_threshold` (as it is for a lone failing message: every attempt failed);
+    # - `:deferred`: the same, but failures were rare enough that pipeline mode parked the
+    #   message in its key's backlog, to retry after `defer_base`, and the partition moved on.
     # `error` is the last exception raised, if any.
     Outcome = Struct.new(:status, :attempts, :error, keyword_init: true) do
       def handled? = status == :handled
       def failed? = status == :failed
       def dead_lettered? = status == :dead_lettered
       def retrying? = status == :retrying
+      def deferred? = status == :deferred
     end
 
     # Wraps the handler under test to see each attempt, and settles an {Outcome} per message
@@ -32,7 +33,11 @@ module Prosody
         @max_retries = max_retries
         @attempts = { message: 0, timer: 0 }
         @outcomes = { message: Queue.new, timer: Queue.new }
+        @started = 0
       end
+
+      # Attempts started so far, of every kind.
+      attr_reader :started
 
       def on_message(context, message)
         watch(:message) { @handler.on_message(context, message) }
@@ -53,6 +58,7 @@ module Prosody
       private
 
       def watch(kind)
+        @started += 1
         attempts = (@attempts[kind] += 1)
         yield
         settle(kind, :handled)

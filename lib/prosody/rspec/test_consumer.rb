@@ -49,7 +49,13 @@ module Prosody
       # @raise [RuntimeError] if the message was not settled within `timeout`
       def deliver(key:, payload:, timeout: 10)
         @client.send_message(@topic, key, payload)
-        @observer.outcome(timeout) || raise("#{key.inspect} was not handled within #{timeout}s")
+        outcome = @observer.outcome(timeout)
+        raise "#{key.inspect} was not handled within #{timeout}s" unless outcome
+        return outcome unless outcome.retrying?
+
+        return outcome unless deferred?(key, timeout)
+
+        Outcome.new(status: :deferred, attempts: outcome.attempts, error: outcome.error)
       end
 
       # Fires every timer `key` has scheduled (by handlers of this consumer) now, as if due:
@@ -72,6 +78,23 @@ module Prosody
       def close
         @client.close
         nil
+      end
+
+      private
+
+      # After the last in-place attempt failed, pipeline mode either parks the message in its
+      # key's backlog or starts the next attempt (after a back-off of milliseconds here): wait
+      # for whichever comes first.
+      def deferred?(key, timeout)
+        started = @observer.started
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+        loop do
+          return true if @client.mock_deferred?(key)
+          return false if @observer.started > started ||
+                          Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+          sleep 0.002
+        end
       end
     end
   end

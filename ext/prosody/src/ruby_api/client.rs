@@ -135,6 +135,17 @@ impl NativeClient {
         })
     }
 
+    /// Mock mode's test hook: whether `key` is deferred in an owned partition (false when not
+    /// subscribed).
+    fn is_deferred(&self, key: String) -> bool {
+        self.consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .filter(|consumer| consumer.is_local())
+            .is_some_and(|consumer| consumer.is_deferred(&key))
+    }
+
     /// Every option as this client resolved it, by Symbol name.
     fn effective(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
         crate::ruby_api::config::effective_hash(ruby, &rb_self.config)
@@ -222,6 +233,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
     class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
     class.define_method("fire_timers", method!(NativeClient::fire_timers, 1))?;
+    class.define_method("deferred?", method!(NativeClient::is_deferred, 1))?;
     class.define_method("state", method!(NativeClient::state, 0))?;
     class.define_method(
         "assigned_partitions",
