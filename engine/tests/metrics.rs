@@ -55,11 +55,7 @@ impl Handler for Scripted {
 }
 
 async fn outcomes_are_counted_by_topic_kind_and_outcome(broker: Broker) {
-    let topic = unique("metrics-outcomes");
-    create_topic(broker, &topic, 2).await;
-    let group = unique("metrics-group");
-    let port = free_port();
-    let port_text = port.to_string();
+    let (topic, group, port, port_text) = fixture(broker, "metrics-outcomes", 2).await;
     let handler = Scripted::default();
     let consumer = consume(
         broker,
@@ -172,12 +168,8 @@ async fn outcomes_are_counted_by_topic_kind_and_outcome(broker: Broker) {
 /// Lag climbs while a consumer is held back, and the text parses throughout; after a second
 /// consumer joins, each partition is reported once, by its new owner.
 async fn scrapes_parse_under_load_and_after_a_rebalance(broker: Broker) {
-    let topic = unique("metrics-load");
     let partitions = 4;
-    create_topic(broker, &topic, partitions).await;
-    let group = unique("metrics-load-group");
-    let port = free_port();
-    let port_text = port.to_string();
+    let (topic, group, port, port_text) = fixture(broker, "metrics-load", partitions).await;
     let options = [
         ("probe_host", "127.0.0.1"),
         ("probe_port", port_text.as_str()),
@@ -268,11 +260,7 @@ impl Handler for Held {
 /// A new group's lag is the whole backlog while its handler holds it back, and falls to zero
 /// once the offsets commit.
 async fn lag_counts_the_backlog_held_back_and_then_falls_to_zero(broker: Broker) {
-    let topic = unique("metrics-lag");
-    create_topic(broker, &topic, 1).await;
-    let group = unique("metrics-lag-group");
-    let port = free_port();
-    let port_text = port.to_string();
+    let (topic, group, port, port_text) = fixture(broker, "metrics-lag", 1).await;
     let held = Held(Arc::new(tokio::sync::Semaphore::new(0)));
     let consumer = consume(
         broker,
@@ -298,4 +286,18 @@ on_both_brokers! {
     outcomes => outcomes_are_counted_by_topic_kind_and_outcome();
     lag => lag_counts_the_backlog_held_back_and_then_falls_to_zero();
     load_and_rebalance => scrapes_parse_under_load_and_after_a_rebalance();
+}
+
+/// A fresh topic of `partitions` partitions named after `name`, a group, and a free probe port
+/// (as a number and as option text).
+async fn fixture(broker: Broker, name: &str, partitions: i32) -> (String, String, u16, String) {
+    let topic = unique(name);
+    create_topic(broker, &topic, partitions).await;
+    let port = free_port();
+    (
+        topic,
+        unique(&format!("{name}-group")),
+        port,
+        port.to_string(),
+    )
 }

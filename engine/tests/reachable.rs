@@ -20,12 +20,7 @@ fn a_running_broker_and_the_mock_cluster_are_reachable() {
 
 #[test]
 fn an_unused_port_fails_within_the_timeout() {
-    // Port 1 (tcpmux) is privileged and unused on the test machines: connections are refused.
-    let admin = Admin::new(&config(
-        Broker::Real,
-        &[("bootstrap_servers", "127.0.0.1:1")],
-    ))
-    .expect("admin");
+    let admin = unreachable_admin();
     let started = Instant::now();
     let error = admin
         .check_reachable(Duration::from_secs(1))
@@ -38,11 +33,7 @@ fn an_unused_port_fails_within_the_timeout() {
 
 #[tokio::test]
 async fn creating_a_topic_with_no_broker_fails_within_its_timeout_naming_the_topic() {
-    let admin = Admin::new(&config(
-        Broker::Real,
-        &[("bootstrap_servers", "127.0.0.1:1")],
-    ))
-    .expect("admin");
+    let admin = unreachable_admin();
     let started = Instant::now();
     let error = admin
         .create_topic_within("orders", 1, 1, Duration::from_secs(1))
@@ -59,4 +50,14 @@ async fn creating_a_topic_with_no_broker_fails_within_its_timeout_naming_the_top
         shown.contains("`orders`") && shown.contains("1s"),
         "{shown}"
     );
+}
+
+/// An admin client for a port nobody listens on: port 1 (tcpmux) is privileged and unused on
+/// the test machines, so connections are refused.
+fn unreachable_admin() -> Admin {
+    Admin::new(&config(
+        Broker::Real,
+        &[("bootstrap_servers", "127.0.0.1:1")],
+    ))
+    .expect("admin")
 }

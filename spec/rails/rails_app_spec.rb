@@ -123,16 +123,12 @@ RSpec.describe "a Rails app using Prosody", :slow do
     RUBY
     command = [env("PROSODY_SUBSCRIBED_TOPICS" => "pings"), RbConfig.ruby, "#{root}/exe/prosody",
                "-r", "#{root}/spec/fixtures/cli/ping_sender.rb", "PingHandler"]
-    Open3.popen2e(*command, chdir: @app) do |stdin, output, waiter|
+    run_until_term(command) do |stdin, output|
       stdin.close
       lines = []
       Timeout.timeout(60) { lines << output.gets until lines.last.to_s.include?("ping 2") }
       # Rails' own format (no pid= prefix): Prosody logs through Rails.logger.
       expect(lines.grep(/consuming pings/).first).to match(/INFO -- : PingHandler consuming pings/)
-      Process.kill("TERM", waiter.pid)
-      expect(Timeout.timeout(30) { waiter.value }.exitstatus).to eq(0)
-    ensure
-      Process.kill("KILL", waiter.pid) if waiter.alive?
     end
   end
 
@@ -154,7 +150,7 @@ RSpec.describe "a Rails app using Prosody", :slow do
     command = [env("PROSODY_SUBSCRIBED_TOPICS" => "echoes-#{Process.pid}", "SHOP_RELOAD" => "1"),
                RbConfig.ruby, "#{root}/exe/prosody",
                "-r", "#{root}/spec/fixtures/cli/stdin_pinger.rb", "EchoHandler"]
-    Open3.popen2e(*command, chdir: @app) do |stdin, output, waiter|
+    run_until_term(command) do |stdin, output|
       lines = []
       read_until = lambda { |text|
         Timeout.timeout(60) do
@@ -171,7 +167,15 @@ RSpec.describe "a Rails app using Prosody", :slow do
       stdin.flush
       read_until.call("echo 2")
       expect(lines.last).to include("v2 echo 2")
-      stdin.close
+    end
+  end
+
+  # Runs the command in the app, yields its stdin and output, then stops it with TERM and
+  # expects a clean exit.
+  def run_until_term(command)
+    Open3.popen2e(*command, chdir: @app) do |stdin, output, waiter|
+      yield stdin, output
+      stdin.close unless stdin.closed?
       Process.kill("TERM", waiter.pid)
       expect(Timeout.timeout(30) { waiter.value }.exitstatus).to eq(0)
     ensure
