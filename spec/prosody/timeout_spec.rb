@@ -96,6 +96,22 @@ RSpec.describe Prosody::Client, "handler timeout" do
                                            [:start, 1, 1], [:returned, 1, 1]])
   end
 
+  it "lets a bare sleep wait until the attempt is stopped, as it does outside a scheduler" do
+    observed = Queue.new
+    handler = TimeoutSpec::AttemptHandler.new do
+      sleep
+      observed << :woke
+    rescue Prosody::Processor::STOP
+      observed << :stopped
+      nil
+    rescue StandardError => e
+      observed << e.class
+    end
+    subscribed(handler, timeout: 0.2).send_message(topic, "k", { "n" => 0, "slow" => true })
+
+    expect(pop_all(observed, 1)).to eq([:stopped])
+  end
+
   it "delivers the stop exception to a handler sleeping past its timeout" do
     observed = Queue.new
     handler = TimeoutSpec::AttemptHandler.new do |context|
