@@ -2,6 +2,7 @@
 
 require "async"
 require "async/wrapper"
+require_relative "scheduler_compat"
 
 module Prosody
   # Runs one subscription's handlers on a dedicated thread with an Async reactor.
@@ -18,22 +19,6 @@ module Prosody
 
     # The exception Async raises in a stopped fiber (newer async renames it Async::Cancel).
     STOP = defined?(Async::Cancel) ? Async::Cancel : Async::Stop
-
-    # A bare `sleep` in a handler waits until the fiber is woken or stopped, as it does without
-    # a scheduler; async 1.30's scheduler requires a duration and raised ArgumentError instead.
-    module SleepForever
-      # Adds the missing default to `scheduler` where its `kernel_sleep` requires a duration.
-      def self.apply(scheduler)
-        return unless scheduler && scheduler.method(:kernel_sleep).arity == 1
-
-        scheduler.singleton_class.prepend(self)
-      end
-
-      # nil: no timeout, so the fiber blocks until something resumes or stops it.
-      def kernel_sleep(duration = nil)
-        super
-      end
-    end
 
     # @param handler [#on_message, #on_timer] the user's handler
     # @param bridge [Prosody::Native::Bridge] the native event source
@@ -69,7 +54,7 @@ module Prosody
 
     def run
       Async do |task|
-        SleepForever.apply(Fiber.scheduler)
+        SchedulerCompat.apply(Fiber.scheduler)
         pool = WorkerPool.new(task, @bridge, @concurrency) do |owner|
           Worker.new(owner, @handler, logger: @logger, tags: @tags)
         end

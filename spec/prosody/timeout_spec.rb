@@ -2,6 +2,7 @@
 
 require "spec_helper"
 require "prosody"
+require "timeout"
 require_relative "../support/mock_helpers"
 
 # Handlers and log targets for the timeout examples.
@@ -110,6 +111,23 @@ RSpec.describe Prosody::Client, "handler timeout" do
     subscribed(handler, timeout: 0.2).send_message(topic, "k", { "n" => 0, "slow" => true })
 
     expect(pop_all(observed, 1)).to eq([:stopped])
+  end
+
+  it "raises Timeout.timeout's error in the handler that asked for it, and goes on" do
+    observed = Queue.new
+    handler = TimeoutSpec::AttemptHandler.new do
+      Timeout.timeout(0.05) { sleep 5 }
+      observed << :slept
+    rescue Timeout::Error => e
+      observed << e.class
+    end
+    client = subscribed(handler)
+    client.send_message(topic, "k", { "n" => 0, "slow" => true })
+    client.send_message(topic, "k", { "n" => 1 })
+
+    expect(pop_all(observed, 1)).to eq([Timeout::Error])
+    expect(pop_all(handler.log, 4)).to eq([[:start, 0, 1], [:returned, 0, 1],
+                                           [:start, 1, 1], [:returned, 1, 1]])
   end
 
   it "delivers the stop exception to a handler sleeping past its timeout" do
