@@ -40,8 +40,7 @@ impl Scrape {
         value: u64,
     ) {
         #[allow(clippy::cast_precision_loss)]
-        self.family(name, help, "counter")
-            .add(series(name, labels, None), value as f64);
+        self.scalar(name, help, "counter", labels, value as f64);
     }
 
     /// Adds `value` to the gauge `name` with `labels`.
@@ -53,8 +52,20 @@ impl Scrape {
         value: i64,
     ) {
         #[allow(clippy::cast_precision_loss)]
-        self.family(name, help, "gauge")
-            .add(series(name, labels, None), value as f64);
+        self.scalar(name, help, "gauge", labels, value as f64);
+    }
+
+    /// Adds `value` to the one-series-per-label-set family `name` of type `kind`.
+    fn scalar(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        kind: &'static str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        self.family(name, help, kind)
+            .add(series(name, labels, None), value);
     }
 
     /// Adds the histogram `snapshot` to the family `name` with `labels`.
