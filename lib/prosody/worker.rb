@@ -108,7 +108,7 @@ module Prosody
       if payload.is_a?(Timer)
         @handler.on_timer(context, payload)
       else
-        @handler.on_message(context, payload)
+        TraceScope.with(payload) { @handler.on_message(context, payload) }
       end
     end
 

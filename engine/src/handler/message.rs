@@ -121,6 +121,13 @@ impl Message {
             .and_then(|(_, value)| value.as_deref())
     }
 
+    /// The trace context the message arrived with (its `traceparent` header), if it carries a
+    /// well-formed one.
+    pub fn trace_parent(&self) -> Option<crate::trace::TraceParent> {
+        let value = std::str::from_utf8(self.header("traceparent")?).ok()?;
+        crate::trace::TraceParent::parse(value)
+    }
+
     /// The decoded JSON payload.
     pub fn payload(&self) -> &serde_json::Value {
         &self.payload

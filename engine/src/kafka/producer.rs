@@ -102,6 +102,23 @@ impl Producer {
         self.send_bytes(topic, key, &bytes, &[]).await
     }
 
+    /// [`Producer::send`] continuing the trace of `parent` (the message being handled, say):
+    /// the record's `traceparent` is a child of it. Without a parent it starts a new trace.
+    pub async fn send_in_trace(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &serde_json::Value,
+        parent: Option<TraceParent>,
+    ) -> Result<Delivery> {
+        let bytes = serde_json::to_vec(payload).map_err(|source| Error::Encode {
+            topic: topic.to_string(),
+            source,
+        })?;
+        let trace = parent.map_or_else(TraceParent::new_root, |parent| parent.child());
+        self.send_measured(topic, key, &bytes, &[], trace).await
+    }
+
     /// Sends an already encoded payload with extra headers.
     pub async fn send_bytes(
         &self,
@@ -110,9 +127,21 @@ impl Producer {
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
     ) -> Result<Delivery> {
+        self.send_measured(topic, key, payload, extra_headers, TraceParent::new_root())
+            .await
+    }
+
+    async fn send_measured(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        extra_headers: &[(&str, &[u8])],
+        trace: TraceParent,
+    ) -> Result<Delivery> {
         let started = Instant::now();
         let result = self
-            .send_unmeasured(topic, key, payload, extra_headers)
+            .send_unmeasured(topic, key, payload, extra_headers, trace)
             .await;
         self.metrics
             .record(topic, result.is_ok(), started.elapsed());
@@ -130,8 +159,9 @@ impl Producer {
         key: &str,
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
+        trace: TraceParent,
     ) -> Result<Delivery> {
-        let traceparent = TraceParent::new_root().to_string();
+        let traceparent = trace.to_string();
         let mut headers = OwnedHeaders::new_with_capacity(2 + extra_headers.len());
         if let Some(source) = &self.source_system {
             headers = headers.insert(Header {

@@ -13,6 +13,7 @@ use prosody_engine::{Config, Consumer, Producer};
 use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
 use crate::helpers::runtime::{runtime, ProcessBound};
 use crate::ruby_api::bridge::Bridge;
+use crate::ruby_api::message::RubyMessage;
 use crate::ruby_api::pending::{Outcome, Pending};
 
 /// The Ruby-visible native client.
@@ -47,20 +48,22 @@ impl NativeClient {
     }
 
     /// Starts a send; the `Pending` finishes when the broker acknowledged the record. The
-    /// payload is encoded here, on the calling Ruby thread.
+    /// payload is encoded here, on the calling Ruby thread. `within` is the `Prosody::Message`
+    /// whose handler is sending (its trace continues), or nil.
     fn send_message(
         ruby: &Ruby,
         rb_self: &Self,
         topic: String,
         key: String,
         payload: Value,
+        within: Option<&RubyMessage>,
     ) -> Result<Pending, Error> {
         let json = crate::helpers::json::to_json(ruby, payload)?;
         let producer = rb_self.local_producer(ruby)?;
-        Pending::start_engine(
-            ruby,
-            async move { producer.send(&topic, &key, &json).await },
-        )
+        let parent = within.and_then(RubyMessage::trace_parent);
+        Pending::start_engine(ruby, async move {
+            producer.send_in_trace(&topic, &key, &json, parent).await
+        })
     }
 
     fn subscribe(ruby: &Ruby, rb_self: &Self, bridge: &Bridge) -> Result<(), Error> {
@@ -229,7 +232,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_module("Native")?
         .define_class("Client", ruby.class_object())?;
     class.define_singleton_method("new", function!(NativeClient::new, 1))?;
-    class.define_method("send_message", method!(NativeClient::send_message, 3))?;
+    class.define_method("send_message", method!(NativeClient::send_message, 4))?;
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
     class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
     class.define_method("fire_timers", method!(NativeClient::fire_timers, 1))?;
