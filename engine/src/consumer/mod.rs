@@ -117,13 +117,17 @@ impl Consumer {
     }
 
     /// Stops taking messages, lets running handlers finish (cancelling them near the end of
-    /// `shutdown_timeout`), commits what completed and leaves the group.
+    /// `shutdown_timeout`), commits what completed and leaves the group, then flushes the
+    /// telemetry emitter (for at most a few seconds).
     pub async fn shutdown(mut self) {
         let thread = self.begin_shutdown();
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         self.probe.take();
+        // Every event is emitted by now; what the emitter holds goes out (bounded) before the
+        // caller is told the consumer stopped.
+        self.shared.telemetry.flush().await;
     }
 
     /// [`Consumer::shutdown`] for callers outside an async context.
@@ -132,6 +136,9 @@ impl Consumer {
             let _ = thread.join();
         }
         self.probe.take();
+        if self.shared.telemetry.is_enabled() {
+            self.shared.runtime.block_on(self.shared.telemetry.flush());
+        }
     }
 
     fn begin_shutdown(&mut self) -> Option<std::thread::JoinHandle<()>> {

@@ -102,6 +102,14 @@ impl Message {
         &self.key
     }
 
+    pub(crate) fn shared_topic(&self) -> &Arc<str> {
+        &self.metadata.topic
+    }
+
+    pub(crate) fn shared_headers(&self) -> &Arc<[(String, Option<Vec<u8>>)]> {
+        &self.metadata.headers
+    }
+
     /// When the message was created (or appended to the log, per the topic's setting).
     pub fn timestamp(&self) -> SystemTime {
         self.metadata.timestamp
