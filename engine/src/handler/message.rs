@@ -34,6 +34,9 @@ impl std::fmt::Debug for Message {
     }
 }
 
+/// A record's headers, in order, shared between clones of its message.
+pub(crate) type Headers = Arc<[(String, Option<Vec<u8>>)]>;
+
 /// What a record carries besides its key and payload. The consumer's raw record holds it as
 /// read, and the [`Message`] decoded from that record takes it over unchanged.
 #[derive(Debug, Clone)]
@@ -43,7 +46,7 @@ pub(crate) struct Metadata {
     pub(crate) offset: i64,
     pub(crate) timestamp: SystemTime,
     // Shared, so the retry layer's per-attempt clone copies a pointer, not the headers.
-    pub(crate) headers: Arc<[(String, Option<Vec<u8>>)]>,
+    pub(crate) headers: Headers,
 }
 
 impl Message {
@@ -106,7 +109,7 @@ impl Message {
         &self.metadata.topic
     }
 
-    pub(crate) fn shared_headers(&self) -> &Arc<[(String, Option<Vec<u8>>)]> {
+    pub(crate) fn shared_headers(&self) -> &Headers {
         &self.metadata.headers
     }
 
