@@ -67,7 +67,13 @@ pub(crate) async fn run(
             }
         }
     }
-    flush(&sink).await;
+    // Dropping librdkafka's producer blocks too (it purges and joins its thread), so the last
+    // flush and the drop both happen off the runtime's workers.
+    let _ = tokio::task::spawn_blocking(move || {
+        sink.flush(FLUSH_TIMEOUT);
+        drop(sink);
+    })
+    .await;
 }
 
 async fn flush(sink: &Arc<dyn Sink>) {
