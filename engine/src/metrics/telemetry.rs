@@ -48,3 +48,26 @@ impl TelemetryMetrics {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_and_dropped_events_are_reported_with_the_group() {
+        let metrics = TelemetryMetrics::default();
+        metrics.written();
+        metrics.written();
+        assert_eq!(metrics.dropped(3), 3);
+        let mut scrape = Scrape::default();
+        metrics.write(&mut scrape, "billing");
+        let text = scrape.encode();
+        for line in [
+            "prosody_telemetry_events_total{group=\"billing\"} 2\n",
+            "prosody_telemetry_dropped_total{group=\"billing\"} 3\n",
+            "# TYPE prosody_telemetry_dropped_total counter\n",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+    }
+}
