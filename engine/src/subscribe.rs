@@ -3,7 +3,8 @@
 //! The consumer runs whatever handler it is handed and knows nothing of middleware; the
 //! middleware wraps handlers and knows nothing of the consumer. [`Consumer::subscribe`] checks
 //! that the configuration can join a group, builds the stack for `config.mode` around the user's
-//! handler (see [`crate::middleware::stack`]) and starts a consumer with it.
+//! handler (see [`crate::middleware::stack`]) and starts a consumer with it, emitting into the
+//! client's telemetry (the stack's lifecycle layer and the partitions' timers share it).
 
 use std::sync::Arc;
 
@@ -21,7 +22,8 @@ use crate::telemetry::Telemetry;
 impl Consumer {
     /// Joins `group_id` and starts handling `subscribed_topics` with `handler`, wrapped in the
     /// failure handling for `config.mode`. Partition tasks run on `runtime`; the poll loop runs
-    /// on a thread of its own.
+    /// on a thread of its own. With `telemetry_enabled`, it starts a telemetry emitter of its
+    /// own; [`Consumer::subscribe_with_telemetry`] shares a client's instead.
     ///
     /// # Errors
     ///

@@ -98,3 +98,45 @@ fn a_timer_event_carries_its_time_and_no_offset() {
     assert!(json.get("offset").is_none() && json.get("demandType").is_none());
     assert!(json.get("traceParent").is_none());
 }
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_burst_of_drops_warns_once() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    // Never driven: the emitter never runs, so everything past the first event is dropped.
+    let _entered = runtime.enter();
+    let (telemetry, _sink) = Recording::start(1);
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..100 {
+            telemetry.emit(|| event(EventType::MessageDispatched));
+        }
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).expect("UTF-8");
+    assert_eq!(log.matches("telemetry events dropped").count(), 1, "{log}");
+    assert!(
+        log.contains("dropped_total=1"),
+        "the first drop warns: {log}"
+    );
+    assert_eq!(telemetry.metrics().expect("enabled").dropped_total(), 99);
+}
