@@ -5,6 +5,7 @@
 //! more. The emitter task turns it into JSON ([`Event::write_json`]); the field names and event
 //! types are those of the reference design (camelCase, optional fields left out).
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -111,15 +112,9 @@ impl Event {
     pub(crate) fn write_json(&self, hostname: &str, out: &mut Vec<u8>) {
         let mut json = Object::open(out);
         json.text("type", self.kind.name());
-        json.text(
-            "eventTime",
-            &humantime::format_rfc3339_millis(self.at).to_string(),
-        );
+        json.display("eventTime", humantime::format_rfc3339_millis(self.at));
         if let Some(time) = self.scheduled {
-            json.text(
-                "scheduledTime",
-                &humantime::format_rfc3339_seconds(time).to_string(),
-            );
+            json.display("scheduledTime", humantime::format_rfc3339_seconds(time));
             json.text("timerType", "application");
         }
         json.text("topic", &self.topic);
@@ -148,10 +143,10 @@ impl Event {
         }
         match &self.trace {
             Trace::None => {}
-            Trace::Parent(parent) => json.text("traceParent", &parent.to_string()),
+            Trace::Parent(parent) => json.display("traceParent", parent),
             Trace::Headers(headers) => {
                 if let Some(parent) = header(headers, "traceparent").and_then(TraceParent::parse) {
-                    json.text("traceParent", &parent.to_string());
+                    json.display("traceParent", parent);
                     if let Some(state) = header(headers, "tracestate") {
                         json.text("traceState", state);
                     }
@@ -202,7 +197,14 @@ impl<'a> Object<'a> {
 
     fn number(&mut self, name: &str, value: i64) {
         self.name(name);
-        self.out.extend_from_slice(value.to_string().as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.out, "{value}");
+    }
+
+    /// A value whose text needs no escaping (a timestamp), written without a copy.
+    fn display(&mut self, name: &str, value: impl std::fmt::Display) {
+        self.name(name);
+        let _ = write!(self.out, "\"{value}\"");
     }
 
     fn close(self) {
