@@ -1,9 +1,10 @@
 //! The emitter task: takes events off the channel, writes them as JSON and hands them to a
 //! [`Sink`] (the telemetry topic's producer), without ever waiting on the broker.
 //!
-//! It takes up to [`BATCH`] events per wake-up, serialises each into one reused buffer and
-//! hands it over with a non-blocking [`Sink::send`]; a sink whose own queue is full drops the
-//! event, counted. A flush request waits (on a blocking thread, bounded by [`FLUSH_TIMEOUT`])
+//! Idle, it waits on the channel; once events come, it takes what is there every [`TICK`]
+//! instead, so a busy client's handlers never pay for waking it per event. It serialises each
+//! event into one reused buffer and hands it over with a non-blocking [`Sink::send`]; a sink
+//! whose own queue is full drops the event, counted. A flush request waits (on a blocking thread, bounded by [`FLUSH_TIMEOUT`])
 //! for what the sink holds to reach the broker. When every [`Telemetry`](super::Telemetry)
 //! handle is gone the channel closes, and the task drains it, flushes once more and ends.
 
@@ -15,8 +16,15 @@ use tokio::sync::{mpsc, oneshot};
 use super::event::Event;
 use crate::metrics::TelemetryMetrics;
 
-/// Events taken off the channel per wake-up.
+/// Events taken off the channel per wake-up when idle.
 const BATCH: usize = 256;
+
+/// While events keep coming, the emitter looks at the channel this often.
+const TICK: Duration = Duration::from_millis(5);
+
+/// The most commands taken per tick, so a flood cannot hold a runtime worker; the rest wait
+/// in the channel for the next tick.
+const PER_TICK: usize = 16_384;
 
 /// The longest a flush waits for the broker, so shutting a client down never hangs on it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,24 +54,33 @@ pub(crate) async fn run(
     metrics: Arc<TelemetryMetrics>,
     hostname: Arc<str>,
 ) {
+    let mut writer = Writer {
+        sink: &sink,
+        metrics: &metrics,
+        hostname: &hostname,
+        buffer: Vec::with_capacity(512),
+    };
     let mut batch = Vec::with_capacity(BATCH);
-    let mut buffer = Vec::with_capacity(512);
-    while commands.recv_many(&mut batch, BATCH).await > 0 {
+    // Idle: wait for the first command. Busy: sleep a tick, then take what came, rather than
+    // be woken by every event (a wake-up per event cost more than writing it), until a tick
+    // brings nothing and the task waits again.
+    'idle: while commands.recv_many(&mut batch, BATCH).await > 0 {
         for command in batch.drain(..) {
-            match command {
-                Command::Event(event) => {
-                    buffer.clear();
-                    event.write_json(&hostname, &mut buffer);
-                    if sink.send(&event.key, &buffer) {
-                        metrics.written();
-                    } else {
-                        metrics.dropped(1);
-                    }
+            writer.handle(command).await;
+        }
+        loop {
+            tokio::time::sleep(TICK).await;
+            let mut taken = 0;
+            while taken < PER_TICK {
+                match commands.try_recv() {
+                    Ok(command) => writer.handle(command).await,
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break 'idle,
                 }
-                Command::Flush(done) => {
-                    flush(&sink).await;
-                    let _ = done.send(());
-                }
+                taken += 1;
+            }
+            if taken == 0 {
+                continue 'idle;
             }
         }
     }
@@ -74,6 +91,34 @@ pub(crate) async fn run(
         drop(sink);
     })
     .await;
+}
+
+/// Writes events and answers flushes, reusing one buffer.
+struct Writer<'a> {
+    sink: &'a Arc<dyn Sink>,
+    metrics: &'a TelemetryMetrics,
+    hostname: &'a str,
+    buffer: Vec<u8>,
+}
+
+impl Writer<'_> {
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Event(event) => {
+                self.buffer.clear();
+                event.write_json(self.hostname, &mut self.buffer);
+                if self.sink.send(&event.key, &self.buffer) {
+                    self.metrics.written();
+                } else {
+                    self.metrics.dropped(1);
+                }
+            }
+            Command::Flush(done) => {
+                flush(self.sink).await;
+                let _ = done.send(());
+            }
+        }
+    }
 }
 
 async fn flush(sink: &Arc<dyn Sink>) {
