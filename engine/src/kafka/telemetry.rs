@@ -85,6 +85,8 @@ impl Telemetry {
             .set("compression.type", "lz4")
             .set("queue.buffering.max.messages", "100000")
             .set("message.timeout.ms", "30000")
+            // Only failures are counted, so librdkafka need not report each success.
+            .set("delivery.report.only.error", "true")
             .create_with_context(Deliveries(Arc::clone(&metrics)))
             .map_err(|source| Error::Client {
                 role: "telemetry producer",
