@@ -121,7 +121,8 @@ impl Consumer {
     }
 
     /// Stops taking messages, lets running handlers finish (cancelling them near the end of
-    /// `shutdown_timeout`), commits what completed and leaves the group.
+    /// `shutdown_timeout`), commits what completed and leaves the group, then flushes the
+    /// telemetry emitter (for at most a few seconds).
     pub async fn shutdown(mut self) {
         let limit = self.close_limit();
         if let Some(thread) = self.begin_shutdown() {
@@ -129,6 +130,9 @@ impl Consumer {
             self.report_unclosed(closed.unwrap_or(true), limit);
         }
         self.probe.take();
+        // Every event is emitted by now; what the emitter holds goes out (bounded) before the
+        // caller is told the consumer stopped.
+        self.shared.telemetry.flush().await;
     }
 
     /// [`Consumer::shutdown`] for callers outside an async context.
@@ -138,6 +142,9 @@ impl Consumer {
             self.report_unclosed(thread.wait(limit), limit);
         }
         self.probe.take();
+        if self.shared.telemetry.is_enabled() {
+            self.shared.runtime.block_on(self.shared.telemetry.flush());
+        }
     }
 
     /// How long a shutdown waits for the consumer to close: the drain's own limit, plus time

@@ -18,6 +18,7 @@ use crate::handler::Handler;
 use crate::metrics::ConsumerMetrics;
 use crate::probe::Heartbeat;
 use crate::qos::FairScheduler;
+use crate::telemetry::Telemetry;
 use crate::timers::{PartitionTimers, TimerStore};
 
 /// A topic and partition.
@@ -130,6 +131,8 @@ pub(crate) struct Shared {
     pub(crate) poll_heartbeat: Heartbeat,
     /// Counted by the handler stack and the partition tasks; scraped by `/metrics`.
     pub(crate) metrics: Arc<ConsumerMetrics>,
+    /// The client's telemetry emitter: partitions' timers report to it, shutdown flushes it.
+    pub(crate) telemetry: Telemetry,
 }
 
 impl std::fmt::Debug for Shared {

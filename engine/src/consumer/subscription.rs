@@ -24,6 +24,7 @@ use crate::kafka::loader::MessageLoader;
 use crate::metrics::ConsumerMetrics;
 use crate::probe::{self, Heartbeat};
 use crate::qos::FairScheduler;
+use crate::telemetry::Telemetry;
 use crate::timers::{CassandraTimerStore, MemoryTimerStore, TimerStore};
 
 /// A configuration checked for joining a group: it names a group and topics, and has
@@ -62,6 +63,7 @@ impl<'a> Subscription<'a> {
         handler: Arc<dyn Handler>,
         scheduler: FairScheduler,
         metrics: Arc<ConsumerMetrics>,
+        telemetry: Telemetry,
         runtime: Handle,
     ) -> Result<Consumer> {
         let Self { config, group_id } = self;
@@ -95,6 +97,7 @@ impl<'a> Subscription<'a> {
             stats: ConsumerStats::default(),
             poll_heartbeat: Heartbeat::default(),
             metrics,
+            telemetry,
         });
         // Before joining the group, so a taken port fails the subscribe with nothing started.
         let probe = config

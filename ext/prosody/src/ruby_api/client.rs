@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use magnus::{
     function, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, TypedData, Value,
 };
-use prosody_engine::{Config, Consumer, Producer};
+use prosody_engine::{Config, Consumer, Producer, Telemetry};
 
 use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
 use crate::helpers::runtime::{runtime, ProcessBound};
@@ -22,6 +22,9 @@ use crate::ruby_api::pending::{Outcome, Pending};
 pub(crate) struct NativeClient {
     config: Config,
     producer: ProcessBound<Producer>,
+    /// The client's one telemetry emitter, shared by its producer and consumer; it stops
+    /// (after a bounded flush) once the client and its consumer are gone.
+    telemetry: ProcessBound<Telemetry>,
     consumer: Mutex<Option<ProcessBound<Consumer>>>,
 }
 
@@ -31,10 +34,14 @@ impl NativeClient {
         let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
         // The producer's delivery futures need a runtime; create it inside one.
         let _guard = runtime.enter();
-        let producer = Producer::new(&config).map_err(|error| to_ruby(ruby, &error))?;
+        let telemetry =
+            Telemetry::start(&config, runtime.handle()).map_err(|error| to_ruby(ruby, &error))?;
+        let producer = Producer::with_telemetry(&config, telemetry.clone())
+            .map_err(|error| to_ruby(ruby, &error))?;
         Ok(Self {
             config,
             producer: ProcessBound::new(producer),
+            telemetry: ProcessBound::new(telemetry),
             consumer: Mutex::new(None),
         })
     }
@@ -78,9 +85,18 @@ impl NativeClient {
             ));
         }
         let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
-        let consumer =
-            Consumer::subscribe(&rb_self.config, bridge.handler(), runtime.handle().clone())
-                .map_err(|error| to_ruby(ruby, &error))?;
+        let telemetry = if rb_self.telemetry.is_local() {
+            (*rb_self.telemetry).clone()
+        } else {
+            Telemetry::disabled()
+        };
+        let consumer = Consumer::subscribe_with_telemetry(
+            &rb_self.config,
+            bridge.handler(),
+            runtime.handle().clone(),
+            telemetry,
+        )
+        .map_err(|error| to_ruby(ruby, &error))?;
         // The client's sends appear in `/metrics` beside its consumer's events.
         if rb_self.producer.is_local() {
             consumer.report_sends_of(&rb_self.producer);
