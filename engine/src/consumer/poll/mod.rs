@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -46,6 +46,10 @@ use record::copy;
 
 /// How many records to take from one partition before moving to the next.
 const BATCH: usize = 64;
+
+/// How long a closing consumer keeps retrying a final commit that the group refuses while it
+/// rebalances. Within the shutdown's grace (`CLOSE_GRACE`), which leaves time to leave the group.
+const FINAL_COMMIT_RETRY: Duration = Duration::from_secs(7);
 
 /// The running poll thread, which closes the consumer once `Shared::shutdown` is set.
 pub(crate) struct PollThread {
@@ -234,14 +238,61 @@ impl PollLoop {
         }
     }
 
+    /// Commits the drained partitions' final offsets before the consumer leaves its group.
+    ///
+    /// While the group rebalances (a member joined, or one died and the coordinator waits out
+    /// its session), the coordinator refuses commits, and librdkafka does not retry them.
+    /// Leaving then would hand everything handled since the last commit to the next owner
+    /// again. So the commit is retried for up to [`FINAL_COMMIT_RETRY`], serving the group's
+    /// events in between so librdkafka can complete the rebalance; a commit that still fails
+    /// is logged with what it leaves uncommitted.
+    fn commit_final(&self, finals: &[(TopicPartition, i64)]) {
+        let deadline = Instant::now() + FINAL_COMMIT_RETRY;
+        let mut refusals = 0u32;
+        loop {
+            let error = match self.consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => break,
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => break,
+                Err(error) => error,
+            };
+            let retriable = matches!(
+                error.rdkafka_error_code(),
+                Some(
+                    RDKafkaErrorCode::RebalanceInProgress
+                        | RDKafkaErrorCode::IllegalGeneration
+                        | RDKafkaErrorCode::WaitingForCoordinator
+                )
+            );
+            if !retriable || Instant::now() >= deadline {
+                tracing::warn!(
+                    group = %self.shared.settings.group_id,
+                    %error,
+                    partitions = ?finals,
+                    "could not commit the final offsets; the next owner of these partitions \
+                     will handle again what was handled since the last commit"
+                );
+                return;
+            }
+            refusals += 1;
+            // Records cannot arrive here (the partition queues are split off), only group
+            // events, which librdkafka serves inside `poll`.
+            let _ = self.consumer.poll(Duration::from_millis(200));
+        }
+        if refusals > 0 {
+            tracing::info!(
+                group = %self.shared.settings.group_id,
+                refusals,
+                "committed the final offsets once the group's rebalance completed"
+            );
+        }
+    }
+
     /// Drains every partition, commits what completed, and leaves the group.
     fn close(mut self) {
         let handles: Vec<_> = self.shared.partitions().drain().collect();
         let finals = drain(&self.shared, handles);
         store_final_offsets(&self.consumer, &finals);
-        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(%error, "final commit had nothing to do or failed");
-        }
+        self.commit_final(&finals);
         self.queues.clear();
         self.consumer.unsubscribe();
         tracing::debug!(

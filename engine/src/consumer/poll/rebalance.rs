@@ -97,6 +97,11 @@ impl ConsumerContext for RebalanceContext {
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // A closing consumer serves group events only to finish its final commit: it takes
+        // on no partitions, and resuming would wait on librdkafka's group thread for nothing.
+        if self.shared.shutdown.load(Ordering::Acquire) {
+            return;
+        }
         match rebalance {
             Rebalance::Assign(list) => {
                 let mut partitions = self.shared.partitions();
@@ -111,11 +116,6 @@ impl ConsumerContext for RebalanceContext {
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => tracing::error!(%error, "rebalance failed"),
-        }
-        // Closing revokes everything: nothing is left to resume, and these calls wait on
-        // librdkafka's group thread, which is shutting down too.
-        if self.shared.shutdown.load(Ordering::Acquire) {
-            return;
         }
         // A pause must not outlive the assignment it was made for.
         if let Ok(assignment) = consumer.assignment() {
