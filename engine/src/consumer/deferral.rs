@@ -1,8 +1,9 @@
 //! Deferred retry: per-key backlogs that let a partition move past a key that keeps failing.
 //!
-//! When the handler stack marks a failure as deferred ([`HandlerError::is_deferred`]), the
-//! event goes into its key's backlog, in the store first and then in memory: a message by its
-//! offset, which then commits; an application timer by its time, whose timer-store row is then
+//! When the handler stack marks a failure as deferred
+//! ([`HandlerError::is_deferred`](crate::error::HandlerError::is_deferred)), the event goes
+//! into its key's backlog, in the store first and then in memory: a message by its offset,
+//! which then commits; an application timer by its time, whose timer-store row is then
 //! deleted so it does not fire again on its own. Later messages of that key, and its timers
 //! that come due, join the backlog without running. A retry comes due after `defer_base`,
 //! doubling up to `defer_max_delay`; the partition task then queues it behind the key like any

@@ -16,7 +16,8 @@ const PARKED: u64 = u64::MAX;
 /// The last beat of one loop; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Heartbeat {
-    /// Milliseconds since [`epoch`] of the last beat, or [`PARKED`].
+    /// Milliseconds since the process's heartbeat epoch (see `now_ms`) of the last beat, or
+    /// [`PARKED`].
     last_ms: AtomicU64,
 }
 

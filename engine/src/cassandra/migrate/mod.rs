@@ -2,12 +2,12 @@
 //!
 //! Migrations are CQL files compiled into the binary and applied in name order. Each applied
 //! file is recorded in `schema_migrations` with the SHA-256 of its text; a recorded file whose
-//! text has since changed is an [`Error::Migration`](crate::Error::Migration) naming it, and no
+//! text has since changed is an [`Error::Migration`] naming it, and no
 //! further file is applied. Files this binary does not know (from a newer release) are ignored.
 //!
 //! When every file is recorded and unchanged, [`run`] only reads `schema_migrations` (the fast
 //! path, taken by every process after the first). Otherwise it takes the keyspace's migration
-//! [lock](lock), reads the records again (another process may have applied them meanwhile),
+//! [lock], reads the records again (another process may have applied them meanwhile),
 //! applies what is still pending, records each file once all its statements succeeded, and
 //! releases the lock, also when applying failed. A failed run can be retried: statements are
 //! written to be idempotent (`IF NOT EXISTS`), so a half-applied file applies again cleanly.
