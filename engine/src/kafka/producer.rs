@@ -159,7 +159,22 @@ impl Producer {
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
     ) -> Result<Delivery> {
-        self.send_measured(topic, key, payload, extra_headers, TraceParent::new_root())
+        self.send_bytes_in_trace(topic, key, payload, extra_headers, None)
+            .await
+    }
+
+    /// [`Producer::send_bytes`] continuing the trace of `parent`, as
+    /// [`Producer::send_in_trace`] does.
+    pub async fn send_bytes_in_trace(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        extra_headers: &[(&str, &[u8])],
+        parent: Option<TraceParent>,
+    ) -> Result<Delivery> {
+        let trace = parent.map_or_else(TraceParent::new_root, |parent| parent.child());
+        self.send_measured(topic, key, payload, extra_headers, trace)
             .await
     }
 

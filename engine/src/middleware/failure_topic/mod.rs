@@ -121,7 +121,13 @@ async fn dead_letter(
     loop {
         let sent = settings
             .sink
-            .send(topic, message.key(), &payload, &headers)
+            .send(
+                topic,
+                message.key(),
+                &payload,
+                &headers,
+                message.trace_parent(),
+            )
             .await;
         let send_error = match sent {
             Ok(()) => {

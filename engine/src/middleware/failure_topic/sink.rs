@@ -2,6 +2,7 @@ use futures::future::BoxFuture;
 
 use crate::error::Result;
 use crate::kafka::Producer;
+use crate::trace::TraceParent;
 
 /// Where [`FailureTopic`](super::FailureTopic) writes failed messages: the [`Producer`] in
 /// production, a fake in tests.
@@ -9,6 +10,7 @@ use crate::kafka::Producer;
 /// ```
 /// use futures::future::BoxFuture;
 /// use prosody_engine::middleware::FailureSink;
+/// use prosody_engine::TraceParent;
 ///
 /// /// Drops every record; for illustration only.
 /// struct Discard;
@@ -19,6 +21,7 @@ use crate::kafka::Producer;
 ///         _key: &'a str,
 ///         _payload: &'a [u8],
 ///         _headers: &'a [(&'a str, &'a [u8])],
+///         _parent: Option<TraceParent>,
 ///     ) -> BoxFuture<'a, prosody_engine::Result<()>> {
 ///         Box::pin(async { Ok(()) })
 ///     }
@@ -26,12 +29,14 @@ use crate::kafka::Producer;
 /// ```
 pub trait FailureSink: Send + Sync + 'static {
     /// Writes `payload` to `topic` under `key` with `headers`, resolving once it is stored.
+    /// `parent` is the failed message's trace context, which the record continues.
     fn send<'a>(
         &'a self,
         topic: &'a str,
         key: &'a str,
         payload: &'a [u8],
         headers: &'a [(&'a str, &'a [u8])],
+        parent: Option<TraceParent>,
     ) -> BoxFuture<'a, Result<()>>;
 }
 
@@ -42,9 +47,10 @@ impl FailureSink for Producer {
         key: &'a str,
         payload: &'a [u8],
         headers: &'a [(&'a str, &'a [u8])],
+        parent: Option<TraceParent>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.send_bytes(topic, key, payload, headers)
+            self.send_bytes_in_trace(topic, key, payload, headers, parent)
                 .await
                 .map(|_delivery| ())
         })

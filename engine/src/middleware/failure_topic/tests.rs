@@ -7,10 +7,11 @@ use super::FailureTopicLayer;
 use crate::error::ErrorClass;
 use crate::handler::Handler;
 use crate::middleware::test_support::{
-    context, error_once_cancelled, message, ok, permanent, terminal, timer, transient, FakeSink,
-    Scripted,
+    context, error_once_cancelled, message, message_with, ok, permanent, terminal, timer,
+    transient, FakeSink, Scripted,
 };
 use crate::middleware::{Backoff, Bounded, Layer, RetryLayer};
+use crate::trace::TraceParent;
 
 const BASE: Duration = Duration::from_millis(50);
 
@@ -49,6 +50,24 @@ async fn a_permanent_failure_is_written_with_source_headers_and_commits() {
         Some("permanent handler error: bad payload")
     );
     assert_eq!(inner.call_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_failure_record_continues_the_messages_trace() {
+    let sink = FakeSink::failing(0);
+    let inner = Scripted::new([permanent("bad"), permanent("bad")]);
+    let handler = layer(&sink).layer(Arc::clone(&inner));
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let traced = message_with("k", json!({}), &[("traceparent", traceparent)]);
+    assert_eq!(handler.on_message(context("k").0, traced).await, Ok(()));
+    assert_eq!(
+        handler
+            .on_message(context("k").0, message("k", json!({})))
+            .await,
+        Ok(())
+    );
+    let parents: Vec<_> = sink.records().into_iter().map(|r| r.parent).collect();
+    assert_eq!(parents, [TraceParent::parse(traceparent), None]);
 }
 
 #[tokio::test(start_paused = true)]
