@@ -56,6 +56,7 @@ pub(crate) use self::record::{LoadedRecord, RecordId};
 use self::worker::{Request, Worker};
 use super::client_config::base_config;
 use super::limits::MAX_RECORD_BYTES;
+use super::log::LogContext;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -86,13 +87,12 @@ impl MessageLoader {
     /// Starts a loader for the consumer group `group_id`, with `defer_seek_timeout`,
     /// `defer_discard_threshold`, `defer_cache_size` and `max_uncommitted` from `config`.
     pub(crate) fn new(config: &Config, group_id: &str) -> Result<Self> {
-        let consumer: BaseConsumer =
-            loader_config(config, group_id)?
-                .create()
-                .map_err(|source| Error::Client {
-                    role: "deferred-record loader",
-                    source,
-                })?;
+        let consumer: BaseConsumer<LogContext> = loader_config(config, group_id)?
+            .create_with_context(LogContext)
+            .map_err(|source| Error::Client {
+                role: "deferred-record loader",
+                source,
+            })?;
         let capacity = config.max_uncommitted.max(1);
         let (requests, receiver) = mpsc::channel(capacity);
         let (stopping, stopped) = oneshot::channel();

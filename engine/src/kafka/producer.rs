@@ -16,6 +16,7 @@ use rdkafka::util::Timeout;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::client_config::producer_config;
+use crate::kafka::log::LogContext;
 use crate::metrics::ProducerMetrics;
 use crate::trace::TraceParent;
 
@@ -50,7 +51,7 @@ pub struct Delivery {
 /// ```
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    inner: FutureProducer<LogContext>,
     source_system: Option<String>,
     send_timeout: Duration,
     created: Instant,
@@ -71,7 +72,7 @@ impl Producer {
     /// Connects a producer.
     pub fn new(config: &Config) -> Result<Self> {
         let inner = producer_config(config)?
-            .create()
+            .create_with_context(LogContext)
             .map_err(|source| Error::Client {
                 role: "producer",
                 source,

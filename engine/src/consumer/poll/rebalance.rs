@@ -12,7 +12,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -20,6 +22,7 @@ use crate::consumer::drain::drain;
 use crate::consumer::partition;
 use crate::consumer::poll::stats;
 use crate::consumer::shared::{Shared, TopicPartition};
+use crate::kafka::{forward_error, forward_log};
 
 /// The consumer's librdkafka context.
 pub(crate) struct RebalanceContext {
@@ -67,6 +70,15 @@ impl RebalanceContext {
 }
 
 impl ClientContext for RebalanceContext {
+    /// librdkafka's lines go to `tracing`, like every other client's (see `kafka/log.rs`).
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        forward_log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        forward_error(&error, reason);
+    }
+
     /// Keeps each owned partition's lag for `/metrics` (see `stats.rs`). Called on
     /// the poll thread every `statistics.interval.ms`, never per message.
     fn stats(&self, statistics: Statistics) {
