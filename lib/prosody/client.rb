@@ -176,6 +176,19 @@ module Prosody
       @native.assigned_partitions
     end
 
+    # Why the subscribed consumer reaches no Kafka broker: how long none has answered, the
+    # `bootstrap_servers` it tries and librdkafka's reason. `/readyz` says the same, and an ERROR
+    # line is logged once an outage passes 15 seconds. The consumer keeps retrying meanwhile.
+    #
+    # @example
+    #   client.broker_error
+    #   # => "no kafka broker reachable for 20s at 127.0.0.1:1 (Message consumption error: ...)"
+    # @return [String, nil] nil while a broker answers, and when not subscribed
+    def broker_error
+      check_process
+      @native.broker_error
+    end
+
     # @return [Boolean] whether some partition (or the poll loop, or a partition's timer tasks)
     #   has made no progress for `stall_threshold` while it had work; `/livez` reads the same check
     def is_stalled? # rubocop:disable Naming/PredicateName -- the public API name

@@ -5,7 +5,8 @@
 //! the engine creates uses a context that sends them to `tracing` instead, under the target
 //! [`TARGET`], which the Ruby log bridge passes by default.
 //!
-//! Levels: librdkafka's errors (and worse) are ERROR, warnings WARN, notices and info INFO. Its
+//! Levels: librdkafka's errors (and worse) are ERROR, except a failed broker connection (its
+//! `FAIL` lines), which is WARN; warnings are WARN, notices and info INFO. Its
 //! debug lines are INFO too: librdkafka makes them only when debug contexts were asked for
 //! (`PROSODY_KAFKA_DEBUG`, or `debug` in `kafka_config`), so they should show with a logger at
 //! its default level rather than need a second switch.
@@ -23,6 +24,12 @@ pub(crate) const TARGET: &str = "prosody_engine::librdkafka";
 
 /// Forwards one librdkafka log line; `facility` is its short tag (`FAIL`, `CGRPOP`, …).
 pub(crate) fn forward(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    // A failed connection is retried by librdkafka, and an outage that lasts is reported by
+    // the consumer (`consumer/reachability.rs`); as ERROR it would read as a fault each time.
+    let level = match level {
+        RDKafkaLogLevel::Error if facility == "FAIL" => RDKafkaLogLevel::Warning,
+        other => other,
+    };
     match level {
         RDKafkaLogLevel::Emerg
         | RDKafkaLogLevel::Alert

@@ -22,7 +22,7 @@ use crate::consumer::drain::drain;
 use crate::consumer::partition;
 use crate::consumer::poll::stats;
 use crate::consumer::shared::{Shared, TopicPartition};
-use crate::kafka::{forward_error, forward_log};
+use crate::kafka::{forward_error, forward_log, is_connection_failure};
 
 /// The consumer's librdkafka context.
 pub(crate) struct RebalanceContext {
@@ -76,6 +76,9 @@ impl ClientContext for RebalanceContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if is_connection_failure(&error) {
+            self.shared.reachability.note_failure(reason);
+        }
         forward_error(&error, reason);
     }
 
@@ -83,6 +86,9 @@ impl ClientContext for RebalanceContext {
     /// the poll thread every `statistics.interval.ms`, never per message.
     fn stats(&self, statistics: Statistics) {
         stats::record_lag(&self.shared, &statistics);
+        self.shared
+            .reachability
+            .observe(stats::some_broker_up(&statistics));
     }
 }
 
@@ -120,6 +126,9 @@ impl ConsumerContext for RebalanceContext {
                     }
                 }
                 tracing::info!(assigned = partitions.len(), "partitions assigned");
+                drop(partitions);
+                // An assignment came from a broker.
+                self.shared.reachability.mark_up();
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => tracing::error!(%error, "rebalance failed"),
