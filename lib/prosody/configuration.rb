@@ -35,6 +35,7 @@ module Prosody
   # option                     type      environment variable               default
   # bootstrap_servers          List      PROSODY_BOOTSTRAP_SERVERS          (none)
   # group_id                   String    PROSODY_GROUP_ID                   (none)
+  # group_instance_id          String    PROSODY_GROUP_INSTANCE_ID          (none)
   # subscribed_topics          List      PROSODY_SUBSCRIBED_TOPICS          (none)
   # allowed_events             List      PROSODY_ALLOWED_EVENTS             (all events)
   # source_system              String    PROSODY_SOURCE_SYSTEM              (group_id)

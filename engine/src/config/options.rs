@@ -13,8 +13,9 @@ use std::time::Duration;
 use super::effective::OptionValue;
 use super::error::ConfigError;
 use super::parse::{
-    boolean, count, duration, fraction, keyspace, list, mode, name, non_empty, non_negative, port,
-    positive_count, positive_duration, secret, servers, small_count, span_relation, ttl,
+    boolean, count, duration, fraction, instance_id, keyspace, list, mode, name, non_empty,
+    non_negative, port, positive_count, positive_duration, secret, servers, small_count,
+    span_relation, ttl,
 };
 use super::resolve::Sources;
 use super::spec::{OptionKind, OptionSpec};
@@ -158,6 +159,9 @@ options! {
     GROUP_ID group_id: Option<String> = None, name,
         "PROSODY_GROUP_ID", String, "(none)",
         "Kafka consumer group to join; leave unset for a producer-only client.";
+    GROUP_INSTANCE_ID group_instance_id: Option<String> = None, instance_id,
+        "PROSODY_GROUP_INSTANCE_ID", String, "(none)",
+        "Static group membership: an id unique in the group and stable across restarts, so a restarted process takes its partitions back without a rebalance.";
     SUBSCRIBED_TOPICS subscribed_topics: Vec<String> = Vec::new(), list,
         "PROSODY_SUBSCRIBED_TOPICS", StringList, "(none)",
         "Comma-separated topics to consume; empty for a producer-only client.";

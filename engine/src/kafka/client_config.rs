@@ -81,6 +81,11 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
             "allow.auto.create.topics",
             if config.mock { "true" } else { "false" },
         );
+    // Static membership: the broker keeps this member's assignment across a restart within
+    // the session timeout, and a close sends no LeaveGroup (so no rebalance either way).
+    if let Some(instance) = &config.group_instance_id {
+        client.set("group.instance.id", instance);
+    }
     if config.mock {
         // When a member leaves, the mock coordinator holds the group open for the session
         // timeout minus one second before a newcomer may join; a short session keeps a

@@ -28,7 +28,7 @@ fn bad_values_name_the_option_and_the_env_var_only_when_read_from_it() {
         assert!(explicit.to_string().starts_with(&prefix), "{explicit}");
         checked += 1;
     }
-    assert_eq!(checked, 39);
+    assert_eq!(checked, 40);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use super::{Config, ConfigError, OptionKind, OptionSpec};
 
 mod defaults;
 mod errors;
+mod kafka;
 mod sources;
 mod values;
 
@@ -50,6 +51,7 @@ fn sample(spec: &OptionSpec) -> (&'static str, &'static str) {
 fn bad_sample(spec: &OptionSpec) -> Option<&'static str> {
     match spec.kind {
         OptionKind::String if spec.name == "cassandra_keyspace" => Some("bad-name"),
+        OptionKind::String if spec.name == "group_instance_id" => Some("pod 1"),
         OptionKind::StringList if spec.name == "bootstrap_servers" => Some(" , "),
         OptionKind::String | OptionKind::StringList => None,
         OptionKind::Bool => Some("maybe"),
