@@ -17,6 +17,7 @@ use super::parse::{
     non_negative, port, positive_count, positive_duration, secret, servers, small_count,
     span_relation, ttl,
 };
+use super::properties::{properties, KafkaProperties};
 use super::resolve::Sources;
 use super::spec::{OptionKind, OptionSpec};
 use super::{Mode, SpanRelation};
@@ -226,6 +227,10 @@ options! {
     TIMER_SPANS timer_spans: SpanRelation = SpanRelation::FollowsFrom, span_relation,
         "PROSODY_TIMER_SPANS", SpanRelation, "follows_from",
         "How a timer's processing span links to the span that scheduled it.";
+    // Kafka clients
+    KAFKA_CONFIG kafka_config: KafkaProperties = KafkaProperties::default(), properties,
+        "PROSODY_KAFKA_CONFIG_*", Properties, "(none)",
+        "librdkafka properties for every Kafka client (security.protocol, sasl.*, ssl.*, tuning), over Prosody's own; those Prosody sets from its options are refused.";
     // Producer
     SEND_TIMEOUT send_timeout: Duration = secs(1), positive_duration,
         "PROSODY_SEND_TIMEOUT", Duration, "1s",

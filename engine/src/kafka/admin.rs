@@ -8,7 +8,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::kafka::client_config::base_config;
+use crate::kafka::client_config::admin_config;
 use crate::kafka::log::LogContext;
 use crate::kafka::mock::create_mock_topic;
 
@@ -41,7 +41,7 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 impl Admin {
     /// Connects an admin client.
     pub fn new(config: &Config) -> Result<Self> {
-        let client = base_config(config)?
+        let client = admin_config(config)?
             .create_with_context(LogContext)
             .map_err(|source| Error::Client {
                 role: "admin client",

@@ -54,7 +54,7 @@ pub(crate) use self::error::LoadError;
 use self::record::Cache;
 pub(crate) use self::record::{LoadedRecord, RecordId};
 use self::worker::{Request, Worker};
-use super::client_config::base_config;
+use super::client_config::{base_config, finish};
 use super::limits::MAX_RECORD_BYTES;
 use super::log::LogContext;
 use crate::config::Config;
@@ -201,7 +201,7 @@ impl LoaderStats {
 }
 
 /// The loader's librdkafka settings: manual assignment, no commits, small fetches.
-fn loader_config(config: &Config, group_id: &str) -> Result<ClientConfig> {
+pub(crate) fn loader_config(config: &Config, group_id: &str) -> Result<ClientConfig> {
     let mut client = base_config(config)?;
     client
         .set("group.id", format!("{group_id}.defer-loader"))
@@ -227,7 +227,7 @@ fn loader_config(config: &Config, group_id: &str) -> Result<ClientConfig> {
         .set("fetch.wait.max.ms", "100")
         .set("fetch.error.backoff.ms", "100")
         .set("allow.auto.create.topics", "false");
-    Ok(client)
+    finish(client, config)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! [`TARGET`], which the Ruby log bridge passes by default.
 //!
 //! Levels: librdkafka's errors (and worse) are ERROR, except a failed broker connection (its
-//! `FAIL` lines), which is WARN; warnings are WARN, notices and info INFO. Its
+//! `FAIL` lines), which is DEBUG (see [`forward`]); warnings are WARN, notices and info INFO. Its
 //! debug lines are INFO too: librdkafka makes them only when debug contexts were asked for
 //! (`PROSODY_KAFKA_DEBUG`, or `debug` in `kafka_config`), so they should show with a logger at
 //! its default level rather than need a second switch.
@@ -24,12 +24,13 @@ pub(crate) const TARGET: &str = "prosody_engine::librdkafka";
 
 /// Forwards one librdkafka log line; `facility` is its short tag (`FAIL`, `CGRPOP`, …).
 pub(crate) fn forward(level: RDKafkaLogLevel, facility: &str, message: &str) {
-    // A failed connection is retried by librdkafka, and an outage that lasts is reported by
-    // the consumer (`consumer/reachability.rs`); as ERROR it would read as a fault each time.
-    let level = match level {
-        RDKafkaLogLevel::Error if facility == "FAIL" => RDKafkaLogLevel::Warning,
-        other => other,
-    };
+    // A failed broker connection (a `FAIL` line) is retried by librdkafka; what lasts is
+    // reported by what it stops: the consumer's `broker_error` and its ERROR line, a send's
+    // error, an admin operation's error. Logged louder, it would repeat all of them.
+    if facility == "FAIL" {
+        tracing::debug!(target: TARGET, "librdkafka {facility}: {message}");
+        return;
+    }
     match level {
         RDKafkaLogLevel::Emerg
         | RDKafkaLogLevel::Alert

@@ -44,6 +44,10 @@ fn sample(spec: &OptionSpec) -> (&'static str, &'static str) {
         OptionKind::Mode => ("best-effort", "best_effort"),
         OptionKind::SpanRelation if spec.default == "child" => ("follows-from", "follows_from"),
         OptionKind::SpanRelation => ("CHILD", "child"),
+        OptionKind::Properties => (
+            r#"{"client.id": "billing", "linger.ms": 5}"#,
+            r#"{"client.id":"billing","linger.ms":"5"}"#,
+        ),
     }
 }
 
@@ -61,6 +65,7 @@ fn bad_sample(spec: &OptionSpec) -> Option<&'static str> {
         OptionKind::OptionalPort => Some("70000"),
         OptionKind::Mode => Some("fast"),
         OptionKind::SpanRelation => Some("sibling"),
+        OptionKind::Properties => Some("security.protocol=SSL"),
     }
 }
 
