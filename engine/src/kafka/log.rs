@@ -11,8 +11,11 @@
 //! (`PROSODY_KAFKA_DEBUG`, or `debug` in `kafka_config`), so they should show with a logger at
 //! its default level rather than need a second switch.
 //!
-//! librdkafka calls [`forward`] from its own threads; a `tracing` event never blocks them (the
-//! Ruby bridge's buffer drops lines when full).
+//! rust-rdkafka queues log lines on each client's main queue, so [`forward`] runs on whichever
+//! thread serves it: the consumer's poll thread, a producer's polling thread, the loader's
+//! thread. A `tracing` event never blocks them (the Ruby bridge's buffer drops lines when
+//! full). The admin client never serves that queue, so its own lines are not seen; its
+//! operations report their failures as errors.
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
