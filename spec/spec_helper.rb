@@ -2,6 +2,8 @@
 
 $LOAD_PATH.unshift(File.expand_path("../lib", __dir__))
 
+require_relative "support/watchdog"
+
 RSpec.configure do |config|
   config.disable_monkey_patching!
   config.expect_with(:rspec) { |expectations| expectations.syntax = :expect }

@@ -10,6 +10,7 @@
 //! - [`Consumer`]: runs a [`Handler`] for each [`Message`].
 //! - [`Admin`]: creates and deletes topics.
 //! - [`Cassandra`]: the shared session used for persistent state.
+//! - [`Telemetry`]: lifecycle events written to `telemetry_topic`, best effort.
 //!
 //! With `mock: true`, every client in the process talks to one in-process mock Kafka cluster
 //! (see [`mock_bootstrap_servers`]), so tests need no broker.
@@ -38,6 +39,7 @@ mod probe;
 mod process_runtime;
 pub mod qos;
 mod subscribe;
+mod telemetry;
 mod timers;
 mod trace;
 
@@ -51,6 +53,7 @@ pub use kafka::{
     DEFAULT_ADMIN_TIMEOUT, MAX_RECORD_BYTES, MOCK_PARTITIONS, SOURCE_SYSTEM_HEADER,
 };
 pub use process_runtime::ProcessRuntime;
+pub use telemetry::Telemetry;
 pub use timers::{
     CassandraTimerStore, MemoryTimerStore, TimerSegment, TimerStore, TimerTime, TimerTimeError,
 };

@@ -3,7 +3,8 @@
 //! The consumer runs whatever handler it is handed and knows nothing of middleware; the
 //! middleware wraps handlers and knows nothing of the consumer. [`Consumer::subscribe`] checks
 //! that the configuration can join a group, builds the stack for `config.mode` around the user's
-//! handler (see [`crate::middleware::stack`]) and starts a consumer with it.
+//! handler (see [`crate::middleware::stack`]) and starts a consumer with it, emitting into the
+//! client's telemetry (the stack's lifecycle layer and the partitions' timers share it).
 
 use std::sync::Arc;
 
@@ -16,11 +17,13 @@ use crate::handler::Handler;
 use crate::kafka::Producer;
 use crate::metrics::ConsumerMetrics;
 use crate::middleware::{stack, FailureSink};
+use crate::telemetry::Telemetry;
 
 impl Consumer {
     /// Joins `group_id` and starts handling `subscribed_topics` with `handler`, wrapped in the
     /// failure handling for `config.mode`. Partition tasks run on `runtime`; the poll loop runs
-    /// on a thread of its own.
+    /// on a thread of its own. With `telemetry_enabled`, it starts a telemetry emitter of its
+    /// own; [`Consumer::subscribe_with_telemetry`] shares a client's instead.
     ///
     /// # Errors
     ///
@@ -28,6 +31,34 @@ impl Consumer {
     /// outside mock mode, or when a Kafka client cannot be created.
     pub fn subscribe(config: &Config, handler: Arc<dyn Handler>, runtime: Handle) -> Result<Self> {
         let subscription = Subscription::new(config)?;
+        let telemetry = Telemetry::start(config, &runtime)?;
+        Self::start(config, subscription, handler, runtime, telemetry)
+    }
+
+    /// [`Consumer::subscribe`], emitting lifecycle events into `telemetry` (the client's,
+    /// shared with its producer) instead of an emitter of its own. A disabled handle emits
+    /// nothing, whatever `telemetry_enabled` says.
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::subscribe`].
+    pub fn subscribe_with_telemetry(
+        config: &Config,
+        handler: Arc<dyn Handler>,
+        runtime: Handle,
+        telemetry: Telemetry,
+    ) -> Result<Self> {
+        let subscription = Subscription::new(config)?;
+        Self::start(config, subscription, handler, runtime, telemetry)
+    }
+
+    fn start(
+        config: &Config,
+        subscription: Subscription<'_>,
+        handler: Arc<dyn Handler>,
+        runtime: Handle,
+        telemetry: Telemetry,
+    ) -> Result<Self> {
         let inactive = config.inactive_options();
         if !inactive.is_empty() {
             tracing::warn!(
@@ -46,8 +77,18 @@ impl Consumer {
         }
         let sink = producer.map(|producer| Arc::new(producer) as Arc<dyn FailureSink>);
         let scheduler = stack::scheduler(config);
-        let handler = stack::build_measured(config, handler, sink, scheduler.clone(), &metrics)?;
-        subscription.start(handler, scheduler, metrics, runtime)
+        if let Some(counts) = telemetry.metrics() {
+            metrics.attach_telemetry(Arc::clone(counts));
+        }
+        let handler = stack::build_measured(
+            config,
+            handler,
+            sink,
+            scheduler.clone(),
+            &metrics,
+            &telemetry,
+        )?;
+        subscription.start(handler, scheduler, metrics, telemetry, runtime)
     }
 
     /// Reports `producer`'s sends in this consumer's `/metrics`, labelled with its group: a
@@ -64,8 +105,12 @@ fn failure_producer(config: &Config, runtime: &Handle) -> Result<Option<Producer
         Mode::LowLatency => {
             // `subscribe` may be called from a plain thread; the producer is made inside the
             // consumer's runtime either way.
+            // Its writes are the consumer's business, not sends to report as telemetry.
             let _guard = runtime.enter();
-            Ok(Some(Producer::new(config)?))
+            Ok(Some(Producer::with_telemetry(
+                config,
+                Telemetry::disabled(),
+            )?))
         }
         Mode::Pipeline | Mode::BestEffort => Ok(None),
     }

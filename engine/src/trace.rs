@@ -1,7 +1,9 @@
 //! W3C trace context (`traceparent`) values.
 //!
-//! Until OpenTelemetry export is wired in, each produced message starts a new sampled trace so
-//! downstream systems can still correlate it.
+//! A message sent while a handler runs continues the trace of the message being handled (a
+//! [`TraceParent::child`] of its `traceparent`); any other send starts a new sampled trace, so
+//! downstream systems can still correlate it. Spans are not exported yet: what travels is the
+//! trace id, from hop to hop through Kafka.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +32,25 @@ impl TraceParent {
             trace_id: (u128::from(high) << 64) | u128::from(low),
             span_id: next_random() | 1,
             sampled: true,
+        }
+    }
+
+    /// A context for a new span in the same trace: the trace id and the sampling decision are
+    /// kept, the span id is new.
+    ///
+    /// ```
+    /// # use prosody_engine::TraceParent;
+    /// let parent = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
+    /// let child = parent.child().to_string();
+    /// assert!(child.starts_with("00-0af7651916cd43dd8448eb211c80319c-"));
+    /// assert!(child.ends_with("-01"));
+    /// assert_ne!(child, parent.to_string());
+    /// ```
+    #[must_use]
+    pub fn child(&self) -> Self {
+        Self {
+            span_id: next_random() | 1,
+            ..*self
         }
     }
 

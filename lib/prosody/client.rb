@@ -252,10 +252,11 @@ module Prosody
 
     # Plain JSON values go straight to the engine; what it refuses gets a second chance
     # through {AsJson}.
-    def deliver(topic, key, payload)
-      @native.send_message(topic, key, payload).value
+    # Inside a handler, `within` is the message being handled, whose trace the send continues.
+    def deliver(topic, key, payload, within = TraceScope.current)
+      @native.send_message(topic, key, payload, within).value
     rescue TypeError => e
-      @native.send_message(topic, key, AsJson.convert(payload, e)).value
+      @native.send_message(topic, key, AsJson.convert(payload, e), within).value
     end
 
     def effective_values

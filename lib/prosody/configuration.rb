@@ -90,7 +90,7 @@ module Prosody
   # cassandra_rack             String    PROSODY_CASSANDRA_RACK             (none)
   # cassandra_retention        Duration  PROSODY_CASSANDRA_RETENTION        1y
   # telemetry_topic            String    PROSODY_TELEMETRY_TOPIC            prosody.telemetry-events
-  # telemetry_enabled          Bool      PROSODY_TELEMETRY_ENABLED          true
+  # telemetry_enabled          Bool      PROSODY_TELEMETRY_ENABLED          (true; false with mock)
   class Configuration
     # One entry of the engine's option catalogue: name (Symbol), environment variable, default
     # (as text), type and one-line description.

@@ -6,7 +6,8 @@ module Prosody
   #
   # Modes leave some options without effect: deferral and hot-key protection only exist in
   # pipeline mode (and deferral's settings only with `defer_enabled`), the failure topic only in
-  # low-latency mode, retries in every mode but best-effort. A client logs once, at subscribe,
+  # low-latency mode, retries in every mode but best-effort; `telemetry_topic` only with
+  # `telemetry_enabled` (off by default in mock mode). A client logs once, at subscribe,
   # the ones you set anyway; this lets code and consoles ask.
   #
   # @example

@@ -17,6 +17,10 @@ module Prosody
     # Events taken from the bridge per turn.
     BATCH_SIZE = 128
 
+    # Seconds {#stop} waits for the thread, once the engine has stopped, before stopping it by
+    # force; and again after that before leaving it.
+    STOP_GRACE = 2
+
     # The exception Async raises in a stopped fiber (newer async renames it Async::Cancel).
     STOP = defined?(Async::Cancel) ? Async::Cancel : Async::Stop
 
@@ -34,20 +38,43 @@ module Prosody
       @tags = tags.compact.freeze
     end
 
+    # @return [Thread, nil] the processor thread, once started
+    attr_reader :thread
+
     # Starts the processor thread.
     # @return [self]
     def start
+      @watch = StallWatch.new(self, @logger)
       @thread = Thread.new { run }
       @thread.name = "prosody-processor"
       @thread.report_on_exception = true
+      @watch.start
       self
     end
 
-    # Closes the bridge and waits for the thread to finish.
+    # What the handlers are running now (see Worker#running), for logs.
+    # @return [Array<String>]
+    def running
+      @pool&.running || []
+    end
+
+    # Closes the bridge and waits for the thread to finish. A handler that holds the thread
+    # without yielding cannot make this wait forever: past {STOP_GRACE} the thread is killed,
+    # and if even that does not end it, it is left running, with an error logged either way.
     # @return [void]
     def stop
       @bridge.close
-      @thread&.join
+      return if @thread.nil? || @thread.join(STOP_GRACE)
+
+      @logger.error("prosody: a handler did not yield within #{STOP_GRACE}s of unsubscribe " \
+                    "(#{running.join(", ")}); killing the processor thread, which leaves its " \
+                    "event uncommitted for redelivery")
+      @thread.kill
+      return if @thread.join(STOP_GRACE)
+
+      @logger.error("prosody: the processor thread ignored being killed; leaving it running")
+    ensure
+      @watch&.stop
     end
 
     private
@@ -55,11 +82,13 @@ module Prosody
     def run
       Async do |task|
         SchedulerCompat.apply(Fiber.scheduler)
-        pool = WorkerPool.new(task, @bridge, @concurrency) do |owner|
+        @pool = WorkerPool.new(task, @bridge, @concurrency) do |owner|
           Worker.new(owner, @handler, logger: @logger, tags: @tags)
         end
-        dispatch_loop(task, pool)
-        pool.stop
+        ticker = task.async { @watch.tick }
+        dispatch_loop(task, @pool)
+        ticker.stop
+        @pool.stop
       end
     end
 

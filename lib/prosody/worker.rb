@@ -45,11 +45,21 @@ module Prosody
       @cancellation ||= Cancellation.new
     end
 
+    # What this worker is running, for logs ("key \"k\" at orders/3@42"); nil when idle.
+    def running
+      payload = @running_payload
+      return unless @running && payload
+
+      return "key #{payload.key.inspect} at a timer" if payload.is_a?(Timer)
+
+      "key #{payload.key.inspect} at #{payload.topic}/#{payload.partition}@#{payload.offset}"
+    end
+
     def run
       @fiber = Fiber.current
       loop do
         finished = @running
-        @running = @cancellation = nil
+        @running = @running_payload = @cancellation = nil
         wait_for_event unless @pool.ready(self, finished)
         break unless perform
       end
@@ -72,7 +82,7 @@ module Prosody
     # Returns false when the worker must retire.
     def perform
       event = @running = @event
-      payload = @payload
+      payload = @running_payload = @payload
       @event = @payload = nil
       context = Context.new(event, self)
       name = Instrumentation.process_event(payload)
@@ -98,7 +108,7 @@ module Prosody
       if payload.is_a?(Timer)
         @handler.on_timer(context, payload)
       else
-        @handler.on_message(context, payload)
+        TraceScope.with(payload) { @handler.on_message(context, payload) }
       end
     end
 

@@ -48,6 +48,12 @@ module Prosody
       @dispatching = false
     end
 
+    # What the busy workers are running (see Worker#running). Read from other threads, which
+    # only ever see a complete Hash: the GVL is held while it changes.
+    def running
+      @busy.values.filter_map(&:running)
+    end
+
     # Stops every worker's fiber.
     def stop
       @workers.dup.each { |worker| worker.task.stop }

@@ -29,7 +29,8 @@ RSpec.describe Prosody::EffectiveConfiguration do
     expect(config.applies?(:monopolization_window)).to be(true)
     expect(config.applies?("max_retries")).to be(true)
     expect(config.applies?(:scheduler_failure_weight)).to be(true)
-    expect(config.inactive_options).to eq([:failure_topic])
+    # Mock clients keep telemetry off unless asked, so its topic does nothing either.
+    expect(config.inactive_options).to eq(%i[failure_topic telemetry_topic])
   end
 
   it "says deferral's settings do nothing once defer_enabled is false" do

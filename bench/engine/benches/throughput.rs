@@ -57,7 +57,12 @@ impl Broker {
     }
 
     fn config(self, options: &[(&str, &str)]) -> Config {
-        let mut all: Vec<(String, String)> = vec![("probe_port".into(), "none".into())];
+        // Telemetry off, so figures compare with runs before it existed; its cost is measured
+        // with `BENCH_EXTRA=telemetry_enabled=true`.
+        let mut all: Vec<(String, String)> = vec![
+            ("probe_port".into(), "none".into()),
+            ("telemetry_enabled".into(), "false".into()),
+        ];
         match self {
             Broker::Mock => all.push(("mock".into(), "true".into())),
             Broker::Real => {

@@ -76,7 +76,11 @@ impl Handler for Bench {
 }
 
 fn config(real: bool, options: &[(&str, &str)]) -> Config {
-    let mut all: Vec<(String, String)> = vec![("probe_port".into(), "none".into())];
+    // Telemetry off, so figures compare with runs before it existed.
+    let mut all: Vec<(String, String)> = vec![
+        ("probe_port".into(), "none".into()),
+        ("telemetry_enabled".into(), "false".into()),
+    ];
     if real {
         let env =
             |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());

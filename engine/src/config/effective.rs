@@ -232,6 +232,7 @@ impl Config {
             "defer_enabled" => pipeline,
             name if name.starts_with("defer_") => pipeline && self.defer_enabled,
             "monopolization_enabled" => pipeline,
+            "telemetry_topic" => self.telemetry_enabled,
             name if name.starts_with("monopolization_") => pipeline && self.monopolization_enabled,
             _ => true,
         }

@@ -322,7 +322,7 @@ options! {
     TELEMETRY_TOPIC telemetry_topic: String = "prosody.telemetry-events".to_owned(), non_empty,
         "PROSODY_TELEMETRY_TOPIC", String, "prosody.telemetry-events",
         "Kafka topic receiving internal processing events such as message and timer lifecycle.";
-    TELEMETRY_ENABLED telemetry_enabled: bool = true, boolean,
-        "PROSODY_TELEMETRY_ENABLED", Bool, "true",
-        "Whether internal processing events are produced at all.";
+    TELEMETRY_ENABLED telemetry_enabled: bool = !mock.unwrap_or(false), boolean,
+        "PROSODY_TELEMETRY_ENABLED", Bool, "(true; false with mock)",
+        "Whether lifecycle events are written to telemetry_topic. Off with mock unless set.";
 }

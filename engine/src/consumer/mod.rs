@@ -31,7 +31,11 @@ use std::sync::Arc;
 pub use shared::ConsumerStats;
 pub(crate) use subscription::Subscription;
 
+use poll::PollThread;
 use shared::Shared;
+
+/// Time a shutdown allows, past `shutdown_timeout`, for the final commit and leaving the group.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 use crate::metrics::ConsumerMetrics;
 use crate::probe::Registration;
@@ -56,7 +60,7 @@ use crate::probe::Registration;
 /// ```
 pub struct Consumer {
     shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<PollThread>,
     /// Its place on the probe server, left once the consumer has stopped.
     probe: Option<Registration>,
 }
@@ -124,24 +128,50 @@ impl Consumer {
     }
 
     /// Stops taking messages, lets running handlers finish (cancelling them near the end of
-    /// `shutdown_timeout`), commits what completed and leaves the group.
+    /// `shutdown_timeout`), commits what completed and leaves the group, then flushes the
+    /// telemetry emitter (for at most a few seconds).
     pub async fn shutdown(mut self) {
-        let thread = self.begin_shutdown();
-        if let Some(thread) = thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let limit = self.close_limit();
+        if let Some(thread) = self.begin_shutdown() {
+            let closed = tokio::task::spawn_blocking(move || thread.wait(limit)).await;
+            self.report_unclosed(closed.unwrap_or(true), limit);
         }
         self.probe.take();
+        // Every event is emitted by now; what the emitter holds goes out (bounded) before the
+        // caller is told the consumer stopped.
+        self.shared.telemetry.flush().await;
     }
 
     /// [`Consumer::shutdown`] for callers outside an async context.
     pub fn shutdown_blocking(mut self) {
+        let limit = self.close_limit();
         if let Some(thread) = self.begin_shutdown() {
-            let _ = thread.join();
+            self.report_unclosed(thread.wait(limit), limit);
         }
         self.probe.take();
+        if self.shared.telemetry.is_enabled() {
+            self.shared.runtime.block_on(self.shared.telemetry.flush());
+        }
     }
 
-    fn begin_shutdown(&mut self) -> Option<std::thread::JoinHandle<()>> {
+    /// How long a shutdown waits for the consumer to close: the drain's own limit, plus time
+    /// for the final commit and leaving the group.
+    fn close_limit(&self) -> std::time::Duration {
+        self.shared.settings.shutdown_timeout + CLOSE_GRACE
+    }
+
+    fn report_unclosed(&self, closed: bool, limit: std::time::Duration) {
+        if !closed {
+            tracing::error!(
+                group = %self.shared.settings.group_id,
+                ?limit,
+                "the consumer did not close in time; returning without it (librdkafka may \
+                 still be committing or leaving the group in the background)"
+            );
+        }
+    }
+
+    fn begin_shutdown(&mut self) -> Option<PollThread> {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.signal.notify();
         self.thread.take()

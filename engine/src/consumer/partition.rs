@@ -61,6 +61,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         shared.settings.timer_window,
         drain.clone(),
         deferred.as_ref().map(|(_, view)| Arc::clone(view)),
+        shared.telemetry.clone(),
     ));
     let (due_sender, due) = mpsc::channel(DUE_TIMERS);
     let timer_tasks = [

@@ -19,6 +19,7 @@ use crate::handler::Handler;
 use crate::metrics::ConsumerMetrics;
 use crate::probe::Heartbeat;
 use crate::qos::FairScheduler;
+use crate::telemetry::Telemetry;
 use crate::timers::{PartitionTimers, TimerStore};
 
 /// A topic and partition.
@@ -133,6 +134,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<ConsumerMetrics>,
     /// Whether any broker answers, as the poll thread last learned.
     pub(crate) reachability: Reachability,
+    /// The client's telemetry emitter: partitions' timers report to it, shutdown flushes it.
+    pub(crate) telemetry: Telemetry,
 }
 
 impl std::fmt::Debug for Shared {

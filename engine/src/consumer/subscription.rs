@@ -25,6 +25,7 @@ use crate::kafka::loader::MessageLoader;
 use crate::metrics::ConsumerMetrics;
 use crate::probe::{self, Heartbeat};
 use crate::qos::FairScheduler;
+use crate::telemetry::Telemetry;
 use crate::timers::{CassandraTimerStore, MemoryTimerStore, TimerStore};
 
 /// A configuration checked for joining a group: it names a group and topics, and has
@@ -63,6 +64,7 @@ impl<'a> Subscription<'a> {
         handler: Arc<dyn Handler>,
         scheduler: FairScheduler,
         metrics: Arc<ConsumerMetrics>,
+        telemetry: Telemetry,
         runtime: Handle,
     ) -> Result<Consumer> {
         let Self { config, group_id } = self;
@@ -101,6 +103,7 @@ impl<'a> Subscription<'a> {
             } else {
                 config.bootstrap_servers.join(",")
             }),
+            telemetry,
         });
         // Before joining the group, so a taken port fails the subscribe with nothing started.
         let probe = config

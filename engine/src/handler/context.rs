@@ -6,7 +6,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::{Error, Result};
 use crate::qos::Permit;
-use crate::timers::{PartitionTimers, TimerTime};
+use crate::timers::{PartitionTimers, TimerSegment, TimerTime};
 
 /// Per-event context: the event's key, its cancellation signal and the key's timers.
 ///
@@ -140,6 +140,11 @@ impl Context {
     /// The topic of the event's partition; `None` on a detached context.
     pub(crate) fn topic(&self) -> Option<&str> {
         self.timers.as_ref().map(|timers| timers.segment().topic())
+    }
+
+    /// The group, topic and partition of the event; `None` on a detached context.
+    pub(crate) fn segment(&self) -> Option<&TimerSegment> {
+        self.timers.as_ref().map(|timers| timers.segment())
     }
 
     /// The key, shared rather than copied.

@@ -34,6 +34,9 @@ impl std::fmt::Debug for Message {
     }
 }
 
+/// A record's headers, in order, shared between clones of its message.
+pub(crate) type Headers = Arc<[(String, Option<Vec<u8>>)]>;
+
 /// What a record carries besides its key and payload. The consumer's raw record holds it as
 /// read, and the [`Message`] decoded from that record takes it over unchanged.
 #[derive(Debug, Clone)]
@@ -43,7 +46,7 @@ pub(crate) struct Metadata {
     pub(crate) offset: i64,
     pub(crate) timestamp: SystemTime,
     // Shared, so the retry layer's per-attempt clone copies a pointer, not the headers.
-    pub(crate) headers: Arc<[(String, Option<Vec<u8>>)]>,
+    pub(crate) headers: Headers,
 }
 
 impl Message {
@@ -102,6 +105,14 @@ impl Message {
         &self.key
     }
 
+    pub(crate) fn shared_topic(&self) -> &Arc<str> {
+        &self.metadata.topic
+    }
+
+    pub(crate) fn shared_headers(&self) -> &Headers {
+        &self.metadata.headers
+    }
+
     /// When the message was created (or appended to the log, per the topic's setting).
     pub fn timestamp(&self) -> SystemTime {
         self.metadata.timestamp
@@ -119,6 +130,13 @@ impl Message {
             .iter()
             .find(|(key, _)| key == name)
             .and_then(|(_, value)| value.as_deref())
+    }
+
+    /// The trace context the message arrived with (its `traceparent` header), if it carries a
+    /// well-formed one.
+    pub fn trace_parent(&self) -> Option<crate::trace::TraceParent> {
+        let value = std::str::from_utf8(self.header("traceparent")?).ok()?;
+        crate::trace::TraceParent::parse(value)
     }
 
     /// The decoded JSON payload.

@@ -88,6 +88,21 @@ pub(crate) fn producer_config(config: &Config) -> Result<ClientConfig> {
     finish(client, config)
 }
 
+/// The telemetry producer: best effort and batched; its events may be lost.
+pub(crate) fn telemetry_config(config: &Config) -> Result<ClientConfig> {
+    let mut client = base_config(config)?;
+    client
+        .set("acks", "1")
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "100")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "100000")
+        .set("message.timeout.ms", "30000")
+        // Only failures are counted, so librdkafka need not report each success.
+        .set("delivery.report.only.error", "true");
+    finish(client, config)
+}
+
 /// A group consumer: offsets are stored by the engine and committed every `commit_interval`.
 pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientConfig> {
     let mut client = base_config(config)?;
@@ -168,6 +183,7 @@ mod tests {
             ("consumer", consumer_config(&config, "billing")),
             ("admin", admin_config(&config)),
             ("loader", loader_config(&config, "billing")),
+            ("telemetry", telemetry_config(&config)),
         ];
         for (role, client) in built {
             let client = client.unwrap_or_else(|error| panic!("{role}: {error}"));

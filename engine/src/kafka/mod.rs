@@ -1,5 +1,5 @@
 //! Everything that touches librdkafka apart from the consumer's poll loop: client settings,
-//! Kafka's limits, its error type, the producer, topic administration and the shared mock
+//! Kafka's limits, its error type, the producer, the telemetry topic's producer, topic administration and the shared mock
 //! cluster (and reading back what reached it, for tests).
 //!
 //! The rest of the engine sees only the engine's own types. The consumer's poll loop
@@ -15,6 +15,7 @@ mod log;
 mod mock;
 mod mock_log;
 mod producer;
+mod telemetry;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub(crate) use client_config::consumer_config;

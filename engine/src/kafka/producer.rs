@@ -1,7 +1,8 @@
 //! An idempotent JSON producer.
 //!
 //! Every message carries a `source-system` header (so consumers can skip their own output) and a
-//! W3C `traceparent` header. [`Producer::send`] resolves once Kafka acknowledges the message, or
+//! W3C `traceparent` header. Each acknowledged send is reported to the client's telemetry
+//! emitter, when it has one. [`Producer::send`] resolves once Kafka acknowledges the message, or
 //! fails once `send_timeout` has passed. Nothing is buffered beyond librdkafka's own queue,
 //! whose size librdkafka bounds; a full queue is a transient error.
 
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::kafka::client_config::producer_config;
 use crate::kafka::log::LogContext;
 use crate::metrics::ProducerMetrics;
+use crate::telemetry::{Event, EventType, Telemetry, Trace};
 use crate::trace::TraceParent;
 
 /// Extra time granted to sends made while a new producer starts up.
@@ -57,6 +59,10 @@ pub struct Producer {
     created: Instant,
     /// Shared by clones; a consumer reports them (see `Consumer::report_sends_of`).
     metrics: Arc<ProducerMetrics>,
+    /// Told of each acknowledged send (`prosody.message.sent`).
+    telemetry: Telemetry,
+    /// The `source` of those events: the source system, else the group, else empty.
+    source: Arc<str>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -69,23 +75,49 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
-    /// Connects a producer.
+    /// Connects a producer. With `telemetry_enabled`, it starts a telemetry emitter of its
+    /// own (on the current tokio runtime); a client that also consumes shares one instead,
+    /// through [`Producer::with_telemetry`].
+    ///
+    /// # Errors
+    ///
+    /// When a Kafka client cannot be created, or telemetry is on outside a tokio runtime.
     pub fn new(config: &Config) -> Result<Self> {
+        let telemetry = if config.telemetry_enabled {
+            let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                Error::State("a producer with `telemetry_enabled` must be created inside a tokio runtime, which runs its emitter")
+            })?;
+            Telemetry::start(config, &runtime)?
+        } else {
+            Telemetry::disabled()
+        };
+        Self::with_telemetry(config, telemetry)
+    }
+
+    /// Connects a producer that reports each acknowledged send to `telemetry`.
+    ///
+    /// # Errors
+    ///
+    /// When a Kafka client cannot be created.
+    pub fn with_telemetry(config: &Config, telemetry: Telemetry) -> Result<Self> {
         let inner = producer_config(config)?
             .create_with_context(LogContext)
             .map_err(|source| Error::Client {
                 role: "producer",
                 source,
             })?;
+        let source_system = config
+            .source_system
+            .clone()
+            .or_else(|| config.group_id.clone());
         Ok(Self {
             inner,
-            source_system: config
-                .source_system
-                .clone()
-                .or_else(|| config.group_id.clone()),
+            source: source_system.as_deref().unwrap_or_default().into(),
+            source_system,
             send_timeout: config.send_timeout,
             created: Instant::now(),
             metrics: Arc::default(),
+            telemetry,
         })
     }
 
@@ -103,6 +135,23 @@ impl Producer {
         self.send_bytes(topic, key, &bytes, &[]).await
     }
 
+    /// [`Producer::send`] continuing the trace of `parent` (the message being handled, say):
+    /// the record's `traceparent` is a child of it. Without a parent it starts a new trace.
+    pub async fn send_in_trace(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &serde_json::Value,
+        parent: Option<TraceParent>,
+    ) -> Result<Delivery> {
+        let bytes = serde_json::to_vec(payload).map_err(|source| Error::Encode {
+            topic: topic.to_string(),
+            source,
+        })?;
+        let trace = parent.map_or_else(TraceParent::new_root, |parent| parent.child());
+        self.send_measured(topic, key, &bytes, &[], trace).await
+    }
+
     /// Sends an already encoded payload with extra headers.
     pub async fn send_bytes(
         &self,
@@ -111,9 +160,21 @@ impl Producer {
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
     ) -> Result<Delivery> {
+        self.send_measured(topic, key, payload, extra_headers, TraceParent::new_root())
+            .await
+    }
+
+    async fn send_measured(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        extra_headers: &[(&str, &[u8])],
+        trace: TraceParent,
+    ) -> Result<Delivery> {
         let started = Instant::now();
         let result = self
-            .send_unmeasured(topic, key, payload, extra_headers)
+            .send_unmeasured(topic, key, payload, extra_headers, trace)
             .await;
         self.metrics
             .record(topic, result.is_ok(), started.elapsed());
@@ -131,8 +192,9 @@ impl Producer {
         key: &str,
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
+        parent: TraceParent,
     ) -> Result<Delivery> {
-        let traceparent = TraceParent::new_root().to_string();
+        let traceparent = parent.to_string();
         let mut headers = OwnedHeaders::new_with_capacity(2 + extra_headers.len());
         if let Some(source) = &self.source_system {
             headers = headers.insert(Header {
@@ -157,10 +219,24 @@ impl Producer {
         let deadline = self.send_timeout + STARTUP_ALLOWANCE.saturating_sub(self.created.elapsed());
         let send = self.inner.send(record, Timeout::After(deadline));
         match tokio::time::timeout(deadline, send).await {
-            Ok(Ok(delivery)) => Ok(Delivery {
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
+            Ok(Ok(delivery)) => {
+                self.telemetry.emit(|| {
+                    let mut event = Event::new(
+                        EventType::MessageSent,
+                        topic.into(),
+                        delivery.partition,
+                        key.into(),
+                        Arc::clone(&self.source),
+                    );
+                    event.offset = Some(delivery.offset);
+                    event.trace = Trace::Parent(parent);
+                    event
+                });
+                Ok(Delivery {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                })
+            }
             Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) => {
                 Err(Error::SendTimeout {
                     topic: topic.to_string(),

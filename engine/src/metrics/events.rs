@@ -12,6 +12,7 @@ use crate::metrics::histogram::Histogram;
 use crate::metrics::producer::ProducerMetrics;
 use crate::metrics::scrape::Scrape;
 use crate::metrics::shards::Sharded;
+use crate::metrics::telemetry::TelemetryMetrics;
 use crate::metrics::topics::{Topics, MAX_TOPICS};
 
 /// A message or a timer.
@@ -62,6 +63,8 @@ pub(crate) struct ConsumerMetrics {
     /// Producers whose sends this consumer's scrape reports (the client's own, the failure
     /// topic's). Locked only when one is attached and when scraped.
     producers: Mutex<Vec<Arc<ProducerMetrics>>>,
+    /// The client's telemetry emitter, when it has one.
+    telemetry: Mutex<Option<Arc<TelemetryMetrics>>>,
 }
 
 impl ConsumerMetrics {
@@ -73,6 +76,7 @@ impl ConsumerMetrics {
             durations: [Histogram::default(), Histogram::default()],
             fire_lag: Histogram::default(),
             producers: Mutex::default(),
+            telemetry: Mutex::default(),
         }
     }
 
@@ -114,6 +118,14 @@ impl ConsumerMetrics {
         if !producers.iter().any(|known| Arc::ptr_eq(known, &producer)) {
             producers.push(producer);
         }
+    }
+
+    /// Reports the client's telemetry emitter with this consumer.
+    pub(crate) fn attach_telemetry(&self, telemetry: Arc<TelemetryMetrics>) {
+        *self
+            .telemetry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(telemetry);
     }
 
     /// Adds the counters and histograms to `scrape`; series never counted are left out.
@@ -161,6 +173,14 @@ impl ConsumerMetrics {
             .clone();
         for producer in producers {
             producer.write(scrape, group);
+        }
+        let telemetry = self
+            .telemetry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(telemetry) = telemetry {
+            telemetry.write(scrape, group);
         }
     }
 }

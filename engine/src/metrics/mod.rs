@@ -2,7 +2,8 @@
 //! locks or allocation, written in the text exposition format when scraped.
 //!
 //! - [`ConsumerMetrics`] counts events by topic, kind and outcome, and times handler attempts
-//!   and timer firings ([`events`]); [`ProducerMetrics`] counts sends and their latency.
+//!   and timer firings ([`events`]); [`ProducerMetrics`] counts sends and their latency;
+//!   [`TelemetryMetrics`] counts telemetry events written and dropped.
 //! - Counters are sharded per thread ([`shards`]), histograms are fixed buckets of those
 //!   counters ([`histogram`]), and topics get slots in a bounded table ([`topics`]): the per
 //!   event cost is a short topic scan and a few relaxed atomic adds.
@@ -20,8 +21,10 @@ mod histogram;
 mod producer;
 mod scrape;
 mod shards;
+mod telemetry;
 mod topics;
 
 pub(crate) use events::{ConsumerMetrics, Kind, Outcome};
 pub(crate) use producer::ProducerMetrics;
 pub(crate) use scrape::{Scrape, CONTENT_TYPE};
+pub(crate) use telemetry::TelemetryMetrics;

@@ -15,6 +15,7 @@
 //! | [`FailureTopic`] | low-latency mode: writes a finally failing message to `failure_topic` |
 //! | [`BestEffort`] | best-effort mode: logs a failure and moves on |
 //! | [`Dedup`] | skips a message whose payload `id` was already handled, per a [`DedupStore`] |
+//! | [`Lifecycle`] | emits each attempt's dispatched and succeeded/failed events to the telemetry topic |
 //!
 //! Skipping a message means returning `Ok(())` without calling the inner handler, so its offset
 //! is committed. A [`ErrorClass::Terminal`](crate::ErrorClass::Terminal) error passes through
@@ -32,6 +33,7 @@ mod dedup;
 mod defer;
 mod failure_topic;
 mod filter;
+mod lifecycle;
 mod measure;
 mod qos;
 mod retry;
@@ -52,6 +54,7 @@ pub use failure_topic::{
     SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, SOURCE_TIMESTAMP_HEADER, SOURCE_TOPIC_HEADER,
 };
 pub use filter::{Filter, FilterLayer};
+pub use lifecycle::{Lifecycle, LifecycleLayer};
 pub(crate) use measure::Meter;
 pub use qos::{Qos, QosLayer};
 pub use retry::{Backoff, Bounded, Retry, RetryForever, RetryLayer, RetryPolicy};

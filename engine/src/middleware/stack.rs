@@ -6,10 +6,12 @@
 //!
 //! | Mode | Layers |
 //! |---|---|
-//! | `pipeline` | [`Filter`] → [`Defer`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
-//! | `pipeline`, `defer_enabled: false` | [`Filter`] → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
-//! | `low_latency` | [`Filter`] → [`FailureTopic`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
-//! | `best_effort` | [`Filter`] → [`BestEffort`] → [`Dedup`] → [`Qos`] → [`Timeout`] → handler |
+//! | `pipeline` | [`Filter`] → [`Defer`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
+//! | `pipeline`, `defer_enabled: false` | [`Filter`] → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
+//! | `low_latency` | [`Filter`] → [`FailureTopic`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
+//! | `best_effort` | [`Filter`] → [`BestEffort`] → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
+//!
+//! [`Lifecycle`] is there only when the client's telemetry is on.
 //!
 //! [`Dedup`] is left out when `idempotence_cache_size` is 0. Otherwise its store is a
 //! [`MemoryDedupStore`] with `mock: true`, and a [`CassandraDedupStore`] (an in-memory cache of
@@ -41,7 +43,10 @@
 //!    by the consumer before the event enters the stack ([`build_with`]), so it also covers the
 //!    filter and dedup lookup of that first attempt. In pipeline mode [`Qos`] also holds back
 //!    hot keys and measures the failure rate.
-//! 5. **Timeout innermost.** It bounds exactly one handler attempt and gives each attempt its
+//! 5. **Lifecycle events per attempt, inside the permit.** [`Lifecycle`] reports an attempt as
+//!    dispatched when it has its permit and starts, and its outcome as the handler (timeout
+//!    included) gives it; retries are further attempts, so they show up as further dispatches.
+//! 6. **Timeout innermost.** It bounds exactly one handler attempt and gives each attempt its
 //!    own child context, so a retry after a timeout starts with a fresh deadline and an
 //!    uncancelled context, and dedup store I/O does not count against the handler's time.
 //!
@@ -55,6 +60,7 @@
 //! [`Dedup`]: super::Dedup
 //! [`Timeout`]: super::Timeout
 //! [`Qos`]: super::Qos
+//! [`Lifecycle`]: super::Lifecycle
 //! [`Defer`]: super::Defer
 //! [`FailureTopic`]: super::FailureTopic
 //! [`BestEffort`]: super::BestEffort
@@ -72,10 +78,11 @@ use crate::handler::Handler;
 use crate::metrics::ConsumerMetrics;
 use crate::middleware::{
     Backoff, BestEffortLayer, Bounded, CassandraDedupStore, DedupLayer, DedupStore, DeferLayer,
-    FailureSink, FailureTopicLayer, FilterLayer, Layer, MemoryDedupStore, Meter, QosLayer,
-    RetryForever, RetryLayer, TimeoutLayer,
+    FailureSink, FailureTopicLayer, FilterLayer, Layer, LifecycleLayer, MemoryDedupStore, Meter,
+    QosLayer, RetryForever, RetryLayer, TimeoutLayer,
 };
 use crate::qos::{FailureRate, FairScheduler, HotKeys, SchedulerSettings};
+use crate::telemetry::Telemetry;
 
 /// Wraps `inner` in the layers for `config.mode`, in the order the module docs give.
 ///
@@ -135,21 +142,29 @@ pub fn build_with(
     failure_sink: Option<Arc<dyn FailureSink>>,
     scheduler: FairScheduler,
 ) -> Result<Arc<dyn Handler>> {
-    compose(config, inner, failure_sink, scheduler, &Meter::default())
+    compose(
+        config,
+        inner,
+        failure_sink,
+        scheduler,
+        &Meter::default(),
+        &Telemetry::disabled(),
+    )
 }
 
-/// Like [`build_with`], counting into `metrics` for `/metrics`: the filter and dedup layers
-/// count what they skip, and the timeout layer times and counts each handler attempt (see
-/// `middleware/measure`).
+/// Like [`build_with`], counting into `metrics` for `/metrics` (the filter and dedup layers
+/// count what they skip, and the timeout layer times and counts each handler attempt, see
+/// `middleware/measure`), and emitting each attempt's lifecycle into `telemetry` when it is on.
 pub(crate) fn build_measured(
     config: &Config,
     inner: Arc<dyn Handler>,
     failure_sink: Option<Arc<dyn FailureSink>>,
     scheduler: FairScheduler,
     metrics: &Arc<ConsumerMetrics>,
+    telemetry: &Telemetry,
 ) -> Result<Arc<dyn Handler>> {
     let meter = Meter::new(Arc::clone(metrics));
-    compose(config, inner, failure_sink, scheduler, &meter)
+    compose(config, inner, failure_sink, scheduler, &meter, telemetry)
 }
 
 fn compose(
@@ -158,6 +173,7 @@ fn compose(
     failure_sink: Option<Arc<dyn FailureSink>>,
     scheduler: FairScheduler,
     meter: &Meter,
+    telemetry: &Telemetry,
 ) -> Result<Arc<dyn Handler>> {
     let group_id = config.group_id.clone().unwrap_or_default();
     let backoff = Backoff::new(config.retry_base, config.max_retry_delay);
@@ -165,6 +181,10 @@ fn compose(
     let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
     let timeout = TimeoutLayer::new(config.timeout).metered(meter.clone());
     let mut handler = wrap(&timeout, inner);
+    if telemetry.is_enabled() {
+        let lifecycle = LifecycleLayer::new(telemetry.clone(), &group_id);
+        handler = wrap(&lifecycle, handler);
+    }
     handler = wrap(&qos_layer(config, scheduler, &failure_rate), handler);
     if config.idempotence_cache_size > 0 {
         let store: Arc<dyn DedupStore> = if config.mock {

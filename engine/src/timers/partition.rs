@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{DeferredTimers, TimerSegment, TimerStore, TimerTime};
 use crate::error::{Error, Result};
+use crate::telemetry::{Event, EventType, Telemetry};
 
 /// One key's timer at one time.
 type TimerId = (Arc<str>, TimerTime);
@@ -48,6 +49,8 @@ pub(crate) struct PartitionTimers {
     pub(super) closed: CancellationToken,
     /// The key's timers waiting in deferred backlogs, when deferral is on.
     deferred: Option<Arc<dyn DeferredTimers>>,
+    /// Told of each timer a handler schedules or cancels.
+    telemetry: Telemetry,
 }
 
 impl std::fmt::Debug for PartitionTimers {
@@ -87,6 +90,7 @@ impl PartitionTimers {
         window: Duration,
         closed: CancellationToken,
         deferred: Option<Arc<dyn DeferredTimers>>,
+        telemetry: Telemetry,
     ) -> Self {
         Self {
             segment,
@@ -96,7 +100,23 @@ impl PartitionTimers {
             wake: Notify::new(),
             closed,
             deferred,
+            telemetry,
         }
+    }
+
+    /// Emits a `kind` telemetry event for `key`'s timer at `time`, once the operation is done.
+    fn emit(&self, kind: EventType, key: &Arc<str>, time: TimerTime) {
+        self.telemetry.emit(|| {
+            let mut event = Event::new(
+                kind,
+                Arc::clone(self.segment.shared_topic()),
+                self.segment.partition(),
+                Arc::clone(key),
+                Arc::clone(self.segment.shared_group()),
+            );
+            event.scheduled = Some(time.to_system_time());
+            event
+        });
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -137,6 +157,7 @@ impl PartitionTimers {
             .insert(&self.segment, key, time)
             .await
             .map_err(|e| store_failed("schedule", key, &e))?;
+        self.emit(EventType::TimerScheduled, key, time);
         let mut state = self.lock();
         let id = (Arc::clone(key), time);
         if let Some(rescheduled) = state.firing.get_mut(&id) {
@@ -170,12 +191,14 @@ impl PartitionTimers {
         let id = (Arc::clone(key), time);
         if let Some(rescheduled) = self.lock().firing.get_mut(&id) {
             *rescheduled = false;
+            self.emit(EventType::TimerCancelled, key, time);
             return Ok(());
         }
         self.store
             .remove(&self.segment, key, time)
             .await
             .map_err(|e| store_failed("unschedule", key, &e))?;
+        self.emit(EventType::TimerCancelled, key, time);
         let mut state = self.lock();
         state.queue.remove(&(time, Arc::clone(key)));
         state.early.remove(&(time, Arc::clone(key)));

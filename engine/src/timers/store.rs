@@ -55,6 +55,16 @@ impl TimerSegment {
     pub fn partition(&self) -> i32 {
         self.partition
     }
+
+    /// The consumer group, shared rather than copied.
+    pub(crate) fn shared_group(&self) -> &Arc<str> {
+        &self.group
+    }
+
+    /// The topic, shared rather than copied.
+    pub(crate) fn shared_topic(&self) -> &Arc<str> {
+        &self.topic
+    }
 }
 
 impl fmt::Display for TimerSegment {

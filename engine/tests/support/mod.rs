@@ -52,7 +52,12 @@ pub fn unique(prefix: &str) -> String {
 /// on top.
 pub fn config(broker: Broker, options: &[(&str, &str)]) -> Config {
     init_logging();
-    let mut all: Vec<(String, String)> = vec![("probe_port".into(), "none".into())];
+    // No probe server and no telemetry emitter unless a test asks: tests would fight over
+    // port 8000, and every real-Kafka client would write to the shared telemetry topic.
+    let mut all: Vec<(String, String)> = vec![
+        ("probe_port".into(), "none".into()),
+        ("telemetry_enabled".into(), "false".into()),
+    ];
     match broker {
         Broker::Mock => all.push(("mock".into(), "true".into())),
         Broker::Real => {

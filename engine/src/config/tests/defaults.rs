@@ -82,7 +82,7 @@ fn literal_default_texts_parse_to_the_actual_defaults() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 39);
+    assert_eq!(checked, 38);
 }
 
 #[test]

@@ -35,7 +35,9 @@ fn sample(spec: &OptionSpec) -> (&'static str, &'static str) {
     match spec.kind {
         OptionKind::String => ("custom_value", "custom_value"),
         OptionKind::StringList => (" a, b,,c ", "a,b,c"),
-        OptionKind::Bool if spec.default == "true" => ("No", "false"),
+        OptionKind::Bool if spec.default.trim_start_matches('(').starts_with("true") => {
+            ("No", "false")
+        }
         OptionKind::Bool => ("YES", "true"),
         OptionKind::Integer => ("7", "7"),
         OptionKind::Float => ("0.25", "0.25"),

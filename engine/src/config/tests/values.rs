@@ -254,6 +254,36 @@ fn mock_mode_turns_the_probe_off_unless_a_port_is_set() {
 }
 
 #[test]
+fn mock_mode_turns_telemetry_off_unless_it_is_set() {
+    let mock = ("mock", "true");
+    assert!(!resolve(&[mock], &[]).unwrap().telemetry_enabled);
+    assert!(
+        resolve(&[mock, ("telemetry_enabled", "true")], &[])
+            .unwrap()
+            .telemetry_enabled
+    );
+    assert!(
+        resolve(&[mock], &[("PROSODY_TELEMETRY_ENABLED", "true")])
+            .unwrap()
+            .telemetry_enabled
+    );
+    assert!(
+        resolve(&[("mock", "false")], &[])
+            .unwrap()
+            .telemetry_enabled
+    );
+}
+
+#[test]
+fn telemetry_topic_applies_only_with_telemetry_enabled() {
+    let on = resolve(&[], &[]).unwrap();
+    let off = resolve(&[("mock", "true"), ("telemetry_topic", "events")], &[]).unwrap();
+    assert!(on.applies("telemetry_topic"));
+    assert!(!off.applies("telemetry_topic"));
+    assert!(off.inactive_options().contains(&"telemetry_topic"));
+}
+
+#[test]
 fn modes_and_span_relations_accept_both_separators() {
     let failure = ("failure_topic", "dlq");
     for (text, mode) in [

@@ -49,6 +49,30 @@ use record::copy;
 /// How many records to take from one partition before moving to the next.
 const BATCH: usize = 64;
 
+/// The running poll thread, which closes the consumer once `Shared::shutdown` is set.
+pub(crate) struct PollThread {
+    handle: std::thread::JoinHandle<()>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl PollThread {
+    /// Waits for the thread to close the consumer, for at most `limit`, and says whether it did.
+    ///
+    /// Closing runs librdkafka calls that wait without a limit of their own (a synchronous
+    /// commit, leaving the group). Should one never return, the caller gets control back
+    /// instead of hanging with it, and the thread is left to finish on its own.
+    pub(crate) fn wait(self, limit: Duration) -> bool {
+        match self.done.recv_timeout(limit) {
+            // Disconnected: the thread ended without sending, so it is gone already.
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = self.handle.join();
+                true
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+        }
+    }
+}
+
 pub(crate) struct PollLoop {
     pub(crate) consumer: Arc<BaseConsumer<RebalanceContext>>,
     pub(crate) shared: Arc<Shared>,
@@ -61,10 +85,7 @@ pub(crate) struct PollLoop {
 impl PollLoop {
     /// Creates the group consumer, subscribes it to `config.subscribed_topics` and runs the loop
     /// on a thread of its own, which owns the consumer until shutdown.
-    pub(crate) fn start(
-        config: &Config,
-        shared: Arc<Shared>,
-    ) -> Result<std::thread::JoinHandle<()>> {
+    pub(crate) fn start(config: &Config, shared: Arc<Shared>) -> Result<PollThread> {
         let client_config = consumer_config(config, &shared.settings.group_id)?;
         let context = RebalanceContext::new(Arc::clone(&shared));
         let mut consumer: BaseConsumer<RebalanceContext> = client_config
@@ -87,10 +108,16 @@ impl PollLoop {
                 source,
             })?;
         let poll = Self::new(Arc::new(consumer), shared);
-        std::thread::Builder::new()
+        // Capacity 1: the thread sends once, as its last act.
+        let (closed, done) = std::sync::mpsc::sync_channel(1);
+        let handle = std::thread::Builder::new()
             .name("prosody-poll".into())
-            .spawn(move || poll.run())
-            .map_err(|_| Error::State("could not start the consumer's poll thread"))
+            .spawn(move || {
+                poll.run();
+                let _ = closed.send(());
+            })
+            .map_err(|_| Error::State("could not start the consumer's poll thread"))?;
+        Ok(PollThread { handle, done })
     }
 
     fn new(consumer: Arc<BaseConsumer<RebalanceContext>>, shared: Arc<Shared>) -> Self {
@@ -234,5 +261,36 @@ impl PollLoop {
             "closing consumer"
         );
         // Dropping the last reference closes the consumer and leaves the group.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread(body: impl FnOnce() + Send + 'static) -> PollThread {
+        let (closed, done) = std::sync::mpsc::sync_channel(1);
+        let handle = std::thread::spawn(move || {
+            body();
+            let _ = closed.send(());
+        });
+        PollThread { handle, done }
+    }
+
+    #[test]
+    fn a_close_that_never_returns_is_left_behind_at_the_limit() {
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let started = Instant::now();
+        assert!(!thread(move || {
+            let _ = stuck.recv();
+        })
+        .wait(Duration::from_millis(100)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(release);
+    }
+
+    #[test]
+    fn a_finished_close_is_joined() {
+        assert!(thread(|| ()).wait(Duration::from_secs(30)));
     }
 }

@@ -133,6 +133,11 @@ impl ConsumerContext for RebalanceContext {
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => tracing::error!(%error, "rebalance failed"),
         }
+        // Closing revokes everything: nothing is left to resume, and these calls wait on
+        // librdkafka's group thread, which is shutting down too.
+        if self.shared.shutdown.load(Ordering::Acquire) {
+            return;
+        }
         // A pause must not outlive the assignment it was made for.
         if let Ok(assignment) = consumer.assignment() {
             if let Err(error) = consumer.resume(&assignment) {

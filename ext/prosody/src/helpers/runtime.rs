@@ -19,17 +19,22 @@ pub(crate) fn runtime() -> Result<Arc<Runtime>, String> {
         .map_err(|error| format!("could not start the tokio runtime: {error}"))
 }
 
-/// Owns a value whose destructor must only run in the process that created it.
+/// Owns a value whose destructor must only run in the process that created it, and never
+/// inside Ruby's garbage collector.
 ///
 /// rdkafka clients join their background threads when dropped; after `fork` those threads do
 /// not exist in the child, and joining them aborts the process. A child that garbage-collects
 /// an object inherited from its parent therefore leaks the client instead of dropping it.
-pub(crate) struct ProcessBound<T> {
+///
+/// In the creating process the value is dropped on a short-lived thread of its own. Ruby frees
+/// these objects during garbage collection, holding its lock, and librdkafka's teardown waits
+/// for its own threads without a limit: a slow teardown there would stop every Ruby thread.
+pub(crate) struct ProcessBound<T: Send + 'static> {
     value: std::mem::ManuallyDrop<T>,
     pid: u32,
 }
 
-impl<T> ProcessBound<T> {
+impl<T: Send + 'static> ProcessBound<T> {
     pub(crate) fn new(value: T) -> Self {
         Self {
             value: std::mem::ManuallyDrop::new(value),
@@ -50,7 +55,7 @@ impl<T> ProcessBound<T> {
     }
 }
 
-impl<T> std::ops::Deref for ProcessBound<T> {
+impl<T: Send + 'static> std::ops::Deref for ProcessBound<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
@@ -58,11 +63,16 @@ impl<T> std::ops::Deref for ProcessBound<T> {
     }
 }
 
-impl<T> Drop for ProcessBound<T> {
+impl<T: Send + 'static> Drop for ProcessBound<T> {
     fn drop(&mut self) {
-        if self.is_local() {
-            // SAFETY: `value` is dropped exactly once, here, and never used afterwards.
-            unsafe { std::mem::ManuallyDrop::drop(&mut self.value) };
+        if !self.is_local() {
+            return;
         }
+        // SAFETY: `value` is taken exactly once, here, and never used afterwards.
+        let value = unsafe { std::mem::ManuallyDrop::take(&mut self.value) };
+        // Should no thread start, `spawn` drops the closure, and the value with it, right here.
+        let _ = std::thread::Builder::new()
+            .name("prosody-release".into())
+            .spawn(move || drop(value));
     }
 }

@@ -8,11 +8,12 @@ use std::sync::Mutex;
 use magnus::{
     function, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, TypedData, Value,
 };
-use prosody_engine::{Config, Consumer, Producer};
+use prosody_engine::{Config, Consumer, Producer, Telemetry};
 
 use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
 use crate::helpers::runtime::{runtime, ProcessBound};
 use crate::ruby_api::bridge::Bridge;
+use crate::ruby_api::message::RubyMessage;
 use crate::ruby_api::pending::{Outcome, Pending};
 
 /// The Ruby-visible native client.
@@ -21,6 +22,9 @@ use crate::ruby_api::pending::{Outcome, Pending};
 pub(crate) struct NativeClient {
     config: Config,
     producer: ProcessBound<Producer>,
+    /// The client's one telemetry emitter, shared by its producer and consumer; it stops
+    /// (after a bounded flush) once the client and its consumer are gone.
+    telemetry: ProcessBound<Telemetry>,
     consumer: Mutex<Option<ProcessBound<Consumer>>>,
 }
 
@@ -30,10 +34,14 @@ impl NativeClient {
         let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
         // The producer's delivery futures need a runtime; create it inside one.
         let _guard = runtime.enter();
-        let producer = Producer::new(&config).map_err(|error| to_ruby(ruby, &error))?;
+        let telemetry =
+            Telemetry::start(&config, runtime.handle()).map_err(|error| to_ruby(ruby, &error))?;
+        let producer = Producer::with_telemetry(&config, telemetry.clone())
+            .map_err(|error| to_ruby(ruby, &error))?;
         Ok(Self {
             config,
             producer: ProcessBound::new(producer),
+            telemetry: ProcessBound::new(telemetry),
             consumer: Mutex::new(None),
         })
     }
@@ -47,20 +55,22 @@ impl NativeClient {
     }
 
     /// Starts a send; the `Pending` finishes when the broker acknowledged the record. The
-    /// payload is encoded here, on the calling Ruby thread.
+    /// payload is encoded here, on the calling Ruby thread. `within` is the `Prosody::Message`
+    /// whose handler is sending (its trace continues), or nil.
     fn send_message(
         ruby: &Ruby,
         rb_self: &Self,
         topic: String,
         key: String,
         payload: Value,
+        within: Option<&RubyMessage>,
     ) -> Result<Pending, Error> {
         let json = crate::helpers::json::to_json(ruby, payload)?;
         let producer = rb_self.local_producer(ruby)?;
-        Pending::start_engine(
-            ruby,
-            async move { producer.send(&topic, &key, &json).await },
-        )
+        let parent = within.and_then(RubyMessage::trace_parent);
+        Pending::start_engine(ruby, async move {
+            producer.send_in_trace(&topic, &key, &json, parent).await
+        })
     }
 
     fn subscribe(ruby: &Ruby, rb_self: &Self, bridge: &Bridge) -> Result<(), Error> {
@@ -75,9 +85,18 @@ impl NativeClient {
             ));
         }
         let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
-        let consumer =
-            Consumer::subscribe(&rb_self.config, bridge.handler(), runtime.handle().clone())
-                .map_err(|error| to_ruby(ruby, &error))?;
+        let telemetry = if rb_self.telemetry.is_local() {
+            (*rb_self.telemetry).clone()
+        } else {
+            Telemetry::disabled()
+        };
+        let consumer = Consumer::subscribe_with_telemetry(
+            &rb_self.config,
+            bridge.handler(),
+            runtime.handle().clone(),
+            telemetry,
+        )
+        .map_err(|error| to_ruby(ruby, &error))?;
         // The client's sends appear in `/metrics` beside its consumer's events.
         if rb_self.producer.is_local() {
             consumer.report_sends_of(&rb_self.producer);
@@ -238,7 +257,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_module("Native")?
         .define_class("Client", ruby.class_object())?;
     class.define_singleton_method("new", function!(NativeClient::new, 1))?;
-    class.define_method("send_message", method!(NativeClient::send_message, 3))?;
+    class.define_method("send_message", method!(NativeClient::send_message, 4))?;
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
     class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
     class.define_method("fire_timers", method!(NativeClient::fire_timers, 1))?;

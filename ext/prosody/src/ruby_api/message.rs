@@ -28,6 +28,11 @@ impl DataTypeFunctions for RubyMessage {
 }
 
 impl RubyMessage {
+    /// The trace context the message arrived with, for sends made while it is handled.
+    pub(crate) fn trace_parent(&self) -> Option<prosody_engine::TraceParent> {
+        self.message.trace_parent()
+    }
+
     pub(crate) fn new(message: prosody_engine::Message) -> Self {
         Self {
             message,

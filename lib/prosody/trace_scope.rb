@@ -1,0 +1,41 @@
+# frozen_string_literal: true
+
+module Prosody
+  # Which message the current fiber is handling, so that a `send_message` made there continues
+  # that message's trace: the record sent carries a `traceparent` in the same trace, instead of
+  # starting a new one.
+  #
+  # On Ruby 3.2 and later this is fiber storage, which threads and fibers started by the
+  # handler inherit. On Ruby 3.1 it is a fiber-local, seen only by the handler's own fiber.
+  #
+  # @api private
+  module TraceScope
+    KEY = :__prosody_handling
+
+    if Fiber.respond_to?(:[]=)
+      # Runs the block with `message` as the current fiber's message.
+      def self.with(message)
+        Fiber[KEY] = message
+        yield
+      ensure
+        Fiber[KEY] = nil
+      end
+
+      # @return [Prosody::Message, nil]
+      def self.current
+        Fiber[KEY]
+      end
+    else
+      def self.with(message)
+        Thread.current[KEY] = message
+        yield
+      ensure
+        Thread.current[KEY] = nil
+      end
+
+      def self.current
+        Thread.current[KEY]
+      end
+    end
+  end
+end

@@ -1,0 +1,62 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+require "prosody"
+require "securerandom"
+require_relative "../support/mock_helpers"
+
+# W3C trace context across Kafka: a message sent while a handler runs carries a `traceparent`
+# in the trace of the message being handled; any other send starts a new trace.
+RSpec.describe "Trace propagation" do
+  include MockHelpers
+
+  let(:inbound) { "trace-in-#{SecureRandom.hex(4)}" }
+  let(:outbound) { "trace-out-#{SecureRandom.hex(4)}" }
+  let(:received) { Queue.new }
+
+  # [version, trace id, span id, flags] of a message's traceparent.
+  def trace_of(message)
+    message.headers.fetch("traceparent").split("-")
+  end
+
+  def relaying_client
+    client = nil
+    handler = MockHelpers::RecordingHandler.new do |_context, message|
+      received << message
+      next unless message.topic == inbound
+
+      client.send_message(outbound, "relayed", { "from" => message.offset })
+    end
+    client = mock_client(group_id: "g-#{inbound}", subscribed_topics: [inbound, outbound])
+    client.subscribe(handler)
+    client
+  end
+
+  it "continues the handled message's trace in a send made by its handler" do
+    client = relaying_client
+    client.send_message(inbound, "origin", { "n" => 1 })
+    first, relayed = pop_all(received, 2).sort_by { |m| m.topic == inbound ? 0 : 1 }
+
+    version, trace, span, flags = trace_of(first)
+    expect(trace_of(relayed)[0]).to eq(version)
+    expect(trace_of(relayed)[1]).to eq(trace)
+    expect(trace_of(relayed)[2]).not_to eq(span)
+    expect(trace_of(relayed)[3]).to eq(flags)
+  ensure
+    client&.unsubscribe
+  end
+
+  it "starts a new trace for each send made outside a handler, also after one ran" do
+    client = relaying_client
+    client.send_message(inbound, "origin", { "n" => 1 })
+    handled = trace_of(pop_all(received, 2).first)[1]
+    client.send_message(outbound, "later", { "n" => 2 })
+    client.send_message(outbound, "later", { "n" => 3 })
+    traces = pop_all(received, 2).map { |message| trace_of(message)[1] }
+    expect(traces.uniq.size).to eq(2)
+    expect(traces).to all(match(/\A\h{32}\z/))
+    expect(traces).not_to include(handled)
+  ensure
+    client&.unsubscribe
+  end
+end
