@@ -159,22 +159,23 @@ module Prosody
     end
 
     # @return [Symbol] `:unconfigured` (no group or topics), `:configured` or `:running`
-    def consumer_state
-      check_process
-      @native.state.to_sym
-    end
+    def consumer_state = local_native.state.to_sym
 
     # @return [String, nil] the `source-system` header this client stamps on messages
-    def source_system
-      check_process
-      @native.source_system
-    end
+    def source_system = local_native.source_system
 
     # @return [Integer] partitions currently assigned to this consumer
-    def assigned_partitions
-      check_process
-      @native.assigned_partitions
-    end
+    def assigned_partitions = local_native.assigned_partitions
+
+    # Why the subscribed consumer reaches no Kafka broker: how long none has answered, the
+    # `bootstrap_servers` it tries and librdkafka's reason. `/readyz` says the same, and an ERROR
+    # line is logged once an outage passes 15 seconds. The consumer keeps retrying meanwhile.
+    #
+    # @example
+    #   client.broker_error
+    #   # => "no kafka broker reachable for 20s at 127.0.0.1:1 (Message consumption error: ...)"
+    # @return [String, nil] nil while a broker answers, and when not subscribed
+    def broker_error = local_native.broker_error
 
     # @return [Boolean] whether some partition (or the poll loop, or a partition's timer tasks)
     #   has made no progress for `stall_threshold` while it had work; `/livez` reads the same check
@@ -234,6 +235,12 @@ module Prosody
 
     def forked?
       Process.pid != @pid
+    end
+
+    # The native client, once {#check_process} passed.
+    def local_native
+      check_process
+      @native
     end
 
     def check_process

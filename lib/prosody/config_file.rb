@@ -61,7 +61,7 @@ module Prosody
     def below_environment(options)
       options.transform_keys(&:to_sym).reject do |name, _|
         option = Configuration::OPTIONS[name]
-        option && ENV.key?(option.env)
+        option&.set_in_environment?
       end
     end
 

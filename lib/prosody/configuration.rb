@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "did_you_mean"
+require "json"
 
 module Prosody
   # Settings for a {Client}: a plain value object. Every option is optional.
@@ -29,12 +30,16 @@ module Prosody
   # - Mode, Spans: a Symbol or String in any letter case; reads back as a Symbol.
   # - Port: an Integer from 1 to 65535 or its digits; false, :disabled or "disabled" turn the
   #   probe server off and read back as false.
+  # - Properties (`kafka_config`): a Hash of librdkafka property names (String or Symbol) to
+  #   values (String, Symbol, Numeric, true or false); reads back as a frozen Hash of Strings.
+  #   From the environment, one `PROSODY_KAFKA_CONFIG_<NAME>` variable per property.
   #
   # The options; each one's description is in {OPTIONS} and in `sig/prosody/configuration.rbs`:
   #
   # option                     type      environment variable               default
   # bootstrap_servers          List      PROSODY_BOOTSTRAP_SERVERS          (none)
   # group_id                   String    PROSODY_GROUP_ID                   (none)
+  # group_instance_id          String    PROSODY_GROUP_INSTANCE_ID          (none)
   # subscribed_topics          List      PROSODY_SUBSCRIBED_TOPICS          (none)
   # allowed_events             List      PROSODY_ALLOWED_EVENTS             (all events)
   # source_system              String    PROSODY_SOURCE_SYSTEM              (group_id)
@@ -56,6 +61,7 @@ module Prosody
   # slab_size                  Duration  PROSODY_SLAB_SIZE                  1h
   # message_spans              Spans     PROSODY_MESSAGE_SPANS              child
   # timer_spans                Spans     PROSODY_TIMER_SPANS                follows_from
+  # kafka_config               Properties PROSODY_KAFKA_CONFIG_*            (none)
   # send_timeout               Duration  PROSODY_SEND_TIMEOUT               1s
   # max_retries                Integer   PROSODY_MAX_RETRIES                3
   # retry_base                 Duration  PROSODY_RETRY_BASE                 20ms
@@ -88,16 +94,31 @@ module Prosody
   class Configuration
     # One entry of the engine's option catalogue: name (Symbol), environment variable, default
     # (as text), type and one-line description.
-    Option = Struct.new(:name, :env, :default, :kind, :doc)
+    Option = Struct.new(:name, :env, :default, :kind, :doc) do
+      # Whether the environment sets this option: its variable, or for `kafka_config` (whose
+      # `env` ends in `*`) any variable of its family.
+      #
+      # @return [Boolean]
+      def set_in_environment?
+        return ENV.key?(env) unless env.end_with?("*")
+
+        prefix = env.chomp("*")
+        ENV.each_key.any? { |name| name.start_with?(prefix) && name.size > prefix.size }
+      end
+    end
 
     # Every option the engine knows, by name.
     OPTIONS = Native.option_specs.to_h do |name, env, default, kind, doc|
       [name.to_sym, Option.new(name.to_sym, env, default, kind, doc).freeze]
     end.freeze
 
-    # Options that {#inspect} never shows.
+    # Options that {#inspect} and {#to_h} never show.
     SECRETS = %i[cassandra_password].freeze
     private_constant :SECRETS
+
+    # `kafka_config` properties whose values {#inspect} and {#to_h} never show.
+    SECRET_PROPERTY = /password|secret|key|token/i
+    private_constant :SECRET_PROPERTY
 
     # Builds a configuration from a Hash (Symbol or String keys), another configuration's
     # settings, and/or a block.
@@ -163,7 +184,9 @@ module Prosody
       Native.resolve_options(to_native).freeze
     end
 
-    # The options set here, with Symbol keys.
+    # The options set here, with Symbol keys, secrets included: the implicit conversion Ruby
+    # uses to pass a configuration on as options (`Prosody::Client.new(**config)`). To show the
+    # options, use {#to_h} or {#inspect}, which redact secrets.
     #
     # @return [Hash{Symbol => Object}]
     # @example
@@ -171,9 +194,20 @@ module Prosody
     def to_hash
       @values.dup
     end
-    alias to_h to_hash
 
-    # Shows the options set here, with secrets redacted.
+    # The options set here, with Symbol keys, for display: `cassandra_password` and the values
+    # of `kafka_config` properties named like a secret (password, secret, key, token) read
+    # "[REDACTED]".
+    #
+    # @return [Hash{Symbol => Object}]
+    # @example
+    #   Prosody::Configuration.new(kafka_config: { "sasl.password" => "s3cret" }).to_h
+    #   # => {kafka_config: {"sasl.password"=>"[REDACTED]"}}
+    def to_h
+      @values.to_h { |name, value| [name, redact(name, value)] }
+    end
+
+    # Shows the options set here, with secrets redacted as in {#to_h}.
     #
     # @return [String]
     # @example
@@ -181,7 +215,7 @@ module Prosody
     #   # => "#<Prosody::Configuration cassandra_password=[REDACTED]>"
     def inspect
       shown = @values.map do |name, value|
-        " #{name}=#{SECRETS.include?(name) ? "[REDACTED]" : value.inspect}"
+        " #{name}=#{SECRETS.include?(name) ? "[REDACTED]" : redact(name, value).inspect}"
       end
       "#<#{self.class.name}#{shown.join(",")}>"
     end
@@ -202,6 +236,15 @@ module Prosody
     end
 
     private
+
+    def redact(name, value)
+      return "[REDACTED]" if SECRETS.include?(name)
+      return value unless name == :kafka_config
+
+      value.to_h do |property, text|
+        [property, property.match?(SECRET_PROPERTY) ? "[REDACTED]" : text]
+      end
+    end
 
     def initialize_copy(source)
       super
@@ -227,7 +270,7 @@ module Prosody
       ENCODERS = {
         "String" => :string, "Mode" => :string, "SpanRelation" => :string, "StringList" => :list,
         "Bool" => :bool, "Integer" => :integer, "Float" => :float, "Duration" => :duration,
-        "OptionalPort" => :port
+        "OptionalPort" => :port, "Properties" => :properties
       }.freeze
 
       # Values that turn the probe server off.
@@ -244,6 +287,7 @@ module Prosody
         case option.kind
         when "String" then value.to_s # kept as given: the engine trims names when it builds
         when "OptionalPort" then parsed.nil? ? false : parsed
+        when "Properties" then JSON.parse(encode(option, value)).freeze # the engine's is redacted
         else parsed
         end
       end
@@ -307,6 +351,15 @@ module Prosody
         return value.to_s if value.is_a?(Integer)
 
         accept(option, value, String, expected: "an Integer from 1 to 65535, or false").to_s
+      end
+
+      def properties(option, value)
+        hash = accept(option, value, Hash, expected: "a Hash of librdkafka properties to values")
+        JSON.generate(hash.to_h do |name, text|
+          [accept(option, name, String, Symbol, expected: "property names as Strings").to_s,
+           accept(option, text, String, Symbol, Numeric, TrueClass, FalseClass,
+                  expected: "property values as Strings, Numerics or booleans").to_s]
+        end)
       end
 
       def accept(option, value, *types, expected: nil)

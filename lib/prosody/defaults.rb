@@ -24,7 +24,7 @@ module Prosody
     # The defaults without those a set `PROSODY_*` variable overrides.
     # @api private
     def defaults_below_environment
-      defaults.reject { |name, _| ENV.key?(Configuration::OPTIONS.fetch(name).env) }
+      defaults.reject { |name, _| Configuration::OPTIONS.fetch(name).set_in_environment? }
     end
   end
 end

@@ -12,7 +12,8 @@ module ConfigurationRbs
     "Bool" => ["bool?", "bool_value"], "Integer" => ["Integer?", "integer_value"],
     "Float" => ["Float?", "float_value"], "Duration" => ["Float?", "duration_value"],
     "OptionalPort" => ["(Integer | false)?", "port_value"],
-    "Mode" => ["Symbol?", "symbolic_value"], "SpanRelation" => ["Symbol?", "symbolic_value"]
+    "Mode" => ["Symbol?", "symbolic_value"], "SpanRelation" => ["Symbol?", "symbolic_value"],
+    "Properties" => ["Hash[String, String]?", "properties_value"]
   }.freeze
 
   HEADER = <<~RBS
@@ -35,8 +36,8 @@ module ConfigurationRbs
           # The default, as text.
           attr_accessor default: String
 
-          # The option type: String, StringList, Bool, Integer, Float, Duration, OptionalPort, Mode
-          # or SpanRelation.
+          # The option type: String, StringList, Bool, Integer, Float, Duration, OptionalPort, Mode,
+          # SpanRelation or Properties.
           attr_accessor kind: String
 
           # A one-line description.
@@ -44,6 +45,9 @@ module ConfigurationRbs
 
           # Builds an entry.
           def initialize: (Symbol name, String env, String default, String kind, String doc) -> void
+
+          # Whether the environment sets the option (for kafka_config, any PROSODY_KAFKA_CONFIG_*).
+          def set_in_environment?: () -> bool
         end
 
         # A String or Symbol option.
@@ -70,6 +74,9 @@ module ConfigurationRbs
         # A port number (or its digits), or false, :disabled or "disabled" for no probe server.
         type port_value = Integer | String | :disabled | false
 
+        # librdkafka properties: names to values, which are sent as text.
+        type properties_value = Hash[String | Symbol, String | Symbol | Numeric | bool]
+
         # Every option the engine knows, by name.
         OPTIONS: Hash[Symbol, Option]
 
@@ -88,10 +95,11 @@ module ConfigurationRbs
         # Every option effective value (set here, else PROSODY_*, else default), frozen.
         def effective: () -> Hash[Symbol, untyped]
 
-        # The options set here, by Symbol name.
+        # The options set here, by Symbol name, secrets included (the implicit conversion used
+        # to pass a configuration on as options).
         def to_hash: () -> Hash[Symbol, untyped]
 
-        # Same as to_hash.
+        # The options set here, by Symbol name, for display: secrets read "[REDACTED]".
         def to_h: () -> Hash[Symbol, untyped]
 
         # The options set here, secrets redacted.

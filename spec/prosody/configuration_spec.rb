@@ -22,7 +22,9 @@ RSpec.describe Prosody::Configuration do
     "Mode" => sample.new(value: "BEST_EFFORT", read: :best_effort, native: "BEST_EFFORT",
                          wrong: 1, bad: :fastest),
     "SpanRelation" => sample.new(value: "follows-from", read: :follows_from,
-                                 native: "follows-from", wrong: 1, bad: :sibling)
+                                 native: "follows-from", wrong: 1, bad: :sibling),
+    "Properties" => sample.new(value: { "linger.ms": 5 }, read: { "linger.ms" => "5" },
+                               native: '{"linger.ms":"5"}', wrong: "linger.ms=5")
   }.freeze
   specs = Prosody::Native.option_specs
 
@@ -35,7 +37,8 @@ RSpec.describe Prosody::Configuration do
   it "documents every option, with its type, variable and default, atop the source file" do
     source = File.read(File.expand_path("../../lib/prosody/configuration.rb", __dir__))
     kinds = { "List" => "StringList", "Port" => "OptionalPort", "Spans" => "SpanRelation" }
-    table = source.scan(/^  # (\w+) +(\w+) +(PROSODY_\w+) +(.+)$/).map do |name, kind, env, default|
+    row = /^  # (\w+) +(\w+) +(PROSODY_\w+\*?) +(.+)$/ # kafka_config's variables end in `*`
+    table = source.scan(row).map do |name, kind, env, default|
       [name, env, default, kinds.fetch(kind, kind)]
     end
 

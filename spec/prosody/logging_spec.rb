@@ -44,6 +44,17 @@ LOGGING_CHILD = <<~RUBY
   Prosody::LogPump.flush
 RUBY
 
+# A fresh Ruby with the default logger (INFO, to stdout) that sends one message on the mock
+# broker; `PROSODY_KAFKA_DEBUG` is read when a client is built.
+KAFKA_DEBUG_CHILD = <<~RUBY
+  require "prosody"
+  Prosody.logger = Logger.new($stdout)
+  client = Prosody::Client.new(mock: true, probe_port: false)
+  client.send_message("kafka-debug-\#{Process.pid}", "k", { "n" => 1 })
+  client.close
+  Prosody::LogPump.flush
+RUBY
+
 RSpec.describe "engine logging" do
   include MockHelpers
 
@@ -103,6 +114,28 @@ RSpec.describe "engine logging" do
 
       expect(output).to include("WARN").and include("PROSODY_LOG ignored")
       expect(output).to include("partitions assigned")
+    end
+  end
+
+  describe "PROSODY_KAFKA_DEBUG" do
+    def run_child(env)
+      lib = File.expand_path("../../lib", __dir__)
+      output, status = Open3.capture2e(env, RbConfig.ruby, "-I", lib, "-e", KAFKA_DEBUG_CHILD)
+      expect(status).to be_success, output
+      output
+    end
+
+    # Issue #14, item 5: librdkafka's lines went to the `log` crate, which nothing read.
+    it "shows librdkafka's debug lines with the default logger" do
+      output = run_child("PROSODY_KAFKA_DEBUG" => "broker,protocol")
+
+      expect(output).to match(/INFO -- : librdkafka (BROKER|SEND|RECV|CONNECT)\b/)
+    end
+
+    it "adds nothing from librdkafka when unset" do
+      output = run_child("PROSODY_KAFKA_DEBUG" => "")
+
+      expect(output).not_to include("librdkafka")
     end
   end
 end

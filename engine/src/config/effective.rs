@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::options::is_secret;
+use super::properties::KafkaProperties;
 use super::spec::OptionSpec;
 use super::{Config, Mode, SpanRelation};
 
@@ -31,6 +32,8 @@ pub enum OptionValue {
     Mode(Mode),
     /// A span relation.
     SpanRelation(SpanRelation),
+    /// librdkafka properties by name, secret values reading `<redacted>`.
+    Properties(Vec<(String, String)>),
 }
 
 impl fmt::Display for OptionValue {
@@ -45,6 +48,13 @@ impl fmt::Display for OptionValue {
             Self::Duration(value) => write!(f, "{}", humantime::format_duration(*value)),
             Self::Mode(mode) => f.write_str(mode.as_str()),
             Self::SpanRelation(relation) => f.write_str(relation.as_str()),
+            Self::Properties(properties) => {
+                let object: serde_json::Map<String, serde_json::Value> = properties
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.clone().into()))
+                    .collect();
+                write!(f, "{}", serde_json::Value::Object(object))
+            }
         }
     }
 }
@@ -112,6 +122,12 @@ impl From<&Mode> for OptionValue {
 impl From<&SpanRelation> for OptionValue {
     fn from(relation: &SpanRelation) -> Self {
         Self::SpanRelation(*relation)
+    }
+}
+
+impl From<&KafkaProperties> for OptionValue {
+    fn from(properties: &KafkaProperties) -> Self {
+        Self::Properties(properties.redacted())
     }
 }
 

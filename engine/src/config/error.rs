@@ -43,6 +43,17 @@ pub enum ConfigErrorKind {
         /// What the value should have looked like, as a noun phrase.
         expected: &'static str,
     },
+    /// A `kafka_config` property Prosody keeps to itself, or one librdkafka refused.
+    Property {
+        /// `kafka_config`.
+        option: &'static str,
+        /// Its environment variables' prefix.
+        env: &'static str,
+        /// The librdkafka property at fault.
+        property: String,
+        /// Why (librdkafka's words, with any secret value taken out).
+        reason: String,
+    },
     /// An option needed by another option's setting was not provided.
     Missing {
         /// The option's name.
@@ -86,6 +97,16 @@ impl ConfigError {
     }
 
     /// A required-in-context option that was not set.
+    /// The `kafka_config` property `property` cannot be used, for `reason`.
+    pub(crate) fn kafka_property(property: &str, reason: String) -> Self {
+        Self::from(ConfigErrorKind::Property {
+            option: super::options::KAFKA_CONFIG.name,
+            env: super::properties::ENV_PREFIX,
+            property: property.to_owned(),
+            reason,
+        })
+    }
+
     pub(crate) fn missing(spec: &OptionSpec, why: &'static str) -> Self {
         Self::from(ConfigErrorKind::Missing {
             option: spec.name,
@@ -106,9 +127,9 @@ impl ConfigError {
     pub fn option(&self) -> Option<&str> {
         match &self.kind {
             ConfigErrorKind::Unknown { name, .. } => Some(name),
-            ConfigErrorKind::Invalid { option, .. } | ConfigErrorKind::Missing { option, .. } => {
-                Some(option)
-            }
+            ConfigErrorKind::Invalid { option, .. }
+            | ConfigErrorKind::Missing { option, .. }
+            | ConfigErrorKind::Property { option, .. } => Some(option),
         }
     }
 
@@ -118,9 +139,9 @@ impl ConfigError {
     pub fn env_var(&self) -> Option<&'static str> {
         match &self.kind {
             ConfigErrorKind::Unknown { .. } => None,
-            ConfigErrorKind::Invalid { env, .. } | ConfigErrorKind::Missing { env, .. } => {
-                Some(env)
-            }
+            ConfigErrorKind::Invalid { env, .. }
+            | ConfigErrorKind::Missing { env, .. }
+            | ConfigErrorKind::Property { env, .. } => Some(env),
         }
     }
 
@@ -199,6 +220,12 @@ impl fmt::Display for ConfigError {
                 }
                 write!(f, ": {value:?} is not {expected}")
             }
+            ConfigErrorKind::Property {
+                option,
+                property,
+                reason,
+                ..
+            } => write!(f, "invalid `{option}` property `{property}`: {reason}"),
             ConfigErrorKind::Missing { option, env, why } => {
                 write!(f, "missing `{option}` (option or {env}): {why}")
             }

@@ -13,9 +13,11 @@ use std::time::Duration;
 use super::effective::OptionValue;
 use super::error::ConfigError;
 use super::parse::{
-    boolean, count, duration, fraction, keyspace, list, mode, name, non_empty, non_negative, port,
-    positive_count, positive_duration, secret, servers, small_count, span_relation, ttl,
+    boolean, count, duration, fraction, instance_id, keyspace, list, mode, name, non_empty,
+    non_negative, port, positive_count, positive_duration, secret, servers, small_count,
+    span_relation, ttl,
 };
+use super::properties::{properties, KafkaProperties};
 use super::resolve::Sources;
 use super::spec::{OptionKind, OptionSpec};
 use super::{Mode, SpanRelation};
@@ -158,6 +160,9 @@ options! {
     GROUP_ID group_id: Option<String> = None, name,
         "PROSODY_GROUP_ID", String, "(none)",
         "Kafka consumer group to join; leave unset for a producer-only client.";
+    GROUP_INSTANCE_ID group_instance_id: Option<String> = None, instance_id,
+        "PROSODY_GROUP_INSTANCE_ID", String, "(none)",
+        "Static group membership: an id unique in the group and stable across restarts, so a restarted process takes its partitions back without a rebalance.";
     SUBSCRIBED_TOPICS subscribed_topics: Vec<String> = Vec::new(), list,
         "PROSODY_SUBSCRIBED_TOPICS", StringList, "(none)",
         "Comma-separated topics to consume; empty for a producer-only client.";
@@ -222,6 +227,10 @@ options! {
     TIMER_SPANS timer_spans: SpanRelation = SpanRelation::FollowsFrom, span_relation,
         "PROSODY_TIMER_SPANS", SpanRelation, "follows_from",
         "How a timer's processing span links to the span that scheduled it.";
+    // Kafka clients
+    KAFKA_CONFIG kafka_config: KafkaProperties = KafkaProperties::default(), properties,
+        "PROSODY_KAFKA_CONFIG_*", Properties, "(none)",
+        "librdkafka properties for every Kafka client (security.protocol, sasl.*, ssl.*, tuning), over Prosody's own; those Prosody sets from its options are refused.";
     // Producer
     SEND_TIMEOUT send_timeout: Duration = secs(1), positive_duration,
         "PROSODY_SEND_TIMEOUT", Duration, "1s",

@@ -27,6 +27,8 @@ const MODE: Expected = "one of \"pipeline\", \"low_latency\" or \"best_effort\""
 const SPAN_RELATION: Expected = "either \"child\" or \"follows_from\"";
 const NON_EMPTY: Expected = "a non-empty string";
 const SERVERS: Expected = "a comma-separated list of at least one broker address (host:port)";
+const INSTANCE_ID: Expected =
+    "a group instance id: at most 249 letters, digits, '.', '_' or '-', unique in the group";
 const KEYSPACE: Expected =
     "a CQL keyspace name (a letter followed by at most 47 letters, digits or underscores)";
 
@@ -165,6 +167,23 @@ pub(crate) fn mode(text: &str) -> Result<Mode, Expected> {
 /// Parses a span relation name.
 pub(crate) fn span_relation(text: &str) -> Result<SpanRelation, Expected> {
     SpanRelation::from_name(text).ok_or(SPAN_RELATION)
+}
+
+/// An optional static-membership id, trimmed; blank means none. Kafka takes the characters of
+/// a topic name (its `Topic.validate` rule), up to 249 of them.
+pub(crate) fn instance_id(text: &str) -> Result<Option<String>, Expected> {
+    let id = text.trim();
+    if id.is_empty() {
+        return Ok(None);
+    }
+    let legal = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if legal && id.len() <= 249 {
+        Ok(Some(id.to_owned()))
+    } else {
+        Err(INSTANCE_ID)
+    }
 }
 
 /// Trims the text and requires something to be left.

@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 
 use super::error::{ConfigError, ValueSource};
-use super::options::{BOOTSTRAP_SERVERS, FAILURE_TOPIC};
+use super::options::{BOOTSTRAP_SERVERS, FAILURE_TOPIC, KAFKA_CONFIG};
 use super::parse::Expected;
+use super::properties::{self, REDACTED};
 use super::spec::{self, OptionSpec};
 use super::{Config, Mode, OptionValue};
 
@@ -83,6 +84,7 @@ impl Config {
             env: |_: &str| None,
         }
         .resolve()?;
+        config.kafka_config.check_owned()?;
         Ok(config
             .typed_values()
             .into_iter()
@@ -111,6 +113,7 @@ impl Config {
 
     /// Rejects combinations of individually valid values that cannot work.
     fn check_consistency(&self) -> Result<(), ConfigError> {
+        self.kafka_config.check_owned()?;
         if self.mode == Mode::LowLatency && self.failure_topic.is_none() {
             return Err(ConfigError::missing(
                 &FAILURE_TOPIC,
@@ -141,6 +144,14 @@ impl Config {
 /// Reads a variable from the process environment, lossily decoding
 /// non-UTF-8 values so they are reported rather than ignored.
 fn process_env(name: &str) -> Option<String> {
+    if name == KAFKA_CONFIG.env {
+        return properties::from_env_vars(std::env::vars_os().map(|(name, value)| {
+            (
+                name.to_string_lossy().into_owned(),
+                value.to_string_lossy().into_owned(),
+            )
+        }));
+    }
     std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
 }
 
@@ -171,7 +182,15 @@ impl<E: Fn(&str) -> Option<String>> Sources<E> {
     ) -> Result<Option<T>, ConfigError> {
         self.raw(spec)
             .map(|(text, origin)| {
-                parse(&text).map_err(|expected| ConfigError::invalid(spec, origin, text, expected))
+                parse(&text).map_err(|expected| {
+                    // It may hold passwords; an error is no place to repeat them.
+                    let shown = if spec.name == KAFKA_CONFIG.name {
+                        REDACTED.to_owned()
+                    } else {
+                        text
+                    };
+                    ConfigError::invalid(spec, origin, shown, expected)
+                })
             })
             .transpose()
     }

@@ -27,6 +27,9 @@ pub enum OptionKind {
     Mode,
     /// `child` or `follows_from` (hyphen also accepted).
     SpanRelation,
+    /// librdkafka properties: a JSON object of names to text; from the environment, one
+    /// `PROSODY_KAFKA_CONFIG_<NAME>` variable per property.
+    Properties,
 }
 
 /// Metadata describing one configuration option.

@@ -82,6 +82,10 @@ impl Probed for Shared {
         Shared::stalls(self)
     }
 
+    fn broker_error(&self) -> Option<String> {
+        self.reachability.problem()
+    }
+
     fn metrics(&self, scrape: &mut Scrape) {
         self.write_metrics(scrape);
     }

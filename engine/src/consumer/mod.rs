@@ -18,6 +18,7 @@ mod metrics;
 mod offsets;
 mod partition;
 mod poll;
+mod reachability;
 mod retry_deferred;
 mod shared;
 mod subscription;
@@ -83,6 +84,12 @@ impl Consumer {
     /// it had work. The liveness probe (`/livez`) answers from the same check.
     pub fn is_stalled(&self) -> bool {
         self.shared.is_stalled()
+    }
+
+    /// Why no Kafka broker answers (since when, the servers tried, librdkafka's reason), or
+    /// `None` while one does. `/readyz` reports the same.
+    pub fn broker_error(&self) -> Option<String> {
+        self.shared.reachability.problem()
     }
 
     /// Messages currently buffered or being handled.

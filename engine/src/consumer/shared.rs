@@ -14,6 +14,7 @@ use crate::consumer::backlogs::Backlogs;
 use crate::consumer::decode::Record;
 use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::Signal;
+use crate::consumer::reachability::Reachability;
 use crate::handler::Handler;
 use crate::metrics::ConsumerMetrics;
 use crate::probe::Heartbeat;
@@ -131,6 +132,8 @@ pub(crate) struct Shared {
     pub(crate) poll_heartbeat: Heartbeat,
     /// Counted by the handler stack and the partition tasks; scraped by `/metrics`.
     pub(crate) metrics: Arc<ConsumerMetrics>,
+    /// Whether any broker answers, as the poll thread last learned.
+    pub(crate) reachability: Reachability,
     /// The client's telemetry emitter: partitions' timers report to it, shutdown flushes it.
     pub(crate) telemetry: Telemetry,
 }

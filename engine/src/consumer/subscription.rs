@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use crate::config::{Config, Mode};
 use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::{PollLoop, Signal};
+use crate::consumer::reachability::Reachability;
 use crate::consumer::shared::{ConsumerStats, Settings, Shared};
 use crate::consumer::Consumer;
 use crate::defer::{CassandraDeferStore, DeferStore, MemoryDeferStore};
@@ -97,6 +98,11 @@ impl<'a> Subscription<'a> {
             stats: ConsumerStats::default(),
             poll_heartbeat: Heartbeat::default(),
             metrics,
+            reachability: Reachability::new(if config.mock {
+                "the in-process mock cluster".to_owned()
+            } else {
+                config.bootstrap_servers.join(",")
+            }),
             telemetry,
         });
         // Before joining the group, so a taken port fails the subscribe with nothing started.

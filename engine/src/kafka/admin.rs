@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::kafka::client_config::base_config;
+use crate::kafka::client_config::admin_config;
+use crate::kafka::log::LogContext;
 use crate::kafka::mock::create_mock_topic;
 
 /// Topic administration for the cluster a [`Config`] points at.
@@ -22,7 +22,7 @@ use crate::kafka::mock::create_mock_topic;
 /// # Ok(()) }
 /// ```
 pub struct Admin {
-    client: AdminClient<DefaultClientContext>,
+    client: AdminClient<LogContext>,
     mock: bool,
     servers: String,
 }
@@ -41,8 +41,8 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 impl Admin {
     /// Connects an admin client.
     pub fn new(config: &Config) -> Result<Self> {
-        let client = base_config(config)?
-            .create()
+        let client = admin_config(config)?
+            .create_with_context(LogContext)
             .map_err(|source| Error::Client {
                 role: "admin client",
                 source,

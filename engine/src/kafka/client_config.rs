@@ -2,14 +2,54 @@
 //!
 //! In mock mode every client points at the process-wide mock cluster, whatever
 //! `bootstrap_servers` says.
+//!
+//! Every client's settings end with [`finish`]: the user's `kafka_config` goes over Prosody's
+//! own tuning (the properties Prosody owns were refused when the configuration resolved), and
+//! the whole set is checked with librdkafka, so an unknown property or a value librdkafka
+//! refuses fails the build naming the property, never showing a secret value.
 
 use rdkafka::ClientConfig;
 
-use crate::config::Config;
-use crate::error::Result;
+use rdkafka::error::KafkaError;
+
+use crate::config::{is_secret_property, Config, ConfigError};
+use crate::error::{Error, Result};
 use crate::kafka::limits::MAX_RECORD_BYTES;
 use crate::kafka::mock::mock_bootstrap_servers;
 use crate::kafka::producer::STARTUP_ALLOWANCE;
+
+/// The admin client's settings: the shared ones, then `kafka_config`.
+pub(crate) fn admin_config(config: &Config) -> Result<ClientConfig> {
+    finish(base_config(config)?, config)
+}
+
+/// Applies `kafka_config` over `client` and checks the result with librdkafka. Every client's
+/// settings end here.
+pub(crate) fn finish(mut client: ClientConfig, config: &Config) -> Result<ClientConfig> {
+    for (name, value) in config.kafka_config.iter() {
+        client.set(name, value);
+    }
+    match client.create_native_config() {
+        Ok(_) => Ok(client),
+        Err(KafkaError::ClientConfig(_, reason, property, value)) => Err(Error::Config(
+            ConfigError::kafka_property(&property, without_secret(reason, &property, &value)),
+        )),
+        Err(source) => Err(Error::Client {
+            role: "client settings",
+            source,
+        }),
+    }
+}
+
+/// librdkafka's `reason` for refusing `property`, which may quote its value: a secret one is
+/// taken out.
+fn without_secret(reason: String, property: &str, value: &str) -> String {
+    if is_secret_property(property) && !value.is_empty() {
+        reason.replace(value, "<redacted>")
+    } else {
+        reason
+    }
+}
 
 /// Settings shared by every client: where the brokers are.
 pub(crate) fn base_config(config: &Config) -> Result<ClientConfig> {
@@ -45,7 +85,22 @@ pub(crate) fn producer_config(config: &Config) -> Result<ClientConfig> {
             "message.timeout.ms",
             millis(config.send_timeout + STARTUP_ALLOWANCE).to_string(),
         );
-    Ok(client)
+    finish(client, config)
+}
+
+/// The telemetry producer: best effort and batched; its events may be lost.
+pub(crate) fn telemetry_config(config: &Config) -> Result<ClientConfig> {
+    let mut client = base_config(config)?;
+    client
+        .set("acks", "1")
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "100")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "100000")
+        .set("message.timeout.ms", "30000")
+        // Only failures are counted, so librdkafka need not report each success.
+        .set("delivery.report.only.error", "true");
+    finish(client, config)
 }
 
 /// A group consumer: offsets are stored by the engine and committed every `commit_interval`.
@@ -81,6 +136,11 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
             "allow.auto.create.topics",
             if config.mock { "true" } else { "false" },
         );
+    // Static membership: the broker keeps this member's assignment across a restart within
+    // the session timeout, and a close sends no LeaveGroup (so no rebalance either way).
+    if let Some(instance) = &config.group_instance_id {
+        client.set("group.instance.id", instance);
+    }
     if config.mock {
         // When a member leaves, the mock coordinator holds the group open for the session
         // timeout minus one second before a newcomer may join; a short session keeps a
@@ -89,11 +149,83 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
             .set("session.timeout.ms", "2000")
             .set("heartbeat.interval.ms", "500");
     }
-    Ok(client)
+    finish(client, config)
 }
 
 fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::loader::loader_config;
+
+    fn config(properties: &str) -> Config {
+        Config::from_options_with_env(
+            [
+                ("bootstrap_servers", "127.0.0.1:9092"),
+                ("group_id", "billing"),
+                ("kafka_config", properties),
+            ],
+            |_| None,
+        )
+        .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    #[test]
+    fn every_client_gets_kafka_config_over_prosodys_tuning_but_not_over_what_it_owns() {
+        let config = config(r#"{"client.id":"billing-7","fetch.wait.max.ms":"250"}"#);
+        let built = [
+            ("producer", producer_config(&config)),
+            ("consumer", consumer_config(&config, "billing")),
+            ("admin", admin_config(&config)),
+            ("loader", loader_config(&config, "billing")),
+            ("telemetry", telemetry_config(&config)),
+        ];
+        for (role, client) in built {
+            let client = client.unwrap_or_else(|error| panic!("{role}: {error}"));
+            assert_eq!(client.get("client.id"), Some("billing-7"), "{role}");
+            assert_eq!(client.get("fetch.wait.max.ms"), Some("250"), "{role}");
+            assert_eq!(
+                client.get("bootstrap.servers"),
+                Some("127.0.0.1:9092"),
+                "{role}"
+            );
+        }
+        let consumer = consumer_config(&config, "billing").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(consumer.get("enable.auto.offset.store"), Some("false"));
+    }
+
+    #[test]
+    fn a_property_librdkafka_refuses_fails_the_build_naming_it_without_its_secret() {
+        let error = producer_config(&config(r#"{"no.such.property":"1"}"#))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid `kafka_config` property `no.such.property`: No such configuration property: \"no.such.property\""
+        );
+        let error = admin_config(&config(r#"{"socket.timeout.ms":"hunter2"}"#))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid `kafka_config` property `socket.timeout.ms`: "),
+            "{error}"
+        );
+        // A value librdkafka quotes is taken out when the property holds a secret.
+        let quoted = "Invalid value \"hunter2\" for configuration property \"x\"".to_owned();
+        assert_eq!(
+            without_secret(quoted.clone(), "sasl.password", "hunter2"),
+            "Invalid value \"<redacted>\" for configuration property \"x\""
+        );
+        assert_eq!(
+            without_secret(quoted.clone(), "linger.ms", "hunter2"),
+            quoted
+        );
+    }
 }

@@ -54,8 +54,9 @@ pub(crate) use self::error::LoadError;
 use self::record::Cache;
 pub(crate) use self::record::{LoadedRecord, RecordId};
 use self::worker::{Request, Worker};
-use super::client_config::base_config;
+use super::client_config::{base_config, finish};
 use super::limits::MAX_RECORD_BYTES;
+use super::log::LogContext;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -86,13 +87,12 @@ impl MessageLoader {
     /// Starts a loader for the consumer group `group_id`, with `defer_seek_timeout`,
     /// `defer_discard_threshold`, `defer_cache_size` and `max_uncommitted` from `config`.
     pub(crate) fn new(config: &Config, group_id: &str) -> Result<Self> {
-        let consumer: BaseConsumer =
-            loader_config(config, group_id)?
-                .create()
-                .map_err(|source| Error::Client {
-                    role: "deferred-record loader",
-                    source,
-                })?;
+        let consumer: BaseConsumer<LogContext> = loader_config(config, group_id)?
+            .create_with_context(LogContext)
+            .map_err(|source| Error::Client {
+                role: "deferred-record loader",
+                source,
+            })?;
         let capacity = config.max_uncommitted.max(1);
         let (requests, receiver) = mpsc::channel(capacity);
         let (stopping, stopped) = oneshot::channel();
@@ -201,7 +201,7 @@ impl LoaderStats {
 }
 
 /// The loader's librdkafka settings: manual assignment, no commits, small fetches.
-fn loader_config(config: &Config, group_id: &str) -> Result<ClientConfig> {
+pub(crate) fn loader_config(config: &Config, group_id: &str) -> Result<ClientConfig> {
     let mut client = base_config(config)?;
     client
         .set("group.id", format!("{group_id}.defer-loader"))
@@ -227,7 +227,7 @@ fn loader_config(config: &Config, group_id: &str) -> Result<ClientConfig> {
         .set("fetch.wait.max.ms", "100")
         .set("fetch.error.backoff.ms", "100")
         .set("allow.auto.create.topics", "false");
-    Ok(client)
+    finish(client, config)
 }
 
 #[cfg(test)]

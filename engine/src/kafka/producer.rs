@@ -17,6 +17,7 @@ use rdkafka::util::Timeout;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::client_config::producer_config;
+use crate::kafka::log::LogContext;
 use crate::metrics::ProducerMetrics;
 use crate::telemetry::{Event, EventType, Telemetry, Trace};
 use crate::trace::TraceParent;
@@ -52,7 +53,7 @@ pub struct Delivery {
 /// ```
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    inner: FutureProducer<LogContext>,
     source_system: Option<String>,
     send_timeout: Duration,
     created: Instant,
@@ -100,7 +101,7 @@ impl Producer {
     /// When a Kafka client cannot be created.
     pub fn with_telemetry(config: &Config, telemetry: Telemetry) -> Result<Self> {
         let inner = producer_config(config)?
-            .create()
+            .create_with_context(LogContext)
             .map_err(|source| Error::Client {
                 role: "producer",
                 source,

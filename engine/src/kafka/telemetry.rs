@@ -15,6 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
 };
@@ -22,14 +24,24 @@ use rdkafka::ClientContext;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::kafka::client_config::base_config;
+use crate::kafka::client_config::telemetry_config;
+use crate::kafka::log::{forward, forward_error};
 use crate::metrics::TelemetryMetrics;
 use crate::telemetry::{Sink, Telemetry, CAPACITY};
 
 /// Counts what the broker refused as dropped.
 struct Deliveries(Arc<TelemetryMetrics>);
 
-impl ClientContext for Deliveries {}
+/// librdkafka's lines go to `tracing`, like every other client's (see `kafka/log.rs`).
+impl ClientContext for Deliveries {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        forward(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        forward_error(&error, reason);
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
@@ -78,15 +90,7 @@ impl Telemetry {
             return Ok(Self::disabled());
         }
         let metrics = Arc::new(TelemetryMetrics::default());
-        let producer = base_config(config)?
-            .set("acks", "1")
-            .set("enable.idempotence", "false")
-            .set("linger.ms", "100")
-            .set("compression.type", "lz4")
-            .set("queue.buffering.max.messages", "100000")
-            .set("message.timeout.ms", "30000")
-            // Only failures are counted, so librdkafka need not report each success.
-            .set("delivery.report.only.error", "true")
+        let producer = telemetry_config(config)?
             .create_with_context(Deliveries(Arc::clone(&metrics)))
             .map_err(|source| Error::Client {
                 role: "telemetry producer",

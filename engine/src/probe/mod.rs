@@ -38,6 +38,11 @@ pub(crate) trait Probed: Send + Sync {
     /// One line for each stalled part of the consumer (a loop or a partition); empty when live.
     fn stalls(&self) -> Vec<String>;
 
+    /// Why no broker answers the consumer, if none does; such a consumer is not ready.
+    fn broker_error(&self) -> Option<String> {
+        None
+    }
+
     /// Adds the consumer's series to a `/metrics` scrape. Reports nothing unless overridden.
     fn metrics(&self, scrape: &mut Scrape) {
         let _ = scrape;

@@ -17,6 +17,8 @@ pub(crate) struct Member {
     pub(crate) partitions: usize,
     /// One line per stalled loop or partition.
     pub(crate) stalls: Vec<String>,
+    /// Why no broker answers it, if none does.
+    pub(crate) broker_error: Option<String>,
 }
 
 impl Member {
@@ -38,27 +40,46 @@ fn readiness(members: &[Member]) -> Response {
         return Response::new(503, "not ready: no consumer is subscribed\n");
     }
     let total: usize = members.iter().map(|m| m.partitions).sum();
-    let waiting: Vec<String> = members
+    // A consumer that reaches no broker is not ready even if it still holds partitions: it
+    // can neither fetch nor commit.
+    let cut_off: Vec<String> = members
         .iter()
-        .filter(|m| m.partitions == 0)
+        .filter(|m| m.broker_error.is_some())
         .map(Member::name)
         .collect();
-    let mut body = if waiting.is_empty() {
-        format!("ready: {total} partitions assigned\n")
-    } else {
-        format!(
+    let waiting: Vec<String> = members
+        .iter()
+        .filter(|m| m.partitions == 0 && m.broker_error.is_none())
+        .map(Member::name)
+        .collect();
+    let mut body = String::new();
+    if !cut_off.is_empty() {
+        body.push_str(&format!(
+            "not ready: no kafka broker reachable by {}\n",
+            cut_off.join(", ")
+        ));
+    }
+    if !waiting.is_empty() {
+        body.push_str(&format!(
             "not ready: no partitions assigned to {}\n",
             waiting.join(", ")
-        )
-    };
+        ));
+    }
+    let ready = body.is_empty();
+    if ready {
+        body = format!("ready: {total} partitions assigned\n");
+    }
     for member in members {
         body.push_str(&format!(
             "{}: {} partitions\n",
             member.name(),
             member.partitions
         ));
+        if let Some(error) = &member.broker_error {
+            body.push_str(&format!("{}: {error}\n", member.name()));
+        }
     }
-    Response::new(if waiting.is_empty() { 200 } else { 503 }, body)
+    Response::new(if ready { 200 } else { 503 }, body)
 }
 
 fn liveness(members: &[Member]) -> Response {
@@ -92,7 +113,25 @@ mod tests {
             group: group.to_owned(),
             partitions,
             stalls: stalls.iter().map(|s| (*s).to_owned()).collect(),
+            broker_error: None,
         }
+    }
+
+    #[test]
+    fn not_ready_names_a_consumer_that_reaches_no_broker_and_why() {
+        let mut cut_off = member(2, "audit", 1, &[]);
+        cut_off.broker_error =
+            Some("no kafka broker reachable for 20s at 127.0.0.1:1 (down)".into());
+        let members = [member(1, "billing", 3, &[]), cut_off];
+        let response = answer(Route::Ready, &members);
+        assert_eq!(response.status, 503);
+        assert_eq!(
+            response.body,
+            "not ready: no kafka broker reachable by consumer 2 (group audit)\n\
+             consumer 1 (group billing): 3 partitions\n\
+             consumer 2 (group audit): 1 partitions\n\
+             consumer 2 (group audit): no kafka broker reachable for 20s at 127.0.0.1:1 (down)\n"
+        );
     }
 
     #[test]

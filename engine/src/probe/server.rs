@@ -200,6 +200,7 @@ fn snapshot(members: &Members) -> Vec<Member> {
             group: member.group().to_owned(),
             partitions: member.assigned_partitions(),
             stalls: member.stalls(),
+            broker_error: member.broker_error(),
         })
         .collect()
 }

@@ -88,15 +88,20 @@ fn literal_default_texts_parse_to_the_actual_defaults() {
 #[test]
 fn catalogue_covers_every_option_once_with_conventional_env_names() {
     let options = Config::options();
-    assert_eq!(options.len(), 52);
+    assert_eq!(options.len(), 54);
     let names: HashSet<_> = options.iter().map(|s| s.name).collect();
     let envs: HashSet<_> = options.iter().map(|s| s.env).collect();
-    assert_eq!(names.len(), 52);
-    assert_eq!(envs.len(), 52);
+    assert_eq!(names.len(), 54);
+    assert_eq!(envs.len(), 54);
     for spec in options {
         let conventional = format!("PROSODY_{}", spec.name.to_ascii_uppercase());
         if spec.name == "max_retry_delay" {
             assert_eq!(spec.env, "PROSODY_RETRY_MAX_DELAY");
+        } else if spec.name == "kafka_config" {
+            assert_eq!(
+                spec.env, "PROSODY_KAFKA_CONFIG_*",
+                "one variable per property"
+            );
         } else {
             assert_eq!(spec.env, conventional);
         }

@@ -10,25 +10,31 @@ fn bad_values_name_the_option_and_the_env_var_only_when_read_from_it() {
         let Some(bad) = bad_sample(spec) else {
             continue;
         };
+        // `kafka_config` may hold passwords, so its errors never quote it.
+        let shown = if spec.name == "kafka_config" {
+            "<redacted>"
+        } else {
+            bad
+        };
         let from_env = resolve(&[], &[(spec.env, bad)]).expect_err(spec.env);
         assert!(from_env.is_invalid());
         assert_eq!(from_env.option(), Some(spec.name));
         assert_eq!(from_env.env_var(), Some(spec.env));
-        assert_eq!(from_env.value(), Some(bad));
+        assert_eq!(from_env.value(), Some(shown));
         assert_eq!(from_env.source_of_value(), Some(ValueSource::Environment));
         let prefix = format!(
-            "invalid `{}` (from {}): {bad:?} is not ",
+            "invalid `{}` (from {}): {shown:?} is not ",
             spec.name, spec.env
         );
         assert!(from_env.to_string().starts_with(&prefix), "{from_env}");
 
         let explicit = resolve(&[(spec.name, bad)], &[]).expect_err(spec.name);
         assert_eq!(explicit.source_of_value(), Some(ValueSource::Option));
-        let prefix = format!("invalid `{}`: {bad:?} is not ", spec.name);
+        let prefix = format!("invalid `{}`: {shown:?} is not ", spec.name);
         assert!(explicit.to_string().starts_with(&prefix), "{explicit}");
         checked += 1;
     }
-    assert_eq!(checked, 39);
+    assert_eq!(checked, 41);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use super::{Config, ConfigError, OptionKind, OptionSpec};
 
 mod defaults;
 mod errors;
+mod kafka;
 mod sources;
 mod values;
 
@@ -45,6 +46,10 @@ fn sample(spec: &OptionSpec) -> (&'static str, &'static str) {
         OptionKind::Mode => ("best-effort", "best_effort"),
         OptionKind::SpanRelation if spec.default == "child" => ("follows-from", "follows_from"),
         OptionKind::SpanRelation => ("CHILD", "child"),
+        OptionKind::Properties => (
+            r#"{"client.id": "billing", "linger.ms": 5}"#,
+            r#"{"client.id":"billing","linger.ms":"5"}"#,
+        ),
     }
 }
 
@@ -52,6 +57,7 @@ fn sample(spec: &OptionSpec) -> (&'static str, &'static str) {
 fn bad_sample(spec: &OptionSpec) -> Option<&'static str> {
     match spec.kind {
         OptionKind::String if spec.name == "cassandra_keyspace" => Some("bad-name"),
+        OptionKind::String if spec.name == "group_instance_id" => Some("pod 1"),
         OptionKind::StringList if spec.name == "bootstrap_servers" => Some(" , "),
         OptionKind::String | OptionKind::StringList => None,
         OptionKind::Bool => Some("maybe"),
@@ -61,6 +67,7 @@ fn bad_sample(spec: &OptionSpec) -> Option<&'static str> {
         OptionKind::OptionalPort => Some("70000"),
         OptionKind::Mode => Some("fast"),
         OptionKind::SpanRelation => Some("sibling"),
+        OptionKind::Properties => Some("security.protocol=SSL"),
     }
 }
 

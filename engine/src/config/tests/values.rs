@@ -361,7 +361,12 @@ fn parse_option_checks_one_value_without_the_other_options() {
         if let Some(bad) = super::bad_sample(spec) {
             let error = Config::parse_option(spec.name, bad).expect_err(spec.name);
             assert_eq!(error.option(), Some(spec.name));
-            assert_eq!(error.value(), Some(bad));
+            let shown = if spec.name == "kafka_config" {
+                "<redacted>"
+            } else {
+                bad
+            };
+            assert_eq!(error.value(), Some(shown));
         }
     }
     // low_latency alone is a valid value; that it needs a failure_topic is checked on resolve.

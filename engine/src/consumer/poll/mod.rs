@@ -26,8 +26,9 @@ use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Config;
+use crate::consumer::reachability::REPORT_AFTER;
 use crate::error::{Error, Result};
-use crate::kafka::consumer_config;
+use crate::kafka::{consumer_config, is_connection_failure};
 
 mod backpressure;
 mod queues;
@@ -137,6 +138,7 @@ impl PollLoop {
     fn run(mut self) {
         while !self.shared.shutdown.load(Ordering::Acquire) {
             self.shared.poll_heartbeat.beat();
+            self.shared.reachability.report_if_overdue(REPORT_AFTER);
             self.serve_events();
             self.queues.sync(&self.consumer, &self.shared);
             let taken = self.take_records();
@@ -192,7 +194,16 @@ impl PollLoop {
         let record = match result {
             Ok(record) => record,
             Err(error) => {
-                tracing::warn!(%error, "kafka consumer error");
+                if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+                    shared.reachability.mark_down(error.to_string());
+                }
+                // librdkafka logs each failed connection itself (see `kafka/log.rs`), and
+                // `reachability` reports an outage that lasts.
+                if is_connection_failure(&error) {
+                    tracing::debug!(%error, "kafka consumer error");
+                } else {
+                    tracing::warn!(%error, "kafka consumer error");
+                }
                 return;
             }
         };

@@ -12,7 +12,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -20,6 +22,7 @@ use crate::consumer::drain::drain;
 use crate::consumer::partition;
 use crate::consumer::poll::stats;
 use crate::consumer::shared::{Shared, TopicPartition};
+use crate::kafka::{forward_error, forward_log, is_connection_failure};
 
 /// The consumer's librdkafka context.
 pub(crate) struct RebalanceContext {
@@ -67,10 +70,25 @@ impl RebalanceContext {
 }
 
 impl ClientContext for RebalanceContext {
+    /// librdkafka's lines go to `tracing`, like every other client's (see `kafka/log.rs`).
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        forward_log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if is_connection_failure(&error) {
+            self.shared.reachability.note_failure(reason);
+        }
+        forward_error(&error, reason);
+    }
+
     /// Keeps each owned partition's lag for `/metrics` (see `stats.rs`). Called on
     /// the poll thread every `statistics.interval.ms`, never per message.
     fn stats(&self, statistics: Statistics) {
         stats::record_lag(&self.shared, &statistics);
+        self.shared
+            .reachability
+            .observe(stats::some_broker_up(&statistics));
     }
 }
 
@@ -113,6 +131,9 @@ impl ConsumerContext for RebalanceContext {
                     }
                 }
                 tracing::info!(assigned = partitions.len(), "partitions assigned");
+                drop(partitions);
+                // An assignment came from a broker.
+                self.shared.reachability.mark_up();
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => tracing::error!(%error, "rebalance failed"),

@@ -1,4 +1,5 @@
-//! librdkafka's statistics, read for `/metrics`: each owned partition's lag.
+//! librdkafka's statistics, read for `/metrics` (each owned partition's lag) and for whether
+//! some broker answers (see `consumer/reachability.rs`).
 //!
 //! librdkafka reports lag (high watermark minus committed offset) only once the group has
 //! committed to the partition. A group that never has (a new one, reading from the earliest
@@ -32,6 +33,15 @@ pub(crate) fn record_lag(shared: &Shared, statistics: &Statistics) {
             }
         }
     }
+}
+
+/// Whether the report shows a connection to some real broker (librdkafka's internal one is
+/// always up).
+pub(crate) fn some_broker_up(statistics: &Statistics) -> bool {
+    statistics
+        .brokers
+        .values()
+        .any(|broker| broker.source != "internal" && broker.state == "UP")
 }
 
 /// A partition's lag from its statistics; -1 when unknown. See the module docs.

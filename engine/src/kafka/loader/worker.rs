@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::pending::{Pending, Read, Step, Waiter};
 use super::record::Cache;
 use super::{LoadError, LoadedRecord, LoaderStats, RecordId};
+use crate::kafka::log::LogContext;
 
 /// How long one poll waits for a record; also how late a new load may be picked up while
 /// others wait.
@@ -49,7 +50,7 @@ pub(super) struct Request {
 
 /// The thread's state.
 pub(super) struct Worker {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<LogContext>,
     requests: mpsc::Receiver<Request>,
     cache: Arc<Cache>,
     stats: Arc<LoaderStats>,
@@ -62,7 +63,7 @@ pub(super) struct Worker {
 
 impl Worker {
     pub(super) fn new(
-        consumer: BaseConsumer,
+        consumer: BaseConsumer<LogContext>,
         requests: mpsc::Receiver<Request>,
         cache: Arc<Cache>,
         stats: Arc<LoaderStats>,
@@ -297,7 +298,7 @@ impl Worker {
 /// Answers loads that ran out of time, after asking the partition's watermarks whether their
 /// offsets still exist (a partition emptied by retention returns no record to show it).
 fn answer_expired(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<LogContext>,
     topic: &Arc<str>,
     partition: i32,
     seek_timeout: Duration,
@@ -332,7 +333,7 @@ fn answer_expired(
     }
 }
 
-fn unassign(consumer: &BaseConsumer, topic: &str, partition: i32) {
+fn unassign(consumer: &BaseConsumer<LogContext>, topic: &str, partition: i32) {
     let mut list = TopicPartitionList::new();
     list.add_partition(topic, partition);
     if let Err(error) = consumer.incremental_unassign(&list) {

@@ -191,6 +191,15 @@ impl NativeClient {
         }
     }
 
+    /// Why the consumer reaches no broker; nil while one answers or when not subscribed.
+    fn broker_error(&self) -> Option<String> {
+        let consumer = self
+            .consumer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        consumer.as_ref().and_then(|c| c.broker_error())
+    }
+
     fn assigned_partitions(&self) -> usize {
         let consumer = self
             .consumer
@@ -259,6 +268,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         method!(NativeClient::assigned_partitions, 0),
     )?;
     class.define_method("stalled?", method!(NativeClient::is_stalled, 0))?;
+    class.define_method("broker_error", method!(NativeClient::broker_error, 0))?;
     class.define_method("set_paused", method!(NativeClient::set_paused, 1))?;
     class.define_method("paused?", method!(NativeClient::is_paused, 0))?;
     class.define_method("source_system", method!(NativeClient::source_system, 0))?;

@@ -63,6 +63,13 @@ fn to_ruby_value(ruby: &Ruby, value: OptionValue) -> Result<Value, Error> {
         OptionValue::Duration(value) => ruby.float_from_f64(value.as_secs_f64()).as_value(),
         OptionValue::Mode(mode) => ruby.to_symbol(mode.as_str()).as_value(),
         OptionValue::SpanRelation(relation) => ruby.to_symbol(relation.as_str()).as_value(),
+        OptionValue::Properties(properties) => {
+            let hash = ruby.hash_new();
+            for (name, value) in properties {
+                hash.aset(name, value)?;
+            }
+            hash.as_value()
+        }
     })
 }
 
