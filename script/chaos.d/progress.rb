@@ -1,0 +1,62 @@
+# frozen_string_literal: true
+
+require "set"
+
+module Chaos
+  # Follows a run's logs while it goes on: which acknowledged messages no handler has logged
+  # yet. Reads only what was appended since the last call, and only whole lines (a handler may
+  # be halfway through writing one).
+  class Progress
+    def initialize(dir)
+      @dir = dir
+      @offsets = Hash.new(0)
+      @handled = Set.new
+      @pending = Set.new
+      @acked = 0
+      @lines = 0
+    end
+
+    # @return [void]
+    def read
+      each_new_line("produced.tsv") do |line|
+        next if line.start_with?("nack")
+
+        key, seq = line.split("\t", 3)
+        @acked += 1
+        id = "#{key}\t#{seq}"
+        @pending << id unless @handled.include?(id)
+      end
+      Dir[File.join(@dir, "handled-*.log")].each do |path|
+        each_new_line(File.basename(path)) do |line|
+          @lines += 1
+          id = line.split("\t", 4)[1, 2].join("\t")
+          @handled << id
+          @pending.delete(id)
+        end
+      end
+    end
+
+    # @return [Boolean] whether every message acknowledged so far was handled
+    def drained? = @pending.empty?
+
+    # @return [String]
+    def summary
+      "acked=#{@acked} handled=#{@handled.size} lines=#{@lines} waiting=#{@pending.size}"
+    end
+
+    private
+
+    def each_new_line(name)
+      path = File.join(@dir, name)
+      return unless File.exist?(path)
+
+      File.open(path) do |file|
+        file.seek(@offsets[name])
+        chunk = file.read
+        complete = chunk.rindex("\n") or return
+        @offsets[name] += complete + 1
+        chunk[0..complete].each_line { |line| yield line.chomp }
+      end
+    end
+  end
+end
