@@ -11,6 +11,7 @@
 # intervals across processes with it; the realtime stamps are for people reading the log.
 class ChaosHandler < Prosody::EventHandler
   LOG_DIR = ENV.fetch("CHAOS_LOG_DIR")
+  CLOCKS = [Process::CLOCK_MONOTONIC, Process::CLOCK_REALTIME].freeze
   # Handlers sleep up to this long, so that several are in flight when a fault strikes.
   MAX_SLEEP = Float(ENV.fetch("CHAOS_HANDLER_MS", "2")) / 1000
 
@@ -21,13 +22,16 @@ class ChaosHandler < Prosody::EventHandler
   end
 
   def on_message(_context, message)
-    mono_start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-    real_start = Process.clock_gettime(Process::CLOCK_REALTIME)
+    mono_start, real_start = stamps
     sleep(rand * MAX_SLEEP)
-    payload = message.payload
-    fields = [Process.pid, message.key, payload["seq"], message.partition, message.offset,
-              mono_start, Process.clock_gettime(Process::CLOCK_MONOTONIC),
-              real_start, Process.clock_gettime(Process::CLOCK_REALTIME)]
-    self.class.log.write("#{fields.join("\t")}\n")
+    mono_end, real_end = stamps
+    fields = [Process.pid, message.key, message.payload["seq"], message.partition, message.offset]
+    self.class.log.write("#{[*fields, mono_start, mono_end, real_start, real_end].join("\t")}\n")
+  end
+
+  private
+
+  def stamps
+    CLOCKS.map { |clock| Process.clock_gettime(clock) }
   end
 end

@@ -18,21 +18,9 @@ module Chaos
 
     # @return [void]
     def read
-      each_new_line("produced.tsv") do |line|
-        next if line.start_with?("nack")
-
-        key, seq = line.split("\t", 3)
-        @acked += 1
-        id = "#{key}\t#{seq}"
-        @pending << id unless @handled.include?(id)
-      end
+      each_new_line("produced.tsv") { |line| acked(line) unless line.start_with?("nack") }
       Dir[File.join(@dir, "handled-*.log")].each do |path|
-        each_new_line(File.basename(path)) do |line|
-          @lines += 1
-          id = line.split("\t", 4)[1, 2].join("\t")
-          @handled << id
-          @pending.delete(id)
-        end
+        each_new_line(File.basename(path)) { |line| handled(line) }
       end
     end
 
@@ -46,17 +34,32 @@ module Chaos
 
     private
 
+    def acked(line)
+      @acked += 1
+      id = line.split("\t", 3).first(2).join("\t")
+      @pending << id unless @handled.include?(id)
+    end
+
+    def handled(line)
+      @lines += 1
+      id = line.split("\t", 4)[1, 2].join("\t")
+      @handled << id
+      @pending.delete(id)
+    end
+
     def each_new_line(name)
       path = File.join(@dir, name)
       return unless File.exist?(path)
 
-      File.open(path) do |file|
+      chunk = File.open(path) do |file|
         file.seek(@offsets[name])
-        chunk = file.read
-        complete = chunk.rindex("\n") or return
-        @offsets[name] += complete + 1
-        chunk[0..complete].each_line { |line| yield line.chomp }
+        file.read
       end
+      complete = chunk.rindex("\n")
+      return unless complete
+
+      @offsets[name] += complete + 1
+      chunk[0..complete].each_line { |line| yield line.chomp }
     end
   end
 end

@@ -1,0 +1,66 @@
+# frozen_string_literal: true
+
+module Chaos
+  # Counts messages handled more than once and blames each extra run on what happened to the
+  # process that ran the message before it, then holds each fault to its bound.
+  #
+  # The bounds are the README's ("How often a message is handled twice"): a graceful stop (a
+  # TERM, during a pending rebalance or not), a rebalance and a process that keeps its
+  # partitions redeliver nothing that completed; a SIGKILL redelivers at most `max_uncommitted`
+  # messages plus what the killed process completed in its last `commit_interval` (commits are
+  # periodic), counted from its own log with one second of slack for the commit's round trip.
+  class Duplicates
+    GRACEFUL = %w[term term-pending stop].freeze
+
+    # @return [Hash{String => Integer}] extra runs by cause
+    attr_reader :by_cause
+
+    # @param records [Records]
+    def initialize(records)
+      @r = records
+      @by_cause = Hash.new(0)
+      @by_fault = Hash.new(0)
+      @r.runs.group_by(&:id).each_value do |runs|
+        runs.sort_by(&:start).each_cons(2) { |prev, run| blame(prev, run) }
+      end
+    end
+
+    def total = @by_cause.values.sum
+
+    # @return [Array<(Records::Event, Integer, Integer)>] each fault, its redeliveries, its bound
+    def per_fault
+      @r.faults.map { |fault| [fault, @by_fault[fault], bound(fault)] }
+    end
+
+    # @return [Array<String>] what exceeded its bound
+    def failures
+      over = per_fault.select { |_, count, limit| count > limit }.map do |fault, count, limit|
+        "#{fault.kind} of #{fault.pid} redelivered #{count} > #{limit}"
+      end
+      over + %w[rebalance same-process].select { |c| @by_cause[c].positive? }.map do |cause|
+        "#{@by_cause[cause]} duplicates by #{cause} (bound 0)"
+      end
+    end
+
+    private
+
+    def blame(prev, run)
+      return @by_cause["same-process"] += 1 if prev.pid == run.pid
+
+      fault = @r.faults.find { |f| f.pid == prev.pid && f.at <= run.start }
+      return @by_cause["rebalance"] += 1 unless fault
+
+      @by_cause["after #{fault.kind}"] += 1
+      @by_fault[fault] += 1
+    end
+
+    def bound(fault)
+      return 0 if GRACEFUL.include?(fault.kind)
+
+      window = @r.commit_interval + 1
+      @r.max_uncommitted + @r.runs.count do |run|
+        run.pid == fault.pid && run.finish > fault.at - window && run.finish <= fault.at
+      end
+    end
+  end
+end
