@@ -21,8 +21,11 @@ module Chaos
 
     attr_reader :settings, :acked, :nacked, :runs, :first_runs, :events, :faults, :lag_error
 
-    def initialize(dir)
+    # @param dir [String] the run's directory
+    # @param lag [Array, nil] the final offsets, when they are known without asking Kafka
+    def initialize(dir, lag: nil)
       @dir = dir
+      @lag = lag if lag
     end
 
     # @return [void]

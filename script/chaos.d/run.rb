@@ -60,7 +60,7 @@ module Chaos
 
     def event(kind, pid, detail, at = now)
       @events.write("#{at}\t#{kind}\t#{pid || "-"}\t#{detail}\n")
-      say("#{kind} #{pid} #{detail}".strip)
+      say([kind, pid, detail].compact.join(" ").strip)
     end
 
     def say(text)

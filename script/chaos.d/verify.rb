@@ -7,8 +7,11 @@ module Chaos
   # Checks a finished chaos run from its logs and prints the figures. Every check that fails is
   # named on the last line, and {#call} returns false when any did.
   class Verify
-    def initialize(dir, out: $stdout)
-      @r = Records.new(dir)
+    # @param dir [String] the run's directory
+    # @param out [IO] where the figures go
+    # @param lag [Array, nil] see {Records#initialize}
+    def initialize(dir, out: $stdout, lag: nil)
+      @r = Records.new(dir, lag:)
       @out = out
       @failures = []
     end
