@@ -5,10 +5,11 @@ module Chaos
   # process that ran the message before it, then holds each fault to its bound.
   #
   # The bounds are the README's ("How often a message is handled twice"): a graceful stop (a
-  # TERM, during a pending rebalance or not), a rebalance and a process that keeps its
-  # partitions redeliver nothing that completed; a SIGKILL redelivers at most `max_uncommitted`
-  # messages plus what the killed process completed in its last `commit_interval` (commits are
-  # periodic), counted from its own log with one second of slack for the commit's round trip.
+  # TERM, during a pending rebalance or not), a rebalance, a broker restart and a process
+  # that keeps its partitions redeliver nothing that completed; a SIGKILL redelivers at most
+  # `max_uncommitted` messages plus what the killed process completed in its last
+  # `commit_interval` (commits are periodic), counted from its own log with one second of
+  # slack for the commit's round trip.
   class Duplicates
     GRACEFUL = %w[term term-pending stop].freeze
 
@@ -32,13 +33,17 @@ module Chaos
       @r.faults.map { |fault| [fault, @by_fault[fault], bound(fault)] }
     end
 
+    # Causes whose bound is 0 whatever happened.
+    UNBOUNDED = (%w[rebalance same-process] +
+                 Records::BROKER_KINDS.map { |kind| "after #{kind}" }).freeze
+
     # @return [Array<String>] what exceeded its bound
     def failures
       over = per_fault.select { |_, count, limit| count > limit }.map do |fault, count, limit|
         "#{fault.kind} of #{fault.pid} redelivered #{count} > #{limit}"
       end
-      over + %w[rebalance same-process].select { |c| @by_cause[c].positive? }.map do |cause|
-        "#{@by_cause[cause]} duplicates by #{cause} (bound 0)"
+      over + UNBOUNDED.select { |c| @by_cause[c].positive? }.map do |cause|
+        "#{@by_cause[cause]} duplicates (#{cause}, bound 0)"
       end
     end
 
@@ -48,10 +53,15 @@ module Chaos
       return @by_cause["same-process"] += 1 if prev.pid == run.pid
 
       fault = @r.faults.find { |f| f.pid == prev.pid && f.at <= run.start }
-      return @by_cause["rebalance"] += 1 unless fault
+      @by_fault[fault] += 1 if fault
+      @by_cause[fault ? "after #{fault.kind}" : outage_before(run) || "rebalance"] += 1
+    end
 
-      @by_cause["after #{fault.kind}"] += 1
-      @by_fault[fault] += 1
+    # A broker that restarts may make the group rebalance: a run within a minute of one coming
+    # back is blamed on it.
+    def outage_before(run)
+      outage = @r.broker_outages.find { |o| o.at <= run.start && run.start <= (o.up || o.at) + 60 }
+      outage && "after #{outage.kind}"
     end
 
     def bound(fault)

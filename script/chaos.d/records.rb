@@ -18,6 +18,14 @@ module Chaos
     # A signal a worker received: kill, term, term-pending (a TERM while the group waits out a
     # killed member) or stop (the TERM that ends the run).
     FAULT_KINDS = %w[kill term term-pending stop].freeze
+    # A broker stopped (TERM) or killed, then started again: see {#broker_outages}.
+    BROKER_KINDS = %w[broker-term broker-kill].freeze
+    # One broker fault: when it was signalled, when the process was gone, when script/services
+    # started it again and when it answered (nil for the steps a run's end cut short).
+    Outage = Struct.new(:kind, :at, :down, :start, :up) do
+      def restarted_after = start && (start - at)
+      def healthy_after = up && start && (up - start)
+    end
 
     attr_reader :settings, :acked, :nacked, :runs, :first_runs, :events, :faults, :lag_error
 
@@ -100,6 +108,18 @@ module Chaos
         Event.new(Float(at), kind, pid == "-" ? nil : Integer(pid), detail.to_s)
       end
       @faults = @events.select { |e| FAULT_KINDS.include?(e.kind) }
+    end
+
+    public
+
+    # @return [Array<Outage>]
+    def broker_outages
+      @events.each_with_object([]) do |e, outages|
+        next outages << Outage.new(e.kind, e.at) if BROKER_KINDS.include?(e.kind)
+
+        step = e.kind.delete_prefix("broker-")
+        outages.last[step.to_sym] = e.at if outages.any? && %w[down start up].include?(step)
+      end
     end
   end
 end

@@ -2,6 +2,7 @@
 
 require "fileutils"
 require "prosody"
+require_relative "broker"
 require_relative "fleet"
 require_relative "progress"
 
@@ -46,10 +47,21 @@ module Chaos
       FileUtils.mkdir_p(@dir)
       @events = File.open(File.join(@dir, "events.tsv"), "w").tap { |f| f.sync = true }
       @progress = Progress.new(@dir)
+      own_broker
       @fleet = Fleet.new(@dir, worker_env, method(:event))
       write_settings
       Prosody::Admin.new(bootstrap_servers: @opts[:bootstrap])
                     .create_topic(@topic, partitions: @opts[:partitions], timeout: 30)
+    end
+
+    # Broker faults need a Kafka of the run's own: never the shared one other tests use.
+    def own_broker
+      return unless (port = @opts[:own_kafka])
+
+      @broker = Broker.new(@opts[:broker_home], port, method(:event))
+      say("starting the chaos broker on 127.0.0.1:#{port} (#{@opts[:broker_home]})")
+      @broker.start
+      @opts[:bootstrap] = "127.0.0.1:#{port}"
     end
 
     def write_settings
@@ -114,7 +126,8 @@ module Chaos
     def due? = @schedule.any? && now - @t0 >= @schedule.first.first
 
     def finished?
-      @schedule.empty? && @fleet.producer_done && (@progress.drained? || drain_overdue?)
+      @schedule.empty? && !@broker&.busy? && @fleet.producer_done &&
+        (@progress.drained? || drain_overdue?)
     end
 
     def drain_overdue? = now - @fleet.producer_done > @opts[:drain_timeout]
@@ -127,6 +140,8 @@ module Chaos
         killed = replace("KILL", @fleet.victim, "kill")
         sleep PENDING_TERM_DELAY
         replace("TERM", @fleet.victim([killed]), "term-pending")
+      when "broker-term" then @broker.fault("TERM", action, @opts[:broker_down])
+      when "broker-kill" then @broker.fault("KILL", action, @opts[:broker_down])
       else raise ArgumentError, "unknown fault #{action.inspect} in --schedule"
       end
     end

@@ -19,7 +19,8 @@ module Chaos
     # @return [Boolean] whether every check passed
     def call
       @r.load
-      %i[figures lost order overlap duplicates lag processes recovery].each { |step| send(step) }
+      steps = %i[figures lost order overlap duplicates lag processes recovery broker_recovery]
+      steps.each { |step| send(step) }
       line("result", @failures.empty? ? "PASS" : "FAIL: #{@failures.join("; ")}")
       @failures.empty?
     end
@@ -131,6 +132,24 @@ module Chaos
         line("recovery after #{fault.kind} #{fault.pid}", text)
       end
     end
+
+    # How long a broker stayed away, and how soon handlers ran again once it was started.
+    def broker_recovery
+      @r.broker_outages.each do |o|
+        line("recovery after #{o.kind}",
+             "restarted #{secs(o.restarted_after)} after the signal, healthy " \
+             "#{secs(o.healthy_after)} later, handlers ran #{secs(resumed(o))} after the restart")
+      end
+    end
+
+    def resumed(outage)
+      return unless outage.start
+
+      first = @r.runs.map(&:start).select { |start| start > outage.start }.min
+      first && (first - outage.start)
+    end
+
+    def secs(value) = value ? format("%.1fs", value) : "n/a"
 
     # The partitions the worker finished a run on in its last 3 s, each with the time from the
     # fault to its first later run in another process.
