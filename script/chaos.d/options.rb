@@ -8,6 +8,9 @@ module Chaos
     FULL = { messages: 100_000, keys: 1000, rate: 400,
              schedule: "20:kill,80:term,140:rebalance-term" }.freeze
     QUICK = { messages: 4000, keys: 200, rate: 50, schedule: "10:kill,62:term" }.freeze
+    # Added to the default schedules when the run has a broker of its own.
+    BROKER_FAULTS = { FULL => ",200:broker-term,240:broker-kill",
+                      QUICK => ",70:broker-term" }.freeze
     FAULTS = %w[kill term rebalance-term broker-term broker-kill].freeze
 
     module_function
@@ -17,6 +20,9 @@ module Chaos
       opts = defaults
       verify = nil
       parser(opts).on("--verify DIR", "only verify a finished run") { |v| verify = v }.parse!(argv)
+      sizes = opts.delete(:sizes)
+      broker = opts[:own_kafka] ? BROKER_FAULTS.fetch(sizes) : ""
+      opts[:schedule] = opts.delete(:given_schedule) || (opts[:schedule] + broker)
       opts[:schedule] = schedule(opts) unless verify
       [opts, verify]
     end
@@ -27,14 +33,14 @@ module Chaos
         max_uncommitted: 64, commit_interval: 1, broker_down: 10,
         broker_home: ENV.fetch("PROSODY_CHAOS_SERVICES_HOME", home),
         bootstrap: ENV.fetch("PROSODY_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        cassandra: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042") }.merge(FULL)
+        cassandra: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042") }.merge(FULL, sizes: FULL)
     end
 
     def parser(opts)
       OptionParser.new do |o|
         o.banner = "Usage: script/chaos [options]"
         o.on("--quick", "#{QUICK[:messages]} messages, one kill, one graceful stop") do
-          opts.merge!(QUICK)
+          opts.merge!(QUICK, sizes: QUICK)
         end
         sizes(o, opts)
         faults(o, opts)
@@ -58,7 +64,7 @@ module Chaos
     def faults(parser, opts)
       parser.on("--schedule LIST", "faults as SECONDS:FAULT,... with FAULT one of " \
                                    "#{FAULTS.join(", ")} (#{FULL[:schedule]})") do |v|
-        opts[:schedule] = v
+        opts[:given_schedule] = v # taken as it is, whatever --quick and --own-kafka say
       end
       parser.on("--own-kafka [PORT]", Integer, "run a Kafka of our own on PORT and PORT+1 " \
                                                "(19092): broker faults need it") do |v|
