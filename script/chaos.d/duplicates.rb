@@ -5,11 +5,12 @@ module Chaos
   # process that ran the message before it, then holds each fault to its bound.
   #
   # The bounds are the README's ("How often a message is handled twice"): a graceful stop (a
-  # TERM, during a pending rebalance or not), a rebalance, a broker restart and a process
-  # that keeps its partitions redeliver nothing that completed; a SIGKILL redelivers at most
+  # TERM, during a pending rebalance or not), a rebalance and a process that keeps its
+  # partitions redeliver nothing that completed; a SIGKILL redelivers at most
   # `max_uncommitted` messages plus what the killed process completed in its last
   # `commit_interval` (commits are periodic), counted from its own log with one second of
-  # slack for the commit's round trip.
+  # slack for the commit's round trip; a broker outage, what completed from the last commit
+  # before it until the broker answered again, plus `max_uncommitted` per process.
   class Duplicates
     GRACEFUL = %w[term term-pending stop].freeze
 
@@ -30,12 +31,11 @@ module Chaos
 
     # @return [Array<(Records::Event, Integer, Integer)>] each fault, its redeliveries, its bound
     def per_fault
-      @r.faults.map { |fault| [fault, @by_fault[fault], bound(fault)] }
+      (@r.faults + @r.broker_outages).map { |fault| [fault, @by_fault[fault], bound(fault)] }
     end
 
     # Causes whose bound is 0 whatever happened.
-    UNBOUNDED = (%w[rebalance same-process] +
-                 Records::BROKER_KINDS.map { |kind| "after #{kind}" }).freeze
+    UNBOUNDED = %w[rebalance same-process].freeze
 
     # @return [Array<String>] what exceeded its bound
     def failures
@@ -49,28 +49,41 @@ module Chaos
 
     private
 
+    # The earlier run's process was signalled before the later run began, or else the later
+    # run began during a broker outage or within a minute of its end; otherwise the message came
+    # back to the same process or moved with its partition.
     def blame(prev, run)
-      return @by_cause["same-process"] += 1 if prev.pid == run.pid
-
-      fault = @r.faults.find { |f| f.pid == prev.pid && f.at <= run.start }
+      fault = @r.faults.find { |f| f.pid == prev.pid && f.at <= run.start } || outage_around(run)
       @by_fault[fault] += 1 if fault
-      @by_cause[fault ? "after #{fault.kind}" : outage_before(run) || "rebalance"] += 1
+      @by_cause[fault ? "after #{fault.kind}" : cause_without_fault(prev, run)] += 1
     end
 
-    # A broker that restarts may make the group rebalance: a run within a minute of one coming
-    # back is blamed on it.
-    def outage_before(run)
-      outage = @r.broker_outages.find { |o| o.at <= run.start && run.start <= (o.up || o.at) + 60 }
-      outage && "after #{outage.kind}"
+    def outage_around(run)
+      @r.broker_outages.find { |o| run.start.between?(o.at, o.end + 60) }
     end
+
+    def cause_without_fault(prev, run) = prev.pid == run.pid ? "same-process" : "rebalance"
 
     def bound(fault)
       return 0 if GRACEFUL.include?(fault.kind)
 
-      window = @r.commit_interval + 1
-      @r.max_uncommitted + @r.runs.count do |run|
-        run.pid == fault.pid && run.finish > fault.at - window && run.finish <= fault.at
-      end
+      return outage_bound(fault) if fault.is_a?(Records::Outage)
+
+      mine = completed(fault.at - window, fault.at).count { |run| run.pid == fault.pid }
+      @r.max_uncommitted + mine
+    end
+
+    # Commits fail while the broker is away: what every process completed from its last commit
+    # before the outage until the broker was back.
+    def outage_bound(outage)
+      done = completed(outage.at - window, outage.end)
+      (done.map(&:pid).uniq.size * @r.max_uncommitted) + done.size
+    end
+
+    def window = @r.commit_interval + 1
+
+    def completed(after, until_)
+      @r.runs.select { |run| run.finish > after && run.finish <= until_ }
     end
   end
 end

@@ -14,6 +14,8 @@ module Chaos
       @pending = Set.new
       @acked = 0
       @lines = 0
+      @timers_pending = Set.new
+      @timers_fired = Set.new
     end
 
     # @return [void]
@@ -22,14 +24,20 @@ module Chaos
       Dir[File.join(@dir, "handled-*.log")].each do |path|
         each_new_line(File.basename(path)) { |line| handled(line) }
       end
+      Dir[File.join(@dir, "timers-*.log")].each do |path|
+        each_new_line(File.basename(path)) { |line| fired(line) }
+      end
     end
 
     # @return [Boolean] whether every message acknowledged so far was handled
-    def drained? = @pending.empty?
+    # @return [Boolean] whether every message acknowledged so far was handled, and every timer
+    #   a handler scheduled has fired
+    def drained? = @pending.empty? && @timers_pending.empty?
 
     # @return [String]
     def summary
-      "acked=#{@acked} handled=#{@handled.size} lines=#{@lines} waiting=#{@pending.size}"
+      "acked=#{@acked} handled=#{@handled.size} lines=#{@lines} waiting=#{@pending.size} " \
+        "timers=#{@timers_fired.size}/#{@timers_fired.size + @timers_pending.size}"
     end
 
     private
@@ -42,9 +50,19 @@ module Chaos
 
     def handled(line)
       @lines += 1
-      id = line.split("\t", 4)[1, 2].join("\t")
+      fields = line.split("\t")
+      id = fields[1, 2].join("\t")
       @handled << id
       @pending.delete(id)
+      due = fields[9]
+      timer = "#{fields[1]}\t#{due}"
+      @timers_pending << timer if due && due != "-" && !@timers_fired.include?(timer)
+    end
+
+    def fired(line)
+      timer = line.split("\t", 4)[1, 2].join("\t")
+      @timers_fired << timer
+      @timers_pending.delete(timer)
     end
 
     def each_new_line(name)

@@ -9,8 +9,13 @@ module Chaos
   class Records
     # One handler run, from a line of a handled-PID.log.
     # rubocop:disable Lint/StructNewOverride -- `partition` is the log's own field name
-    Run = Struct.new(:pid, :key, :seq, :partition, :offset, :start, :finish) do
+    Run = Struct.new(:pid, :key, :seq, :partition, :offset, :start, :finish, :due) do
       def id = "#{key}\t#{seq}"
+    end
+    # One `on_timer` run, from a line of a timers-PID.log; `time` is what it was scheduled for
+    # (epoch seconds), `fired` the wall-clock time its run began.
+    TimerRun = Struct.new(:pid, :key, :time, :start, :finish, :fired) do
+      def id = "#{key}\t#{time}"
     end
     # rubocop:enable Lint/StructNewOverride
     # One line of events.tsv.
@@ -25,9 +30,13 @@ module Chaos
     Outage = Struct.new(:kind, :at, :down, :start, :up) do
       def restarted_after = start && (start - at)
       def healthy_after = up && start && (up - start)
+      # When the broker answered again, or (a run cut short) forever.
+      def end = up || Float::INFINITY
+      def pid = nil
     end
 
-    attr_reader :settings, :acked, :nacked, :runs, :first_runs, :events, :faults, :lag_error
+    attr_reader :settings, :acked, :nacked, :runs, :first_runs, :timer_runs, :events, :faults,
+                :lag_error
 
     # @param dir [String] the run's directory
     # @param lag [Array, nil] the final offsets, when they are known without asking Kafka
@@ -41,6 +50,7 @@ module Chaos
       @settings = File.readlines(path("settings.tsv"), chomp: true).to_h { |l| l.split("\t", 2) }
       load_produced
       load_runs
+      load_timer_runs
       load_events
     end
 
@@ -88,18 +98,33 @@ module Chaos
     end
 
     def load_runs
-      # A SIGKILL can cut a line short: that run never finished as far as the log knows.
-      @runs = Dir[path("handled-*.log")].flat_map do |file|
-        File.foreach(file).select { |line| line.end_with?("\n") }.map { |line| parse_run(line) }
+      @runs = log_lines("handled-*.log").map do |f|
+        Run.new(*f.first(7).each_with_index.map { |v, i| RUN_TYPES[i].call(v) }, due(f[9]))
       end
       @first_runs = {}
       @runs.sort_by(&:start).each { |run| @first_runs[run.id] ||= run }
     end
 
-    def parse_run(line)
-      f = line.split("\t")
-      Run.new(Integer(f[0]), f[1], Integer(f[2]), Integer(f[3]), Integer(f[4]),
-              Float(f[5]), Float(f[6]))
+    RUN_TYPES = [method(:Integer), :itself.to_proc, method(:Integer), method(:Integer),
+                 method(:Integer), method(:Float), method(:Float)].freeze
+    TIMER_TYPES = [method(:Integer), :itself.to_proc, method(:Integer), method(:Float),
+                   method(:Float), method(:Float)].freeze
+
+    def due(field) = field && field != "-" ? Integer(field) : nil
+
+    def load_timer_runs
+      @timer_runs = log_lines("timers-*.log").map do |f|
+        TimerRun.new(*f.first(6).each_with_index.map { |v, i| TIMER_TYPES[i].call(v) })
+      end
+    end
+
+    # The tab-separated fields of every whole line of the matching logs. A SIGKILL can cut the
+    # last line short: that run never finished as far as the log knows.
+    def log_lines(glob)
+      Dir[path(glob)].flat_map do |file|
+        whole = File.foreach(file).select { |line| line.end_with?("\n") }
+        whole.map { |line| line.chomp.split("\t") }
+      end
     end
 
     def load_events

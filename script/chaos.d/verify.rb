@@ -2,6 +2,7 @@
 
 require_relative "records"
 require_relative "duplicates"
+require_relative "timers"
 
 module Chaos
   # Checks a finished chaos run from its logs and prints the figures. Every check that fails is
@@ -19,7 +20,8 @@ module Chaos
     # @return [Boolean] whether every check passed
     def call
       @r.load
-      steps = %i[figures lost order overlap duplicates lag processes recovery broker_recovery]
+      steps = %i[figures lost order overlap timers duplicates lag processes recovery
+                 broker_recovery]
       steps.each { |step| send(step) }
       line("result", @failures.empty? ? "PASS" : "FAIL: #{@failures.join("; ")}")
       @failures.empty?
@@ -73,15 +75,28 @@ module Chaos
       end
     end
 
+    # A key's messages and timers run one at a time.
     def overlap
-      overlaps = @r.runs.group_by(&:key).each_value.sum do |runs|
-        latest_end = -Float::INFINITY
-        runs.sort_by(&:start).count do |run|
-          (run.start < latest_end).tap { latest_end = [latest_end, run.finish].max }
-        end
-      end
+      overlaps = (@r.runs + @r.timer_runs).group_by(&:key).each_value.sum { |runs| overlaps(runs) }
       line("same-key overlaps", overlaps)
       check(overlaps.positive?, "#{overlaps} same-key overlapping runs")
+    end
+
+    # Every timer a completed handler scheduled fired at least once, and none before its time.
+    def timers
+      t = Timers.new(@r)
+      missing = t.missing.size
+      line("timers", t.summary)
+      line("timer lateness", t.lateness) if t.lateness
+      check(missing.positive?, "#{missing} scheduled timers never fired")
+      check(t.early.positive?, "#{t.early} timers fired before their time")
+    end
+
+    def overlaps(runs)
+      latest_end = -Float::INFINITY
+      runs.sort_by(&:start).count do |run|
+        (run.start < latest_end).tap { latest_end = [latest_end, run.finish].max }
+      end
     end
 
     def duplicates
@@ -126,10 +141,8 @@ module Chaos
     def recovery
       @r.faults.reject { |f| f.kind == "stop" }.each do |fault|
         gaps = idle_partitions(fault)
-        text = format("%<max>.1fs max, %<min>.1fs min over %<n>d partitions",
-                      max: gaps.max, min: gaps.min, n: gaps.size)
-        text = "n/a (no later runs)" if gaps.empty?
-        line("recovery after #{fault.kind} #{fault.pid}", text)
+        line("recovery after #{fault.kind} #{fault.pid}",
+             gaps.empty? ? "n/a (no later runs)" : gaps_text(gaps))
       end
     end
 
@@ -150,6 +163,11 @@ module Chaos
     end
 
     def secs(value) = value ? format("%.1fs", value) : "n/a"
+
+    def gaps_text(gaps)
+      format("%<max>.1fs max, %<min>.1fs min over %<n>d partitions",
+             max: gaps.max, min: gaps.min, n: gaps.size)
+    end
 
     # The partitions the worker finished a run on in its last 3 s, each with the time from the
     # fault to its first later run in another process.
