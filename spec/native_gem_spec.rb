@@ -140,6 +140,11 @@ RSpec.describe "precompiled gem", :slow do
     expect(spec.runtime_dependencies.map(&:name)).to eq(["async"])
     expect(spec.extensions).to be_empty
     expect(File).to exist(File.join(spec.full_gem_path, extension))
+    # OpenSSL is compiled in (rdkafka's ssl-vendored), so TLS needs no libssl on the host.
+    needed = run!("readelf", clean_env, "readelf", "-d", File.join(spec.full_gem_path, extension),
+                  chdir: app).scan(/\(NEEDED\).*\[(.+)\]/).flatten
+    expect(needed).to include(a_string_starting_with("libc.so"))
+    expect(needed.grep(/libssl|libcrypto/)).to be_empty
     expect(Dir).not_to exist(File.join(spec.full_gem_path, "ext"))
     expect(Dir).not_to exist(spec.extension_dir)
 

@@ -71,6 +71,19 @@ pub enum Error {
         waited: std::time::Duration,
     },
 
+    /// A send ran out of time while the brokers refused this client: a failed SASL
+    /// authentication or TLS handshake, such as a wrong password or an untrusted certificate.
+    /// Transient, because retrying loses nothing and succeeds once the settings are fixed.
+    #[error("timed out after {waited:?} sending to topic `{topic}`: the kafka brokers refused this client ({reason}); check the security settings in `kafka_config`")]
+    Refused {
+        /// The destination topic.
+        topic: String,
+        /// How long the send was given.
+        waited: std::time::Duration,
+        /// librdkafka's words for the last refusal.
+        reason: String,
+    },
+
     /// Subscribing or unsubscribing failed.
     #[error("could not subscribe to {topics:?}: {source}")]
     Subscribe {
@@ -184,6 +197,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::SendTimeout { .. }
+            | Error::Refused { .. }
             | Error::Cassandra { .. }
             | Error::Timer { .. }
             | Error::Unreachable { .. } => true,

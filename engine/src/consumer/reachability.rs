@@ -3,7 +3,8 @@
 //!
 //! librdkafka retries unreachable brokers forever and only reports each failed connection, so a
 //! consumer whose `bootstrap_servers` are all wrong or down would otherwise sit subscribed with
-//! no partitions and nothing but warnings. The consumer's context notes each failed connection
+//! no partitions and nothing but warnings. The consumer's context notes each failed connection,
+//! and each refused SASL login or TLS handshake, which librdkafka retries the same way
 //! ([`Reachability::note_failure`]); a statistics report (every few seconds) that shows no
 //! broker connected after such a failure marks the brokers down, and one that shows a broker
 //! connected (or an assignment, which needs one) marks them up. librdkafka's "all brokers
@@ -120,7 +121,7 @@ impl Reachability {
             tracing::error!(
                 servers = %self.servers,
                 reason = %down.reason,
-                "no kafka broker reachable for {:?}: check bootstrap_servers and that the brokers are up; the consumer keeps retrying",
+                "no kafka broker reachable for {:?}: check bootstrap_servers, that the brokers are up, and the security settings in kafka_config; the consumer keeps retrying",
                 round(down.since.elapsed())
             );
         }

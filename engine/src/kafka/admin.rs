@@ -42,7 +42,7 @@ impl Admin {
     /// Connects an admin client.
     pub fn new(config: &Config) -> Result<Self> {
         let client = admin_config(config)?
-            .create_with_context(LogContext)
+            .create_with_context(LogContext::default())
             .map_err(|source| Error::Client {
                 role: "admin client",
                 source,

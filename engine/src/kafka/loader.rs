@@ -88,7 +88,7 @@ impl MessageLoader {
     /// `defer_discard_threshold`, `defer_cache_size` and `max_uncommitted` from `config`.
     pub(crate) fn new(config: &Config, group_id: &str) -> Result<Self> {
         let consumer: BaseConsumer<LogContext> = loader_config(config, group_id)?
-            .create_with_context(LogContext)
+            .create_with_context(LogContext::default())
             .map_err(|source| Error::Client {
                 role: "deferred-record loader",
                 source,

@@ -17,6 +17,8 @@
 //! full). The admin client never serves that queue, so its own lines are not seen; its
 //! operations report their failures as errors.
 
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
@@ -71,10 +73,45 @@ pub(crate) fn is_connection_failure(error: &KafkaError) -> bool {
     )
 }
 
+/// Whether `error` says a broker refused this client: a failed SASL authentication or TLS
+/// handshake (a wrong password, an untrusted certificate). librdkafka retries these too, so to
+/// the application they look like an unreachable broker, but retrying will not fix them.
+pub(crate) fn is_access_failure(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(Code::Authentication | Code::SSL | Code::SaslAuthenticationFailed)
+    )
+}
+
 /// The context of every librdkafka client but the group consumer (which has its own, with the
 /// same forwarding): producers, the admin client and the deferred-record loader.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct LogContext;
+///
+/// It also keeps the last refusal ([`is_access_failure`]) since the client last got an answer,
+/// so a send that times out can say the brokers refused it rather than only that time ran out.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LogContext {
+    refusal: Arc<Mutex<Option<String>>>,
+}
+
+impl LogContext {
+    /// librdkafka's words for the last refusal, if the brokers refused this client since
+    /// [`LogContext::answered`].
+    pub(crate) fn refusal(&self) -> Option<String> {
+        self.lock().clone()
+    }
+
+    /// A broker answered a request, so any earlier refusal no longer holds.
+    pub(crate) fn answered(&self) {
+        self.lock().take();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<String>> {
+        self.refusal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 impl ClientContext for LogContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
@@ -82,6 +119,9 @@ impl ClientContext for LogContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if is_access_failure(&error) {
+            *self.lock() = Some(reason.to_owned());
+        }
         forward_error(&error, reason);
     }
 }

@@ -21,7 +21,9 @@ pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub(crate) use client_config::consumer_config;
 pub(crate) use error::{is_retriable, KafkaError};
 pub use limits::MAX_RECORD_BYTES;
-pub(crate) use log::{forward as forward_log, forward_error, is_connection_failure};
+pub(crate) use log::{
+    forward as forward_log, forward_error, is_access_failure, is_connection_failure,
+};
 pub(crate) use mock::ensure_mock_topics;
 pub use mock::{mock_bootstrap_servers, MOCK_PARTITIONS};
 pub use mock_log::{mock_topic_records, MockLogMark, MockRecord};

@@ -54,6 +54,8 @@ pub struct Delivery {
 #[derive(Clone)]
 pub struct Producer {
     inner: FutureProducer<LogContext>,
+    /// Shared with `inner`'s context: whether the brokers refused this client.
+    context: LogContext,
     source_system: Option<String>,
     send_timeout: Duration,
     created: Instant,
@@ -100,8 +102,9 @@ impl Producer {
     ///
     /// When a Kafka client cannot be created.
     pub fn with_telemetry(config: &Config, telemetry: Telemetry) -> Result<Self> {
+        let context = LogContext::default();
         let inner = producer_config(config)?
-            .create_with_context(LogContext)
+            .create_with_context(context.clone())
             .map_err(|source| Error::Client {
                 role: "producer",
                 source,
@@ -112,6 +115,7 @@ impl Producer {
             .or_else(|| config.group_id.clone());
         Ok(Self {
             inner,
+            context,
             source: source_system.as_deref().unwrap_or_default().into(),
             source_system,
             send_timeout: config.send_timeout,
@@ -235,6 +239,7 @@ impl Producer {
         let send = self.inner.send(record, Timeout::After(deadline));
         match tokio::time::timeout(deadline, send).await {
             Ok(Ok(delivery)) => {
+                self.context.answered();
                 self.telemetry.emit(|| {
                     let mut event = Event::new(
                         EventType::MessageSent,
@@ -253,11 +258,7 @@ impl Producer {
                 })
             }
             Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) => {
-                Err(Error::SendTimeout {
-                    topic: topic.to_string(),
-                    timeout: self.send_timeout,
-                    waited: deadline,
-                })
+                Err(self.timed_out(topic, deadline))
             }
             Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _))) => {
                 Err(Error::TooLarge {
@@ -270,11 +271,25 @@ impl Producer {
                 topic: topic.to_string(),
                 source,
             }),
-            Err(_) => Err(Error::SendTimeout {
+            Err(_) => Err(self.timed_out(topic, deadline)),
+        }
+    }
+
+    /// A send that ran out of time: [`Error::Refused`] when the brokers refused this client
+    /// meanwhile (a wrong password, an untrusted certificate), so the error names the settings
+    /// at fault rather than a slow broker; else [`Error::SendTimeout`].
+    fn timed_out(&self, topic: &str, waited: Duration) -> Error {
+        match self.context.refusal() {
+            Some(reason) => Error::Refused {
+                topic: topic.to_string(),
+                waited,
+                reason,
+            },
+            None => Error::SendTimeout {
                 topic: topic.to_string(),
                 timeout: self.send_timeout,
-                waited: deadline,
-            }),
+                waited,
+            },
         }
     }
 }

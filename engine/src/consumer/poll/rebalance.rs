@@ -22,7 +22,7 @@ use crate::consumer::drain::drain;
 use crate::consumer::partition;
 use crate::consumer::poll::stats;
 use crate::consumer::shared::{Shared, TopicPartition};
-use crate::kafka::{forward_error, forward_log, is_connection_failure};
+use crate::kafka::{forward_error, forward_log, is_access_failure, is_connection_failure};
 
 /// The consumer's librdkafka context.
 pub(crate) struct RebalanceContext {
@@ -76,7 +76,8 @@ impl ClientContext for RebalanceContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if is_connection_failure(&error) {
+        // A refused login or handshake leaves the consumer as stuck as a dead broker does.
+        if is_connection_failure(&error) || is_access_failure(&error) {
             self.shared.reachability.note_failure(reason);
         }
         forward_error(&error, reason);
