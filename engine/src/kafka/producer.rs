@@ -132,11 +132,7 @@ impl Producer {
         key: &str,
         payload: &serde_json::Value,
     ) -> Result<Delivery> {
-        let bytes = serde_json::to_vec(payload).map_err(|source| Error::Encode {
-            topic: topic.to_string(),
-            source,
-        })?;
-        self.send_bytes(topic, key, &bytes, &[]).await
+        self.send_in_trace(topic, key, payload, None).await
     }
 
     /// [`Producer::send`] continuing the trace of `parent` (the message being handled, say):
@@ -152,8 +148,8 @@ impl Producer {
             topic: topic.to_string(),
             source,
         })?;
-        let trace = parent.map_or_else(TraceParent::new_root, |parent| parent.child());
-        self.send_measured(topic, key, &bytes, &[], trace).await
+        self.send_bytes_in_trace(topic, key, &bytes, &[], parent)
+            .await
     }
 
     /// Sends an already encoded payload with extra headers.

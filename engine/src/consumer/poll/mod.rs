@@ -59,6 +59,19 @@ pub(crate) struct PollThread {
 }
 
 impl PollThread {
+    /// Runs `body` on a thread named `name` that reports, as its last act, that it finished.
+    fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> std::io::Result<Self> {
+        // Capacity 1: the thread sends once.
+        let (closed, done) = std::sync::mpsc::sync_channel(1);
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                body();
+                let _ = closed.send(());
+            })?;
+        Ok(Self { handle, done })
+    }
+
     /// Waits for the thread to close the consumer, for at most `limit`, and says whether it did.
     ///
     /// Closing runs librdkafka calls that wait without a limit of their own (a synchronous
@@ -111,16 +124,8 @@ impl PollLoop {
                 source,
             })?;
         let poll = Self::new(Arc::new(consumer), shared);
-        // Capacity 1: the thread sends once, as its last act.
-        let (closed, done) = std::sync::mpsc::sync_channel(1);
-        let handle = std::thread::Builder::new()
-            .name("prosody-poll".into())
-            .spawn(move || {
-                poll.run();
-                let _ = closed.send(());
-            })
-            .map_err(|_| Error::State("could not start the consumer's poll thread"))?;
-        Ok(PollThread { handle, done })
+        PollThread::spawn("prosody-poll", move || poll.run())
+            .map_err(|_| Error::State("could not start the consumer's poll thread"))
     }
 
     fn new(consumer: Arc<BaseConsumer<RebalanceContext>>, shared: Arc<Shared>) -> Self {
@@ -252,7 +257,7 @@ impl PollLoop {
     /// Commits the drained partitions' final offsets before the consumer leaves its group.
     ///
     /// While the group rebalances (a member joined, or one died and the coordinator waits out
-    /// its session), the coordinator refuses commits, and librdkafka does not retry them.
+    /// its session), a commit can be refused, and librdkafka does not retry the refusal.
     /// Leaving then would hand everything handled since the last commit to the next owner
     /// again. So the commit is retried for up to [`FINAL_COMMIT_RETRY`], serving the group's
     /// events in between so librdkafka can complete the rebalance; a commit that still fails
@@ -319,12 +324,7 @@ mod tests {
     use super::*;
 
     fn thread(body: impl FnOnce() + Send + 'static) -> PollThread {
-        let (closed, done) = std::sync::mpsc::sync_channel(1);
-        let handle = std::thread::spawn(move || {
-            body();
-            let _ = closed.send(());
-        });
-        PollThread { handle, done }
+        PollThread::spawn("test-poll", body).expect("thread starts")
     }
 
     #[test]
