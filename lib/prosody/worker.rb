@@ -48,7 +48,7 @@ module Prosody
     # What this worker is running, for logs ("key \"k\" at orders/3@42"); nil when idle.
     def running
       payload = @running_payload
-      return unless @running && payload
+      return unless payload
 
       return "key #{payload.key.inspect} at a timer" if payload.is_a?(Timer)
 
