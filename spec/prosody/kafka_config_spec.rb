@@ -1,22 +1,16 @@
 # frozen_string_literal: true
 
-require "open3"
-require "rbconfig"
 require "socket"
 require "spec_helper"
 require "prosody"
 require_relative "../support/prosody_env"
+require_relative "../support/ruby_child"
 
 # `kafka_config`: librdkafka properties for every Kafka client (issue #14).
 RSpec.describe "kafka_config" do
   include_context "without PROSODY_* variables"
 
-  def run_child(script, env = {})
-    lib = File.expand_path("../../lib", __dir__)
-    output, status = Open3.capture2e(env, RbConfig.ruby, "-I", lib, "-e", script)
-    expect(status).to be_success, output
-    output
-  end
+  include RubyChild
 
   it "refuses a property Prosody owns on assignment, naming the option to use" do
     config = Prosody::Configuration.new
@@ -51,7 +45,7 @@ RSpec.describe "kafka_config" do
   # sends log lines to, and the deferred-record loader only now and then; the engine's unit
   # tests check every builder, `kafka::client_config::tests`.)
   it "reaches the producer, the consumer and the admin client" do
-    output = run_child(<<~RUBY, "PROSODY_KAFKA_DEBUG" => "generic")
+    output = run_ruby(<<~RUBY, "PROSODY_KAFKA_DEBUG" => "generic")
       require "prosody"
       Prosody.logger = Logger.new($stdout)
       tuned = { kafka_config: { "client.id" => "kc-spec" } }
@@ -72,7 +66,7 @@ RSpec.describe "kafka_config" do
   it "never shows a secret in logs, errors, inspect, to_h, the effective configuration or probes" do
     port = TCPServer.new("127.0.0.1", 0).then { |server| server.addr[1].tap { server.close } }
     env = { "PROSODY_KAFKA_DEBUG" => "all", "PROSODY_KAFKA_CONFIG_SSL_KEY_PASSWORD" => "hunter4" }
-    output = run_child(<<~RUBY, env)
+    output = run_ruby(<<~RUBY, env)
       require "net/http"
       require "prosody"
       Prosody.logger = Logger.new($stdout, level: Logger::DEBUG)

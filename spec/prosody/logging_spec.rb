@@ -1,11 +1,10 @@
 # frozen_string_literal: true
 
-require "open3"
-require "rbconfig"
 require "stringio"
 require "spec_helper"
 require "prosody"
 require_relative "../support/mock_helpers"
+require_relative "../support/ruby_child"
 
 # Records every line handed to it, whatever its level, before the level applies.
 class CountingLogger < Logger
@@ -57,6 +56,7 @@ RUBY
 
 RSpec.describe "engine logging" do
   include MockHelpers
+  include RubyChild
 
   def filtering_client
     topic = unique("logging-spec")
@@ -95,11 +95,7 @@ RSpec.describe "engine logging" do
 
   describe "PROSODY_LOG" do
     def log_with(filter)
-      lib = File.expand_path("../../lib", __dir__)
-      output, status = Open3.capture2e({ "PROSODY_LOG" => filter }, RbConfig.ruby, "-I", lib,
-                                       "-rtimeout", "-e", LOGGING_CHILD)
-      expect(status).to be_success, output
-      output
+      run_ruby(LOGGING_CHILD, { "PROSODY_LOG" => filter }, ["timeout"])
     end
 
     it "keeps only the targets it names" do
@@ -119,10 +115,7 @@ RSpec.describe "engine logging" do
 
   describe "PROSODY_KAFKA_DEBUG" do
     def run_child(env)
-      lib = File.expand_path("../../lib", __dir__)
-      output, status = Open3.capture2e(env, RbConfig.ruby, "-I", lib, "-e", KAFKA_DEBUG_CHILD)
-      expect(status).to be_success, output
-      output
+      run_ruby(KAFKA_DEBUG_CHILD, env)
     end
 
     # Issue #14, item 5: librdkafka's lines went to the `log` crate, which nothing read.
