@@ -67,6 +67,27 @@ async fn unreachable_nodes_fail_with_a_clear_error() {
 }
 
 #[tokio::test]
+async fn half_a_login_is_refused_naming_the_missing_option() {
+    for (given, missing) in [
+        ("cassandra_user", "cassandra_password"),
+        ("cassandra_password", "cassandra_user"),
+    ] {
+        let config = Config::from_options_with_env(
+            [
+                ("cassandra_nodes", support::cassandra_nodes().as_str()),
+                (given, "secret-4711"),
+            ],
+            |_| None,
+        )
+        .expect("valid");
+        let error = Cassandra::connect(&config).await.expect_err("refused");
+        let message = error.to_string();
+        assert!(message.contains(missing), "{message}");
+        assert!(!message.contains("secret-4711"), "{message}");
+    }
+}
+
+#[tokio::test]
 async fn shared_session_creates_the_schema() {
     let config = cassandra_config();
     let cassandra = Cassandra::shared(&config)

@@ -77,12 +77,32 @@ impl Cassandra {
         let mut builder = SessionBuilder::new()
             .known_nodes(&config.cassandra_nodes)
             .default_execution_profile_handle(execution_profile(config).into_handle());
-        if let (Some(user), Some(password)) = (&config.cassandra_user, &config.cassandra_password) {
-            builder = builder.user(user, password);
+        match (&config.cassandra_user, &config.cassandra_password) {
+            (Some(user), Some(password)) => builder = builder.user(user, password),
+            (None, None) => {}
+            // Half a login would connect anonymously and fail later with a driver error that
+            // names neither option.
+            (user, _) => {
+                let (set, unset) = if user.is_some() {
+                    (
+                        "cassandra_user",
+                        "cassandra_password (PROSODY_CASSANDRA_PASSWORD)",
+                    )
+                } else {
+                    (
+                        "cassandra_password",
+                        "cassandra_user (PROSODY_CASSANDRA_USER)",
+                    )
+                };
+                return Err(Error::Cassandra {
+                    operation: "connect",
+                    reason: format!("`{set}` is set but `{unset}` is not: logging in needs both"),
+                });
+            }
         }
         let session = builder.build().await.map_err(|e| Error::Cassandra {
             operation: "connect",
-            reason: format!("{} (nodes: {})", e, config.cassandra_nodes.join(",")),
+            reason: connect_failure(&e.to_string(), config),
         })?;
         Ok(Self {
             session: Arc::new(session),
@@ -158,6 +178,19 @@ impl Cassandra {
         let (version,): (String,) = rows.first_row().map_err(|e| query_error(&e))?;
         Ok(version)
     }
+}
+
+/// The driver's reason for a failed connect, with the nodes; when the server wants a login
+/// and none is configured, the options to set rather than the driver's Rust API.
+fn connect_failure(reason: &str, config: &Config) -> String {
+    let nodes = config.cassandra_nodes.join(",");
+    if config.cassandra_user.is_none() && reason.contains("Authentication is required") {
+        return format!(
+            "the server requires a login: set `cassandra_user` and `cassandra_password` \
+             (PROSODY_CASSANDRA_USER, PROSODY_CASSANDRA_PASSWORD) (nodes: {nodes})"
+        );
+    }
+    format!("{reason} (nodes: {nodes})")
 }
 
 pub(crate) fn query_error(error: &dyn std::fmt::Display) -> Error {

@@ -7,6 +7,7 @@
 //! connects afresh, as the parent's driver threads do not exist in it.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::runtime::Runtime;
@@ -47,12 +48,20 @@ impl SharedCassandra {
     pub(super) fn for_config(config: &Config) -> Self {
         static SESSIONS: OnceLock<Mutex<HashMap<String, Arc<OnceCell<Cassandra>>>>> =
             OnceLock::new();
+        // The password is part of the identity (hashed, so the key never holds it): a client
+        // with a wrong password must not borrow a session another client logged in with.
+        let password = config.cassandra_password.as_ref().map(|password| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            password.hash(&mut hasher);
+            hasher.finish()
+        });
         let identity = format!(
-            "{}|{:?}|{}|{:?}|{:?}|{:?}",
+            "{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}",
             std::process::id(),
             config.cassandra_nodes,
             config.cassandra_keyspace,
             config.cassandra_user,
+            password,
             config.cassandra_datacenter,
             config.cassandra_rack
         );

@@ -1,6 +1,6 @@
 // Health check used by script/services: a real CQL query over the native
 // protocol, with the shaded DataStax 3.x driver that cassandra-all already
-// ships in lib/. Usage: CqlPing <host> <port> <timeout-seconds>
+// ships in lib/. Usage: CqlPing <host> <port> <timeout-seconds> [<user> <password>]
 import com.datastax.driver.core.Cluster;
 import com.datastax.driver.core.QueryOptions;
 import com.datastax.driver.core.Row;
@@ -14,9 +14,12 @@ public class CqlPing {
         int port = Integer.parseInt(args[1]);
         long deadline = System.nanoTime() + Duration.ofSeconds(Long.parseLong(args[2])).toNanos();
         while (true) {
+            Cluster.Builder builder = Cluster.builder().addContactPoint(host).withPort(port);
+            if (args.length >= 5) {
+                builder = builder.withCredentials(args[3], args[4]);
+            }
             // withoutJMXReporting: driver 3.x's JMX reporter needs metrics 3, lib/ has 4.
-            try (Cluster cluster = Cluster.builder()
-                    .addContactPoint(host).withPort(port)
+            try (Cluster cluster = builder
                     .withoutJMXReporting()
                     // Schema/token metadata is not needed for one query and slows connect.
                     .withQueryOptions(new QueryOptions().setMetadataEnabled(false))
