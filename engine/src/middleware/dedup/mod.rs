@@ -7,9 +7,10 @@
 //! once it succeeded or failed permanently (both are final); transient and terminal failures
 //! are not recorded, so a retry or redelivery runs the handler again.
 //!
-//! Messages without an `id`, and timers, pass through. A store error becomes a transient
+//! Messages without an `id`, and timers, pass through. A failed lookup becomes a transient
 //! handler error, retried per the mode: in pipeline mode a message waits (uncommitted, its key
-//! blocked) until the store answers again, and is then handled once. With
+//! blocked) until the store answers again, and is then handled once. A failed record after the
+//! handler ran is a WARN, and the handler's outcome stands: retrying would run it twice. With
 //! `idempotence_cache_size: 0` the stack leaves this layer out.
 //!
 //! # Stores
@@ -122,7 +123,16 @@ impl<H: Handler + ?Sized> Handler for Dedup<H> {
                 Err(error) => error.class() == ErrorClass::Permanent,
             };
             if settled {
-                store.insert(key).await.map_err(store_failed)?;
+                // The handler's outcome is final whether or not the record lands: turning a
+                // failed write into a retry would run the handler again now, a certain
+                // duplicate, where a missing record risks one only if the message comes back.
+                if let Err(error) = store.insert(key).await {
+                    tracing::warn!(
+                        %error,
+                        "could not record a handled event for deduplication; a redelivery of \
+                         it would run the handler again"
+                    );
+                }
             }
             result
         })

@@ -146,6 +146,40 @@ async fn a_store_failure_is_a_transient_error_and_skips_the_handler() {
     assert_eq!(inner.call_count(), 0);
 }
 
+/// Answers lookups, and fails every record.
+#[derive(Debug)]
+struct ReadOnly;
+
+impl DedupStore for ReadOnly {
+    fn contains(&self, _key: DedupKey) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async { Ok(false) })
+    }
+
+    fn insert(&self, _key: DedupKey) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async {
+            Err(Error::Cassandra {
+                operation: "query",
+                reason: "no hosts".into(),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_record_keeps_the_handlers_outcome_instead_of_running_it_again() {
+    let inner = Scripted::new([permanent("bad")]);
+    let dedup = DedupLayer::new(Arc::new(ReadOnly), "g", "v1").layer(Arc::clone(&inner));
+    let first = dedup
+        .on_message(context("k").0, message("k", json!({"id": "e"})))
+        .await;
+    assert_eq!(first.err().map(|e| e.class()), Some(ErrorClass::Permanent));
+    let second = dedup
+        .on_message(context("k").0, message("k", json!({"id": "f"})))
+        .await;
+    assert!(second.is_ok(), "{second:?}");
+    assert_eq!(inner.call_count(), 2);
+}
+
 #[tokio::test]
 async fn timers_pass_through() {
     let inner = Scripted::new([]);
