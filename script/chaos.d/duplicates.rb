@@ -10,7 +10,8 @@ module Chaos
   # `max_uncommitted` messages plus what the killed process completed in its last
   # `commit_interval` (commits are periodic), counted from its own log with one second of
   # slack for the commit's round trip; a broker outage, what completed from the last commit
-  # before it until the broker answered again, plus `max_uncommitted` per process.
+  # before it until the broker answered again, plus `max_uncommitted` per process; a Cassandra
+  # outage, nothing (handlers that need it fail and retry, and commits go on).
   class Duplicates
     GRACEFUL = %w[term term-pending stop].freeze
 
@@ -31,7 +32,7 @@ module Chaos
 
     # @return [Array<(Records::Event, Integer, Integer)>] each fault, its redeliveries, its bound
     def per_fault
-      (@r.faults + @r.broker_outages).map { |fault| [fault, @by_fault[fault], bound(fault)] }
+      (@r.faults + @r.outages).map { |fault| [fault, @by_fault[fault], bound(fault)] }
     end
 
     # Causes whose bound is 0 whatever happened.
@@ -40,7 +41,7 @@ module Chaos
     # @return [Array<String>] what exceeded its bound
     def failures
       over = per_fault.select { |_, count, limit| count > limit }.map do |fault, count, limit|
-        "#{fault.kind} of #{fault.pid} redelivered #{count} > #{limit}"
+        "#{fault.kind}#{" of #{fault.pid}" if fault.pid} redelivered #{count} > #{limit}"
       end
       over + UNBOUNDED.select { |c| @by_cause[c].positive? }.map do |cause|
         "#{@by_cause[cause]} duplicates (#{cause}, bound 0)"
@@ -50,7 +51,7 @@ module Chaos
     private
 
     # The earlier run's process was signalled before the later run began, or else the later
-    # run began during a broker outage or within a minute of its end; otherwise the message came
+    # run began during an outage or within a minute of its end; otherwise the message came
     # back to the same process or moved with its partition.
     def blame(prev, run)
       fault = @r.faults.find { |f| f.pid == prev.pid && f.at <= run.start } || outage_around(run)
@@ -59,13 +60,13 @@ module Chaos
     end
 
     def outage_around(run)
-      @r.broker_outages.find { |o| run.start.between?(o.at, o.end + 60) }
+      @r.outages.find { |o| run.start.between?(o.at, o.end + 60) }
     end
 
     def cause_without_fault(prev, run) = prev.pid == run.pid ? "same-process" : "rebalance"
 
     def bound(fault)
-      return 0 if GRACEFUL.include?(fault.kind)
+      return 0 if GRACEFUL.include?(fault.kind) || fault.kind.start_with?("cassandra")
 
       return outage_bound(fault) if fault.is_a?(Records::Outage)
 

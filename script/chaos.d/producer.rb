@@ -6,7 +6,8 @@
 # i / keys. Each key's messages are sent by one fiber, one at a time, so a key's sequence
 # numbers reach the topic in order; a send that fails is recorded as "nack" and not retried
 # (a retry would put it after later ones). Connection options come from PROSODY_* variables.
-# Payloads carry no "id", so deduplication stays off and every redelivery shows in the logs.
+# Payloads carry no "id", so deduplication stays off and every redelivery shows in the logs,
+# unless CHAOS_IDS=1 (runs with a Cassandra of their own, to put deduplication under its faults).
 require "async"
 require "async/barrier"
 require "prosody"
@@ -22,8 +23,10 @@ out.sync = true
 # seconds after it was sent.
 timer_every = Integer(ENV.fetch("CHAOS_TIMER_EVERY", "10"))
 timer_delay = Integer(ENV.fetch("CHAOS_TIMER_DELAY", "5"))
+IDS = ENV.fetch("CHAOS_IDS", "0") == "1"
 def payload(key, seq, every, delay)
   body = { "k" => key, "seq" => seq }
+  body["id"] = "#{key}/#{seq}" if IDS
   body["due"] = Time.now.to_i + delay if every.positive? && (seq % every).zero?
   body
 end

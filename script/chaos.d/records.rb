@@ -23,14 +23,16 @@ module Chaos
     # A signal a worker received: kill, term, term-pending (a TERM while the group waits out a
     # killed member) or stop (the TERM that ends the run).
     FAULT_KINDS = %w[kill term term-pending stop].freeze
-    # A broker stopped (TERM) or killed, then started again: see {#broker_outages}.
-    BROKER_KINDS = %w[broker-term broker-kill].freeze
-    # One broker fault: when it was signalled, when the process was gone, when script/services
+    # A service stopped (TERM) or killed, then started again, by the prefix of its events:
+    # see {#outages}.
+    OUTAGE_KINDS = { "broker" => %w[broker-term broker-kill],
+                     "cassandra" => %w[cassandra-stop] }.freeze
+    # One service fault: when it was signalled, when the process was gone, when script/services
     # started it again and when it answered (nil for the steps a run's end cut short).
     Outage = Struct.new(:kind, :at, :down, :start, :up) do
       def restarted_after = start && (start - at)
       def healthy_after = up && start && (up - start)
-      # When the broker answered again, or (a run cut short) forever.
+      # When the service answered again, or (a run cut short) forever.
       def end = up || Float::INFINITY
       def pid = nil
     end
@@ -137,14 +139,24 @@ module Chaos
 
     public
 
-    # @return [Array<Outage>]
-    def broker_outages
-      @events.each_with_object([]) do |e, outages|
-        next outages << Outage.new(e.kind, e.at) if BROKER_KINDS.include?(e.kind)
+    # @return [Array<Outage>] the broker's outages
+    def broker_outages = outages("broker")
 
-        step = e.kind.delete_prefix("broker-")
-        outages.last[step.to_sym] = e.at if outages.any? && %w[down start up].include?(step)
-      end
+    # @param prefix [String, nil] "broker" or "cassandra"; nil for both
+    # @return [Array<Outage>]
+    def outages(prefix = nil)
+      return OUTAGE_KINDS.keys.flat_map { |p| outages(p) }.sort_by(&:at) unless prefix
+
+      steps = %w[down start up].to_h { |step| ["#{prefix}-#{step}", step.to_sym] }
+      @events.each_with_object([]) { |e, found| note_outage(found, e, prefix, steps) }
+    end
+
+    private
+
+    def note_outage(found, event, prefix, steps)
+      return found << Outage.new(event.kind, event.at) if OUTAGE_KINDS[prefix].include?(event.kind)
+
+      found.last[steps[event.kind]] = event.at if found.any? && steps.key?(event.kind)
     end
   end
 end

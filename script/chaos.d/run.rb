@@ -2,7 +2,7 @@
 
 require "fileutils"
 require "prosody"
-require_relative "broker"
+require_relative "service"
 require_relative "fleet"
 require_relative "progress"
 
@@ -39,6 +39,10 @@ module Chaos
       @events&.close
     end
 
+    # Stops the services the run started (after verifying: the final lag is read from its
+    # broker).
+    def stop_services = [@broker, @cassandra].compact.each(&:stop)
+
     private
 
     def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
@@ -48,6 +52,7 @@ module Chaos
       @events = File.open(File.join(@dir, "events.tsv"), "w").tap { |f| f.sync = true }
       @progress = Progress.new(@dir)
       own_broker
+      own_cassandra
       @fleet = Fleet.new(@dir, worker_env, method(:event))
       write_settings
       Prosody::Admin.new(bootstrap_servers: @opts[:bootstrap])
@@ -58,10 +63,20 @@ module Chaos
     def own_broker
       return unless (port = @opts[:own_kafka])
 
-      @broker = Broker.new(@opts[:broker_home], port, method(:event))
+      @broker = Service.new("kafka", @opts[:broker_home], port, method(:event))
       say("starting the chaos broker on 127.0.0.1:#{port} (#{@opts[:broker_home]})")
       @broker.start
       @opts[:bootstrap] = "127.0.0.1:#{port}"
+    end
+
+    # Likewise for Cassandra faults; payloads then carry ids, so deduplication is in use too.
+    def own_cassandra
+      return unless (port = @opts[:own_cassandra])
+
+      @cassandra = Service.new("cassandra", @opts[:broker_home], port, method(:event))
+      say("starting the chaos Cassandra on 127.0.0.1:#{port} (#{@opts[:broker_home]})")
+      @cassandra.start
+      @opts[:cassandra] = "127.0.0.1:#{port}"
     end
 
     def write_settings
@@ -100,6 +115,7 @@ module Chaos
       pid = @fleet.spawn_producer(
         connection_env.merge("CHAOS_TOPIC" => @topic, "CHAOS_MESSAGES" => @opts[:messages].to_s,
                              "CHAOS_KEYS" => @opts[:keys].to_s, "CHAOS_RATE" => @opts[:rate].to_s,
+                             "CHAOS_IDS" => @cassandra ? "1" : "0",
                              "CHAOS_PRODUCED" => File.join(@dir, "produced.tsv"))
       )
       event("produce", pid, "#{@opts[:messages]} messages at #{@opts[:rate]}/s")
@@ -126,7 +142,7 @@ module Chaos
     def due? = @schedule.any? && now - @t0 >= @schedule.first.first
 
     def finished?
-      @schedule.empty? && !@broker&.busy? && @fleet.producer_done &&
+      @schedule.empty? && [@broker, @cassandra].compact.none?(&:busy?) && @fleet.producer_done &&
         (@progress.drained? || drain_overdue?)
     end
 
@@ -140,10 +156,20 @@ module Chaos
         killed = replace("KILL", @fleet.victim, "kill")
         sleep PENDING_TERM_DELAY
         replace("TERM", @fleet.victim([killed]), "term-pending")
-      when "broker-term" then @broker.fault("TERM", action, @opts[:broker_down])
-      when "broker-kill" then @broker.fault("KILL", action, @opts[:broker_down])
-      else raise ArgumentError, "unknown fault #{action.inspect} in --schedule"
+      else service_fault(action)
       end
+    end
+
+    # Faults on a service of the run's own: which one, the signal, and how long it stays down.
+    SERVICE_FAULTS = { "broker-term" => [:@broker, "TERM", :broker_down],
+                       "broker-kill" => [:@broker, "KILL", :broker_down],
+                       "cassandra-stop" => [:@cassandra, "TERM", :cassandra_down] }.freeze
+
+    def service_fault(action)
+      service, signal, down = SERVICE_FAULTS.fetch(action) do
+        raise ArgumentError, "unknown fault #{action.inspect} in --schedule"
+      end
+      instance_variable_get(service).fault(signal, action, @opts[down])
     end
 
     # Signals a worker and starts its replacement at once, as a supervisor would.

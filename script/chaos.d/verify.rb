@@ -21,7 +21,7 @@ module Chaos
     def call
       @r.load
       steps = %i[figures lost order overlap timers duplicates lag processes recovery
-                 broker_recovery]
+                 service_recovery]
       steps.each { |step| send(step) }
       line("result", @failures.empty? ? "PASS" : "FAIL: #{@failures.join("; ")}")
       @failures.empty?
@@ -146,9 +146,10 @@ module Chaos
       end
     end
 
-    # How long a broker stayed away, and how soon handlers ran again once it was started.
-    def broker_recovery
-      @r.broker_outages.each do |o|
+    # How long a broker or Cassandra stayed away, and how soon handlers ran again once it was
+    # started.
+    def service_recovery
+      @r.outages.each do |o|
         line("recovery after #{o.kind}",
              "restarted #{secs(o.restarted_after)} after the signal, healthy " \
              "#{secs(o.healthy_after)} later, handlers ran #{secs(resumed(o))} after the restart")

@@ -111,6 +111,16 @@ RSpec.describe "script/chaos verifier" do
     expect(Chaos::Duplicates.new(records).by_cause).to eq("after broker-term" => 1)
   end
 
+  it "allows no redelivery around a Cassandra outage, and reports its recovery" do
+    events.push([1.35, "cassandra-stop", 800], [1.4, "cassandra-down", 800],
+                [1.6, "cassandra-start", nil], [1.9, "cassandra-up", 801])
+    write_run
+    expect(records.outages.map { |o| [o.kind, o.restarted_after.round(2)] })
+      .to eq([["cassandra-stop", 0.25]])
+    runs << [100, "k1", 1, 0, 1, 2.0, 2.1]
+    expect(verify).to match([false, /cassandra-stop redelivered 1 > 0/])
+  end
+
   it "passes timers that fired once or more, none early" do
     runs[1] << 1_000
     timer_runs.push([100, "k1", 1_000, 2.0, 2.1, 1_000.2], [100, "k1", 1_000, 2.2, 2.3, 1_001.0])

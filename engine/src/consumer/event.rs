@@ -55,6 +55,8 @@ pub(crate) struct Scope {
     pub(crate) timers: Arc<PartitionTimers>,
     pub(crate) cancel: CancellationToken,
     pub(crate) terminate: CancellationToken,
+    /// Fires when the partition drains (revocation or shutdown): stops new work.
+    pub(crate) drain: CancellationToken,
     pub(crate) label: Arc<str>,
     /// The partition's deferred backlogs, in pipeline mode with `defer_enabled`.
     pub(crate) backlogs: Option<Arc<Backlogs>>,

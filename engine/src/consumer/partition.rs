@@ -83,6 +83,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             timers: Arc::clone(&timers),
             cancel: cancel.clone(),
             terminate: terminate.clone(),
+            drain: drain.clone(),
             label: format!("{}/{}", partition.0, partition.1).into(),
             backlogs: backlogs.clone(),
             segment,

@@ -73,8 +73,11 @@ impl Scope {
         };
         let segment = &self.segment;
         let first = !backlogs.holds(key);
+        // Parking gives up when the partition drains: nothing of this entry has completed,
+        // so it stays uncommitted for the next owner, and a graceful stop during a store
+        // outage does not wait out `shutdown_timeout`.
         let stored = deferral
-            .write(&self.terminate, "add a deferred entry", || match entry {
+            .write(&self.drain, "add a deferred entry", || match entry {
                 Deferred::Offset(offset) => deferral.store.append(segment, key, offset),
                 Deferred::Timer(timer) => deferral.store.append_timer(segment, key, timer),
             })
@@ -86,7 +89,7 @@ impl Scope {
         if first {
             let due = epoch_ms_after(delay);
             let scheduled = deferral
-                .write(&self.terminate, "schedule a deferred retry", || {
+                .write(&self.drain, "schedule a deferred retry", || {
                     deferral.store.reschedule(segment, key, 0, due)
                 })
                 .await;
