@@ -155,6 +155,9 @@ async fn retries_get_their_weight_of_handler_time(broker: Broker, weight: &str) 
         // retry's does, so handler time is what the scheduler shares out.
         ("idempotence_cache_size", "0"),
         ("scheduler_failure_weight", weight),
+        // The failing keys' offsets never commit, and every healthy message behind them in
+        // their partitions stays uncommitted too: room for the whole backlog.
+        ("max_uncommitted", "4000"),
         // The failing keys retry until cancelled, which comes at 80% of this.
         ("shutdown_timeout", "2s"),
     ];

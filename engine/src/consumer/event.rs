@@ -35,10 +35,6 @@ impl Event {
             Event::Retry(key) => key,
         }
     }
-
-    pub(crate) fn is_message(&self) -> bool {
-        matches!(self, Event::Message(_))
-    }
 }
 
 /// What a finished event reports back to its partition.
@@ -46,7 +42,6 @@ pub(crate) struct Done {
     pub(crate) key: Arc<str>,
     /// The message offset that may now commit; `None` for a timer or an uncommittable message.
     pub(crate) commit: Option<i64>,
-    pub(crate) message: bool,
 }
 
 /// Everything an event needs from its partition to run; its running events share one.
@@ -92,7 +87,6 @@ impl Scope {
                         return Done {
                             key,
                             commit: joined.then_some(offset),
-                            message: true,
                         };
                     }
                     scope
@@ -115,16 +109,11 @@ impl Scope {
                     Done {
                         key,
                         commit: settled.then_some(offset),
-                        message: true,
                     }
                 }
                 Event::Retry(_) => {
                     Box::pin(scope.retry_deferred(&key, context)).await;
-                    Done {
-                        key,
-                        commit: None,
-                        message: false,
-                    }
+                    Done { key, commit: None }
                 }
                 // Boxed: timers are rarer than messages, whose future stays small.
                 Event::Timer(due) => Box::pin(scope.run_timer(key, due, context)).await,

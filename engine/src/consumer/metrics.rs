@@ -22,7 +22,7 @@ impl Shared {
         let in_flight = i64::try_from(self.in_flight.load(Ordering::Acquire)).unwrap_or(i64::MAX);
         scrape.gauge(
             "prosody_events_in_flight",
-            "Messages buffered or being handled.",
+            "Messages taken and not yet committable (bounded by max_uncommitted).",
             &labels,
             in_flight,
         );

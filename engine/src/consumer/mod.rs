@@ -92,7 +92,8 @@ impl Consumer {
         self.shared.reachability.problem()
     }
 
-    /// Messages currently buffered or being handled.
+    /// Messages taken and not yet committable: buffered, being handled, or finished behind an
+    /// offset of their partition that has not (what `max_uncommitted` bounds).
     pub fn in_flight(&self) -> usize {
         self.shared.in_flight.load(Ordering::Acquire)
     }

@@ -31,18 +31,25 @@ impl OffsetTracker {
         true
     }
 
-    /// Marks `offset` as done and advances the watermark. Returns true if it moved.
-    pub(crate) fn complete(&mut self, offset: i64) -> bool {
+    /// Marks `offset` as done and advances the watermark. Returns how many taken offsets the
+    /// watermark passed (0 if it did not move): offsets now committable.
+    pub(crate) fn complete(&mut self, offset: i64) -> usize {
         if let Ok(index) = self.window.binary_search_by_key(&offset, |(o, _)| *o) {
             self.window[index].1 = true;
         }
-        let mut moved = false;
+        let mut passed = 0;
         while let Some(&(front, true)) = self.window.front() {
             self.window.pop_front();
             self.watermark = Some(front);
-            moved = true;
+            passed += 1;
         }
-        moved
+        passed
+    }
+
+    /// How many taken offsets the watermark has not passed: running, queued, or finished
+    /// behind one that has not.
+    pub(crate) fn uncommitted(&self) -> usize {
+        self.window.len()
     }
 
     /// The next offset to commit (watermark + 1), if anything has completed.
@@ -72,12 +79,14 @@ mod tests {
         for offset in 10..15 {
             assert!(tracker.take(offset));
         }
-        assert!(!tracker.complete(12));
-        assert!(!tracker.complete(11));
+        assert_eq!(tracker.complete(12), 0);
+        assert_eq!(tracker.complete(11), 0);
         assert_eq!(tracker.next_to_commit(), None);
-        assert!(tracker.complete(10));
+        assert_eq!(tracker.uncommitted(), 5);
+        assert_eq!(tracker.complete(10), 3);
         assert_eq!(tracker.next_to_commit(), Some(13));
         assert_eq!(tracker.pending(), 2);
+        assert_eq!(tracker.uncommitted(), 2);
         tracker.complete(14);
         assert_eq!(tracker.next_to_commit(), Some(13));
         tracker.complete(13);

@@ -92,7 +92,6 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
         progress: Arc::clone(&progress),
         tracker: OffsetTracker::default(),
         keys: KeyQueues::default(),
-        messages: 0,
     };
     let task = shared.runtime.spawn(task.run(
         receiver,
@@ -119,9 +118,6 @@ struct PartitionTask {
     progress: Arc<Progress>,
     tracker: OffsetTracker,
     keys: KeyQueues<Event>,
-    /// Messages taken and not yet finished (queued or running): what the consumer's in-flight
-    /// count must get back if they are abandoned.
-    messages: usize,
 }
 
 impl PartitionTask {
@@ -185,12 +181,10 @@ impl PartitionTask {
                 }
                 Some(done) = running.next(), if !running.is_empty() => {
                     self.finish(&done);
-                    if let Some(next) = self.keys.finish(&done.key) {
-                        if open {
-                            running.push(self.scope.run(next));
-                        } else {
-                            self.abandon(&next);
-                        }
+                    // While draining, the key's next event is dropped unstarted: its offset
+                    // stays uncommitted for the next owner (and is released below).
+                    if let Some(next) = self.keys.finish(&done.key).filter(|_| open) {
+                        running.push(self.scope.run(next));
                     }
                 }
                 () = &mut drained, if open => {
@@ -222,8 +216,9 @@ impl PartitionTask {
             task.abort();
         }
         // Whatever was never started (or was dropped by `terminate`) stays uncommitted, so the
-        // partition's next owner receives it again. Unfired timers stay in the store.
-        let mut abandoned = self.messages;
+        // partition's next owner receives it again. Unfired timers stay in the store. The
+        // consumer's uncommitted count gets back every offset this partition still holds.
+        let mut abandoned = self.tracker.uncommitted();
         receiver.close();
         while receiver.try_recv().is_ok() {
             abandoned += 1;
@@ -274,13 +269,9 @@ impl PartitionTask {
             return None;
         }
         match record.decode(&self.scope.shared.stats.skipped) {
-            Some(message) => {
-                self.messages += 1;
-                self.offer(Event::Message(message))
-            }
+            Some(message) => self.offer(Event::Message(message)),
             None => {
                 self.complete(offset);
-                self.scope.shared.release(1);
                 None
             }
         }
@@ -295,18 +286,6 @@ impl PartitionTask {
     fn finish(&mut self, done: &Done) {
         if let Some(offset) = done.commit {
             self.complete(offset);
-        }
-        if done.message {
-            self.messages -= 1;
-            self.scope.shared.release(1);
-        }
-    }
-
-    /// Drops an event that will not start because the partition is draining.
-    fn abandon(&mut self, event: &Event) {
-        if event.is_message() {
-            self.messages -= 1;
-            self.scope.shared.release(1);
         }
     }
 
@@ -323,8 +302,14 @@ impl PartitionTask {
         taken
     }
 
+    /// Marks `offset` done. A message counts against `max_uncommitted` from the moment the
+    /// poll thread takes it until the watermark passes it, not just while it runs: a key
+    /// stuck at one offset lets at most that many more messages be taken behind it, which
+    /// bounds what a crash would redeliver.
     fn complete(&mut self, offset: i64) {
-        if self.tracker.complete(offset) {
+        let passed = self.tracker.complete(offset);
+        if passed > 0 {
+            self.scope.shared.release(passed);
             if let Some(next) = self.tracker.next_to_commit() {
                 self.progress.next_commit.store(next, Ordering::Release);
             }

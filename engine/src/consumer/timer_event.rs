@@ -42,10 +42,6 @@ impl Scope {
                 .await;
         }
         drop(due.permit);
-        Done {
-            key,
-            commit: None,
-            message: false,
-        }
+        Done { key, commit: None }
     }
 }

@@ -178,14 +178,13 @@ fn compose(
     let group_id = config.group_id.clone().unwrap_or_default();
     let backoff = Backoff::new(config.retry_base, config.max_retry_delay);
 
-    let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
     let timeout = TimeoutLayer::new(config.timeout).metered(meter.clone());
     let mut handler = wrap(&timeout, inner);
     if telemetry.is_enabled() {
         let lifecycle = LifecycleLayer::new(telemetry.clone(), &group_id);
         handler = wrap(&lifecycle, handler);
     }
-    handler = wrap(&qos_layer(config, scheduler, &failure_rate), handler);
+    handler = wrap(&qos_layer(config, scheduler), handler);
     if config.idempotence_cache_size > 0 {
         let store: Arc<dyn DedupStore> = if config.mock {
             Arc::new(MemoryDedupStore::new(config.idempotence_cache_size))
@@ -203,6 +202,7 @@ fn compose(
     handler = match config.mode {
         Mode::Pipeline if config.defer_enabled => {
             let retry = RetryLayer::new(Bounded(config.max_retries), backoff);
+            let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
             let defer = DeferLayer::new(failure_rate, config.defer_failure_threshold, backoff);
             wrap(&defer, wrap(&retry, handler))
         }
@@ -220,13 +220,8 @@ fn compose(
 }
 
 /// The [`Qos`](super::Qos) layer over `scheduler`'s permits; in pipeline mode also hot-key
-/// protection (unless `monopolization_enabled` is false) and the failure rate that gates
-/// deferral.
-fn qos_layer(
-    config: &Config,
-    scheduler: FairScheduler,
-    failure_rate: &Arc<FailureRate>,
-) -> QosLayer {
+/// protection (unless `monopolization_enabled` is false).
+fn qos_layer(config: &Config, scheduler: FairScheduler) -> QosLayer {
     let pipeline = config.mode == Mode::Pipeline;
     let hot_keys = (pipeline && config.monopolization_enabled).then(|| {
         Arc::new(HotKeys::new(
@@ -235,8 +230,7 @@ fn qos_layer(
             config.monopolization_cache_size,
         ))
     });
-    let failure_rate = (pipeline && config.defer_enabled).then(|| Arc::clone(failure_rate));
-    QosLayer::new(scheduler, hot_keys, failure_rate)
+    QosLayer::new(scheduler, hot_keys)
 }
 
 fn wrap<L>(layer: &L, inner: Arc<dyn Handler>) -> Arc<dyn Handler>

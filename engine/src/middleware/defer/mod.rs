@@ -8,11 +8,17 @@
 //! (or deletes the timer's stored row), queues the key's later messages and due timers behind
 //! it, and retries it after `defer_base` (doubling up to `defer_max_delay`).
 //!
-//! Deferral is gated on the failure rate of every attempt over `defer_failure_window`: at or
-//! above `defer_failure_threshold` the failures are not a few bad keys but something shared
-//! being down, so the layer keeps retrying in place instead. The key then blocks, consumption
+//! Deferral is gated on the failure rate of events over `defer_failure_window`: at or above
+//! `defer_failure_threshold` the failures are not a few bad keys but something shared being
+//! down, so the layer keeps retrying in place instead. The key then blocks, consumption
 //! pauses, and nothing piles up in the backlogs. A deferred message or timer coming back
 //! ([`Context::is_retry`]) is deferred again on any transient failure, without the gate.
+//!
+//! The rate weighs events, not attempts: an event counts once as a failure (its first round
+//! failed) and once as a success (when it finally succeeds). Counting each retry in place
+//! would let a few keys retrying at the head of their partitions outvote the healthy messages
+//! behind them, of which `max_uncommitted` lets through only so many while those keys hold the
+//! watermark: the gate would then never reopen.
 
 mod layer;
 
@@ -84,7 +90,11 @@ where
 {
     let mut round = 0_u32;
     loop {
-        let error = match attempt(context.clone()).await {
+        let outcome = attempt(context.clone()).await;
+        if outcome.is_ok() || (round == 0 && !context.is_retry()) {
+            gate.failure_rate.record(outcome.is_ok(), Instant::now());
+        }
+        let error = match outcome {
             Err(error) if error.class() == ErrorClass::Transient => error,
             outcome => return outcome,
         };

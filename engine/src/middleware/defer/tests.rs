@@ -19,6 +19,9 @@ fn layer(rate: &Arc<FailureRate>) -> DeferLayer {
 #[tokio::test(start_paused = true)]
 async fn a_transient_failure_is_deferred_while_failures_are_rare() {
     let rate = Arc::new(FailureRate::new(Duration::from_secs(60)));
+    for _ in 0..10 {
+        rate.record(true, Instant::now());
+    }
     let inner = Scripted::new([transient("down")]);
     let defer = layer(&rate).layer(Arc::clone(&inner));
 
@@ -59,6 +62,31 @@ async fn at_a_high_failure_rate_it_retries_in_place_until_the_rate_falls() {
         .await
         .unwrap_err();
     assert!(error.is_deferred());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_counts_an_event_once_however_often_it_retries_in_place() {
+    let rate = Arc::new(FailureRate::new(Duration::from_secs(60)));
+    rate.record(true, Instant::now());
+    rate.record(false, Instant::now());
+    let inner = Scripted::new([transient("down"), transient("down"), transient("down"), ok()]);
+    let defer = layer(&rate).layer(Arc::clone(&inner));
+    let outcome = defer
+        .on_message(context("k").0, message("k", json!({})))
+        .await;
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(inner.call_count(), 4, "retried in place: the gate was shut");
+    // One failure and one success for the event, not three failures.
+    assert!((rate.rate(Instant::now()) - 0.5).abs() < 1e-9);
+    // A lone failing event with nothing else seen shuts the gate by itself.
+    let fresh = Arc::new(FailureRate::new(Duration::from_secs(60)));
+    let inner = Scripted::new([transient("down"), ok()]);
+    let defer = layer(&fresh).layer(Arc::clone(&inner));
+    let outcome = defer
+        .on_message(context("k").0, message("k", json!({})))
+        .await;
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(inner.call_count(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -104,6 +132,9 @@ async fn permanent_failures_are_not_deferred() {
 #[tokio::test(start_paused = true)]
 async fn timers_obey_the_same_gate_as_messages() {
     let rate = Arc::new(FailureRate::new(Duration::from_secs(16)));
+    for _ in 0..10 {
+        rate.record(true, Instant::now());
+    }
     let inner = Scripted::new([transient("timer down")]);
     let defer = layer(&rate).layer(Arc::clone(&inner));
     let error = defer
@@ -113,7 +144,7 @@ async fn timers_obey_the_same_gate_as_messages() {
     assert!(error.is_deferred(), "deferred while failures are rare");
 
     // Above the threshold a first failure retries in place...
-    for _ in 0..10 {
+    for _ in 0..20 {
         rate.record(false, Instant::now());
     }
     let inner = Scripted::new([transient("down"), transient("down"), ok()]);

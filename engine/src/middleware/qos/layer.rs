@@ -5,10 +5,10 @@ use std::sync::Arc;
 use super::Qos;
 use crate::handler::Handler;
 use crate::middleware::Layer;
-use crate::qos::{FailureRate, FairScheduler, HotKeys};
+use crate::qos::{FairScheduler, HotKeys};
 
-/// Wraps a handler in [`Qos`]. Every wrapper a layer makes shares its scheduler, hot-key
-/// tracker and failure rate.
+/// Wraps a handler in [`Qos`]. Every wrapper a layer makes shares its scheduler and hot-key
+/// tracker.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -29,7 +29,7 @@ use crate::qos::{FailureRate, FairScheduler, HotKeys};
 ///     wait_weight: 200.0,
 ///     cache_size: 1024,
 /// });
-/// let handler = QosLayer::new(scheduler, None, None).layer(Arc::new(Noop));
+/// let handler = QosLayer::new(scheduler, None).layer(Arc::new(Noop));
 /// # let _ = handler;
 /// ```
 #[derive(Debug, Clone)]
@@ -41,20 +41,14 @@ pub struct QosLayer {
 pub(crate) struct Parts {
     pub(crate) scheduler: FairScheduler,
     pub(crate) hot_keys: Option<Arc<HotKeys>>,
-    pub(crate) failure_rate: Option<Arc<FailureRate>>,
 }
 
 impl QosLayer {
-    /// Permits from `scheduler`; hot keys turned away when `hot_keys` is given; every attempt's
-    /// result recorded in `failure_rate` when given.
+    /// Permits from `scheduler`; hot keys turned away when `hot_keys` is given.
     #[must_use]
-    pub fn new(
-        scheduler: FairScheduler,
-        hot_keys: Option<Arc<HotKeys>>,
-        failure_rate: Option<Arc<FailureRate>>,
-    ) -> Self {
+    pub fn new(scheduler: FairScheduler, hot_keys: Option<Arc<HotKeys>>) -> Self {
         Self {
-            parts: Arc::new(super::parts(scheduler, hot_keys, failure_rate)),
+            parts: Arc::new(super::parts(scheduler, hot_keys)),
         }
     }
 }

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::error::HandlerError;
 use crate::handler::{Context, Handler, HandlerFuture, Message, Timer};
-use crate::qos::{Class, FailureRate, FairScheduler, HotKeys};
+use crate::qos::{Class, FairScheduler, HotKeys};
 
 /// Runs the inner handler under a fair permit; built by [`QosLayer`].
 pub struct Qos<H: ?Sized> {
@@ -105,22 +105,14 @@ impl layer::Parts {
         if let Some(hot) = &self.hot_keys {
             hot.record(&key, started, ended);
         }
-        if let Some(rate) = &self.failure_rate {
-            rate.record(outcome.is_ok(), ended);
-        }
         outcome
     }
 }
 
 /// What the layer shares between its wrappers.
-pub(crate) fn parts(
-    scheduler: FairScheduler,
-    hot_keys: Option<Arc<HotKeys>>,
-    failure_rate: Option<Arc<FailureRate>>,
-) -> layer::Parts {
+pub(crate) fn parts(scheduler: FairScheduler, hot_keys: Option<Arc<HotKeys>>) -> layer::Parts {
     layer::Parts {
         scheduler,
         hot_keys,
-        failure_rate,
     }
 }

@@ -85,8 +85,7 @@ async fn failing_keys_backing_off_leave_the_permits_to_fresh_keys() {
     // Two permits, two keys that always fail and retry forever with back-off: fresh keys must
     // still run, since a permit is held only while a handler runs.
     let keyed = Arc::new(Keyed::default());
-    let qos =
-        QosLayer::new(scheduler(2), None, None).layer(Arc::new(Recording(Arc::clone(&keyed))));
+    let qos = QosLayer::new(scheduler(2), None).layer(Arc::new(Recording(Arc::clone(&keyed))));
     let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
     let stack = Arc::new(RetryLayer::new(RetryForever, backoff).layer(Arc::new(qos)));
 
@@ -125,7 +124,7 @@ async fn failing_keys_backing_off_leave_the_permits_to_fresh_keys() {
 async fn a_hot_key_is_held_back_and_others_run() {
     let hot = Arc::new(HotKeys::new(Duration::from_secs(2), 0.3, 64));
     let keyed = Arc::new(Keyed::default());
-    let qos = QosLayer::new(scheduler(4), Some(Arc::clone(&hot)), None)
+    let qos = QosLayer::new(scheduler(4), Some(Arc::clone(&hot)))
         .layer(Arc::new(Recording(Arc::clone(&keyed))));
 
     // 10 ms runs: after 61 back to back, "busy" has used 0.61 s of the 2 s window.
@@ -158,9 +157,8 @@ async fn a_hot_key_is_held_back_and_others_run() {
 #[tokio::test(start_paused = true)]
 async fn retries_wait_in_the_failure_class() {
     let scheduler = scheduler(1);
-    let qos = Arc::new(
-        QosLayer::new(scheduler.clone(), None, None).layer(Arc::new(Recording(Arc::default()))),
-    );
+    let qos =
+        Arc::new(QosLayer::new(scheduler.clone(), None).layer(Arc::new(Recording(Arc::default()))));
     let holder = scheduler.acquire("holder", crate::qos::Class::Normal).await;
     let (ctx, _token) = context("k");
     let retry = {
@@ -187,8 +185,8 @@ async fn retries_wait_in_the_failure_class() {
 async fn a_waiter_cancelled_before_its_permit_comes_does_not_run() {
     let scheduler = scheduler(1);
     let recorded = Arc::new(Keyed::default());
-    let qos = QosLayer::new(scheduler.clone(), None, None)
-        .layer(Arc::new(Recording(Arc::clone(&recorded))));
+    let qos =
+        QosLayer::new(scheduler.clone(), None).layer(Arc::new(Recording(Arc::clone(&recorded))));
     let holder = scheduler.acquire("holder", crate::qos::Class::Normal).await;
     let (ctx, token) = context("k");
     let waiting = tokio::spawn(async move { qos.on_message(ctx, message("k", json!({}))).await });
