@@ -1,29 +1,30 @@
 //! A graceful shutdown while the group waits out a dead member: what the consumer handled is
-//! committed, although the coordinator refuses commits until the rebalance completes.
+//! committed, and the shutdown keeps to `shutdown_timeout`.
 //!
-//! The dead member is a separate process (this test binary, re-run as [`zombie_member`]),
-//! SIGKILLed once it holds partitions, so the coordinator keeps the next rebalance open until
-//! its session expires, as after a pod crash. Real Kafka only: the mock cluster does not model
-//! a member that stops heartbeating mid-rebalance. `PROSODY_ZOMBIE_SESSION_MS=45000` gives the
-//! dead member librdkafka's default session, for runs by hand.
+//! The dead member is a Prosody consumer in a separate process (this test binary, re-run as
+//! [`zombie_member`]), SIGKILLed once it holds partitions, as after a pod crash. A newcomer
+//! then joins. Under the classic group protocol that starts a rebalance the coordinator keeps
+//! open until the dead member's session expires (45 s), and the members' commits wait behind
+//! their parked JoinGroup requests; this test failed there, with the stop taking
+//! `shutdown_timeout` + 10 s and the work done since the rebalance began redelivered. Real
+//! Kafka only: the mock cluster does not model a member that stops heartbeating mid-rebalance.
 
 mod support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prosody_engine::{Context, Handler, HandlerFuture, Message};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::ClientConfig;
-use support::{bootstrap, committed, consume, create_topic, eventually, produce, unique, Broker};
+use support::{committed, consume, create_topic, eventually, produce, unique, Broker};
 
 const PARTITIONS: i32 = 4;
-/// The dead member's session: how long the coordinator waits for it (the broker's minimum).
-const ZOMBIE_SESSION_MS: &str = "6000";
+/// The stopping consumer's `shutdown_timeout`, well inside the dead member's 45 s session.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// What a stop may take beyond `shutdown_timeout`: committing and leaving the group.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// Records (partition, offset) of what it handled, slowly, so work piles up during the wait.
 #[derive(Clone, Default)]
@@ -33,7 +34,7 @@ impl Handler for Handled {
     fn on_message(&self, _context: Context, message: Message) -> HandlerFuture {
         let handled = Arc::clone(&self.0);
         Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
             let mut handled = handled.lock().unwrap();
             handled
                 .entry(message.partition())
@@ -69,20 +70,9 @@ impl Handled {
     }
 }
 
-fn member(group: &str, session_ms: &str) -> BaseConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .set("group.id", group)
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("session.timeout.ms", session_ms)
-        .set("heartbeat.interval.ms", "1000")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("member")
-}
-
 /// Run by [`shutdown_during_a_pending_rebalance_commits_what_was_handled`] in a child
-/// process: joins the group, says so once it holds partitions, and polls until killed.
+/// process: a Prosody consumer, as slow as the test's, that says so once it holds
+/// partitions, then handles messages until killed.
 #[test]
 #[ignore = "a helper process of pending_rebalance, not a test of its own"]
 fn zombie_member() {
@@ -92,17 +82,23 @@ fn zombie_member() {
     ) else {
         return;
     };
-    let session = std::env::var("PROSODY_ZOMBIE_SESSION_MS").unwrap_or(ZOMBIE_SESSION_MS.into());
-    let consumer = member(&group, &session);
-    consumer.subscribe(&[&topic]).expect("subscribe");
-    let mut told = false;
-    loop {
-        let _ = consumer.poll(Duration::from_millis(100));
-        if !told && consumer.assignment().is_ok_and(|a| a.count() > 0) {
-            println!("ZOMBIE ASSIGNED");
-            told = true;
-        }
-    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let consumer = consume(
+            Broker::Real,
+            &group,
+            &topic,
+            &[],
+            Arc::new(Handled::default()),
+        );
+        assert!(
+            eventually(Duration::from_secs(60), || consumer.assigned_partitions()
+                > 0)
+            .await
+        );
+        println!("ZOMBIE ASSIGNED");
+        std::future::pending::<()>().await;
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,11 +131,15 @@ async fn shutdown_during_a_pending_rebalance_commits_what_was_handled() {
     );
 
     let handled = Handled::default();
+    let shutdown_timeout = format!("{}s", SHUTDOWN_TIMEOUT.as_secs());
     let consumer = consume(
         broker,
         &group,
         &topic,
-        &[("max_concurrency", "4")],
+        &[
+            ("max_concurrency", "4"),
+            ("shutdown_timeout", &shutdown_timeout),
+        ],
         Arc::new(handled.clone()),
     );
     assert!(
@@ -150,20 +150,21 @@ async fn shutdown_during_a_pending_rebalance_commits_what_was_handled() {
         "our consumer shares the partitions and handles messages"
     );
 
-    // The zombie dies without leaving; a newcomer then starts a rebalance that waits for it.
+    // The zombie dies without leaving; a newcomer joins while its session still runs.
+    let at_kill = handled.total();
     zombie.kill().expect("kill the zombie");
     let _ = zombie.wait();
-    let newcomer = member(&group, "45000");
-    newcomer.subscribe(&[&topic]).expect("subscribe");
-    let done = Arc::new(AtomicBool::new(false));
-    let polling = Arc::clone(&done);
-    let newcomer = tokio::task::spawn_blocking(move || {
-        while !polling.load(Ordering::Relaxed) {
-            let _ = newcomer.poll(Duration::from_millis(100));
-        }
-    });
-    // Well inside the zombie's session: the rebalance is still pending.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let newcomer = consume(
+        broker,
+        &group,
+        &topic,
+        &[("shutdown_timeout", &shutdown_timeout)],
+        Arc::new(Handled::default()),
+    );
+    // Long enough for every member to hear of the newcomer (the classic protocol's heartbeat
+    // interval is 3 s) and handle more, well inside the zombie's session.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let before = handled.total();
     let stopping = Instant::now();
     consumer.shutdown().await;
     let stopped_in = stopping.elapsed();
@@ -178,10 +179,17 @@ async fn shutdown_during_a_pending_rebalance_commits_what_was_handled() {
          {stopped_in:?}; {redelivered} handled messages left uncommitted",
         handled.total()
     );
-    done.store(true, Ordering::Relaxed);
-    let _ = newcomer.await;
+    newcomer.shutdown().await;
+    assert!(
+        before > at_kill,
+        "the consumer kept handling while the zombie's session ran"
+    );
     assert_eq!(
         redelivered, 0,
         "everything handled before shutdown is committed"
+    );
+    assert!(
+        stopped_in < SHUTDOWN_TIMEOUT + STOP_GRACE,
+        "shutdown took {stopped_in:?}, beyond shutdown_timeout ({SHUTDOWN_TIMEOUT:?}) + {STOP_GRACE:?}"
     );
 }

@@ -13,9 +13,11 @@ use support::{consume, create_topic, eventually, produce_paced, unique, Broker, 
 const PARTITIONS: i32 = 4;
 const KEYS: usize = 40;
 const MESSAGES: usize = 4_000;
-const PER_BATCH: usize = 50;
-// 80 batches 50 ms apart: the stream lasts about four seconds plus send time.
-const PAUSE: Duration = Duration::from_millis(50);
+const PER_BATCH: usize = 25;
+// 160 batches 100 ms apart: the stream lasts about sixteen seconds plus send time, so it is
+// still flowing when a hand-over completes. Under the `consumer` group protocol each step of a
+// hand-over waits for the members' next heartbeat, 5 s apart by default.
+const PAUSE: Duration = Duration::from_millis(100);
 
 /// Panics unless each key's sequence numbers never go backwards in `recorder`'s own record.
 /// Redelivery after a rebalance may repeat a number, but a consumer must never see an older

@@ -122,8 +122,8 @@ fn owner(name: &str) -> Option<&'static str> {
         }
         "enable.idempotence" => "Prosody's producer is always idempotent",
         "transactional.id" => "Prosody's producer is not transactional",
-        "partition.assignment.strategy" | "group.protocol" => {
-            "Prosody's rebalance handling needs the classic protocol with cooperative-sticky"
+        "partition.assignment.strategy" => {
+            "Prosody's rebalance handling needs cooperative-sticky with the classic protocol"
         }
         "enable.partition.eof" => "Prosody's poll loop does not take end-of-partition events",
         "statistics.interval.ms" => "Prosody reads partition lag from librdkafka's statistics",

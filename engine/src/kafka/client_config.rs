@@ -121,7 +121,6 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
             millis(config.commit_interval).to_string(),
         )
         .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
         // A paused or resumed partition should not wait out a long broker-side fetch wait, and a
         // full local queue should not idle the fetcher for a second (librdkafka's default).
         .set("fetch.wait.max.ms", "100")
@@ -141,15 +140,42 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
     if let Some(instance) = &config.group_instance_id {
         client.set("group.instance.id", instance);
     }
-    if config.mock {
-        // When a member leaves, the mock coordinator holds the group open for the session
-        // timeout minus one second before a newcomer may join; a short session keeps a
-        // resubscribe (or a restart in tests) from stalling for 44 s.
-        client
-            .set("session.timeout.ms", "2000")
-            .set("heartbeat.interval.ms", "500");
+    if uses_consumer_protocol(config) {
+        // KIP-848: the coordinator assigns (always incrementally, like cooperative-sticky) and
+        // owns the session and heartbeat settings; librdkafka refuses the classic ones.
+        client.set("group.protocol", "consumer");
+    } else {
+        client.set("partition.assignment.strategy", "cooperative-sticky");
+        if config.mock {
+            // When a member leaves, the mock coordinator holds the group open for the session
+            // timeout minus one second before a newcomer may join; a short session keeps a
+            // resubscribe (or a restart in tests) from stalling for 44 s.
+            client
+                .set("session.timeout.ms", "2000")
+                .set("heartbeat.interval.ms", "500");
+        }
     }
     finish(client, config)
+}
+
+/// Whether the consumer joins its group with KIP-848's `consumer` protocol rather than the
+/// classic one: `kafka_config`'s `group.protocol` if set, otherwise yes, except in mock mode
+/// and with static membership.
+///
+/// Under the classic protocol a member that dies holds up every rebalance until its session
+/// expires (45 s by default): the others' JoinGroup requests wait at the coordinator, and the
+/// broker answers a connection's requests in order, so their commits and leaves wait behind
+/// them. A graceful stop in that window could commit nothing. The `consumer` protocol has no
+/// such barrier: members heartbeat and commit throughout, and only the dead member's
+/// partitions wait. It needs Kafka 4.0 or later. The mock cluster's `consumer` protocol
+/// heartbeats every 3 s, which clients cannot shorten, and a static member restarted after a
+/// crash would be refused (`UNRELEASED_INSTANCE_ID`) until its old session expired; both keep
+/// the classic protocol.
+pub(crate) fn uses_consumer_protocol(config: &Config) -> bool {
+    match config.kafka_config.get("group.protocol") {
+        Some(protocol) => protocol.eq_ignore_ascii_case("consumer"),
+        None => !config.mock && config.group_instance_id.is_none(),
+    }
 }
 
 fn millis(duration: std::time::Duration) -> u64 {
@@ -197,6 +223,37 @@ mod tests {
         }
         let consumer = consumer_config(&config, "billing").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(consumer.get("enable.auto.offset.store"), Some("false"));
+    }
+
+    #[test]
+    fn a_consumer_uses_the_consumer_protocol_unless_mock_static_or_told_otherwise() {
+        let built = |options: &[(&str, &str)]| {
+            let mut all = vec![("group_id", "billing")];
+            all.extend_from_slice(options);
+            if !options.iter().any(|(name, _)| *name == "mock") {
+                all.push(("bootstrap_servers", "127.0.0.1:9092"));
+            }
+            let config = Config::from_options_with_env(all, |_| None)
+                .unwrap_or_else(|error| panic!("{error}"));
+            let client = consumer_config(&config, "billing").unwrap_or_else(|e| panic!("{e}"));
+            (
+                client.get("group.protocol").map(str::to_owned),
+                client
+                    .get("partition.assignment.strategy")
+                    .map(str::to_owned),
+            )
+        };
+        let consumer = (Some("consumer".to_owned()), None);
+        let classic = (None, Some("cooperative-sticky".to_owned()));
+        assert_eq!(built(&[]), consumer);
+        assert_eq!(built(&[("mock", "true")]), classic);
+        assert_eq!(built(&[("group_instance_id", "worker-1")]), classic);
+        let told = r#"{"group.protocol":"classic"}"#;
+        let (protocol, strategy) = built(&[("kafka_config", told)]);
+        assert_eq!(protocol.as_deref(), Some("classic"));
+        assert_eq!(strategy.as_deref(), Some("cooperative-sticky"));
+        let told = r#"{"group.protocol":"consumer"}"#;
+        assert_eq!(built(&[("mock", "true"), ("kafka_config", told)]), consumer);
     }
 
     #[test]
