@@ -104,7 +104,13 @@ pub(crate) fn telemetry_config(config: &Config) -> Result<ClientConfig> {
 }
 
 /// A group consumer: offsets are stored by the engine and committed every `commit_interval`.
-pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientConfig> {
+/// It joins with the `consumer` group protocol when `consumer_protocol` is true (see
+/// `kafka::group_protocol`), else with the classic one.
+pub(crate) fn consumer_config(
+    config: &Config,
+    group_id: &str,
+    consumer_protocol: bool,
+) -> Result<ClientConfig> {
     let mut client = base_config(config)?;
     client
         .set("group.id", group_id)
@@ -140,7 +146,7 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
     if let Some(instance) = &config.group_instance_id {
         client.set("group.instance.id", instance);
     }
-    if uses_consumer_protocol(config) {
+    if consumer_protocol {
         // KIP-848: the coordinator assigns (always incrementally, like cooperative-sticky) and
         // owns the session and heartbeat settings; librdkafka refuses the classic ones.
         client.set("group.protocol", "consumer");
@@ -158,9 +164,10 @@ pub(crate) fn consumer_config(config: &Config, group_id: &str) -> Result<ClientC
     finish(client, config)
 }
 
-/// Whether the consumer joins its group with KIP-848's `consumer` protocol rather than the
+/// Whether the consumer may join its group with KIP-848's `consumer` protocol rather than the
 /// classic one: `kafka_config`'s `group.protocol` if set, otherwise yes, except in mock mode
-/// and with static membership.
+/// and with static membership (and then only if the cluster offers it: see
+/// `kafka::group_protocol`).
 ///
 /// Under the classic protocol a member that dies holds up every rebalance until its session
 /// expires (45 s by default): the others' JoinGroup requests wait at the coordinator, and the
@@ -206,7 +213,7 @@ mod tests {
         let config = config(r#"{"client.id":"billing-7","fetch.wait.max.ms":"250"}"#);
         let built = [
             ("producer", producer_config(&config)),
-            ("consumer", consumer_config(&config, "billing")),
+            ("consumer", consumer_config(&config, "billing", false)),
             ("admin", admin_config(&config)),
             ("loader", loader_config(&config, "billing")),
             ("telemetry", telemetry_config(&config)),
@@ -221,7 +228,7 @@ mod tests {
                 "{role}"
             );
         }
-        let consumer = consumer_config(&config, "billing").unwrap_or_else(|e| panic!("{e}"));
+        let consumer = consumer_config(&config, "billing", false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(consumer.get("enable.auto.offset.store"), Some("false"));
     }
 
@@ -235,7 +242,8 @@ mod tests {
             }
             let config = Config::from_options_with_env(all, |_| None)
                 .unwrap_or_else(|error| panic!("{error}"));
-            let client = consumer_config(&config, "billing").unwrap_or_else(|e| panic!("{e}"));
+            let client = consumer_config(&config, "billing", uses_consumer_protocol(&config))
+                .unwrap_or_else(|e| panic!("{e}"));
             (
                 client.get("group.protocol").map(str::to_owned),
                 client

@@ -9,6 +9,7 @@
 mod admin;
 mod client_config;
 mod error;
+mod group_protocol;
 mod limits;
 pub(crate) mod loader;
 mod log;
@@ -20,6 +21,7 @@ mod telemetry;
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub(crate) use client_config::consumer_config;
 pub(crate) use error::{is_retriable, KafkaError};
+pub(crate) use group_protocol::joins_with_consumer_protocol;
 pub use limits::MAX_RECORD_BYTES;
 pub(crate) use log::{
     forward as forward_log, forward_error, is_access_failure, is_connection_failure,

@@ -28,7 +28,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::config::Config;
 use crate::consumer::reachability::REPORT_AFTER;
 use crate::error::{Error, Result};
-use crate::kafka::{consumer_config, is_connection_failure};
+use crate::kafka::{consumer_config, is_connection_failure, joins_with_consumer_protocol};
 
 mod backpressure;
 mod queues;
@@ -102,7 +102,8 @@ impl PollLoop {
     /// Creates the group consumer, subscribes it to `config.subscribed_topics` and runs the loop
     /// on a thread of its own, which owns the consumer until shutdown.
     pub(crate) fn start(config: &Config, shared: Arc<Shared>) -> Result<PollThread> {
-        let client_config = consumer_config(config, &shared.settings.group_id)?;
+        let consumer_protocol = joins_with_consumer_protocol(config);
+        let client_config = consumer_config(config, &shared.settings.group_id, consumer_protocol)?;
         let context = RebalanceContext::new(Arc::clone(&shared));
         let mut consumer: BaseConsumer<RebalanceContext> = client_config
             .create_with_context(context)

@@ -69,7 +69,12 @@ async fn the_rate_counts_an_event_once_however_often_it_retries_in_place() {
     let rate = Arc::new(FailureRate::new(Duration::from_secs(60)));
     rate.record(true, Instant::now());
     rate.record(false, Instant::now());
-    let inner = Scripted::new([transient("down"), transient("down"), transient("down"), ok()]);
+    let inner = Scripted::new([
+        transient("down"),
+        transient("down"),
+        transient("down"),
+        ok(),
+    ]);
     let defer = layer(&rate).layer(Arc::clone(&inner));
     let outcome = defer
         .on_message(context("k").0, message("k", json!({})))
