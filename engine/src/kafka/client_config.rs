@@ -177,13 +177,23 @@ pub(crate) fn consumer_config(
 /// partitions wait. It needs Kafka 4.0 or later. The mock cluster's `consumer` protocol
 /// heartbeats every 3 s, which clients cannot shorten, and a static member restarted after a
 /// crash would be refused (`UNRELEASED_INSTANCE_ID`) until its old session expired; both keep
-/// the classic protocol.
+/// the classic protocol. So does a `kafka_config` that tunes the classic protocol's session
+/// (librdkafka refuses those settings under the other one).
 pub(crate) fn uses_consumer_protocol(config: &Config) -> bool {
     match config.kafka_config.get("group.protocol") {
         Some(protocol) => protocol.eq_ignore_ascii_case("consumer"),
-        None => !config.mock && config.group_instance_id.is_none(),
+        None => {
+            !config.mock
+                && config.group_instance_id.is_none()
+                && CLASSIC_ONLY
+                    .iter()
+                    .all(|name| config.kafka_config.get(name).is_none())
+        }
     }
 }
+
+/// Consumer settings that only the classic group protocol takes.
+const CLASSIC_ONLY: [&str; 2] = ["session.timeout.ms", "heartbeat.interval.ms"];
 
 fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis())
@@ -262,6 +272,8 @@ mod tests {
         assert_eq!(strategy.as_deref(), Some("cooperative-sticky"));
         let told = r#"{"group.protocol":"consumer"}"#;
         assert_eq!(built(&[("mock", "true"), ("kafka_config", told)]), consumer);
+        let tuned = r#"{"session.timeout.ms":"10000"}"#;
+        assert_eq!(built(&[("kafka_config", tuned)]), classic);
     }
 
     #[test]
