@@ -1,12 +1,14 @@
 //! `cassandra_user` and `cassandra_password` against a Cassandra that requires a login
 //! (`PasswordAuthenticator`): the right password connects and migrates, a wrong or missing one
 //! fails at once with an error that says authentication failed and never shows the password.
+//! The same server also takes TLS: `cassandra_tls_ca` with its CA connects, an unrelated CA is
+//! refused as an untrusted certificate, and an unreadable CA file is named.
 //!
-//! The server is a second Cassandra that `script/test` starts with
-//! `PROSODY_CASSANDRA_PORT=19042 PROSODY_CASSANDRA_AUTH=password script/services start cassandra`
-//! (its own `PROSODY_SERVICES_HOME`), and names in `PROSODY_CASSANDRA_AUTH_NODES`. Without that
-//! variable each test returns early and says why; with it, a server that does not answer fails
-//! the test.
+//! The server is a second Cassandra that `script/test` starts with `PROSODY_CASSANDRA_PORT=19042
+//! PROSODY_CASSANDRA_AUTH=password PROSODY_CASSANDRA_TLS=1 script/services start cassandra` (its
+//! own `PROSODY_SERVICES_HOME`), and names in `PROSODY_CASSANDRA_AUTH_NODES`, with its TLS
+//! directory in `PROSODY_CASSANDRA_TLS_DIR`. Without those variables each test returns early and
+//! says why; with them, a server that does not answer fails the test.
 
 mod support;
 
@@ -31,6 +33,16 @@ fn auth_nodes() -> Option<String> {
         );
     }
     nodes
+}
+
+/// The auth Cassandra's TLS directory (`ca.pem`, `untrusted-ca.pem`), or `None` after saying
+/// why the test cannot run.
+fn tls_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("PROSODY_CASSANDRA_TLS_DIR").map(std::path::PathBuf::from);
+    if dir.is_none() {
+        eprintln!("skipped: PROSODY_CASSANDRA_TLS_DIR is not set (script/test sets it)");
+    }
+    dir
 }
 
 fn config(nodes: &str, login: &[(&str, &str)]) -> Config {
@@ -135,4 +147,71 @@ async fn a_wrong_password_does_not_borrow_a_session_logged_in_with_the_right_one
         .await
         .expect_err("login refused");
     assert!(error.to_string().contains("bad credentials"), "{error}");
+}
+
+/// The right login over TLS, trusting `ca` (a file in the TLS directory).
+async fn connect_over_tls(ca: &str) -> Option<prosody_engine::Result<Cassandra>> {
+    let (Some(nodes), Some(dir)) = (auth_nodes(), tls_dir()) else {
+        return None;
+    };
+    let ca = dir.join(ca).to_string_lossy().into_owned();
+    let config = config(
+        &nodes,
+        &[
+            ("cassandra_user", USER),
+            ("cassandra_password", PASSWORD),
+            ("cassandra_tls_ca", &ca),
+        ],
+    );
+    Some(Cassandra::connect(&config).await)
+}
+
+#[tokio::test]
+async fn tls_with_the_servers_ca_connects_and_migrates() {
+    let Some(connected) = connect_over_tls("ca.pem").await else {
+        return;
+    };
+    let cassandra = connected.expect("TLS connection with the server's CA");
+    assert!(cassandra
+        .release_version()
+        .await
+        .expect("version")
+        .starts_with("5."));
+    cassandra.migrate().await.expect("migrations over TLS");
+}
+
+#[tokio::test]
+async fn tls_with_an_unrelated_ca_is_refused_as_an_untrusted_certificate() {
+    let started = Instant::now();
+    let Some(connected) = connect_over_tls("untrusted-ca.pem").await else {
+        return;
+    };
+    let message = connected.expect_err("untrusted certificate").to_string();
+    eprintln!("refused in {:?}: {message}", started.elapsed());
+    assert!(
+        started.elapsed() < REPORTED_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(message.contains("certificate verify failed"), "{message}");
+}
+
+#[tokio::test]
+async fn an_unreadable_ca_file_is_named() {
+    let config = Config::from_options_with_env(
+        [
+            ("cassandra_nodes", "127.0.0.1:1"),
+            ("cassandra_tls_ca", "/nonexistent/prosody-ca.pem"),
+        ],
+        |_| None,
+    )
+    .expect("valid");
+    let message = Cassandra::connect(&config)
+        .await
+        .expect_err("no CA file")
+        .to_string();
+    assert!(
+        message.contains("`cassandra_tls_ca` (/nonexistent/prosody-ca.pem)"),
+        "{message}"
+    );
 }

@@ -86,6 +86,8 @@ module Prosody
   # cassandra_keyspace         String    PROSODY_CASSANDRA_KEYSPACE         prosody
   # cassandra_user             String    PROSODY_CASSANDRA_USER             (none)
   # cassandra_password         String    PROSODY_CASSANDRA_PASSWORD         (none)
+  # cassandra_tls              Bool      PROSODY_CASSANDRA_TLS              false
+  # cassandra_tls_ca           String    PROSODY_CASSANDRA_TLS_CA           (system CAs)
   # cassandra_datacenter       String    PROSODY_CASSANDRA_DATACENTER       (none)
   # cassandra_rack             String    PROSODY_CASSANDRA_RACK             (none)
   # cassandra_retention        Duration  PROSODY_CASSANDRA_RETENTION        1y

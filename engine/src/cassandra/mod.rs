@@ -28,6 +28,7 @@
 
 mod migrate;
 mod shared;
+mod tls;
 
 use std::sync::Arc;
 
@@ -76,7 +77,8 @@ impl Cassandra {
         }
         let mut builder = SessionBuilder::new()
             .known_nodes(&config.cassandra_nodes)
-            .default_execution_profile_handle(execution_profile(config).into_handle());
+            .default_execution_profile_handle(execution_profile(config).into_handle())
+            .tls_context(tls::context(config)?);
         match (&config.cassandra_user, &config.cassandra_password) {
             (Some(user), Some(password)) => builder = builder.user(user, password),
             (None, None) => {}

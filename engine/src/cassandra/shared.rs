@@ -56,14 +56,16 @@ impl SharedCassandra {
             hasher.finish()
         });
         let identity = format!(
-            "{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}",
+            "{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
             std::process::id(),
             config.cassandra_nodes,
             config.cassandra_keyspace,
             config.cassandra_user,
             password,
             config.cassandra_datacenter,
-            config.cassandra_rack
+            config.cassandra_rack,
+            config.cassandra_tls,
+            config.cassandra_tls_ca
         );
         let cell = Arc::clone(
             SESSIONS

@@ -309,6 +309,12 @@ options! {
     CASSANDRA_PASSWORD cassandra_password: Option<String> = None, secret,
         "PROSODY_CASSANDRA_PASSWORD", String, "(none)",
         "Password for Cassandra authentication.";
+    CASSANDRA_TLS cassandra_tls: bool = false, boolean,
+        "PROSODY_CASSANDRA_TLS", Bool, "false",
+        "Connect to Cassandra over TLS, checking its certificate and host name.";
+    CASSANDRA_TLS_CA cassandra_tls_ca: Option<String> = None, name,
+        "PROSODY_CASSANDRA_TLS_CA", String, "(system CAs)",
+        "PEM file of the CAs trusted for Cassandra's certificate; setting it turns TLS on.";
     CASSANDRA_DATACENTER cassandra_datacenter: Option<String> = None, name,
         "PROSODY_CASSANDRA_DATACENTER", String, "(none)",
         "Datacenter preferred when routing Cassandra queries.";

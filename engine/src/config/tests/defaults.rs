@@ -82,17 +82,17 @@ fn literal_default_texts_parse_to_the_actual_defaults() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 38);
+    assert_eq!(checked, 39);
 }
 
 #[test]
 fn catalogue_covers_every_option_once_with_conventional_env_names() {
     let options = Config::options();
-    assert_eq!(options.len(), 54);
+    assert_eq!(options.len(), 56);
     let names: HashSet<_> = options.iter().map(|s| s.name).collect();
     let envs: HashSet<_> = options.iter().map(|s| s.env).collect();
-    assert_eq!(names.len(), 54);
-    assert_eq!(envs.len(), 54);
+    assert_eq!(names.len(), 56);
+    assert_eq!(envs.len(), 56);
     for spec in options {
         let conventional = format!("PROSODY_{}", spec.name.to_ascii_uppercase());
         if spec.name == "max_retry_delay" {

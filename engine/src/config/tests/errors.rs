@@ -34,7 +34,7 @@ fn bad_values_name_the_option_and_the_env_var_only_when_read_from_it() {
         assert!(explicit.to_string().starts_with(&prefix), "{explicit}");
         checked += 1;
     }
-    assert_eq!(checked, 41);
+    assert_eq!(checked, 42);
 }
 
 #[test]
