@@ -161,7 +161,8 @@ async fn concurrent_migrators_apply_each_file_exactly_once() {
             "0001_dedup.cql",
             "0002_timers.cql",
             "0003_defer.cql",
-            "0004_deferred_timers.cql"
+            "0004_deferred_timers.cql",
+            "0005_timer_trace.cql"
         ],
         "each file applied by exactly one migrator"
     );
@@ -174,7 +175,8 @@ async fn concurrent_migrators_apply_each_file_exactly_once() {
             "0001_dedup.cql",
             "0002_timers.cql",
             "0003_defer.cql",
-            "0004_deferred_timers.cql"
+            "0004_deferred_timers.cql",
+            "0005_timer_trace.cql"
         ]
     );
     assert!(recorded.iter().all(|(_, checksum)| checksum.len() == 64));

@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::consumer::backlogs::Backlogs;
 use crate::consumer::shared::Shared;
 use crate::error::{ErrorClass, HandlerError};
 use crate::handler::{Context, Handler, HandlerFuture, Message};
+use crate::otel;
 use crate::qos::Class;
 use crate::timers::{DueTimer, PartitionTimers, TimerSegment};
 
@@ -98,11 +100,18 @@ impl Scope {
                         .stats
                         .dispatched
                         .fetch_add(1, Ordering::Relaxed);
+                    let span = scope.shared.settings.spans.receive(&message);
+                    let span_context = otel::context_of(&span);
+                    let message = message.within_span(span_context);
+                    let context = context.within_span(span_context);
                     let outcome = scope
                         .call(context, false, |handler, context| {
                             handler.on_message(context, message)
                         })
+                        .instrument(span.clone())
                         .await;
+                    otel::record_outcome(&span, outcome_name(&outcome));
+                    drop(span);
                     let settled = match &outcome {
                         Some(Err(error)) if error.is_deferred() && scope.backlogs.is_some() => {
                             tracing::info!(partition = %scope.label, key = &*key, offset, %error, "deferring the key");
@@ -175,5 +184,19 @@ impl Scope {
                 false
             }
         }
+    }
+}
+
+/// How an event's handling ended, as its span's `outcome` attribute.
+pub(super) fn outcome_name(outcome: &Option<Result<(), HandlerError>>) -> &'static str {
+    match outcome {
+        Some(Ok(())) => "success",
+        Some(Err(error)) if error.is_deferred() => "deferred",
+        Some(Err(error)) => match error.class() {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Terminal => "terminal",
+        },
+        None => "panicked",
     }
 }

@@ -7,6 +7,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::error::{Error, Result};
 use crate::qos::Permit;
 use crate::timers::{PartitionTimers, TimerSegment, TimerTime};
+use crate::trace::TraceParent;
 
 /// Per-event context: the event's key, its cancellation signal and the key's timers.
 ///
@@ -43,6 +44,8 @@ pub struct Context {
     /// A handler permit the consumer took before the event entered the stack, for its first
     /// attempt; shared by the event's clones, taken once.
     first_permit: Option<Arc<Mutex<Option<Permit>>>>,
+    /// The context of the span handling the event, while spans are exported.
+    span: Option<TraceParent>,
 }
 
 impl Context {
@@ -54,6 +57,7 @@ impl Context {
             attempt: 1,
             deferred: false,
             first_permit: None,
+            span: None,
         }
     }
 
@@ -69,6 +73,7 @@ impl Context {
             attempt: 1,
             deferred: false,
             first_permit: None,
+            span: None,
         }
     }
 
@@ -113,6 +118,7 @@ impl Context {
             attempt: self.attempt,
             deferred: self.deferred,
             first_permit: self.first_permit.clone(),
+            span: self.span,
         }
     }
 
@@ -129,6 +135,23 @@ impl Context {
     pub(crate) fn with_first_permit(mut self, permit: Permit) -> Self {
         self.first_permit = Some(Arc::new(Mutex::new(Some(permit))));
         self
+    }
+
+    /// The same context, inside the span whose context is `span`.
+    pub(crate) fn within_span(mut self, span: Option<TraceParent>) -> Self {
+        self.span = span;
+        self
+    }
+
+    /// The context of the exported span handling this event (its `receive` or `trigger`), so
+    /// that work done for the event continues that span's trace; `None` while no spans are
+    /// exported.
+    ///
+    /// ```
+    /// assert_eq!(prosody_engine::Context::detached("key-1").trace_context(), None);
+    /// ```
+    pub fn trace_context(&self) -> Option<TraceParent> {
+        self.span
     }
 
     /// The permit taken for the first attempt, if it is still unused.
@@ -185,7 +208,7 @@ impl Context {
     /// recovers, it joins the key's deferred backlog behind everything already there, so it
     /// never overtakes a deferred message or timer.
     pub async fn schedule(&self, time: TimerTime) -> Result<()> {
-        self.timers()?.schedule(&self.key, time).await
+        self.timers()?.schedule(&self.key, time, self.span).await
     }
 
     /// Removes the timer for this key at `time`, if any, whether stored or deferred.
@@ -195,7 +218,9 @@ impl Context {
 
     /// Replaces every timer of this key, stored or deferred, with one at `time`.
     pub async fn clear_and_schedule(&self, time: TimerTime) -> Result<()> {
-        self.timers()?.clear_and_schedule(&self.key, time).await
+        self.timers()?
+            .clear_and_schedule(&self.key, time, self.span)
+            .await
     }
 
     /// Removes every timer of this key, stored or deferred. A deferred backlog left empty goes
