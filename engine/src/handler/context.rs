@@ -44,8 +44,9 @@ pub struct Context {
     /// A handler permit the consumer took before the event entered the stack, for its first
     /// attempt; shared by the event's clones, taken once.
     first_permit: Option<Arc<Mutex<Option<Permit>>>>,
-    /// The context of the span handling the event, while spans are exported.
-    span: Option<TraceParent>,
+    /// The context of the span handling the event, while spans are exported. Behind a pointer
+    /// so that contexts, made per event and per attempt, stay small when tracing is off.
+    span: Option<Arc<TraceParent>>,
 }
 
 impl Context {
@@ -118,7 +119,7 @@ impl Context {
             attempt: self.attempt,
             deferred: self.deferred,
             first_permit: self.first_permit.clone(),
-            span: self.span,
+            span: self.span.clone(),
         }
     }
 
@@ -139,7 +140,7 @@ impl Context {
 
     /// The same context, inside the span whose context is `span`.
     pub(crate) fn within_span(mut self, span: Option<TraceParent>) -> Self {
-        self.span = span;
+        self.span = span.map(Arc::new);
         self
     }
 
@@ -151,7 +152,7 @@ impl Context {
     /// assert_eq!(prosody_engine::Context::detached("key-1").trace_context(), None);
     /// ```
     pub fn trace_context(&self) -> Option<TraceParent> {
-        self.span
+        self.span.as_deref().copied()
     }
 
     /// The permit taken for the first attempt, if it is still unused.
@@ -208,7 +209,9 @@ impl Context {
     /// recovers, it joins the key's deferred backlog behind everything already there, so it
     /// never overtakes a deferred message or timer.
     pub async fn schedule(&self, time: TimerTime) -> Result<()> {
-        self.timers()?.schedule(&self.key, time, self.span).await
+        self.timers()?
+            .schedule(&self.key, time, self.trace_context())
+            .await
     }
 
     /// Removes the timer for this key at `time`, if any, whether stored or deferred.
@@ -219,7 +222,7 @@ impl Context {
     /// Replaces every timer of this key, stored or deferred, with one at `time`.
     pub async fn clear_and_schedule(&self, time: TimerTime) -> Result<()> {
         self.timers()?
-            .clear_and_schedule(&self.key, time, self.span)
+            .clear_and_schedule(&self.key, time, self.trace_context())
             .await
     }
 

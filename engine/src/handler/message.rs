@@ -19,8 +19,9 @@ pub struct Message {
     key: Arc<str>,
     // Shared, so the retry layer's per-attempt clone copies a pointer, not the payload.
     payload: Arc<serde_json::Value>,
-    /// The context of the span handling this message, while spans are exported.
-    span: Option<TraceParent>,
+    /// The context of the span handling this message, while spans are exported. Behind a
+    /// pointer so that messages stay small when tracing is off.
+    span: Option<Arc<TraceParent>>,
 }
 
 impl std::fmt::Debug for Message {
@@ -88,7 +89,7 @@ impl Message {
 
     /// This message, handled inside the span whose context is `span`.
     pub(crate) fn within_span(mut self, span: Option<TraceParent>) -> Self {
-        self.span = span;
+        self.span = span.map(Arc::new);
         self
     }
 
@@ -158,7 +159,10 @@ impl Message {
     /// assert_eq!(message.trace_context(), None);
     /// ```
     pub fn trace_context(&self) -> Option<TraceParent> {
-        self.span.or_else(|| self.trace_parent())
+        self.span
+            .as_deref()
+            .copied()
+            .or_else(|| self.trace_parent())
     }
 
     /// The decoded JSON payload.
