@@ -6,9 +6,10 @@ mod otel_support;
 mod support;
 
 use otel_support::scenarios::{
-    block_on, child_messages_and_follows_from_timers, filtered_messages_get_a_span_event,
-    follows_from_messages_and_child_timers, Protocol,
+    block_on, child_messages_and_follows_from_timers, follows_from_messages_and_child_timers,
+    Protocol,
 };
+use otel_support::single::{deferred_messages_get_a_load_span, filtered_messages_get_a_span_event};
 use support::Broker;
 
 #[test]
@@ -48,5 +49,21 @@ fn real_follows_from_messages_and_child_timers() {
     block_on(
         Protocol::HttpProtobuf,
         follows_from_messages_and_child_timers(Broker::Real),
+    );
+}
+
+#[test]
+fn mock_deferred_messages_get_a_load_span() {
+    block_on(
+        Protocol::HttpProtobuf,
+        deferred_messages_get_a_load_span(Broker::Mock),
+    );
+}
+
+#[test]
+fn real_deferred_messages_get_a_load_span() {
+    block_on(
+        Protocol::HttpProtobuf,
+        deferred_messages_get_a_load_span(Broker::Real),
     );
 }

@@ -100,18 +100,16 @@ impl Scope {
                         .stats
                         .dispatched
                         .fetch_add(1, Ordering::Relaxed);
-                    let span = scope.shared.settings.spans.receive(&message);
-                    let span_context = otel::context_of(&span);
-                    let message = message.within_span(span_context);
-                    let context = context.within_span(span_context);
-                    let outcome = scope
-                        .call(context, false, |handler, context| {
-                            handler.on_message(context, message)
-                        })
-                        .instrument(span.clone())
-                        .await;
-                    otel::record_outcome(&span, outcome_name(&outcome));
-                    drop(span);
+                    // Boxed when traced, so the common future carries no span.
+                    let outcome = if otel::enabled() {
+                        Box::pin(scope.call_in_receive_span(context, message)).await
+                    } else {
+                        scope
+                            .call(context, false, |handler, context| {
+                                handler.on_message(context, message)
+                            })
+                            .await
+                    };
                     let settled = match &outcome {
                         Some(Err(error)) if error.is_deferred() && scope.backlogs.is_some() => {
                             tracing::info!(partition = %scope.label, key = &*key, offset, %error, "deferring the key");
@@ -163,6 +161,26 @@ impl Scope {
             .catch_unwind()
             .await
             .ok()
+    }
+
+    /// Runs a message's handler inside its `receive` span, which records the outcome.
+    async fn call_in_receive_span(
+        &self,
+        context: Context,
+        message: Message,
+    ) -> Option<Result<(), HandlerError>> {
+        let span = self.shared.settings.spans.receive(&message);
+        let span_context = otel::context_of(&span);
+        let message = message.within_span(span_context);
+        let context = context.within_span(span_context);
+        let outcome = self
+            .call(context, false, |handler, context| {
+                handler.on_message(context, message)
+            })
+            .instrument(span.clone())
+            .await;
+        otel::record_outcome(&span, outcome_name(&outcome));
+        outcome
     }
 
     /// Whether an outcome is final (the event is done with), logging failures.

@@ -179,15 +179,27 @@ impl Producer {
         extra_headers: &[(&str, &[u8])],
         parent: Option<TraceParent>,
     ) -> Result<Delivery> {
+        if otel::enabled() {
+            // Boxed, so a send made while nothing is exported carries no span.
+            return Box::pin(self.send_in_span(topic, key, payload, extra_headers, parent)).await;
+        }
+        let trace = parent.map_or_else(TraceParent::new_root, |parent| parent.child());
+        self.send_measured(topic, key, payload, extra_headers, trace)
+            .await
+    }
+
+    /// A send inside its `send` span, whose id the record's `traceparent` names.
+    async fn send_in_span(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        extra_headers: &[(&str, &[u8])],
+        parent: Option<TraceParent>,
+    ) -> Result<Delivery> {
         let span = otel::send(topic, key, parent);
-        // The header names the exported `send` span; without one, a fresh id in the same trace.
         let trace = otel::context_of(&span)
             .unwrap_or_else(|| parent.map_or_else(TraceParent::new_root, |parent| parent.child()));
-        if span.is_disabled() {
-            return self
-                .send_measured(topic, key, payload, extra_headers, trace)
-                .await;
-        }
         let result = self
             .send_measured(topic, key, payload, extra_headers, trace)
             .instrument(span.clone())

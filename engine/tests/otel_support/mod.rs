@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod scenarios;
+pub mod single;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{Collector, Got};
 use crate::support::{config, create_topic, unique, Broker};
 
-const LIMIT: Duration = Duration::from_secs(30);
+pub const LIMIT: Duration = Duration::from_secs(30);
 
 static RUNTIME: ProcessRuntime = ProcessRuntime::new("otel-test", 2);
 
@@ -28,7 +28,7 @@ pub enum Protocol {
 static PROTOCOL: OnceLock<Protocol> = OnceLock::new();
 
 /// The receiver, started once, with the exporter's variables pointing at it.
-fn collector() -> Collector {
+pub fn collector() -> Collector {
     static COLLECTOR: OnceLock<Collector> = OnceLock::new();
     COLLECTOR
         .get_or_init(|| {
@@ -81,7 +81,7 @@ impl Handler for Forward {
 }
 
 /// Accepts everything.
-struct Sink;
+pub struct Sink;
 
 impl Handler for Sink {
     fn on_message(&self, _: Context, _: Message) -> HandlerFuture {
@@ -275,59 +275,6 @@ pub async fn follows_from_messages_and_child_timers(broker: Broker) {
     assert_eq!(
         trigger.parent, received.id,
         "under the span that scheduled it"
-    );
-}
-
-/// A record this group produced itself is filtered; its receive span says why.
-pub async fn filtered_messages_get_a_span_event(broker: Broker) {
-    let collector = collector();
-    let (topic, group) = (unique("otel-loop"), unique("otel-loop-group"));
-    if broker == Broker::Real {
-        create_topic(broker, &topic, 1).await;
-    }
-    let producer = Producer::new(&config(
-        broker,
-        &[("source_system", &group), ("send_timeout", "30s")],
-    ))
-    .expect("producer");
-    let consumer = Consumer::subscribe(
-        &config(
-            broker,
-            &[("group_id", &group), ("subscribed_topics", &topic)],
-        ),
-        Arc::new(Sink),
-        tokio::runtime::Handle::current(),
-    )
-    .expect("consumer");
-    let key = unique("looped");
-    producer.send(&topic, &key, &json!({})).await.expect("send");
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    let span = loop {
-        prosody_engine::otel::flush().await;
-        let found = collector
-            .spans()
-            .into_iter()
-            .find(|s| s.name == "receive" && s.attr("messaging.kafka.message.key") == key);
-        if let Some(span) = found {
-            break span;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no receive span for the looped record"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    consumer.shutdown().await;
-    let event = span
-        .events
-        .iter()
-        .find(|(name, _)| name == "message.filtered");
-    assert_eq!(
-        event
-            .and_then(|(_, attributes)| attributes.get("reason"))
-            .map(String::as_str),
-        Some("source-system-loop"),
-        "{span:#?}"
     );
 }
 
