@@ -1,6 +1,6 @@
 //! OpenTelemetry spans, exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //!
-//! The engine makes its spans with `tracing` under one target ([`SPAN_TARGET`]): `receive`
+//! The engine makes its spans with `tracing` under one target (`prosody_engine::otel`): `receive`
 //! (a consumed message, all its attempts), `load` (a deferred message read back), `trigger`
 //! (a timer firing) and `send` (a produced record). [`layer`] turns them into OpenTelemetry
 //! spans; whoever owns the process's `tracing` subscriber adds it (the Ruby extension does).
