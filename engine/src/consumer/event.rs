@@ -173,12 +173,14 @@ impl Scope {
         let span_context = otel::context_of(&span);
         let message = message.within_span(span_context);
         let context = context.within_span(span_context);
+        let attempts = context.event_span();
         let outcome = self
             .call(context, false, |handler, context| {
                 handler.on_message(context, message)
             })
             .instrument(span.clone())
             .await;
+        otel::record_attempt(&span, attempts.map_or(0, |noted| noted.attempt()));
         otel::record_outcome(&span, outcome_name(&outcome));
         outcome
     }

@@ -194,13 +194,18 @@ impl Scope {
                 Some(message) => {
                     self.shared.stats.dispatched.fetch_add(1, Ordering::Relaxed);
                     let span = self.shared.settings.spans.load(&message);
-                    let message = message.within_span(crate::otel::context_of(&span));
+                    let span_context = crate::otel::context_of(&span);
+                    let message = message.within_span(span_context);
+                    let retry = retry.within_span(span_context);
+                    let attempts = retry.event_span();
                     let outcome = self
                         .call(retry, true, |handler, retry| {
                             handler.on_message(retry, message)
                         })
                         .instrument(span.clone())
                         .await;
+                    let attempt = attempts.map_or(0, |noted| noted.attempt());
+                    crate::otel::record_attempt(&span, attempt);
                     crate::otel::record_outcome(&span, super::event::outcome_name(&outcome));
                     self.judge(key, &format!("offset {offset}"), retries, outcome)
                 }

@@ -38,12 +38,15 @@ impl Scope {
                 scheduled_by,
             );
             let context = context.within_span(crate::otel::context_of(&span));
+            let attempts = context.event_span();
             let outcome = self
                 .call(context, false, |handler, context| {
                     handler.on_timer(context, timer)
                 })
                 .instrument(span.clone())
                 .await;
+            let attempt = attempts.map_or(0, |noted| noted.attempt());
+            crate::otel::record_attempt(&span, attempt);
             crate::otel::record_outcome(&span, super::event::outcome_name(&outcome));
             match outcome {
                 Some(Err(error)) if error.is_deferred() && self.backlogs.is_some() => {

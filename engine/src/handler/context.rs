@@ -1,5 +1,6 @@
 //! What a handler may ask of the engine while it runs.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -44,9 +45,10 @@ pub struct Context {
     /// A handler permit the consumer took before the event entered the stack, for its first
     /// attempt; shared by the event's clones, taken once.
     first_permit: Option<Arc<Mutex<Option<Permit>>>>,
-    /// The context of the span handling the event, while spans are exported. Behind a pointer
-    /// so that contexts, made per event and per attempt, stay small when tracing is off.
-    span: Option<Arc<TraceParent>>,
+    /// The span handling the event, while spans are exported. Behind a pointer so that
+    /// contexts, made per event and per attempt, stay small when tracing is off; shared by the
+    /// event's attempts, which note their number in it.
+    span: Option<Arc<EventSpan>>,
 }
 
 impl Context {
@@ -140,8 +142,25 @@ impl Context {
 
     /// The same context, inside the span whose context is `span`.
     pub(crate) fn within_span(mut self, span: Option<TraceParent>) -> Self {
-        self.span = span.map(Arc::new);
+        self.span = span.map(|trace| {
+            Arc::new(EventSpan {
+                trace,
+                attempt: AtomicU32::new(0),
+            })
+        });
         self
+    }
+
+    /// The span this event runs in, shared with its attempts' contexts.
+    pub(crate) fn event_span(&self) -> Option<Arc<EventSpan>> {
+        self.span.clone()
+    }
+
+    /// Notes in the event's span, if it has one, that this attempt is running.
+    pub(crate) fn note_attempt(&self) {
+        if let Some(span) = &self.span {
+            span.attempt.store(self.attempt, Ordering::Relaxed);
+        }
     }
 
     /// The context of the exported span handling this event (its `receive` or `trigger`), so
@@ -152,7 +171,7 @@ impl Context {
     /// assert_eq!(prosody_engine::Context::detached("key-1").trace_context(), None);
     /// ```
     pub fn trace_context(&self) -> Option<TraceParent> {
-        self.span.as_deref().copied()
+        self.span.as_deref().map(|span| span.trace)
     }
 
     /// The permit taken for the first attempt, if it is still unused.
@@ -192,6 +211,22 @@ impl Context {
     /// a context made by [`Context::child`]: the parent may be shared by a whole partition.
     pub(crate) fn cancel(&self) {
         self.cancel.cancel();
+    }
+}
+
+/// An event's exported span, as its attempts see it.
+#[derive(Debug)]
+pub(crate) struct EventSpan {
+    trace: TraceParent,
+    /// The latest attempt that started (0 before the first), recorded on the span at its end:
+    /// recording each would repeat the attribute.
+    attempt: AtomicU32,
+}
+
+impl EventSpan {
+    /// The latest attempt at the event that started; 0 when none did.
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt.load(Ordering::Relaxed)
     }
 }
 

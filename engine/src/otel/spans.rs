@@ -70,10 +70,10 @@ pub(crate) fn note_skipped(reason: &'static str) {
     }
 }
 
-/// Records on the current span which attempt at its event is running.
-pub(crate) fn record_attempt(attempt: u32) {
-    if enabled() {
-        Span::current().record("attempt", attempt);
+/// Records on `span` how many attempts its event took (the last one's number), if any ran.
+pub(crate) fn record_attempt(span: &Span, attempt: u32) {
+    if attempt > 0 && !span.is_disabled() {
+        span.record("attempt", attempt);
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Got {
     /// (trace id, span id, attributes) of each link.
     pub links: Vec<Link>,
     pub attributes: HashMap<String, String>,
+    /// Attribute keys the span carried more than once (OTLP wants them unique).
+    pub repeated: Vec<String>,
     /// (name, attributes) of each span event.
     pub events: Vec<(String, HashMap<String, String>)>,
     /// The resource's `service.name`.
@@ -96,6 +98,7 @@ impl Collector {
                             })
                             .collect(),
                         attributes: attributes(&span.attributes),
+                        repeated: repeated(&span.attributes),
                         events: span
                             .events
                             .iter()
@@ -209,5 +212,13 @@ fn attributes(
             };
             (pair.key.clone(), value)
         })
+        .collect()
+}
+
+fn repeated(list: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    list.iter()
+        .filter(|pair| !seen.insert(pair.key.as_str()))
+        .map(|pair| pair.key.clone())
         .collect()
 }

@@ -243,6 +243,10 @@ pub async fn child_messages_and_follows_from_timers(broker: Broker) {
         .attr("messaging.consumer.group.name")
         .starts_with("otel-group-a"));
     assert_eq!(trigger.attr("outcome"), "success");
+    assert_eq!(trigger.attr("attempt"), "1");
+    for span in [&produced, &received, &forwarded, &received_next, &trigger] {
+        assert!(span.repeated.is_empty(), "each attribute once: {span:#?}");
+    }
     assert_eq!(
         produced.service, "prosody-otel-test",
         "the resource comes from OTEL_SERVICE_NAME"

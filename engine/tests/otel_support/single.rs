@@ -152,6 +152,11 @@ pub async fn deferred_messages_get_a_load_span(broker: Broker) {
         "2",
         "the retry layer's last attempt"
     );
+    assert!(
+        received.repeated.is_empty(),
+        "each attribute once: {received:#?}"
+    );
+    assert_eq!(loaded.attr("attempt"), "1");
     assert_eq!(loaded.attr("outcome"), "success");
     assert_eq!(loaded.trace, sent.trace);
     assert_eq!(
