@@ -167,6 +167,12 @@ pub enum Error {
         reason: String,
     },
 
+    /// The OTLP span exporter could not be built from the `OTEL_*` variables.
+    #[error(
+        "could not start the OTLP span exporter (check the OTEL_EXPORTER_OTLP_* variables): {0}"
+    )]
+    Tracing(String),
+
     /// What reached the mock cluster could not be read back (a test helper).
     #[error("could not read back the mock kafka cluster's records: {reason}")]
     MockLog {

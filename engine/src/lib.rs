@@ -11,6 +11,8 @@
 //! - [`Admin`]: creates and deletes topics.
 //! - [`Cassandra`]: the shared session used for persistent state.
 //! - [`Telemetry`]: lifecycle events written to `telemetry_topic`, best effort.
+//! - [`otel`]: `receive`, `send`, `trigger` and `load` spans, exported over OTLP when
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //!
 //! With `mock: true`, every client in the process talks to one in-process mock Kafka cluster
 //! (see [`mock_bootstrap_servers`]), so tests need no broker.
@@ -35,6 +37,7 @@ mod handler;
 mod kafka;
 mod metrics;
 pub mod middleware;
+pub mod otel;
 mod probe;
 mod process_runtime;
 pub mod qos;

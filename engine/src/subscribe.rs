@@ -67,6 +67,7 @@ impl Consumer {
                 "these options are set but do nothing in this mode"
             );
         }
+        crate::otel::start_or_warn(&runtime);
         let metrics = Arc::new(ConsumerMetrics::new(
             config.group_id.as_deref().unwrap_or_default(),
             config.subscribed_topics.iter().map(String::as_str),

@@ -2,8 +2,9 @@
 //!
 //! A message sent while a handler runs continues the trace of the message being handled (a
 //! [`TraceParent::child`] of its `traceparent`); any other send starts a new sampled trace, so
-//! downstream systems can still correlate it. Spans are not exported yet: what travels is the
-//! trace id, from hop to hop through Kafka.
+//! downstream systems can still correlate it. With an OTLP exporter running (see
+//! [`crate::otel`]) the span id is that of an exported span; without one only the trace id
+//! means anything, and it still travels from hop to hop through Kafka.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,30 @@ impl TraceParent {
             span_id: next_random() | 1,
             ..*self
         }
+    }
+
+    /// A context from its parts; `None` for the all-zero identifiers W3C calls invalid.
+    pub(crate) fn from_ids(trace_id: u128, span_id: u64, sampled: bool) -> Option<Self> {
+        (trace_id != 0 && span_id != 0).then_some(Self {
+            trace_id,
+            span_id,
+            sampled,
+        })
+    }
+
+    /// The trace's identifier.
+    pub(crate) fn trace_id(&self) -> u128 {
+        self.trace_id
+    }
+
+    /// The identifier of the span this context names.
+    pub(crate) fn span_id(&self) -> u64 {
+        self.span_id
+    }
+
+    /// Whether the trace was sampled upstream.
+    pub(crate) fn sampled(&self) -> bool {
+        self.sampled
     }
 
     /// Parses a header value; `None` if it is malformed.

@@ -658,9 +658,19 @@ fn main() {
         (false, true) => vec![Broker::Real],
         _ => vec![Broker::Mock, Broker::Real],
     };
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        use tracing_subscriber::Layer as _;
+        // The OpenTelemetry layer is always there, as in the gem: without
+        // OTEL_EXPORTER_OTLP_ENDPOINT it measures what tracing costs when nothing is exported.
+        let print = std::env::var_os("RUST_LOG").is_some().then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_filter(tracing_subscriber::EnvFilter::from_default_env())
+        });
+        let _ = tracing_subscriber::registry()
+            .with(print)
+            .with(prosody_engine::otel::layer())
             .try_init();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::consumer::backlogs::Backlogs;
 use crate::consumer::shared::Shared;
 use crate::error::{ErrorClass, HandlerError};
 use crate::handler::{Context, Handler, HandlerFuture, Message};
+use crate::otel;
 use crate::qos::Class;
 use crate::timers::{DueTimer, PartitionTimers, TimerSegment};
 
@@ -94,11 +96,16 @@ impl Scope {
                         .stats
                         .dispatched
                         .fetch_add(1, Ordering::Relaxed);
-                    let outcome = scope
-                        .call(context, false, |handler, context| {
-                            handler.on_message(context, message)
-                        })
-                        .await;
+                    // Boxed when traced, so the common future carries no span.
+                    let outcome = if otel::enabled() {
+                        Box::pin(scope.call_in_receive_span(context, message)).await
+                    } else {
+                        scope
+                            .call(context, false, |handler, context| {
+                                handler.on_message(context, message)
+                            })
+                            .await
+                    };
                     let settled = match &outcome {
                         Some(Err(error)) if error.is_deferred() && scope.backlogs.is_some() => {
                             tracing::info!(partition = %scope.label, key = &*key, offset, %error, "deferring the key");
@@ -147,6 +154,28 @@ impl Scope {
             .ok()
     }
 
+    /// Runs a message's handler inside its `receive` span, which records the outcome.
+    async fn call_in_receive_span(
+        &self,
+        context: Context,
+        message: Message,
+    ) -> Option<Result<(), HandlerError>> {
+        let span = self.shared.settings.spans.receive(&message);
+        let span_context = otel::context_of(&span);
+        let message = message.within_span(span_context);
+        let context = context.within_span(span_context);
+        let attempts = context.event_span();
+        let outcome = self
+            .call(context, false, |handler, context| {
+                handler.on_message(context, message)
+            })
+            .instrument(span.clone())
+            .await;
+        otel::record_attempt(&span, attempts.map_or(0, |noted| noted.attempt()));
+        otel::record_outcome(&span, outcome_name(&outcome));
+        outcome
+    }
+
     /// Whether an outcome is final (the event is done with), logging failures.
     pub(super) fn settled(
         &self,
@@ -166,5 +195,19 @@ impl Scope {
                 false
             }
         }
+    }
+}
+
+/// How an event's handling ended, as its span's `outcome` attribute.
+pub(super) fn outcome_name(outcome: &Option<Result<(), HandlerError>>) -> &'static str {
+    match outcome {
+        Some(Ok(())) => "success",
+        Some(Err(error)) if error.is_deferred() => "deferred",
+        Some(Err(error)) => match error.class() {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Terminal => "terminal",
+        },
+        None => "panicked",
     }
 }

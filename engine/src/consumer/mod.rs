@@ -21,6 +21,7 @@ mod poll;
 mod reachability;
 mod retry_deferred;
 mod shared;
+mod spans;
 mod subscription;
 mod test_hooks;
 mod timer_event;
@@ -141,6 +142,7 @@ impl Consumer {
         // Every event is emitted by now; what the emitter holds goes out (bounded) before the
         // caller is told the consumer stopped.
         self.shared.telemetry.flush().await;
+        crate::otel::flush().await;
     }
 
     /// [`Consumer::shutdown`] for callers outside an async context.
@@ -152,6 +154,9 @@ impl Consumer {
         self.probe.take();
         if self.shared.telemetry.is_enabled() {
             self.shared.runtime.block_on(self.shared.telemetry.flush());
+        }
+        if crate::otel::enabled() {
+            self.shared.runtime.block_on(crate::otel::flush());
         }
     }
 

@@ -4,6 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::consumer::backlogs::Deferred;
 use crate::consumer::decode::Record;
 use crate::consumer::deferral::{epoch_ms, epoch_ms_after};
@@ -194,11 +196,20 @@ impl Scope {
                 }
                 Some(message) => {
                     self.shared.stats.dispatched.fetch_add(1, Ordering::Relaxed);
+                    let span = self.shared.settings.spans.load(&message);
+                    let span_context = crate::otel::context_of(&span);
+                    let message = message.within_span(span_context);
+                    let retry = retry.within_span(span_context);
+                    let attempts = retry.event_span();
                     let outcome = self
                         .call(retry, true, |handler, retry| {
                             handler.on_message(retry, message)
                         })
+                        .instrument(span.clone())
                         .await;
+                    let attempt = attempts.map_or(0, |noted| noted.attempt());
+                    crate::otel::record_attempt(&span, attempt);
+                    crate::otel::record_outcome(&span, super::event::outcome_name(&outcome));
                     self.judge(key, &format!("offset {offset}"), retries, outcome)
                 }
             },

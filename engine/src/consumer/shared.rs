@@ -40,6 +40,8 @@ pub(crate) struct Settings {
     ///
     /// [`Consumer::fire_timers`]: super::Consumer::fire_timers
     pub(crate) mock: bool,
+    /// The group's spans and how they relate upstream (`message_spans`, `timer_spans`).
+    pub(crate) spans: crate::consumer::spans::Spans,
 }
 
 /// A partition's progress, written by its task and read by the poll thread and probes.

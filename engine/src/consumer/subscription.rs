@@ -70,7 +70,10 @@ impl<'a> Subscription<'a> {
         let Self { config, group_id } = self;
         // `max_uncommitted` needs no clamping: `Config` parses it with `positive_count`, so it
         // is at least 1. `max_concurrency` is the handler stack's business (its fair scheduler).
+        let spans =
+            crate::consumer::spans::Spans::new(&group_id, config.message_spans, config.timer_spans);
         let settings = Settings {
+            spans,
             group_id,
             max_uncommitted: config.max_uncommitted,
             poll_interval: config.poll_interval,

@@ -4,6 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::consumer::event::{Done, Scope};
 use crate::handler::{Context, Timer};
 use crate::timers::DueTimer;
@@ -23,11 +25,29 @@ impl Scope {
                 key: key.to_string(),
                 time: due.time.to_system_time(),
             };
+            let scheduled_by = if crate::otel::enabled() {
+                self.timers.trace_of(&key, due.time).await
+            } else {
+                None
+            };
+            let span = self.shared.settings.spans.trigger(
+                self.segment.topic(),
+                self.segment.partition(),
+                &key,
+                &due.time,
+                scheduled_by,
+            );
+            let context = context.within_span(crate::otel::context_of(&span));
+            let attempts = context.event_span();
             let outcome = self
                 .call(context, false, |handler, context| {
                     handler.on_timer(context, timer)
                 })
+                .instrument(span.clone())
                 .await;
+            let attempt = attempts.map_or(0, |noted| noted.attempt());
+            crate::otel::record_attempt(&span, attempt);
+            crate::otel::record_outcome(&span, super::event::outcome_name(&outcome));
             match outcome {
                 Some(Err(error)) if error.is_deferred() && self.backlogs.is_some() => {
                     tracing::info!(partition = %self.label, key = &*key, time = %due.time, %error, "deferring the key's timer");

@@ -1,5 +1,6 @@
 //! What a handler may ask of the engine while it runs.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -7,6 +8,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::error::{Error, Result};
 use crate::qos::Permit;
 use crate::timers::{PartitionTimers, TimerSegment, TimerTime};
+use crate::trace::TraceParent;
 
 /// Per-event context: the event's key, its cancellation signal and the key's timers.
 ///
@@ -43,6 +45,10 @@ pub struct Context {
     /// A handler permit the consumer took before the event entered the stack, for its first
     /// attempt; shared by the event's clones, taken once.
     first_permit: Option<Arc<Mutex<Option<Permit>>>>,
+    /// The span handling the event, while spans are exported. Behind a pointer so that
+    /// contexts, made per event and per attempt, stay small when tracing is off; shared by the
+    /// event's attempts, which note their number in it.
+    span: Option<Arc<EventSpan>>,
 }
 
 impl Context {
@@ -54,6 +60,7 @@ impl Context {
             attempt: 1,
             deferred: false,
             first_permit: None,
+            span: None,
         }
     }
 
@@ -69,6 +76,7 @@ impl Context {
             attempt: 1,
             deferred: false,
             first_permit: None,
+            span: None,
         }
     }
 
@@ -113,6 +121,7 @@ impl Context {
             attempt: self.attempt,
             deferred: self.deferred,
             first_permit: self.first_permit.clone(),
+            span: self.span.clone(),
         }
     }
 
@@ -129,6 +138,40 @@ impl Context {
     pub(crate) fn with_first_permit(mut self, permit: Permit) -> Self {
         self.first_permit = Some(Arc::new(Mutex::new(Some(permit))));
         self
+    }
+
+    /// The same context, inside the span whose context is `span`.
+    pub(crate) fn within_span(mut self, span: Option<TraceParent>) -> Self {
+        self.span = span.map(|trace| {
+            Arc::new(EventSpan {
+                trace,
+                attempt: AtomicU32::new(0),
+            })
+        });
+        self
+    }
+
+    /// The span this event runs in, shared with its attempts' contexts.
+    pub(crate) fn event_span(&self) -> Option<Arc<EventSpan>> {
+        self.span.clone()
+    }
+
+    /// Notes in the event's span, if it has one, that this attempt is running.
+    pub(crate) fn note_attempt(&self) {
+        if let Some(span) = &self.span {
+            span.attempt.store(self.attempt, Ordering::Relaxed);
+        }
+    }
+
+    /// The context of the exported span handling this event (its `receive` or `trigger`), so
+    /// that work done for the event continues that span's trace; `None` while no spans are
+    /// exported.
+    ///
+    /// ```
+    /// assert_eq!(prosody_engine::Context::detached("key-1").trace_context(), None);
+    /// ```
+    pub fn trace_context(&self) -> Option<TraceParent> {
+        self.span.as_deref().map(|span| span.trace)
     }
 
     /// The permit taken for the first attempt, if it is still unused.
@@ -171,6 +214,22 @@ impl Context {
     }
 }
 
+/// An event's exported span, as its attempts see it.
+#[derive(Debug)]
+pub(crate) struct EventSpan {
+    trace: TraceParent,
+    /// The latest attempt that started (0 before the first), recorded on the span at its end:
+    /// recording each would repeat the attribute.
+    attempt: AtomicU32,
+}
+
+impl EventSpan {
+    /// The latest attempt at the event that started; 0 when none did.
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt.load(Ordering::Relaxed)
+    }
+}
+
 /// Timers of the event's key.
 impl Context {
     fn timers(&self) -> Result<&PartitionTimers> {
@@ -185,7 +244,9 @@ impl Context {
     /// recovers, it joins the key's deferred backlog behind everything already there, so it
     /// never overtakes a deferred message or timer.
     pub async fn schedule(&self, time: TimerTime) -> Result<()> {
-        self.timers()?.schedule(&self.key, time).await
+        self.timers()?
+            .schedule(&self.key, time, self.trace_context())
+            .await
     }
 
     /// Removes the timer for this key at `time`, if any, whether stored or deferred.
@@ -195,7 +256,9 @@ impl Context {
 
     /// Replaces every timer of this key, stored or deferred, with one at `time`.
     pub async fn clear_and_schedule(&self, time: TimerTime) -> Result<()> {
-        self.timers()?.clear_and_schedule(&self.key, time).await
+        self.timers()?
+            .clear_and_schedule(&self.key, time, self.trace_context())
+            .await
     }
 
     /// Removes every timer of this key, stored or deferred. A deferred backlog left empty goes

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::trace::TraceParent;
+
 /// A decoded Kafka message: where it came from, its key, and its JSON payload.
 ///
 /// ```
@@ -17,6 +19,9 @@ pub struct Message {
     key: Arc<str>,
     // Shared, so the retry layer's per-attempt clone copies a pointer, not the payload.
     payload: Arc<serde_json::Value>,
+    /// The context of the span handling this message, while spans are exported. Behind a
+    /// pointer so that messages stay small when tracing is off.
+    span: Option<Arc<TraceParent>>,
 }
 
 impl std::fmt::Debug for Message {
@@ -78,7 +83,14 @@ impl Message {
             metadata,
             key,
             payload: Arc::new(payload),
+            span: None,
         }
+    }
+
+    /// This message, handled inside the span whose context is `span`.
+    pub(crate) fn within_span(mut self, span: Option<TraceParent>) -> Self {
+        self.span = span.map(Arc::new);
+        self
     }
 
     /// The topic the message was read from.
@@ -134,9 +146,23 @@ impl Message {
 
     /// The trace context the message arrived with (its `traceparent` header), if it carries a
     /// well-formed one.
-    pub fn trace_parent(&self) -> Option<crate::trace::TraceParent> {
+    pub fn trace_parent(&self) -> Option<TraceParent> {
         let value = std::str::from_utf8(self.header("traceparent")?).ok()?;
-        crate::trace::TraceParent::parse(value)
+        TraceParent::parse(value)
+    }
+
+    /// The trace context that work done while handling this message continues: the exported
+    /// `receive` span's while spans are exported, else the one the message arrived with.
+    ///
+    /// ```
+    /// let message = prosody_engine::Message::new("orders", 0, 7, "order-1", serde_json::json!({}));
+    /// assert_eq!(message.trace_context(), None);
+    /// ```
+    pub fn trace_context(&self) -> Option<TraceParent> {
+        self.span
+            .as_deref()
+            .copied()
+            .or_else(|| self.trace_parent())
     }
 
     /// The decoded JSON payload.

@@ -13,12 +13,14 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::client_config::producer_config;
 use crate::kafka::log::LogContext;
 use crate::metrics::ProducerMetrics;
+use crate::otel;
 use crate::telemetry::{Event, EventType, Telemetry, Trace};
 use crate::trace::TraceParent;
 
@@ -85,6 +87,9 @@ impl Producer {
     ///
     /// When a Kafka client cannot be created, or telemetry is on outside a tokio runtime.
     pub fn new(config: &Config) -> Result<Self> {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            otel::start_or_warn(&runtime);
+        }
         let telemetry = if config.telemetry_enabled {
             let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
                 Error::State("a producer with `telemetry_enabled` must be created inside a tokio runtime, which runs its emitter")
@@ -174,9 +179,33 @@ impl Producer {
         extra_headers: &[(&str, &[u8])],
         parent: Option<TraceParent>,
     ) -> Result<Delivery> {
+        if otel::enabled() {
+            // Boxed, so a send made while nothing is exported carries no span.
+            return Box::pin(self.send_in_span(topic, key, payload, extra_headers, parent)).await;
+        }
         let trace = parent.map_or_else(TraceParent::new_root, |parent| parent.child());
         self.send_measured(topic, key, payload, extra_headers, trace)
             .await
+    }
+
+    /// A send inside its `send` span, whose id the record's `traceparent` names.
+    async fn send_in_span(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        extra_headers: &[(&str, &[u8])],
+        parent: Option<TraceParent>,
+    ) -> Result<Delivery> {
+        let span = otel::send(topic, key, parent);
+        let trace = otel::context_of(&span)
+            .unwrap_or_else(|| parent.map_or_else(TraceParent::new_root, |parent| parent.child()));
+        let result = self
+            .send_measured(topic, key, payload, extra_headers, trace)
+            .instrument(span.clone())
+            .await;
+        otel::record_outcome(&span, if result.is_ok() { "success" } else { "failed" });
+        result
     }
 
     async fn send_measured(

@@ -66,6 +66,7 @@ use self::statements::Statements;
 use super::{TimerSegment, TimerStore, TimerTime};
 use crate::cassandra::{Cassandra, SharedCassandra};
 use crate::error::{Error, Result};
+use crate::trace::TraceParent;
 
 /// How many slabs `load` reads at once.
 const LOAD_PARALLELISM: usize = 16;
@@ -131,7 +132,13 @@ impl CassandraTimerStore {
         Ok((cassandra, statements))
     }
 
-    async fn insert_timer(&self, segment: &TimerSegment, key: &str, time: TimerTime) -> Result<()> {
+    async fn insert_timer(
+        &self,
+        segment: &TimerSegment,
+        key: &str,
+        time: TimerTime,
+        trace: Option<TraceParent>,
+    ) -> Result<()> {
         let (cassandra, statements) = self.ready().await?;
         let session = cassandra.session();
         let fail = |e| failure("timer insert", format!("{}", At(segment, key, time)), e);
@@ -141,10 +148,22 @@ impl CassandraTimerStore {
         let slab = Slab::of(time, self.slab_size);
         let index_ttl = slab::ttl(slab.end(), now, self.retention);
         let id = segment.id();
-        session
-            .execute_unpaged(&statements.insert_key, (id, key, secs, row_ttl))
-            .await
-            .map_err(fail)?;
+        // Only a traced timer writes the column: writing a null would leave a tombstone.
+        match trace {
+            Some(trace) => {
+                let values = (id, key, secs, trace.to_string(), row_ttl);
+                session
+                    .execute_unpaged(&statements.insert_key_traced, values)
+                    .await
+            }
+            None => {
+                let values = (id, key, secs, row_ttl);
+                session
+                    .execute_unpaged(&statements.insert_key, values)
+                    .await
+            }
+        }
+        .map_err(fail)?;
         session
             .execute_unpaged(
                 &statements.insert_slab,
@@ -188,6 +207,30 @@ impl CassandraTimerStore {
         Ok(())
     }
 
+    async fn stored_trace(
+        &self,
+        segment: &TimerSegment,
+        key: &str,
+        time: TimerTime,
+    ) -> Result<Option<TraceParent>> {
+        let (cassandra, statements) = self.ready().await?;
+        let fail =
+            |e: &dyn fmt::Display| failure("timer trace", format!("{}", At(segment, key, time)), e);
+        let secs = i64::from(time.as_secs());
+        let rows = cassandra
+            .session()
+            .execute_unpaged(&statements.select_trace, (segment.id(), key, secs))
+            .await
+            .map_err(|e| fail(&e))?
+            .into_rows_result()
+            .map_err(|e| fail(&e))?;
+        let trace = rows
+            .maybe_first_row::<(Option<String>,)>()
+            .map_err(|e| fail(&e))?
+            .and_then(|(trace,)| trace);
+        Ok(trace.as_deref().and_then(TraceParent::parse))
+    }
+
     async fn key_times(&self, segment: &TimerSegment, key: &str) -> Result<Vec<TimerTime>> {
         let (cassandra, statements) = self.ready().await?;
         let fail = |e: &dyn fmt::Display| {
@@ -223,7 +266,26 @@ impl TimerStore for CassandraTimerStore {
         key: &'a str,
         time: TimerTime,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.insert_timer(segment, key, time))
+        Box::pin(self.insert_timer(segment, key, time, None))
+    }
+
+    fn insert_traced<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+        trace: Option<TraceParent>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.insert_timer(segment, key, time, trace))
+    }
+
+    fn trace<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+    ) -> BoxFuture<'a, Result<Option<TraceParent>>> {
+        Box::pin(self.stored_trace(segment, key, time))
     }
 
     fn remove<'a>(

@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 
 use super::{TimerSegment, TimerStore, TimerTime};
 use crate::error::Result;
+use crate::trace::TraceParent;
 
 /// A [`TimerStore`] in process memory. Timers survive a partition moving between consumers of
 /// the same process (as they would with Cassandra), but not the process.
@@ -34,6 +35,8 @@ pub struct MemoryTimerStore {
 struct Segment {
     by_key: HashMap<Arc<str>, BTreeSet<TimerTime>>,
     by_time: BTreeSet<(TimerTime, Arc<str>)>,
+    /// The scheduling code's trace context, for the timers stored with one.
+    traces: HashMap<(Arc<str>, TimerTime), TraceParent>,
 }
 
 impl MemoryTimerStore {
@@ -67,6 +70,35 @@ impl fmt::Debug for MemoryTimerStore {
 }
 
 impl TimerStore for MemoryTimerStore {
+    fn insert_traced<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+        trace: Option<TraceParent>,
+    ) -> BoxFuture<'a, Result<()>> {
+        let stored = self.insert(segment, key, time);
+        if let Some(trace) = trace {
+            let mut segments = self.lock();
+            let entry = segments.entry(segment.id().into()).or_default();
+            entry.traces.insert((key.into(), time), trace);
+        }
+        stored
+    }
+
+    fn trace<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+    ) -> BoxFuture<'a, Result<Option<TraceParent>>> {
+        let trace = self
+            .lock()
+            .get(segment.id())
+            .and_then(|entry| entry.traces.get(&(Arc::from(key), time)).copied());
+        Box::pin(async move { Ok(trace) })
+    }
+
     fn insert<'a>(
         &'a self,
         segment: &'a TimerSegment,
@@ -103,6 +135,7 @@ impl TimerStore for MemoryTimerStore {
                 }
             }
             entry.by_time.remove(&(time, Arc::from(key)));
+            entry.traces.remove(&(Arc::from(key), time));
         }
         Box::pin(async { Ok(()) })
     }

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::{DeferredTimers, TimerSegment, TimerStore, TimerTime};
 use crate::error::{Error, Result};
 use crate::telemetry::{Event, EventType, Telemetry};
+use crate::trace::TraceParent;
 
 /// One key's timer at one time.
 type TimerId = (Arc<str>, TimerTime);
@@ -151,10 +152,15 @@ impl PartitionTimers {
     /// Adds a timer for `key` at `time`; scheduling an existing one does nothing. It is stored
     /// even while the key is deferred: if it comes due before the key recovers, it joins the
     /// key's backlog rather than overtaking it.
-    pub(crate) async fn schedule(&self, key: &Arc<str>, time: TimerTime) -> Result<()> {
+    pub(crate) async fn schedule(
+        &self,
+        key: &Arc<str>,
+        time: TimerTime,
+        trace: Option<TraceParent>,
+    ) -> Result<()> {
         self.check_open("schedule", key)?;
         self.store
-            .insert(&self.segment, key, time)
+            .insert_traced(&self.segment, key, time, trace)
             .await
             .map_err(|e| store_failed("schedule", key, &e))?;
         self.emit(EventType::TimerScheduled, key, time);
@@ -246,9 +252,26 @@ impl PartitionTimers {
 
     /// Replaces every timer of `key` with one at `time`. The new timer is stored before the
     /// old ones are removed, so a failure part way leaves extra timers, never none.
-    pub(crate) async fn clear_and_schedule(&self, key: &Arc<str>, time: TimerTime) -> Result<()> {
-        self.schedule(key, time).await?;
+    pub(crate) async fn clear_and_schedule(
+        &self,
+        key: &Arc<str>,
+        time: TimerTime,
+        trace: Option<TraceParent>,
+    ) -> Result<()> {
+        self.schedule(key, time, trace).await?;
         self.clear(key, Some(time)).await
+    }
+
+    /// The trace context `key`'s timer at `time` was scheduled in, for its `trigger` span; a
+    /// store failure only costs the link, so it is logged and read as none.
+    pub(crate) async fn trace_of(&self, key: &str, time: TimerTime) -> Option<TraceParent> {
+        match self.store.trace(&self.segment, key, time).await {
+            Ok(trace) => trace,
+            Err(error) => {
+                tracing::debug!(segment = %self.segment, key, %time, %error, "could not read a timer's trace context");
+                None
+            }
+        }
     }
 
     /// Mock mode's test hook: fires every stored timer of `key` now, whatever its time, through

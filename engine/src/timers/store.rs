@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 
 use super::TimerTime;
 use crate::error::Result;
+use crate::trace::TraceParent;
 
 /// The timers of one consumer group on one topic partition.
 ///
@@ -88,6 +89,31 @@ pub trait TimerStore: Send + Sync + 'static {
         key: &'a str,
         time: TimerTime,
     ) -> BoxFuture<'a, Result<()>>;
+
+    /// Stores a timer with the trace context of the code that scheduled it, so the span of its
+    /// firing can link back to that code. A store that keeps no trace context stores the timer
+    /// alone, which is the default.
+    fn insert_traced<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+        trace: Option<TraceParent>,
+    ) -> BoxFuture<'a, Result<()>> {
+        let _ = trace;
+        self.insert(segment, key, time)
+    }
+
+    /// The trace context stored with a timer, if the store kept one. None by default.
+    fn trace<'a>(
+        &'a self,
+        segment: &'a TimerSegment,
+        key: &'a str,
+        time: TimerTime,
+    ) -> BoxFuture<'a, Result<Option<TraceParent>>> {
+        let _ = (segment, key, time);
+        Box::pin(async { Ok(None) })
+    }
 
     /// Deletes a timer. Deleting one that is not stored succeeds.
     fn remove<'a>(

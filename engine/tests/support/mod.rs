@@ -268,6 +268,7 @@ pub fn init_logging() {
         let _ = tracing_subscriber::registry()
             .with(logs::Capture.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
             .with(print)
+            .with(prosody_engine::otel::layer())
             .try_init();
     });
 }

@@ -37,6 +37,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0004_deferred_timers.cql",
         text: include_str!("../migrations/0004_deferred_timers.cql"),
     },
+    Migration {
+        name: "0005_timer_trace.cql",
+        text: include_str!("../migrations/0005_timer_trace.cql"),
+    },
 ];
 
 impl Migration {

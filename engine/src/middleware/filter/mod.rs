@@ -60,10 +60,11 @@ impl<H: ?Sized> Filter<H> {
         self.skip_reason(message).is_none()
     }
 
-    fn skip_reason(&self, message: &Message) -> Option<&'static str> {
+    /// Why `message` is skipped: the reason its span event names, and the one logged.
+    fn skip_reason(&self, message: &Message) -> Option<(&'static str, &'static str)> {
         if let Some(group) = &self.group_id {
             if message.header(SOURCE_SYSTEM_HEADER) == Some(group.as_bytes()) {
-                return Some("produced by this consumer group");
+                return Some(("source-system-loop", "produced by this consumer group"));
             }
         }
         if self.allowed_events.is_empty() {
@@ -74,7 +75,7 @@ impl<H: ?Sized> Filter<H> {
             .allowed_events
             .iter()
             .any(|prefix| event_type.starts_with(prefix.as_str()));
-        (!allowed).then_some("event type not in allowed_events")
+        (!allowed).then_some(("event-type", "event type not in allowed_events"))
     }
 }
 
@@ -103,7 +104,8 @@ impl<H: Handler + ?Sized> Handler for Filter<H> {
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
         match self.skip_reason(&message) {
             None => self.inner.on_message(context, message),
-            Some(reason) => {
+            Some((code, reason)) => {
+                crate::otel::note_skipped(code);
                 tracing::debug!(
                     topic = message.topic(),
                     partition = message.partition(),

@@ -80,6 +80,7 @@ impl<H: ?Sized> fmt::Debug for Timeout<H> {
 
 impl<H: Handler + ?Sized> Handler for Timeout<H> {
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        context.note_attempt();
         let attempt = self
             .meter
             .start(Some(message.topic()), Kind::Message, &context);
@@ -89,6 +90,7 @@ impl<H: Handler + ?Sized> Handler for Timeout<H> {
     }
 
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        context.note_attempt();
         let attempt = self.meter.start(context.topic(), Kind::Timer, &context);
         let child = context.child();
         let future = self.inner.on_timer(child.clone(), timer);

@@ -14,6 +14,10 @@ use crate::error::{Error, Result};
 pub(super) struct Statements {
     /// `(segment, key, time, ttl)`.
     pub(super) insert_key: PreparedStatement,
+    /// `(segment, key, time, trace, ttl)`: a timer scheduled inside an exported span.
+    pub(super) insert_key_traced: PreparedStatement,
+    /// `(segment, key, time)` → at most one `trace`.
+    pub(super) select_trace: PreparedStatement,
     /// `(segment, start, size, key, time, ttl)`.
     pub(super) insert_slab: PreparedStatement,
     /// `(segment, start, size, ttl)`.
@@ -46,6 +50,15 @@ impl Statements {
         Ok(Self {
             insert_key: prepare(format!(
                 "INSERT INTO {ks}.timer_keys (segment, key, time) VALUES (?, ?, ?) USING TTL ?"
+            ))
+            .await?,
+            insert_key_traced: prepare(format!(
+                "INSERT INTO {ks}.timer_keys (segment, key, time, trace) VALUES (?, ?, ?, ?) \
+                 USING TTL ?"
+            ))
+            .await?,
+            select_trace: prepare(format!(
+                "SELECT trace FROM {ks}.timer_keys WHERE segment = ? AND key = ? AND time = ?"
             ))
             .await?,
             insert_slab: prepare(format!(

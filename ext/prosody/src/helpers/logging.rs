@@ -15,8 +15,12 @@
 //!   and target directives only. Unset, every `prosody*` target passes. Either way the logger's
 //!   level still applies. An invalid value is reported as one warning and ignored.
 //!
-//! Callsites register as "sometimes", so `tracing` asks [`ToRuby::enabled`] on each event
+//! Callsites register as "sometimes", so `tracing` asks [`ForRuby::enabled`] on each event
 //! rather than caching a verdict made at another level: an atomic load and a prefix test.
+//!
+//! The same subscriber carries the engine's OpenTelemetry layer (`prosody_engine::otel`),
+//! which exports spans once an exporter runs. Each layer has its own filter, so the logger's
+//! level never hides a span and spans never reach the logger.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -26,7 +30,7 @@ use std::sync::{Mutex, OnceLock};
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::layer::{Context, Filter, Layer, SubscriberExt};
 use tracing_subscriber::EnvFilter;
 
 use crate::helpers::wake::WakePipe;
@@ -72,7 +76,9 @@ fn sink() -> Option<&'static Sink> {
         if let Some(problem) = problem {
             lock(&sink).push_back((2, problem));
         }
-        let subscriber = tracing_subscriber::registry().with(ToRuby { filter });
+        let subscriber = tracing_subscriber::registry()
+            .with(ToRuby.with_filter(ForRuby { filter }))
+            .with(prosody_engine::otel::layer());
         // Another global subscriber (an embedding application's) wins; then Ruby sees nothing.
         let _ = tracing::subscriber::set_global_default(subscriber);
         Some(sink)
@@ -97,17 +103,23 @@ fn severity(level: Level) -> u8 {
     }
 }
 
-/// The layer; `filter` is `PROSODY_LOG`'s, if set and valid.
-struct ToRuby {
+/// The layer, which buffers the events [`ForRuby`] lets through.
+struct ToRuby;
+
+/// Which events reach Ruby; `filter` is `PROSODY_LOG`'s, if set and valid. Spans never do.
+struct ForRuby {
     filter: Option<EnvFilter>,
 }
 
-impl<S: Subscriber> Layer<S> for ToRuby {
+impl<S: Subscriber> Filter<S> for ForRuby {
     /// Whether the callsite may ever pass, ignoring the Ruby level (which changes).
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if metadata.is_span() {
+            return Interest::never();
+        }
         let wanted = match &self.filter {
             Some(filter) => {
-                !<EnvFilter as Layer<S>>::register_callsite(filter, metadata).is_never()
+                !<EnvFilter as Filter<S>>::callsite_enabled(filter, metadata).is_never()
             }
             None => metadata.target().starts_with("prosody"),
         };
@@ -118,16 +130,18 @@ impl<S: Subscriber> Layer<S> for ToRuby {
         }
     }
 
-    fn enabled(&self, metadata: &Metadata<'_>, context: Context<'_, S>) -> bool {
+    fn enabled(&self, metadata: &Metadata<'_>, context: &Context<'_, S>) -> bool {
         if severity(*metadata.level()) < RUBY_LEVEL.load(Ordering::Relaxed) {
             return false;
         }
         match &self.filter {
-            Some(filter) => filter.enabled(metadata, context),
+            Some(filter) => <EnvFilter as Filter<S>>::enabled(filter, metadata, context),
             None => metadata.target().starts_with("prosody"),
         }
     }
+}
 
+impl<S: Subscriber> Layer<S> for ToRuby {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let Some(sink) = SINK.get().and_then(Option::as_ref) else {
             return;

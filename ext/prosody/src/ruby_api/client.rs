@@ -34,6 +34,10 @@ impl NativeClient {
         let runtime = runtime().map_err(|message| prosody_error(ruby, message))?;
         // The producer's delivery futures need a runtime; create it inside one.
         let _guard = runtime.enter();
+        // The first client in this process starts the span exporter, when one is configured.
+        if let Err(error) = prosody_engine::otel::start(runtime.handle()) {
+            tracing::warn!(%error, "spans will not be exported");
+        }
         let telemetry =
             Telemetry::start(&config, runtime.handle()).map_err(|error| to_ruby(ruby, &error))?;
         let producer = Producer::with_telemetry(&config, telemetry.clone())

@@ -28,9 +28,10 @@ impl DataTypeFunctions for RubyMessage {
 }
 
 impl RubyMessage {
-    /// The trace context the message arrived with, for sends made while it is handled.
+    /// The trace context sends made while the message is handled continue: its `receive`
+    /// span's while spans are exported, else the one it arrived with.
     pub(crate) fn trace_parent(&self) -> Option<prosody_engine::TraceParent> {
-        self.message.trace_parent()
+        self.message.trace_context()
     }
 
     pub(crate) fn new(message: prosody_engine::Message) -> Self {

@@ -1,0 +1,69 @@
+//! Spans exported over OTLP (http/protobuf) to a real receiver on loopback, read back as a tree
+//! (see `otel_support/scenarios.rs`), for both `message_spans` and `timer_spans` settings, on
+//! the mock cluster and on real Kafka.
+
+mod otel_support;
+mod support;
+
+use otel_support::scenarios::{
+    block_on, child_messages_and_follows_from_timers, follows_from_messages_and_child_timers,
+    Protocol,
+};
+use otel_support::single::{deferred_messages_get_a_load_span, filtered_messages_get_a_span_event};
+use support::Broker;
+
+#[test]
+fn mock_child_messages_and_follows_from_timers() {
+    block_on(
+        Protocol::HttpProtobuf,
+        child_messages_and_follows_from_timers(Broker::Mock),
+    );
+}
+
+#[test]
+fn mock_follows_from_messages_and_child_timers() {
+    block_on(
+        Protocol::HttpProtobuf,
+        follows_from_messages_and_child_timers(Broker::Mock),
+    );
+}
+
+#[test]
+fn mock_filtered_messages_get_a_span_event() {
+    block_on(
+        Protocol::HttpProtobuf,
+        filtered_messages_get_a_span_event(Broker::Mock),
+    );
+}
+
+#[test]
+fn real_child_messages_and_follows_from_timers() {
+    block_on(
+        Protocol::HttpProtobuf,
+        child_messages_and_follows_from_timers(Broker::Real),
+    );
+}
+
+#[test]
+fn real_follows_from_messages_and_child_timers() {
+    block_on(
+        Protocol::HttpProtobuf,
+        follows_from_messages_and_child_timers(Broker::Real),
+    );
+}
+
+#[test]
+fn mock_deferred_messages_get_a_load_span() {
+    block_on(
+        Protocol::HttpProtobuf,
+        deferred_messages_get_a_load_span(Broker::Mock),
+    );
+}
+
+#[test]
+fn real_deferred_messages_get_a_load_span() {
+    block_on(
+        Protocol::HttpProtobuf,
+        deferred_messages_get_a_load_span(Broker::Real),
+    );
+}

@@ -1,0 +1,170 @@
+//! Scenarios about one message: a filtered one's span event, a deferred one's `load` span.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prosody_engine::{Consumer, Context, Handler, HandlerFuture, Message, Producer};
+use serde_json::json;
+
+use super::scenarios::{collector, Sink, LIMIT};
+use super::Got;
+use crate::support::{config, create_topic, unique, Broker};
+
+/// A record this group produced itself is filtered; its receive span says why.
+pub async fn filtered_messages_get_a_span_event(broker: Broker) {
+    let collector = collector();
+    let (topic, group) = (unique("otel-loop"), unique("otel-loop-group"));
+    if broker == Broker::Real {
+        create_topic(broker, &topic, 1).await;
+    }
+    let producer = Producer::new(&config(
+        broker,
+        &[("source_system", &group), ("send_timeout", "30s")],
+    ))
+    .expect("producer");
+    let consumer = Consumer::subscribe(
+        &config(
+            broker,
+            &[("group_id", &group), ("subscribed_topics", &topic)],
+        ),
+        Arc::new(Sink),
+        tokio::runtime::Handle::current(),
+    )
+    .expect("consumer");
+    let key = unique("looped");
+    producer.send(&topic, &key, &json!({})).await.expect("send");
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let span = loop {
+        prosody_engine::otel::flush().await;
+        let found = collector
+            .spans()
+            .into_iter()
+            .find(|s| s.name == "receive" && s.attr("messaging.kafka.message.key") == key);
+        if let Some(span) = found {
+            break span;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no receive span for the looped record"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    consumer.shutdown().await;
+    let event = span
+        .events
+        .iter()
+        .find(|(name, _)| name == "message.filtered");
+    assert_eq!(
+        event
+            .and_then(|(_, attributes)| attributes.get("reason"))
+            .map(String::as_str),
+        Some("source-system-loop"),
+        "{span:#?}"
+    );
+}
+
+/// Fails the first two attempts at messages whose key starts with "deferred", then succeeds;
+/// every other message succeeds, which keeps the failure rate under the deferral threshold.
+#[derive(Default)]
+struct FailTwice {
+    attempts: std::sync::atomic::AtomicUsize,
+}
+
+impl Handler for FailTwice {
+    fn on_message(&self, _: Context, message: Message) -> HandlerFuture {
+        if !message.key().starts_with("deferred") {
+            return Box::pin(async { Ok(()) });
+        }
+        let attempt = self
+            .attempts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if attempt < 2 {
+                Err(prosody_engine::HandlerError::transient("not yet"))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+/// A message whose retries run out is deferred (its `receive` says so) and read back later
+/// in a `load` span, which continues the record's trace like `receive` does.
+pub async fn deferred_messages_get_a_load_span(broker: Broker) {
+    let collector = collector();
+    let (topic, group) = (unique("otel-defer"), unique("otel-defer-group"));
+    if broker == Broker::Real {
+        create_topic(broker, &topic, 1).await;
+    }
+    let producer = Producer::new(&config(broker, &[("send_timeout", "30s")])).expect("producer");
+    let consumer_config = config(
+        broker,
+        &[
+            ("group_id", &group),
+            ("subscribed_topics", &topic),
+            ("defer_failure_threshold", "0.5"),
+            ("retry_base", "5ms"),
+            ("max_retry_delay", "20ms"),
+            ("max_retries", "1"),
+            ("defer_base", "200ms"),
+            ("defer_max_delay", "400ms"),
+        ],
+    );
+    let consumer = Consumer::subscribe(
+        &consumer_config,
+        Arc::new(FailTwice::default()),
+        tokio::runtime::Handle::current(),
+    )
+    .expect("consumer");
+    for n in 0..20 {
+        let well = format!("well-{n}");
+        producer
+            .send(&topic, &well, &json!({}))
+            .await
+            .expect("send");
+    }
+    let key = unique("deferred");
+    producer.send(&topic, &key, &json!({})).await.expect("send");
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let (sent, received, loaded) = loop {
+        prosody_engine::otel::flush().await;
+        let spans: Vec<Got> = collector
+            .spans()
+            .into_iter()
+            .filter(|span| span.attr("messaging.kafka.message.key") == key)
+            .collect();
+        let find = |name: &str| spans.iter().find(|s| s.name == name).cloned();
+        if let (Some(sent), Some(received), Some(loaded)) =
+            (find("send"), find("receive"), find("load"))
+        {
+            break (sent, received, loaded);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no load span arrived; got {spans:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    consumer.shutdown().await;
+    assert_eq!(received.attr("outcome"), "deferred");
+    assert_eq!(
+        received.attr("attempt"),
+        "2",
+        "the retry layer's last attempt"
+    );
+    assert!(
+        received.repeated.is_empty(),
+        "each attribute once: {received:#?}"
+    );
+    assert_eq!(loaded.attr("attempt"), "1");
+    assert_eq!(loaded.attr("outcome"), "success");
+    assert_eq!(loaded.trace, sent.trace);
+    assert_eq!(
+        loaded.parent, sent.id,
+        "the reloaded record's traceparent is its parent"
+    );
+    assert_eq!(
+        loaded.attr("messaging.kafka.offset"),
+        received.attr("messaging.kafka.offset")
+    );
+}
