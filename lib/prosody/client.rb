@@ -252,8 +252,9 @@ module Prosody
 
     # Plain JSON values go straight to the engine; what it refuses gets a second chance
     # through {AsJson}.
-    # Inside a handler, `within` is the message being handled, whose trace the send continues.
-    def deliver(topic, key, payload, within = TraceScope.current)
+    # `within` is the trace the send continues: Ruby's current OpenTelemetry span when the
+    # application uses one, else the message being handled, if any.
+    def deliver(topic, key, payload, within = OtelBridge.current_traceparent || TraceScope.current)
       @native.send_message(topic, key, payload, within).value
     rescue TypeError => e
       @native.send_message(topic, key, AsJson.convert(payload, e), within).value

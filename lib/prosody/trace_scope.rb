@@ -7,6 +7,8 @@ module Prosody
   #
   # On Ruby 3.2 and later this is fiber storage, which threads and fibers started by the
   # handler inherit. On Ruby 3.1 it is a fiber-local, seen only by the handler's own fiber.
+  # With the `opentelemetry-api` gem loaded, the block also runs in the message's
+  # OpenTelemetry context ({OtelBridge}).
   #
   # @api private
   module TraceScope
@@ -14,9 +16,9 @@ module Prosody
 
     if Fiber.respond_to?(:[]=)
       # Runs the block with `message` as the current fiber's message.
-      def self.with(message)
+      def self.with(message, &)
         Fiber[KEY] = message
-        yield
+        OtelBridge.within(message, &)
       ensure
         Fiber[KEY] = nil
       end
@@ -26,9 +28,9 @@ module Prosody
         Fiber[KEY]
       end
     else
-      def self.with(message)
+      def self.with(message, &)
         Thread.current[KEY] = message
-        yield
+        OtelBridge.within(message, &)
       ensure
         Thread.current[KEY] = nil
       end

@@ -59,19 +59,26 @@ impl NativeClient {
     }
 
     /// Starts a send; the `Pending` finishes when the broker acknowledged the record. The
-    /// payload is encoded here, on the calling Ruby thread. `within` is the `Prosody::Message`
-    /// whose handler is sending (its trace continues), or nil.
+    /// payload is encoded here, on the calling Ruby thread. `within` is the trace the send
+    /// continues: the `Prosody::Message` whose handler is sending, a W3C `traceparent` String
+    /// (Ruby's current OpenTelemetry span), or nil for a new trace.
     fn send_message(
         ruby: &Ruby,
         rb_self: &Self,
         topic: String,
         key: String,
         payload: Value,
-        within: Option<&RubyMessage>,
+        within: Value,
     ) -> Result<Pending, Error> {
         let json = crate::helpers::json::to_json(ruby, payload)?;
         let producer = rb_self.local_producer(ruby)?;
-        let parent = within.and_then(RubyMessage::trace_parent);
+        let parent = if let Ok(message) = <&RubyMessage>::try_convert(within) {
+            message.trace_parent()
+        } else if let Ok(text) = String::try_convert(within) {
+            prosody_engine::TraceParent::parse(&text)
+        } else {
+            None
+        };
         Pending::start_engine(ruby, async move {
             producer.send_in_trace(&topic, &key, &json, parent).await
         })

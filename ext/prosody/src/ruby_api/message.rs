@@ -41,6 +41,12 @@ impl RubyMessage {
         }
     }
 
+    /// `Message#traceparent`: the W3C `traceparent` of the context the handler runs in (see
+    /// [`RubyMessage::trace_parent`]), or nil when the record carried none and no span is made.
+    fn traceparent(&self) -> Option<String> {
+        self.trace_parent().map(|parent| parent.to_string())
+    }
+
     fn topic(&self) -> String {
         self.message.topic().to_string()
     }
@@ -106,6 +112,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_class("Message", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_method("topic", method!(RubyMessage::topic, 0))?;
+    class.define_method("traceparent", method!(RubyMessage::traceparent, 0))?;
     class.define_method("partition", method!(RubyMessage::partition, 0))?;
     class.define_method("offset", method!(RubyMessage::offset, 0))?;
     class.define_method("key", method!(RubyMessage::key, 0))?;
