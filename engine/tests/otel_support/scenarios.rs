@@ -187,6 +187,33 @@ async fn run(broker: Broker, message_spans: &str, timer_spans: &str) -> [Got; 5]
     ]
 }
 
+/// With `PROSODY_PRINT_SPANS` set, prints the spans as a reader would look them over.
+fn print(spans: &[&Got]) {
+    if std::env::var_os("PROSODY_PRINT_SPANS").is_none() {
+        return;
+    }
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    for span in spans {
+        let mut attributes: Vec<_> = span.attributes.iter().collect();
+        attributes.sort();
+        eprintln!(
+            "{:<8} trace={} span={} parent={} links={:?} {attributes:?}",
+            span.name,
+            hex(&span.trace),
+            hex(&span.id),
+            if span.parent.is_empty() {
+                "-".to_owned()
+            } else {
+                hex(&span.parent)
+            },
+            span.links
+                .iter()
+                .map(|(trace, id, _)| format!("{}/{}", hex(trace), hex(id)))
+                .collect::<Vec<_>>(),
+        );
+    }
+}
+
 fn linked(span: &Got, to: &Got) -> bool {
     span.links.iter().any(|(trace, id, attributes)| {
         *trace == to.trace
@@ -198,6 +225,7 @@ fn linked(span: &Got, to: &Got) -> bool {
 pub async fn child_messages_and_follows_from_timers(broker: Broker) {
     let [produced, received, forwarded, received_next, trigger] =
         run(broker, "child", "follows_from").await;
+    print(&[&produced, &received, &forwarded, &received_next, &trigger]);
     assert!(
         produced.parent.is_empty(),
         "a send outside any handler starts the trace"
