@@ -45,6 +45,23 @@ fn tls_dir() -> Option<std::path::PathBuf> {
     dir
 }
 
+/// Connects with `config`, expecting a refusal reported within [`REPORTED_WITHIN`]; returns
+/// the error's text.
+async fn refused(config: &Config) -> String {
+    let started = Instant::now();
+    let error = Cassandra::connect(config)
+        .await
+        .expect_err("connection refused");
+    let message = error.to_string();
+    eprintln!("refused in {:?}: {message}", started.elapsed());
+    assert!(
+        started.elapsed() < REPORTED_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
+    message
+}
+
 fn config(nodes: &str, login: &[(&str, &str)]) -> Config {
     let keyspace = support::unique("prosody_auth").replace('-', "_");
     let mut options = vec![
@@ -91,17 +108,7 @@ async fn a_wrong_password_is_an_authentication_error() {
             ("cassandra_password", WRONG_PASSWORD),
         ],
     );
-    let started = Instant::now();
-    let error = Cassandra::connect(&config)
-        .await
-        .expect_err("login refused");
-    let message = error.to_string();
-    eprintln!("refused in {:?}: {message}", started.elapsed());
-    assert!(
-        started.elapsed() < REPORTED_WITHIN,
-        "took {:?}",
-        started.elapsed()
-    );
+    let message = refused(&config).await;
     assert!(message.to_lowercase().contains("authenticat"), "{message}");
     assert!(message.contains(&nodes), "{message}");
     assert!(!message.contains(WRONG_PASSWORD), "{message}");
@@ -110,17 +117,7 @@ async fn a_wrong_password_is_an_authentication_error() {
 #[tokio::test]
 async fn no_login_against_a_server_that_requires_one_is_an_authentication_error() {
     let Some(nodes) = auth_nodes() else { return };
-    let started = Instant::now();
-    let error = Cassandra::connect(&config(&nodes, &[]))
-        .await
-        .expect_err("anonymous connection refused");
-    let message = error.to_string();
-    eprintln!("refused in {:?}: {message}", started.elapsed());
-    assert!(
-        started.elapsed() < REPORTED_WITHIN,
-        "took {:?}",
-        started.elapsed()
-    );
+    let message = refused(&config(&nodes, &[])).await;
     assert!(message.contains("requires a login"), "{message}");
     assert!(
         message.contains("`cassandra_user` and `cassandra_password`"),
@@ -150,28 +147,29 @@ async fn a_wrong_password_does_not_borrow_a_session_logged_in_with_the_right_one
 }
 
 /// The right login over TLS, trusting `ca` (a file in the TLS directory).
-async fn connect_over_tls(ca: &str) -> Option<prosody_engine::Result<Cassandra>> {
+fn tls_config(ca: &str) -> Option<Config> {
     let (Some(nodes), Some(dir)) = (auth_nodes(), tls_dir()) else {
         return None;
     };
     let ca = dir.join(ca).to_string_lossy().into_owned();
-    let config = config(
+    Some(config(
         &nodes,
         &[
             ("cassandra_user", USER),
             ("cassandra_password", PASSWORD),
             ("cassandra_tls_ca", &ca),
         ],
-    );
-    Some(Cassandra::connect(&config).await)
+    ))
 }
 
 #[tokio::test]
 async fn tls_with_the_servers_ca_connects_and_migrates() {
-    let Some(connected) = connect_over_tls("ca.pem").await else {
+    let Some(config) = tls_config("ca.pem") else {
         return;
     };
-    let cassandra = connected.expect("TLS connection with the server's CA");
+    let cassandra = Cassandra::connect(&config)
+        .await
+        .expect("TLS connection with the server's CA");
     assert!(cassandra
         .release_version()
         .await
@@ -182,17 +180,10 @@ async fn tls_with_the_servers_ca_connects_and_migrates() {
 
 #[tokio::test]
 async fn tls_with_an_unrelated_ca_is_refused_as_an_untrusted_certificate() {
-    let started = Instant::now();
-    let Some(connected) = connect_over_tls("untrusted-ca.pem").await else {
+    let Some(config) = tls_config("untrusted-ca.pem") else {
         return;
     };
-    let message = connected.expect_err("untrusted certificate").to_string();
-    eprintln!("refused in {:?}: {message}", started.elapsed());
-    assert!(
-        started.elapsed() < REPORTED_WITHIN,
-        "took {:?}",
-        started.elapsed()
-    );
+    let message = refused(&config).await;
     assert!(message.contains("certificate verify failed"), "{message}");
 }
 
