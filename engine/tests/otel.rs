@@ -9,7 +9,10 @@ use otel_support::scenarios::{
     block_on, child_messages_and_follows_from_timers, follows_from_messages_and_child_timers,
     Protocol,
 };
-use otel_support::single::{deferred_messages_get_a_load_span, filtered_messages_get_a_span_event};
+use otel_support::single::{
+    deduplicated_messages_get_a_span_event, deferred_messages_get_a_load_span,
+    filtered_messages_get_a_span_event,
+};
 use support::Broker;
 
 #[test]
@@ -33,6 +36,14 @@ fn mock_filtered_messages_get_a_span_event() {
     block_on(
         Protocol::HttpProtobuf,
         filtered_messages_get_a_span_event(Broker::Mock),
+    );
+}
+
+#[test]
+fn mock_deduplicated_messages_get_a_span_event() {
+    block_on(
+        Protocol::HttpProtobuf,
+        deduplicated_messages_get_a_span_event(Broker::Mock),
     );
 }
 

@@ -10,16 +10,34 @@ use super::scenarios::{collector, Sink, LIMIT};
 use super::Got;
 use crate::support::{config, create_topic, unique, Broker};
 
-/// A record this group produced itself is filtered; its receive span says why.
+/// A message skipped as the consumer's own (loop prevention) gets a span event saying so.
 pub async fn filtered_messages_get_a_span_event(broker: Broker) {
+    skipped_message_gets_a_span_event(broker, "source-system-loop").await;
+}
+
+/// A message whose `id` was already handled gets a span event saying it was deduplicated.
+pub async fn deduplicated_messages_get_a_span_event(broker: Broker) {
+    skipped_message_gets_a_span_event(broker, "deduplicated").await;
+}
+
+/// Sends what the consumer will skip for `reason` and checks the skipped message's `receive`
+/// span carries a `message.filtered` event with that reason.
+async fn skipped_message_gets_a_span_event(broker: Broker, reason: &str) {
     let collector = collector();
-    let (topic, group) = (unique("otel-loop"), unique("otel-loop-group"));
+    let (topic, group) = (unique("otel-skip"), unique("otel-skip-group"));
     if broker == Broker::Real {
         create_topic(broker, &topic, 1).await;
     }
+    let looped = reason == "source-system-loop";
+    // The consumer skips its own group's records; a duplicate must come from elsewhere.
+    let source = if looped {
+        group.clone()
+    } else {
+        unique("otel-elsewhere")
+    };
     let producer = Producer::new(&config(
         broker,
-        &[("source_system", &group), ("send_timeout", "30s")],
+        &[("source_system", &source), ("send_timeout", "30s")],
     ))
     .expect("producer");
     let consumer = Consumer::subscribe(
@@ -31,21 +49,27 @@ pub async fn filtered_messages_get_a_span_event(broker: Broker) {
         tokio::runtime::Handle::current(),
     )
     .expect("consumer");
-    let key = unique("looped");
-    producer.send(&topic, &key, &json!({})).await.expect("send");
+    let key = unique("skipped");
+    let payload = json!({ "id": unique("event") });
+    let copies = if looped { 1 } else { 2 };
+    for _ in 0..copies {
+        producer.send(&topic, &key, &payload).await.expect("send");
+    }
+    let skipped_offset = (copies - 1).to_string();
     let deadline = tokio::time::Instant::now() + LIMIT;
     let span = loop {
         prosody_engine::otel::flush().await;
-        let found = collector
-            .spans()
-            .into_iter()
-            .find(|s| s.name == "receive" && s.attr("messaging.kafka.message.key") == key);
+        let found = collector.spans().into_iter().find(|s| {
+            s.name == "receive"
+                && s.attr("messaging.kafka.message.key") == key
+                && s.attr("messaging.kafka.offset") == skipped_offset
+        });
         if let Some(span) = found {
             break span;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no receive span for the looped record"
+            "no receive span for the skipped record"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
@@ -58,7 +82,7 @@ pub async fn filtered_messages_get_a_span_event(broker: Broker) {
         event
             .and_then(|(_, attributes)| attributes.get("reason"))
             .map(String::as_str),
-        Some("source-system-loop"),
+        Some(reason),
         "{span:#?}"
     );
 }
