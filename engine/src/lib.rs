@@ -41,6 +41,7 @@ pub mod otel;
 mod probe;
 mod process_runtime;
 pub mod qos;
+mod rate_limit;
 mod subscribe;
 mod telemetry;
 mod timers;

@@ -37,7 +37,6 @@
 //!
 //! [`DeferredTimer::after_offset`]: crate::defer::DeferredTimer::after_offset
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::defer::DeferStore;
 use crate::kafka::loader::{LoadError, LoadedRecord, MessageLoader};
+use crate::rate_limit::RateLimit;
 use crate::timers::TimerSegment;
 
 /// How long a failed store write waits before it is tried again.
@@ -95,7 +95,7 @@ impl Deferral {
                 Ok(Err(error)) => error.to_string(),
                 Err(_) => format!("no answer within {STORE_TIMEOUT:?}"),
             };
-            match WARNINGS.admit(epoch_ms()) {
+            match WARNINGS.admit() {
                 Some(suppressed) => tracing::warn!(
                     %error,
                     suppressed,
@@ -118,43 +118,6 @@ impl Deferral {
 static WARNINGS: RateLimit = RateLimit::new(WARN_EVERY);
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// Lets one event through per period and counts the ones it holds back.
-pub(crate) struct RateLimit {
-    period_ms: u64,
-    last_ms: AtomicU64,
-    held: AtomicU64,
-}
-
-impl RateLimit {
-    pub(crate) const fn new(period: Duration) -> Self {
-        Self {
-            // Whole milliseconds fit: the periods used are seconds.
-            #[allow(clippy::cast_possible_truncation)]
-            period_ms: period.as_millis() as u64,
-            last_ms: AtomicU64::new(0),
-            held: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(events held back since the last one let through)` if an event at `now_ms` may
-    /// go through, else `None` (and it is counted).
-    pub(crate) fn admit(&self, now_ms: i64) -> Option<u64> {
-        let now = u64::try_from(now_ms).unwrap_or(0);
-        let last = self.last_ms.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= self.period_ms;
-        if due
-            && self
-                .last_ms
-                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.held.swap(0, Ordering::Relaxed));
-        }
-        self.held.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
-
 /// Milliseconds since the epoch, for the store's retry times.
 pub(crate) fn epoch_ms() -> i64 {
     SystemTime::now()
@@ -167,21 +130,4 @@ pub(crate) fn epoch_ms() -> i64 {
 /// The epoch time `delay` from now.
 pub(crate) fn epoch_ms_after(delay: Duration) -> i64 {
     epoch_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RateLimit;
-    use std::time::Duration;
-
-    #[test]
-    fn one_event_per_period_goes_through_with_a_count_of_the_rest() {
-        let limit = RateLimit::new(Duration::from_secs(10));
-        assert_eq!(limit.admit(1_000), Some(0));
-        assert_eq!(limit.admit(1_500), None);
-        assert_eq!(limit.admit(10_999), None);
-        assert_eq!(limit.admit(11_000), Some(2));
-        assert_eq!(limit.admit(11_001), None);
-        assert_eq!(limit.admit(30_000), Some(1));
-    }
 }

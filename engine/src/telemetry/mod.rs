@@ -25,9 +25,8 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,6 +35,7 @@ use emitter::{Command, FLUSH_TIMEOUT};
 pub(crate) use event::{Demand, Event, EventType, Trace};
 
 use crate::metrics::TelemetryMetrics;
+use crate::rate_limit::RateLimit;
 
 /// Events that may wait for the emitter: a burst of this many is absorbed without a drop.
 pub(crate) const CAPACITY: usize = 16_384;
@@ -57,9 +57,8 @@ pub struct Telemetry {
 struct Inner {
     commands: mpsc::Sender<Command>,
     metrics: Arc<TelemetryMetrics>,
-    /// Milliseconds since `epoch` of the last warning about drops, plus one (0: never).
-    warned_ms: AtomicU64,
-    epoch: Instant,
+    /// Warnings about dropped events, at most one per [`WARN_EVERY`].
+    warnings: RateLimit,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -99,8 +98,7 @@ impl Telemetry {
             inner: Some(Arc::new(Inner {
                 commands,
                 metrics,
-                warned_ms: AtomicU64::new(0),
-                epoch: Instant::now(),
+                warnings: RateLimit::new(WARN_EVERY),
             })),
         }
     }
@@ -139,17 +137,7 @@ impl Telemetry {
 impl Inner {
     fn dropped(&self) {
         let total = self.metrics.dropped(1);
-        let now = u64::try_from(self.epoch.elapsed().as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
-        let last = self.warned_ms.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= WARN_EVERY.as_millis() as u64;
-        if due
-            && self
-                .warned_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.warnings.admit().is_some() {
             tracing::warn!(
                 dropped_total = total,
                 "telemetry events dropped: the emitter is behind; handlers are not slowed, the events are lost"
