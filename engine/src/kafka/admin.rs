@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -74,6 +74,39 @@ impl Admin {
                 within: timeout,
                 reason: error.to_string(),
             })
+    }
+
+    /// The value of broker setting `name` on one of the cluster's brokers (`None` when that
+    /// broker does not report it). Blocks the calling thread for up to `timeout` twice (the
+    /// metadata request that finds a broker, then the question); the admin client's own
+    /// thread completes the answer, so no runtime is needed.
+    pub(crate) fn broker_setting(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> std::result::Result<Option<String>, String> {
+        let metadata = self
+            .client
+            .inner()
+            .fetch_metadata(None, timeout)
+            .map_err(|error| error.to_string())?;
+        let broker = metadata
+            .brokers()
+            .first()
+            .ok_or("the cluster named no broker")?
+            .id();
+        let options = AdminOptions::new().request_timeout(Some(timeout));
+        let results = futures::executor::block_on(
+            self.client
+                .describe_configs(&[ResourceSpecifier::Broker(broker)], &options),
+        )
+        .map_err(|error| error.to_string())?;
+        let resource = results
+            .into_iter()
+            .next()
+            .ok_or("no answer for the broker")?
+            .map_err(|code| format!("{code:?}"))?;
+        Ok(resource.get(name).and_then(|entry| entry.value.clone()))
     }
 
     /// Creates `topic`. Creating a topic that already exists is not an error. Fails after

@@ -10,11 +10,9 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
-
 use crate::config::Config;
-use crate::kafka::client_config::{admin_config, uses_consumer_protocol};
+use crate::kafka::client_config::uses_consumer_protocol;
+use crate::kafka::Admin;
 
 /// How long the question may take; a broker that does not answer in time gets the classic
 /// protocol, which every broker speaks.
@@ -56,35 +54,10 @@ pub(crate) fn joins_with_consumer_protocol(config: &Config) -> bool {
 
 /// Asks one broker for [`PROTOCOLS`].
 fn cluster_offers_consumer_protocol(config: &Config) -> Result<bool, String> {
-    let admin: AdminClient<DefaultClientContext> = admin_config(config)
-        .map_err(|error| error.to_string())?
-        .create()
-        .map_err(|error| error.to_string())?;
-    let metadata = admin
-        .inner()
-        .fetch_metadata(None, ASK_WITHIN)
-        .map_err(|error| error.to_string())?;
-    let broker = metadata
-        .brokers()
-        .first()
-        .ok_or("the cluster named no broker")?
-        .id();
-    let options = AdminOptions::new().request_timeout(Some(ASK_WITHIN));
-    // The admin client's own thread completes this future: no runtime is needed, and this
-    // runs once per subscribe, on the subscribing thread.
-    let results = futures::executor::block_on(
-        admin.describe_configs(&[ResourceSpecifier::Broker(broker)], &options),
-    )
-    .map_err(|error| error.to_string())?;
-    let resource = results
-        .into_iter()
-        .next()
-        .ok_or("no answer for the broker")?
-        .map_err(|code| format!("{code:?}"))?;
-    Ok(resource
-        .get(PROTOCOLS)
-        .and_then(|entry| entry.value.as_deref())
-        .is_some_and(offers_consumer))
+    let admin = Admin::new(config).map_err(|error| error.to_string())?;
+    Ok(admin
+        .broker_setting(PROTOCOLS, ASK_WITHIN)?
+        .is_some_and(|value| offers_consumer(&value)))
 }
 
 /// Whether a [`PROTOCOLS`] value (`classic,consumer`, …) includes `consumer`.
