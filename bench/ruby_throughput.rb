@@ -9,7 +9,10 @@
 # The producer and the Rust baseline come from Prosody::Native::Bench, which only an extension
 # built with the `bench` Cargo feature has (no gem build enables it). Run with:
 #
-#   PROSODY_CARGO_FEATURES=bench rake compile && ruby -Ilib bench/ruby_throughput.rb [count]
+#   PROSODY_CARGO_FEATURES=bench rake compile && ruby -Ilib bench/ruby_throughput.rb [--qos] [count]
+#
+# With --qos it then runs every case again without the quality-of-service layers (fair
+# scheduling, hot keys, deferral; see prosody_engine::qos::baseline) and prints the ratios.
 #
 # Run plain `rake compile` afterwards to go back to the extension the gem ships.
 #
@@ -24,6 +27,7 @@ unless defined?(Prosody::Native::Bench)
         "which this build lacks: run `PROSODY_CARGO_FEATURES=bench rake compile` first"
 end
 
+COMPARE_QOS = ARGV.delete("--qos")
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze
 TUNED = { max_uncommitted: 20_000, max_concurrency: 256 }.freeze
@@ -79,10 +83,19 @@ puts "ActiveSupport::Notifications #{defined?(ActiveSupport::Notifications) ? "l
 puts format("produced %<n>d messages in %<s>.2f s (%<r>.0f msg/s)", n: COUNT, s: seconds,
                                                                     r: COUNT / seconds)
 
-rust_options = native_options(**TUNED, group_id: "rust-#{Process.pid}", subscribed_topics: TOPIC)
-rust = COUNT / Prosody::Native::Bench.rust_noop(rust_options, COUNT)
-payload_rate, payload_allocs = ruby_run("payload", read_payload: true)
-bare_rate, bare_allocs = ruby_run("bare", read_payload: false)
+# Each case once, as the gem runs it; with `qos_baseline`, without the quality-of-service layers.
+def cases(suffix, qos_baseline:)
+  Prosody::Native::Bench.qos_baseline = qos_baseline
+  rust_options = native_options(**TUNED, group_id: "rust#{suffix}-#{Process.pid}",
+                                         subscribed_topics: TOPIC)
+  rust = COUNT / Prosody::Native::Bench.rust_noop(rust_options, COUNT)
+  [rust, *ruby_run("payload#{suffix}", read_payload: true),
+   *ruby_run("bare#{suffix}", read_payload: false)]
+ensure
+  Prosody::Native::Bench.qos_baseline = false
+end
+
+rust, payload_rate, payload_allocs, bare_rate, bare_allocs = cases("", qos_baseline: false)
 
 ROW = "%<label>-38s %<rate>10.0f msg/s  %<allocs>5.1f allocations/event  %<ratio>.2fx (a)"
 puts format("%<label>-38s %<rate>10.0f msg/s", label: "(a) engine, Rust no-op handler:", rate: rust)
@@ -90,3 +103,18 @@ puts format(ROW, label: "(b) Ruby handler reading the payload:", rate: payload_r
                  allocs: payload_allocs, ratio: payload_rate / rust)
 puts format(ROW, label: "(c) Ruby handler ignoring the payload:", rate: bare_rate,
                  allocs: bare_allocs, ratio: bare_rate / rust)
+
+if COMPARE_QOS
+  # A B B A: the first "with" run is the one above, the last one runs now; a drift in the
+  # machine's speed over the run then weighs on both sides alike.
+  without = [cases("-baseline1", qos_baseline: true), cases("-baseline2", qos_baseline: true)]
+  again = cases("-again", qos_baseline: false)
+  with = [[rust, payload_rate, payload_allocs, bare_rate, bare_allocs], again]
+  mean = ->(runs, i) { runs.sum { |run| run[i] } / runs.size }
+  puts "with / without the qos layers (A B B A, means of two runs each):"
+  { "(a)" => 0, "(b)" => 1, "(c)" => 3 }.each do |label, i|
+    puts format("  %<label>s %<with>10.0f / %<without>10.0f msg/s = %<ratio>.2f",
+                label:, with: mean[with, i], without: mean[without, i],
+                ratio: mean[with, i] / mean[without, i])
+  end
+end

@@ -6,7 +6,8 @@
 //!
 //! Runs 1,000,000 messages over 1,000 keys through `stack::build` for a mock pipeline config,
 //! on one thread and then split across two tasks on a two-worker runtime (shared state then
-//! moves between cores, as in the consumer). Prints nanoseconds per event; never fails.
+//! moves between cores, as in the consumer). Each round runs the stack as built, then without
+//! its quality-of-service layers (`qos::baseline`). Prints nanoseconds per event; never fails.
 //!
 //! `STACK_COST_EVENTS` and `STACK_COST_ROUNDS` shrink the run, e.g. to count instructions
 //! under `valgrind --tool=callgrind`, which, unlike wall time, the machine's noise does not move.
@@ -71,6 +72,22 @@ fn setting(name: &str, default: usize) -> usize {
 fn main() {
     let events = setting("STACK_COST_EVENTS", 1_000_000);
     for round in 0..setting("STACK_COST_ROUNDS", 3) {
+        for baseline in [false, true] {
+            // STACK_COST_STACK=default or =baseline runs only that one, e.g. under callgrind.
+            match std::env::var("STACK_COST_STACK").as_deref() {
+                Ok("default") if baseline => continue,
+                Ok("baseline") if !baseline => continue,
+                _ => {}
+            }
+            prosody_engine::qos::baseline::set_enabled(baseline);
+            measure(round, baseline, events);
+        }
+    }
+}
+
+/// One round through the default stack, or with `baseline` without its qos layers.
+fn measure(round: usize, baseline: bool, events: usize) {
+    {
         let single = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -94,8 +111,9 @@ fn main() {
             let _ = b.await;
         });
         let two = start.elapsed().as_nanos() as f64 / events as f64;
+        let stack = if baseline { "without qos" } else { "default" };
         println!(
-            "round {round}: one thread {one:.0} ns/event, two threads {two:.0} ns/event (wall per event)"
+            "round {round}, {stack:<11}: one thread {one:.0} ns/event, two threads {two:.0} ns/event (wall per event)"
         );
     }
 }

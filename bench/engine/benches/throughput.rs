@@ -12,7 +12,9 @@
 //!   max_concurrency 256);
 //! - (c) the engine with a handler that sleeps 1 ms, one partition, 32 keys, defaults;
 //! - (d) produce → handle latency at about 1,000 msg/s, defaults;
-//! - (e) (b) with every option at its default (max_uncommitted 64, max_concurrency 32).
+//! - (e) (b) with every option at its default (max_uncommitted 64, max_concurrency 32);
+//! - (B), (E): (b) and (e) without the quality-of-service layers (`qos::baseline`), to price
+//!   them; not run unless asked for (`--cases bBeE`).
 //!
 //! Rates are first → last message seen (the group join is reported separately). The program
 //! prints figures and never fails on a missed target.
@@ -526,6 +528,7 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
     );
 
     let (mut a_runs, mut b_runs, mut e_runs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut big_b_runs, mut big_e_runs) = (Vec::new(), Vec::new());
     // Interleaved, so a noisy moment on a shared machine does not hit one case only.
     for _ in 0..repeat {
         if wants('a') {
@@ -547,7 +550,22 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
             let run = engine_consume(broker, &topic, &[], Arc::new(Counter::new(MESSAGES))).await;
             e_runs.push(describe("(e) engine, no-op, defaults", &run, MESSAGES));
         }
+        // The yardstick for the quality-of-service layers: (b) and (e) without them.
+        prosody_engine::qos::baseline::set_enabled(true);
+        if wants('B') {
+            let tuned = [("max_uncommitted", "10000"), ("max_concurrency", "256")];
+            let run =
+                engine_consume(broker, &topic, &tuned, Arc::new(Counter::new(MESSAGES))).await;
+            big_b_runs.push(describe("(B) (b) without the qos layers", &run, MESSAGES));
+        }
+        if wants('E') {
+            let run = engine_consume(broker, &topic, &[], Arc::new(Counter::new(MESSAGES))).await;
+            big_e_runs.push(describe("(E) (e) without the qos layers", &run, MESSAGES));
+        }
+        prosody_engine::qos::baseline::set_enabled(false);
     }
+    let big_b = median("(B)", &big_b_runs);
+    let big_e = median("(E)", &big_e_runs);
     let a = median("(a)", &a_runs);
     let b = median("(b)", &b_runs);
     let e = median("(e)", &e_runs);
@@ -612,6 +630,13 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
             .map_or("-".into(), |(x, y)| format!("{:.2}", x / y))
     };
     println!("  (b)/(a) = {}   (e)/(b) = {}", ratio(b, a), ratio(e, b));
+    if wants('B') || wants('E') {
+        println!(
+            "  with qos / without: (b)/(B) = {}   (e)/(E) = {}",
+            ratio(b, big_b),
+            ratio(e, big_e)
+        );
+    }
     vec![
         ("(a) raw librdkafka (median)".into(), fmt(a)),
         ("(b) engine no-op tuned (median)".into(), fmt(b)),
@@ -631,6 +656,11 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
         ),
         ("(e) engine no-op defaults (median)".into(), fmt(e)),
         ("(e)/(b) [target >= 0.5]".into(), ratio(e, b)),
+        ("(b)/(B) qos cost, tuned [>= 0.9]".into(), ratio(b, big_b)),
+        (
+            "(e)/(E) qos cost, defaults [>= 0.9]".into(),
+            ratio(e, big_e),
+        ),
     ]
 }
 

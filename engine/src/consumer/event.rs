@@ -141,6 +141,14 @@ impl Scope {
     where
         F: FnOnce(&dyn Handler, Context) -> HandlerFuture,
     {
+        #[cfg(feature = "bench")]
+        if let Some(permits) = &self.shared.baseline_permits {
+            let _permit = permits.acquire().await.ok();
+            return std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref(), context))
+                .catch_unwind()
+                .await
+                .ok();
+        }
         let key = Arc::clone(context.shared_key());
         let class = if retry { Class::Failure } else { Class::Normal };
         let permit = match self.shared.scheduler.try_acquire(&key, class) {

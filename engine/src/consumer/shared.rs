@@ -112,6 +112,9 @@ pub(crate) struct Shared {
     pub(crate) handler: Arc<dyn Handler>,
     /// The stack's handler permits: an event takes its first one before entering the stack.
     pub(crate) scheduler: FairScheduler,
+    /// With the benchmarks' yardstick on (`qos::baseline`), plain permits held per event instead.
+    #[cfg(feature = "bench")]
+    pub(crate) baseline_permits: Option<Semaphore>,
     pub(crate) runtime: Handle,
     /// Deferred retry, in pipeline mode with `defer_enabled`.
     pub(crate) deferral: Option<Arc<Deferral>>,

@@ -87,6 +87,9 @@ impl<'a> Subscription<'a> {
             settings,
             handler,
             scheduler,
+            #[cfg(feature = "bench")]
+            baseline_permits: crate::qos::baseline_enabled()
+                .then(|| Semaphore::new(config.max_concurrency)),
             deferral,
             runtime,
             timer_store: timer_store(config),

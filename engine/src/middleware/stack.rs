@@ -184,7 +184,10 @@ fn compose(
         let lifecycle = LifecycleLayer::new(telemetry.clone(), &group_id);
         handler = wrap(&lifecycle, handler);
     }
-    handler = wrap(&qos_layer(config, scheduler), handler);
+    let baseline = crate::qos::baseline_enabled();
+    if !baseline {
+        handler = wrap(&qos_layer(config, scheduler), handler);
+    }
     if config.idempotence_cache_size > 0 {
         let store: Arc<dyn DedupStore> = if config.mock {
             Arc::new(MemoryDedupStore::new(config.idempotence_cache_size))
@@ -200,7 +203,7 @@ fn compose(
         handler = wrap(&dedup, handler);
     }
     handler = match config.mode {
-        Mode::Pipeline if config.defer_enabled => {
+        Mode::Pipeline if config.defer_enabled && !baseline => {
             let retry = RetryLayer::new(Bounded(config.max_retries), backoff);
             let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
             let defer = DeferLayer::new(failure_rate, config.defer_failure_threshold, backoff);

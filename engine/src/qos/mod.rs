@@ -7,6 +7,8 @@
 //!
 //! Each is plain data behind a lock, with no task of its own; the middleware layers use them.
 
+#[cfg(feature = "bench")]
+pub mod baseline;
 mod decay;
 mod failure_rate;
 mod fair_queue;
@@ -20,3 +22,13 @@ mod window;
 pub use failure_rate::FailureRate;
 pub use hot_keys::HotKeys;
 pub use scheduler::{Acquire, Class, FairScheduler, Permit, SchedulerSettings};
+
+/// Whether consumers subscribed now leave out the quality-of-service machinery; always false
+/// outside benchmark builds (see `baseline`).
+#[cfg(not(feature = "bench"))]
+pub(crate) const fn baseline_enabled() -> bool {
+    false
+}
+
+#[cfg(feature = "bench")]
+pub(crate) use baseline::enabled as baseline_enabled;

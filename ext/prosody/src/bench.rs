@@ -120,6 +120,12 @@ fn rust_noop(ruby: &Ruby, options: RHash, count: usize) -> Result<f64, Error> {
     Ok(outcome)
 }
 
+/// `Prosody::Native::Bench.qos_baseline = flag`: clients subscribed afterwards leave out the
+/// quality-of-service layers (see `prosody_engine::qos::baseline`), to price them.
+fn set_qos_baseline(enabled: bool) {
+    prosody_engine::qos::baseline::set_enabled(enabled);
+}
+
 /// Defines `Prosody::Native::Bench`.
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let bench = ruby
@@ -128,5 +134,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_module("Bench")?;
     bench.define_module_function("produce", function!(produce, 5))?;
     bench.define_module_function("rust_noop", function!(rust_noop, 2))?;
+    bench.define_module_function("qos_baseline=", function!(set_qos_baseline, 1))?;
     Ok(())
 }
