@@ -64,6 +64,34 @@ RSpec.describe "Trace propagation" do
     client&.unsubscribe
   end
 
+  it "carries a timer's scheduler's baggage and trace on to sends made when it fires" do
+    client = nil
+    # Locals: the handler's methods run with the handler as self, not the example.
+    queue = received
+    topic_in = inbound
+    topic_out = outbound
+    handler = Class.new(Prosody::EventHandler) do
+      define_method(:on_message) do |context, message|
+        queue << message
+        context.schedule(Time.now) if message.topic == topic_in
+      end
+      define_method(:on_timer) do |_context, timer|
+        client.send_message(topic_out, timer.key, { "from" => "timer" })
+      end
+    end
+    client = mock_client(group_id: "g-#{inbound}", subscribed_topics: [inbound, outbound])
+    client.subscribe(handler.new)
+    client.instance_variable_get(:@native)
+          .send_message(inbound, "origin", { "n" => 1 }, nil, { "tenant" => "acme" }).value
+    first, fired = pop_all(received, 2).sort_by { |m| m.topic == inbound ? 0 : 1 }
+
+    expect(fired.payload).to eq({ "from" => "timer" })
+    expect(fired.baggage).to eq({ "tenant" => "acme" })
+    expect(trace_of(fired)[1]).not_to eq(trace_of(first)[1]) # no span exported: a new trace
+  ensure
+    client&.unsubscribe
+  end
+
   it "sends no baggage outside a handler, and gives an empty Hash for a record without it" do
     client = relaying_client
     client.send_message(inbound, "origin", { "n" => 1 })

@@ -13,6 +13,7 @@ use prosody_engine::{Config, Consumer, Continuation, Producer, Telemetry};
 use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
 use crate::helpers::runtime::{runtime, ProcessBound};
 use crate::ruby_api::bridge::Bridge;
+use crate::ruby_api::event::Event;
 use crate::ruby_api::message::RubyMessage;
 use crate::ruby_api::pending::{Outcome, Pending};
 
@@ -60,10 +61,11 @@ impl NativeClient {
 
     /// Starts a send; the `Pending` finishes when the broker acknowledged the record. The
     /// payload is encoded here, on the calling Ruby thread. `within` is the trace the send
-    /// continues: the `Prosody::Message` whose handler is sending, a W3C `traceparent` String
-    /// (Ruby's current OpenTelemetry span), or nil for a new trace. `baggage` is a Hash of
-    /// String keys and values (Ruby's current OpenTelemetry baggage) for the record's
-    /// `baggage` header, or nil for the baggage of the message in `within`, if any.
+    /// continues: the `Prosody::Message` whose handler is sending, the `Prosody::Native::Event`
+    /// of a timer whose handler is sending, a W3C `traceparent` String (Ruby's current
+    /// OpenTelemetry span), or nil for a new trace. `baggage` is a Hash of String keys and
+    /// values (Ruby's current OpenTelemetry baggage) for the record's `baggage` header, or nil
+    /// for the baggage of the message or timer in `within`, if any.
     fn send_message(
         ruby: &Ruby,
         rb_self: &Self,
@@ -75,18 +77,20 @@ impl NativeClient {
     ) -> Result<Pending, Error> {
         let json = crate::helpers::json::to_json(ruby, payload)?;
         let producer = rb_self.local_producer(ruby)?;
-        let message = <&RubyMessage>::try_convert(within).ok();
-        let parent = match message {
-            Some(message) => message.trace_parent(),
-            None => String::try_convert(within)
+        let handled = if let Ok(message) = <&RubyMessage>::try_convert(within) {
+            Continuation::from(message.trace_parent()).with_baggage(message.baggage_value())
+        } else if let Ok(event) = <&Event>::try_convert(within) {
+            event.continuation()
+        } else {
+            let parent = String::try_convert(within)
                 .ok()
-                .and_then(|text| prosody_engine::TraceParent::parse(&text)),
+                .and_then(|text| prosody_engine::TraceParent::parse(&text));
+            Continuation::from(parent)
         };
-        let baggage = match baggage {
-            Some(entries) => baggage_from_hash(ruby, entries)?,
-            None => message.and_then(RubyMessage::baggage_value),
+        let trace = match baggage {
+            Some(entries) => handled.with_baggage(baggage_from_hash(ruby, entries)?),
+            None => handled,
         };
-        let trace = Continuation { parent, baggage };
         Pending::start_engine(ruby, async move {
             producer.send_in_trace(&topic, &key, &json, trace).await
         })
