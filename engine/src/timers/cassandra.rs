@@ -2,7 +2,9 @@
 //!
 //! A timer is three rows, all in the tables of migration `0002_timers.cql`:
 //!
-//! - `timer_keys` (partition `(segment, key)`): answers [`TimerStore::times`];
+//! - `timer_keys` (partition `(segment, key)`): answers [`TimerStore::times`], and holds what
+//!   the scheduling code carried on, when it had any (`trace`, migration 0005; `baggage`,
+//!   migration 0006), for [`TimerStore::trace`];
 //! - `timer_slabs` (partition `(segment, start, size)`): the timers of one slab, the span
 //!   `[start, start + size)` of `slab_size` seconds holding the timer's time;
 //! - `timer_slab_index` (partition `segment`): which slabs may hold timers, so
