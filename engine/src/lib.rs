@@ -6,7 +6,7 @@
 //! native extension is one client of it.
 //!
 //! - [`Config`]: every option, with `PROSODY_*` environment fallback.
-//! - [`Producer`]: sends JSON with `source-system` and `traceparent` headers.
+//! - [`Producer`]: sends JSON with `source-system`, `traceparent` and `baggage` headers.
 //! - [`Consumer`]: runs a [`Handler`] for each [`Message`].
 //! - [`Admin`]: creates and deletes topics.
 //! - [`Cassandra`]: the shared session used for persistent state.
@@ -28,6 +28,7 @@
     rust_2018_idioms
 )]
 
+mod baggage;
 mod cassandra;
 pub mod config;
 mod consumer;
@@ -47,6 +48,7 @@ mod telemetry;
 mod timers;
 mod trace;
 
+pub use baggage::{Baggage, MAX_BYTES as MAX_BAGGAGE_BYTES, MAX_ENTRIES as MAX_BAGGAGE_ENTRIES};
 pub use cassandra::{Cassandra, SharedCassandra};
 pub use config::{Config, ConfigError, Mode, SpanRelation};
 pub use consumer::{Consumer, ConsumerStats};
@@ -61,4 +63,4 @@ pub use telemetry::Telemetry;
 pub use timers::{
     CassandraTimerStore, MemoryTimerStore, TimerSegment, TimerStore, TimerTime, TimerTimeError,
 };
-pub use trace::TraceParent;
+pub use trace::{Continuation, TraceParent};

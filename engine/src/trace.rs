@@ -10,6 +10,57 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::baggage::Baggage;
+
+/// What a piece of work carries on from the work that caused it: the trace context it
+/// continues and the W3C baggage it passes along. A send writes both as record headers; a
+/// timer keeps both in its store.
+///
+/// ```
+/// use prosody_engine::{Baggage, Continuation, TraceParent};
+/// let parent = TraceParent::new_root();
+/// let carried = Continuation::from(Some(parent)).with_baggage(Baggage::parse("tenant=acme"));
+/// assert_eq!(carried.parent, Some(parent));
+/// assert_eq!(carried.baggage.unwrap().as_str(), "tenant=acme");
+/// assert_eq!(Continuation::default().parent, None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Continuation {
+    /// The trace context continued; `None` starts a new trace.
+    pub parent: Option<TraceParent>,
+    /// The baggage passed along, if any.
+    pub baggage: Option<Baggage>,
+}
+
+impl Continuation {
+    /// The same, carrying `baggage` instead.
+    #[must_use]
+    pub fn with_baggage(mut self, baggage: Option<Baggage>) -> Self {
+        self.baggage = baggage;
+        self
+    }
+
+    /// Whether there is nothing to carry on.
+    pub fn is_empty(&self) -> bool {
+        self.parent.is_none() && self.baggage.is_none()
+    }
+}
+
+impl From<Option<TraceParent>> for Continuation {
+    fn from(parent: Option<TraceParent>) -> Self {
+        Self {
+            parent,
+            baggage: None,
+        }
+    }
+}
+
+impl From<TraceParent> for Continuation {
+    fn from(parent: TraceParent) -> Self {
+        Some(parent).into()
+    }
+}
+
 /// A `traceparent` header value: version 00, trace id, parent span id, flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceParent {

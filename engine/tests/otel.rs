@@ -11,7 +11,7 @@ use otel_support::scenarios::{
 };
 use otel_support::single::{
     deduplicated_messages_get_a_span_event, deferred_messages_get_a_load_span,
-    filtered_messages_get_a_span_event,
+    event_type_skipped_messages_get_a_span_event, filtered_messages_get_a_span_event,
 };
 use support::Broker;
 
@@ -36,6 +36,22 @@ fn mock_filtered_messages_get_a_span_event() {
     block_on(
         Protocol::HttpProtobuf,
         filtered_messages_get_a_span_event(Broker::Mock),
+    );
+}
+
+#[test]
+fn mock_event_type_skipped_messages_get_a_span_event() {
+    block_on(
+        Protocol::HttpProtobuf,
+        event_type_skipped_messages_get_a_span_event(Broker::Mock),
+    );
+}
+
+#[test]
+fn real_event_type_skipped_messages_get_a_span_event() {
+    block_on(
+        Protocol::HttpProtobuf,
+        event_type_skipped_messages_get_a_span_event(Broker::Real),
     );
 }
 

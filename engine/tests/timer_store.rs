@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use prosody_engine::{
-    Cassandra, CassandraTimerStore, Config, MemoryTimerStore, TimerSegment, TimerStore, TimerTime,
+    Baggage, Cassandra, CassandraTimerStore, Config, Continuation, MemoryTimerStore, TimerSegment,
+    TimerStore, TimerTime, TraceParent,
 };
 
 const HOUR: u32 = 3_600;
@@ -196,6 +197,42 @@ async fn timers_span_several_slabs(store: &dyn TimerStore) {
     }
 }
 
+/// A timer keeps what its scheduler carried on: the trace context and the baggage, each
+/// alone or together, and nothing for a timer stored without either.
+async fn keeps_trace_context_and_baggage(store: &dyn TimerStore) {
+    let (segment, b) = (segment(0), base());
+    let parent = Some(TraceParent::new_root());
+    let baggage = Baggage::parse("tenant=acme,user=J%C3%B6rg;p");
+    let cases = [
+        (
+            "both",
+            Continuation {
+                parent,
+                baggage: baggage.clone(),
+            },
+        ),
+        ("parent", Continuation::from(parent)),
+        ("baggage", Continuation::default().with_baggage(baggage)),
+        ("neither", Continuation::default()),
+    ];
+    for (key, carried) in &cases {
+        store
+            .insert_traced(&segment, key, t(b), carried.clone())
+            .await
+            .expect("insert");
+    }
+    store.insert(&segment, "plain", t(b)).await.expect("insert");
+    for (key, carried) in &cases {
+        let stored = store.trace(&segment, key, t(b)).await.expect("trace");
+        assert_eq!(&stored, carried, "{key}");
+    }
+    let plain = store.trace(&segment, "plain", t(b)).await.expect("trace");
+    assert!(plain.is_empty());
+    store.remove(&segment, "both", t(b)).await.expect("remove");
+    let removed = store.trace(&segment, "both", t(b)).await.expect("trace");
+    assert!(removed.is_empty(), "a removed timer keeps nothing");
+}
+
 /// Declares `$name::{memory, cassandra}` running `$scenario` on each store.
 macro_rules! conformance {
     ($($name:ident,)*) => {
@@ -223,6 +260,7 @@ conformance! {
     segments_are_isolated,
     many_keys_share_a_slab,
     timers_span_several_slabs,
+    keeps_trace_context_and_baggage,
 }
 
 #[path = "timer_store/cassandra_only.rs"]

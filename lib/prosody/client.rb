@@ -253,11 +253,13 @@ module Prosody
     # Plain JSON values go straight to the engine; what it refuses gets a second chance
     # through {AsJson}.
     # `within` is the trace the send continues: Ruby's current OpenTelemetry span when the
-    # application uses one, else the message being handled, if any.
-    def deliver(topic, key, payload, within = OtelBridge.current_traceparent || TraceScope.current)
-      @native.send_message(topic, key, payload, within).value
+    # application uses one, else the message being handled, if any. `baggage` is Ruby's current
+    # OpenTelemetry baggage; without it the handled message's baggage goes on.
+    def deliver(topic, key, payload, within = OtelBridge.current_traceparent || TraceScope.current,
+                baggage = OtelBridge.current_baggage)
+      @native.send_message(topic, key, payload, within, baggage).value
     rescue TypeError => e
-      @native.send_message(topic, key, AsJson.convert(payload, e), within).value
+      @native.send_message(topic, key, AsJson.convert(payload, e), within, baggage).value
     end
 
     def effective_values

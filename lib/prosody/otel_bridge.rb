@@ -5,9 +5,10 @@ module Prosody
   # loaded it (Prosody does not depend on it):
   #
   # - a handler runs inside its message's OpenTelemetry context, so spans the application
-  #   starts there are children of the message's `receive` span;
+  #   starts there are children of the message's `receive` span, and `OpenTelemetry::Baggage`
+  #   holds the message's W3C baggage;
   # - `send_message` continues Ruby's current span when one is active, so a record sent from
-  #   inside such a span is its child.
+  #   inside such a span is its child, and carries Ruby's current baggage, if any.
   #
   # Without the gem both are plain pass-throughs, and Prosody's own per-fiber context
   # ({TraceScope}) carries a handler's trace to its sends.
@@ -22,14 +23,40 @@ module Prosody
         ::OpenTelemetry.respond_to?(:propagation)
     end
 
-    # Runs the block inside `message`'s OpenTelemetry context (the block alone without the gem,
-    # or when the message has no trace context).
-    def within(message, &)
-      traceparent = message.traceparent if available?
-      return yield unless traceparent
+    # Whether the application loaded the API's baggage part too.
+    def baggage_available?
+      available? && defined?(::OpenTelemetry::Baggage)
+    end
 
-      context = ::OpenTelemetry.propagation.extract({ "traceparent" => traceparent })
+    # Runs the block inside `message`'s OpenTelemetry context, its baggage included (the block
+    # alone without the gem, or when the message has neither trace context nor baggage).
+    def within(message, &)
+      return yield unless available?
+
+      traceparent = message.traceparent
+      baggage = baggage_available? ? message.baggage : {}
+      return yield if traceparent.nil? && baggage.empty?
+
+      context = ::OpenTelemetry::Context.current
+      context = ::OpenTelemetry.propagation.extract({ "traceparent" => traceparent }) if traceparent
+      context = with_baggage(context, baggage) unless baggage.empty?
       ::OpenTelemetry::Context.with_current(context, &)
+    end
+
+    # Ruby's current OpenTelemetry baggage as a Hash, or nil without the gem or when it is
+    # empty (a send then carries the handled message's baggage, if any).
+    def current_baggage
+      return unless baggage_available?
+
+      values = ::OpenTelemetry::Baggage.values
+      values unless values.empty?
+    end
+
+    # `context` with `baggage`'s entries added.
+    def with_baggage(context, baggage)
+      ::OpenTelemetry::Baggage.build(context:) do |builder|
+        baggage.each { |key, value| builder.set_value(key, value) }
+      end
     end
 
     # The `traceparent` of Ruby's current OpenTelemetry span, or nil without the gem or an

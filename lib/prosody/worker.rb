@@ -104,9 +104,11 @@ module Prosody
       continue.nil? ? outcome(event, context, payload) : continue
     end
 
-    def call_handler(context, payload)
+    # A timer's handler runs in its event's scope (its trigger span and its scheduler's
+    # baggage), a message's in the message's.
+    def call_handler(event, context, payload)
       if payload.is_a?(Timer)
-        @handler.on_timer(context, payload)
+        TraceScope.with(event) { @handler.on_timer(context, payload) }
       else
         TraceScope.with(payload) { @handler.on_message(context, payload) }
       end
@@ -116,7 +118,7 @@ module Prosody
     # returns false when the worker must retire.
     def outcome(event, context, payload, details = nil)
       started = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond) if details
-      call_handler(context, payload)
+      call_handler(event, context, payload)
       record(details, started, :success)
       event.complete(:success, nil)
       true

@@ -28,6 +28,31 @@ RELAY_CHILD = <<~RUBY
   messages.each { |m| puts "traceparent \#{m.topic == inbound ? "in" : "out"} \#{m.headers["traceparent"]}" }
 RUBY
 
+# A fresh Ruby whose handler schedules a timer (its trigger span a child of the message's, with
+# `timer_spans: "child"`) that sends one record; prints both records' traceparents.
+TIMER_CHILD = <<~RUBY
+  require "prosody"
+  inbound = "otel-tin-\#{Process.pid}"
+  outbound = "otel-tout-\#{Process.pid}"
+  client = Prosody::Client.new(mock: true, probe_port: false, source_system: "spec-producer",
+                               group_id: "otel-t-\#{Process.pid}", timer_spans: "child",
+                               subscribed_topics: [inbound, outbound])
+  seen = Queue.new
+  handler = Class.new do
+    define_method(:on_message) do |context, message|
+      context.schedule(Time.now) if message.topic == inbound
+      seen << message
+    end
+    define_method(:on_timer) { |_c, timer| client.send_message(outbound, timer.key, { "n" => 2 }) }
+  end.new
+  client.subscribe(handler)
+  client.send_message(inbound, "origin", { "n" => 1 })
+  messages = Timeout.timeout(20) { Array.new(2) { seen.pop } }.sort_by { |m| m.topic == inbound ? 0 : 1 }
+  client.unsubscribe
+  client.close
+  messages.each { |m| puts "traceparent \#{m.topic == inbound ? "in" : "out"} \#{m.headers["traceparent"]}" }
+RUBY
+
 # Accepts OTLP/HTTP requests on a free loopback port and keeps [path, content type, body].
 class OtlpReceiver
   OK = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
@@ -115,6 +140,16 @@ RSpec.describe "OTLP span export" do
     expect(parents.fetch("in").split("-")[1]).to eq(trace)
     expect(body).to include(bytes_of(trace))
     expect(body).to include(bytes_of(relayed_span))
+  end
+
+  it "continues a timer's trigger span in a send its handler makes" do
+    env = { "OTEL_EXPORTER_OTLP_ENDPOINT" => "http://127.0.0.1:#{receiver.port}",
+            "OTEL_BSP_SCHEDULE_DELAY" => "100" }
+    parents = traceparents(run_ruby(TIMER_CHILD, env, ["timeout"]))
+    _, trace, sent_span, = parents.fetch("out").split("-")
+    expect(trace).to eq(parents.fetch("in").split("-")[1])
+    body = receiver.bodies.map(&:last).join.b
+    expect(body).to include("trigger", bytes_of(sent_span))
   end
 
   it "exports nothing without OTEL_EXPORTER_OTLP_ENDPOINT, and still continues the trace" do

@@ -6,7 +6,8 @@ require "securerandom"
 require_relative "../support/mock_helpers"
 
 # W3C trace context across Kafka: a message sent while a handler runs carries a `traceparent`
-# in the trace of the message being handled; any other send starts a new trace.
+# in the trace of the message being handled, and its `baggage`; any other send starts a new
+# trace.
 RSpec.describe "Trace propagation" do
   include MockHelpers
 
@@ -42,6 +43,61 @@ RSpec.describe "Trace propagation" do
     expect(trace_of(relayed)[1]).to eq(trace)
     expect(trace_of(relayed)[2]).not_to eq(span)
     expect(trace_of(relayed)[3]).to eq(flags)
+  ensure
+    client&.unsubscribe
+  end
+
+  it "carries the handled message's W3C baggage on, trimmed to what is valid" do
+    client = relaying_client
+    # The public API sends baggage only from Ruby's OpenTelemetry context (otel_bridge_spec);
+    # without the gem the native call takes it directly.
+    client.instance_variable_get(:@native)
+          .send_message(inbound, "origin", { "n" => 1 }, nil,
+                        { "tenant" => "acme", "user" => "Jörg", "bad key" => "dropped" }).value
+    first, relayed = pop_all(received, 2).sort_by { |m| m.topic == inbound ? 0 : 1 }
+
+    expect(first.headers["baggage"]).to eq("tenant=acme,user=J%C3%B6rg")
+    expect(first.baggage).to eq({ "tenant" => "acme", "user" => "Jörg" })
+    expect(relayed.headers["baggage"]).to eq("tenant=acme,user=J%C3%B6rg")
+    expect(relayed.baggage).to eq({ "tenant" => "acme", "user" => "Jörg" })
+  ensure
+    client&.unsubscribe
+  end
+
+  it "carries a timer's scheduler's baggage and trace on to sends made when it fires" do
+    client = nil
+    # Locals: the handler's methods run with the handler as self, not the example.
+    queue = received
+    topic_in = inbound
+    topic_out = outbound
+    handler = Class.new(Prosody::EventHandler) do
+      define_method(:on_message) do |context, message|
+        queue << message
+        context.schedule(Time.now) if message.topic == topic_in
+      end
+      define_method(:on_timer) do |_context, timer|
+        client.send_message(topic_out, timer.key, { "from" => "timer" })
+      end
+    end
+    client = mock_client(group_id: "g-#{inbound}", subscribed_topics: [inbound, outbound])
+    client.subscribe(handler.new)
+    client.instance_variable_get(:@native)
+          .send_message(inbound, "origin", { "n" => 1 }, nil, { "tenant" => "acme" }).value
+    first, fired = pop_all(received, 2).sort_by { |m| m.topic == inbound ? 0 : 1 }
+
+    expect(fired.payload).to eq({ "from" => "timer" })
+    expect(fired.baggage).to eq({ "tenant" => "acme" })
+    expect(trace_of(fired)[1]).not_to eq(trace_of(first)[1]) # no span exported: a new trace
+  ensure
+    client&.unsubscribe
+  end
+
+  it "sends no baggage outside a handler, and gives an empty Hash for a record without it" do
+    client = relaying_client
+    client.send_message(inbound, "origin", { "n" => 1 })
+    messages = pop_all(received, 2)
+    expect(messages.map { |message| message.headers.key?("baggage") }).to eq([false, false])
+    expect(messages.map(&:baggage)).to eq([{}, {}])
   ensure
     client&.unsubscribe
   end

@@ -3,7 +3,8 @@
 require "securerandom"
 
 # A stand-in for the part of the `opentelemetry-api` gem that Prosody::OtelBridge calls
-# (`Context.current`/`with_current`, `Trace.current_span`, a W3C `propagation`), for checking
+# (`Context.current`/`with_current`, `Trace.current_span`, a W3C `propagation`, `Baggage`'s
+# `values` and `build`), for checking
 # the bridge where the gem is not installed. Loaded only in a child process: it defines the
 # top-level ::OpenTelemetry. The real gem is checked by otel_bridge_spec.rb where present.
 module OpenTelemetry
@@ -13,12 +14,13 @@ module OpenTelemetry
   Span = Struct.new(:context)
   INVALID = Span.new(SpanContext.new(nil, nil))
 
-  # The current span, per fiber.
+  # The current span and baggage, per fiber.
   class Context
-    attr_reader :span
+    attr_reader :span, :baggage
 
-    def initialize(span)
+    def initialize(span, baggage = {})
       @span = span
+      @baggage = baggage.freeze
     end
 
     def self.current = Thread.current[:otel_stand_in] || new(INVALID)
@@ -39,7 +41,7 @@ module OpenTelemetry
     def self.in_child_span
       parent = current_span.context
       span = Span.new(SpanContext.new(parent.trace_id || SecureRandom.hex(16), SecureRandom.hex(8)))
-      Context.with_current(Context.new(span)) { yield span }
+      Context.with_current(Context.new(span, Context.current.baggage)) { yield span }
     end
   end
 
@@ -53,6 +55,30 @@ module OpenTelemetry
     def inject(carrier)
       context = Trace.current_span.context
       carrier["traceparent"] = "00-#{context.trace_id}-#{context.span_id}-01" if context.valid?
+    end
+  end
+
+  # Baggage as a Hash in the context; `build` yields a builder and returns a new context.
+  module Baggage
+    # Collects `set_value` calls.
+    class Builder
+      attr_reader :entries
+
+      def initialize(entries)
+        @entries = entries.dup
+      end
+
+      def set_value(key, value, metadata: nil) # rubocop:disable Lint/UnusedMethodArgument -- the API's signature
+        @entries[key] = value
+      end
+    end
+
+    def self.values(context: Context.current) = context.baggage
+
+    def self.build(context: Context.current)
+      builder = Builder.new(context.baggage)
+      yield builder
+      Context.new(context.span, builder.entries)
     end
   end
 

@@ -96,6 +96,7 @@ impl Scope {
                         .stats
                         .dispatched
                         .fetch_add(1, Ordering::Relaxed);
+                    let context = context.with_baggage(message.baggage());
                     // Boxed when traced, so the common future carries no span.
                     let outcome = if otel::enabled() {
                         Box::pin(scope.call_in_receive_span(context, message)).await

@@ -198,8 +198,10 @@ impl Scope {
                     self.shared.stats.dispatched.fetch_add(1, Ordering::Relaxed);
                     let span = self.shared.settings.spans.load(&message);
                     let span_context = crate::otel::context_of(&span);
+                    let retry = retry
+                        .within_span(span_context)
+                        .with_baggage(message.baggage());
                     let message = message.within_span(span_context);
-                    let retry = retry.within_span(span_context);
                     let attempts = retry.event_span();
                     let outcome = self
                         .call(retry, true, |handler, retry| {

@@ -25,19 +25,18 @@ impl Scope {
                 key: key.to_string(),
                 time: due.time.to_system_time(),
             };
-            let scheduled_by = if crate::otel::enabled() {
-                self.timers.trace_of(&key, due.time).await
-            } else {
-                None
-            };
+            // Read whether or not spans are exported: the baggage is the handler's either way.
+            let scheduled_by = self.timers.trace_of(&key, due.time).await;
             let span = self.shared.settings.spans.trigger(
                 self.segment.topic(),
                 self.segment.partition(),
                 &key,
                 &due.time,
-                scheduled_by,
+                scheduled_by.parent,
             );
-            let context = context.within_span(crate::otel::context_of(&span));
+            let context = context
+                .within_span(crate::otel::context_of(&span))
+                .with_baggage(scheduled_by.baggage);
             let attempts = context.event_span();
             let outcome = self
                 .call(context, false, |handler, context| {

@@ -5,10 +5,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::baggage::Baggage;
 use crate::error::{Error, Result};
 use crate::qos::Permit;
 use crate::timers::{PartitionTimers, TimerSegment, TimerTime};
-use crate::trace::TraceParent;
+use crate::trace::{Continuation, TraceParent};
 
 /// Per-event context: the event's key, its cancellation signal and the key's timers.
 ///
@@ -49,6 +50,9 @@ pub struct Context {
     /// contexts, made per event and per attempt, stay small when tracing is off; shared by the
     /// event's attempts, which note their number in it.
     span: Option<Arc<EventSpan>>,
+    /// The event's W3C baggage (its record's, or its timer's scheduler's), which sends and
+    /// timers made while it is handled carry on.
+    baggage: Option<Baggage>,
 }
 
 impl Context {
@@ -61,6 +65,7 @@ impl Context {
             deferred: false,
             first_permit: None,
             span: None,
+            baggage: None,
         }
     }
 
@@ -77,6 +82,7 @@ impl Context {
             deferred: false,
             first_permit: None,
             span: None,
+            baggage: None,
         }
     }
 
@@ -122,6 +128,7 @@ impl Context {
             deferred: self.deferred,
             first_permit: self.first_permit.clone(),
             span: self.span.clone(),
+            baggage: self.baggage.clone(),
         }
     }
 
@@ -151,6 +158,12 @@ impl Context {
         self
     }
 
+    /// The same context, carrying `baggage` (the event's).
+    pub(crate) fn with_baggage(mut self, baggage: Option<Baggage>) -> Self {
+        self.baggage = baggage;
+        self
+    }
+
     /// The span this event runs in, shared with its attempts' contexts.
     pub(crate) fn event_span(&self) -> Option<Arc<EventSpan>> {
         self.span.clone()
@@ -172,6 +185,23 @@ impl Context {
     /// ```
     pub fn trace_context(&self) -> Option<TraceParent> {
         self.span.as_deref().map(|span| span.trace)
+    }
+
+    /// The W3C baggage of the event being handled: the record's `baggage` header, or for a
+    /// timer the baggage of the code that scheduled it.
+    ///
+    /// ```
+    /// assert_eq!(prosody_engine::Context::detached("key-1").baggage(), None);
+    /// ```
+    pub fn baggage(&self) -> Option<&Baggage> {
+        self.baggage.as_ref()
+    }
+
+    /// What work done for this event carries on: the [`trace context`](Context::trace_context)
+    /// and the [`baggage`](Context::baggage). Pass it to
+    /// [`Producer::send_in_trace`](crate::Producer::send_in_trace) from a handler.
+    pub fn continuation(&self) -> Continuation {
+        Continuation::from(self.trace_context()).with_baggage(self.baggage.clone())
     }
 
     /// The permit taken for the first attempt, if it is still unused.
@@ -245,7 +275,7 @@ impl Context {
     /// never overtakes a deferred message or timer.
     pub async fn schedule(&self, time: TimerTime) -> Result<()> {
         self.timers()?
-            .schedule(&self.key, time, self.trace_context())
+            .schedule(&self.key, time, self.continuation())
             .await
     }
 
@@ -257,7 +287,7 @@ impl Context {
     /// Replaces every timer of this key, stored or deferred, with one at `time`.
     pub async fn clear_and_schedule(&self, time: TimerTime) -> Result<()> {
         self.timers()?
-            .clear_and_schedule(&self.key, time, self.trace_context())
+            .clear_and_schedule(&self.key, time, self.continuation())
             .await
     }
 

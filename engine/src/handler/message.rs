@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::trace::TraceParent;
+use crate::baggage::Baggage;
+use crate::trace::{Continuation, TraceParent};
 
 /// A decoded Kafka message: where it came from, its key, and its JSON payload.
 ///
@@ -163,6 +164,23 @@ impl Message {
             .as_deref()
             .copied()
             .or_else(|| self.trace_parent())
+    }
+
+    /// The W3C baggage the message arrived with (its `baggage` header), checked as
+    /// [`Baggage::parse`] does: invalid members and those past the limits are left out.
+    ///
+    /// ```
+    /// let message = prosody_engine::Message::new("orders", 0, 7, "order-1", serde_json::json!({}));
+    /// assert_eq!(message.baggage(), None);
+    /// ```
+    pub fn baggage(&self) -> Option<Baggage> {
+        Baggage::from_header(self.header("baggage")?)
+    }
+
+    /// What work done while handling this message carries on: its
+    /// [`trace context`](Message::trace_context) and its [`baggage`](Message::baggage).
+    pub fn continuation(&self) -> Continuation {
+        Continuation::from(self.trace_context()).with_baggage(self.baggage())
     }
 
     /// The decoded JSON payload.

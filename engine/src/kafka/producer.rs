@@ -1,7 +1,7 @@
 //! An idempotent JSON producer.
 //!
 //! Every message carries a `source-system` header (so consumers can skip their own output) and a
-//! W3C `traceparent` header. Each acknowledged send is reported to the client's telemetry
+//! W3C `traceparent` header, and a W3C `baggage` header when the send carries baggage on. Each acknowledged send is reported to the client's telemetry
 //! emitter, when it has one. [`Producer::send`] resolves once Kafka acknowledges the message, or
 //! fails once `send_timeout` has passed. Nothing is buffered beyond librdkafka's own queue,
 //! whose size librdkafka bounds; a full queue is a transient error.
@@ -15,6 +15,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use tracing::Instrument;
 
+use crate::baggage::Baggage;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kafka::client_config::producer_config;
@@ -22,7 +23,7 @@ use crate::kafka::log::LogContext;
 use crate::metrics::ProducerMetrics;
 use crate::otel;
 use crate::telemetry::{Event, EventType, Telemetry, Trace};
-use crate::trace::TraceParent;
+use crate::trace::{Continuation, TraceParent};
 
 /// Extra time granted to sends made while a new producer starts up.
 ///
@@ -140,20 +141,23 @@ impl Producer {
         self.send_in_trace(topic, key, payload, None).await
     }
 
-    /// [`Producer::send`] continuing the trace of `parent` (the message being handled, say):
-    /// the record's `traceparent` is a child of it. Without a parent it starts a new trace.
+    /// [`Producer::send`] continuing `trace` (what the message being handled carries on, say,
+    /// [`Context::continuation`](crate::Context::continuation)): the record's `traceparent` is
+    /// a child of its parent, and its baggage goes in the record's `baggage` header. Without a
+    /// parent it starts a new trace. A bare `Option<TraceParent>` carries no baggage.
     pub async fn send_in_trace(
         &self,
         topic: &str,
         key: &str,
         payload: &serde_json::Value,
-        parent: Option<TraceParent>,
+        trace: impl Into<Continuation>,
     ) -> Result<Delivery> {
+        let trace = trace.into();
         let bytes = serde_json::to_vec(payload).map_err(|source| Error::Encode {
             topic: topic.to_string(),
             source,
         })?;
-        self.send_bytes_in_trace(topic, key, &bytes, &[], parent)
+        self.send_bytes_in_trace(topic, key, &bytes, &[], trace)
             .await
     }
 
@@ -165,26 +169,35 @@ impl Producer {
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
     ) -> Result<Delivery> {
-        self.send_bytes_in_trace(topic, key, payload, extra_headers, None)
+        self.send_bytes_in_trace(topic, key, payload, extra_headers, Continuation::default())
             .await
     }
 
-    /// [`Producer::send_bytes`] continuing the trace of `parent`, as
-    /// [`Producer::send_in_trace`] does.
+    /// [`Producer::send_bytes`] continuing `trace`, as [`Producer::send_in_trace`] does.
     pub async fn send_bytes_in_trace(
         &self,
         topic: &str,
         key: &str,
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
-        parent: Option<TraceParent>,
+        trace: impl Into<Continuation>,
     ) -> Result<Delivery> {
+        let Continuation { parent, baggage } = trace.into();
+        let baggage = baggage.as_ref();
         if otel::enabled() {
             // Boxed, so a send made while nothing is exported carries no span.
-            return Box::pin(self.send_in_span(topic, key, payload, extra_headers, parent)).await;
+            return Box::pin(self.send_in_span(
+                topic,
+                key,
+                payload,
+                extra_headers,
+                parent,
+                baggage,
+            ))
+            .await;
         }
         let trace = parent.map_or_else(TraceParent::new_root, |parent| parent.child());
-        self.send_measured(topic, key, payload, extra_headers, trace)
+        self.send_measured(topic, key, payload, extra_headers, trace, baggage)
             .await
     }
 
@@ -196,12 +209,13 @@ impl Producer {
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
         parent: Option<TraceParent>,
+        baggage: Option<&Baggage>,
     ) -> Result<Delivery> {
         let span = otel::send(topic, key, parent);
         let trace = otel::context_of(&span)
             .unwrap_or_else(|| parent.map_or_else(TraceParent::new_root, |parent| parent.child()));
         let result = self
-            .send_measured(topic, key, payload, extra_headers, trace)
+            .send_measured(topic, key, payload, extra_headers, trace, baggage)
             .instrument(span.clone())
             .await;
         otel::record_outcome(&span, if result.is_ok() { "success" } else { "failed" });
@@ -215,10 +229,11 @@ impl Producer {
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
         trace: TraceParent,
+        baggage: Option<&Baggage>,
     ) -> Result<Delivery> {
         let started = Instant::now();
         let result = self
-            .send_unmeasured(topic, key, payload, extra_headers, trace)
+            .send_unmeasured(topic, key, payload, extra_headers, trace, baggage)
             .await;
         self.metrics
             .record(topic, result.is_ok(), started.elapsed());
@@ -237,9 +252,10 @@ impl Producer {
         payload: &[u8],
         extra_headers: &[(&str, &[u8])],
         parent: TraceParent,
+        baggage: Option<&Baggage>,
     ) -> Result<Delivery> {
         let traceparent = parent.to_string();
-        let mut headers = OwnedHeaders::new_with_capacity(2 + extra_headers.len());
+        let mut headers = OwnedHeaders::new_with_capacity(3 + extra_headers.len());
         if let Some(source) = &self.source_system {
             headers = headers.insert(Header {
                 key: SOURCE_SYSTEM_HEADER,
@@ -250,6 +266,12 @@ impl Producer {
             key: "traceparent",
             value: Some(traceparent.as_str()),
         });
+        if let Some(baggage) = baggage {
+            headers = headers.insert(Header {
+                key: "baggage",
+                value: Some(baggage.as_str()),
+            });
+        }
         for (name, value) in extra_headers {
             headers = headers.insert(Header {
                 key: name,

@@ -156,8 +156,8 @@ pub(crate) struct Record {
     pub(crate) key: String,
     pub(crate) payload: Vec<u8>,
     pub(crate) headers: Vec<(String, Vec<u8>)>,
-    /// The trace context the record was to continue.
-    pub(crate) parent: Option<crate::trace::TraceParent>,
+    /// The trace context and baggage the record was to continue.
+    pub(crate) trace: crate::trace::Continuation,
 }
 
 impl Record {
@@ -207,7 +207,7 @@ impl FailureSink for FakeSink {
         key: &'a str,
         payload: &'a [u8],
         headers: &'a [(&'a str, &'a [u8])],
-        parent: Option<crate::trace::TraceParent>,
+        trace: crate::trace::Continuation,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.attempts
@@ -234,7 +234,7 @@ impl FailureSink for FakeSink {
                         .iter()
                         .map(|(name, value)| ((*name).to_owned(), value.to_vec()))
                         .collect(),
-                    parent,
+                    trace,
                 });
             Ok(())
         })

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use opentelemetry::global::{BoxedSpan, BoxedTracer};
 use opentelemetry::trace::{noop::NoopTracer, SpanBuilder, Tracer, TracerProvider as _};
+use opentelemetry_otlp::WithHttpConfig;
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -21,6 +22,21 @@ use crate::error::{Error, Result};
 
 /// The variable whose presence turns export on.
 const ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// The variables choosing the transport, the traces-only one first; `grpc` or an HTTP one.
+const PROTOCOL_VARIABLES: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+];
+
+/// The variables bounding one export, in milliseconds, the traces-only one first.
+const TIMEOUT_VARIABLES: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+];
+
+/// How long one export may take when no timeout variable says otherwise (the OTLP default).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long [`flush`] waits for queued spans to reach the collector.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,9 +98,7 @@ pub fn start(runtime: &Handle) -> Result<bool> {
     }
     // The batch task and the gRPC channel's worker are spawned on the current runtime.
     let _entered = runtime.enter();
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .build()
-        .map_err(|error| Error::Tracing(error.to_string()))?;
+    let exporter = build_exporter()?;
     let provider = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(exporter, Tokio).build())
         .build();
@@ -97,6 +111,34 @@ pub fn start(runtime: &Handle) -> Result<bool> {
     }
     ENABLED.store(true, Ordering::Relaxed);
     Ok(true)
+}
+
+/// The OTLP exporter the `OTEL_*` variables describe. Over HTTP it connects through
+/// [`super::https::Connector`], which also speaks TLS; gRPC keeps the exporter's own transport.
+fn build_exporter() -> Result<opentelemetry_otlp::SpanExporter> {
+    let builder = opentelemetry_otlp::SpanExporter::builder();
+    let grpc = first_set(&PROTOCOL_VARIABLES).is_some_and(|protocol| protocol.trim() == "grpc");
+    let built = if grpc {
+        builder.build()
+    } else {
+        let timeout = first_set(&TIMEOUT_VARIABLES)
+            .and_then(|millis| millis.trim().parse().ok())
+            .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+        let client = opentelemetry_http::hyper::HyperClient::new(
+            super::https::Connector::from_env()?,
+            timeout,
+            None,
+        );
+        builder.with_http().with_http_client(client).build()
+    };
+    built.map_err(|error| Error::Tracing(error.to_string()))
+}
+
+/// The value of the first of `names` that is set and not empty.
+fn first_set(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
 }
 
 /// [`start`] for the engine's own clients: a failure is logged, and the client runs without

@@ -19,6 +19,7 @@
 //! their own `send` span, so an exported trace reads produce → receive → send → receive.
 
 mod exporter;
+mod https;
 mod spans;
 
 pub(crate) use exporter::{enabled, start_or_warn};

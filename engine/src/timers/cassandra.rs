@@ -2,7 +2,9 @@
 //!
 //! A timer is three rows, all in the tables of migration `0002_timers.cql`:
 //!
-//! - `timer_keys` (partition `(segment, key)`): answers [`TimerStore::times`];
+//! - `timer_keys` (partition `(segment, key)`): answers [`TimerStore::times`], and holds what
+//!   the scheduling code carried on, when it had any (`trace`, migration 0005; `baggage`,
+//!   migration 0006), for [`TimerStore::trace`];
 //! - `timer_slabs` (partition `(segment, start, size)`): the timers of one slab, the span
 //!   `[start, start + size)` of `slab_size` seconds holding the timer's time;
 //! - `timer_slab_index` (partition `segment`): which slabs may hold timers, so
@@ -58,15 +60,17 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
+use scylla::value::MaybeUnset;
 use tokio::sync::OnceCell;
 
 use self::indexed::IndexedSlabs;
 use self::slab::Slab;
 use self::statements::Statements;
 use super::{TimerSegment, TimerStore, TimerTime};
+use crate::baggage::Baggage;
 use crate::cassandra::{Cassandra, SharedCassandra};
 use crate::error::{Error, Result};
-use crate::trace::TraceParent;
+use crate::trace::{Continuation, TraceParent};
 
 /// How many slabs `load` reads at once.
 const LOAD_PARALLELISM: usize = 16;
@@ -137,7 +141,7 @@ impl CassandraTimerStore {
         segment: &TimerSegment,
         key: &str,
         time: TimerTime,
-        trace: Option<TraceParent>,
+        trace: Continuation,
     ) -> Result<()> {
         let (cassandra, statements) = self.ready().await?;
         let session = cassandra.session();
@@ -148,18 +152,24 @@ impl CassandraTimerStore {
         let slab = Slab::of(time, self.slab_size);
         let index_ttl = slab::ttl(slab.end(), now, self.retention);
         let id = segment.id();
-        // Only a traced timer writes the column: writing a null would leave a tombstone.
+        // Only a timer with a trace context or baggage writes those columns, and only the ones
+        // it has (the other bound unset): writing a null would leave a tombstone.
         match trace {
-            Some(trace) => {
-                let values = (id, key, secs, trace.to_string(), row_ttl);
-                session
-                    .execute_unpaged(&statements.insert_key_traced, values)
-                    .await
-            }
-            None => {
+            Continuation {
+                parent: None,
+                baggage: None,
+            } => {
                 let values = (id, key, secs, row_ttl);
                 session
                     .execute_unpaged(&statements.insert_key, values)
+                    .await
+            }
+            Continuation { parent, baggage } => {
+                let parent = unset_if_none(parent.map(|parent| parent.to_string()));
+                let baggage = unset_if_none(baggage.as_ref().map(Baggage::as_str));
+                let values = (id, key, secs, parent, baggage, row_ttl);
+                session
+                    .execute_unpaged(&statements.insert_key_traced, values)
                     .await
             }
         }
@@ -212,7 +222,7 @@ impl CassandraTimerStore {
         segment: &TimerSegment,
         key: &str,
         time: TimerTime,
-    ) -> Result<Option<TraceParent>> {
+    ) -> Result<Continuation> {
         let (cassandra, statements) = self.ready().await?;
         let fail =
             |e: &dyn fmt::Display| failure("timer trace", format!("{}", At(segment, key, time)), e);
@@ -224,11 +234,16 @@ impl CassandraTimerStore {
             .map_err(|e| fail(&e))?
             .into_rows_result()
             .map_err(|e| fail(&e))?;
-        let trace = rows
-            .maybe_first_row::<(Option<String>,)>()
+        let Some((trace, baggage)) = rows
+            .maybe_first_row::<(Option<String>, Option<String>)>()
             .map_err(|e| fail(&e))?
-            .and_then(|(trace,)| trace);
-        Ok(trace.as_deref().and_then(TraceParent::parse))
+        else {
+            return Ok(Continuation::default());
+        };
+        Ok(Continuation {
+            parent: trace.as_deref().and_then(TraceParent::parse),
+            baggage: baggage.as_deref().and_then(Baggage::parse),
+        })
     }
 
     async fn key_times(&self, segment: &TimerSegment, key: &str) -> Result<Vec<TimerTime>> {
@@ -266,7 +281,7 @@ impl TimerStore for CassandraTimerStore {
         key: &'a str,
         time: TimerTime,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.insert_timer(segment, key, time, None))
+        Box::pin(self.insert_timer(segment, key, time, Continuation::default()))
     }
 
     fn insert_traced<'a>(
@@ -274,7 +289,7 @@ impl TimerStore for CassandraTimerStore {
         segment: &'a TimerSegment,
         key: &'a str,
         time: TimerTime,
-        trace: Option<TraceParent>,
+        trace: Continuation,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.insert_timer(segment, key, time, trace))
     }
@@ -284,7 +299,7 @@ impl TimerStore for CassandraTimerStore {
         segment: &'a TimerSegment,
         key: &'a str,
         time: TimerTime,
-    ) -> BoxFuture<'a, Result<Option<TraceParent>>> {
+    ) -> BoxFuture<'a, Result<Continuation>> {
         Box::pin(self.stored_trace(segment, key, time))
     }
 
@@ -342,4 +357,9 @@ fn timer_time(secs: i64) -> Option<TimerTime> {
             None
         }
     }
+}
+
+/// `value`, or unset (leaving the column as it is, with no tombstone) when there is none.
+fn unset_if_none<T>(value: Option<T>) -> MaybeUnset<T> {
+    value.map_or(MaybeUnset::Unset, MaybeUnset::Set)
 }

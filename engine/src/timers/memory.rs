@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 
 use super::{TimerSegment, TimerStore, TimerTime};
 use crate::error::Result;
-use crate::trace::TraceParent;
+use crate::trace::Continuation;
 
 /// A [`TimerStore`] in process memory. Timers survive a partition moving between consumers of
 /// the same process (as they would with Cassandra), but not the process.
@@ -35,8 +35,9 @@ pub struct MemoryTimerStore {
 struct Segment {
     by_key: HashMap<Arc<str>, BTreeSet<TimerTime>>,
     by_time: BTreeSet<(TimerTime, Arc<str>)>,
-    /// The scheduling code's trace context, for the timers stored with one.
-    traces: HashMap<(Arc<str>, TimerTime), TraceParent>,
+    /// What the scheduling code carried on, for the timers stored with a trace context or
+    /// baggage.
+    traces: HashMap<(Arc<str>, TimerTime), Continuation>,
 }
 
 impl MemoryTimerStore {
@@ -75,10 +76,10 @@ impl TimerStore for MemoryTimerStore {
         segment: &'a TimerSegment,
         key: &'a str,
         time: TimerTime,
-        trace: Option<TraceParent>,
+        trace: Continuation,
     ) -> BoxFuture<'a, Result<()>> {
         let stored = self.insert(segment, key, time);
-        if let Some(trace) = trace {
+        if !trace.is_empty() {
             let mut segments = self.lock();
             let entry = segments.entry(segment.id().into()).or_default();
             entry.traces.insert((key.into(), time), trace);
@@ -91,11 +92,12 @@ impl TimerStore for MemoryTimerStore {
         segment: &'a TimerSegment,
         key: &'a str,
         time: TimerTime,
-    ) -> BoxFuture<'a, Result<Option<TraceParent>>> {
+    ) -> BoxFuture<'a, Result<Continuation>> {
         let trace = self
             .lock()
             .get(segment.id())
-            .and_then(|entry| entry.traces.get(&(Arc::from(key), time)).copied());
+            .and_then(|entry| entry.traces.get(&(Arc::from(key), time)).cloned())
+            .unwrap_or_default();
         Box::pin(async move { Ok(trace) })
     }
 

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::{DeferredTimers, TimerSegment, TimerStore, TimerTime};
 use crate::error::{Error, Result};
 use crate::telemetry::{Event, EventType, Telemetry};
-use crate::trace::TraceParent;
+use crate::trace::Continuation;
 
 /// One key's timer at one time.
 type TimerId = (Arc<str>, TimerTime);
@@ -156,7 +156,7 @@ impl PartitionTimers {
         &self,
         key: &Arc<str>,
         time: TimerTime,
-        trace: Option<TraceParent>,
+        trace: Continuation,
     ) -> Result<()> {
         self.check_open("schedule", key)?;
         self.store
@@ -256,20 +256,21 @@ impl PartitionTimers {
         &self,
         key: &Arc<str>,
         time: TimerTime,
-        trace: Option<TraceParent>,
+        trace: Continuation,
     ) -> Result<()> {
         self.schedule(key, time, trace).await?;
         self.clear(key, Some(time)).await
     }
 
-    /// The trace context `key`'s timer at `time` was scheduled in, for its `trigger` span; a
-    /// store failure only costs the link, so it is logged and read as none.
-    pub(crate) async fn trace_of(&self, key: &str, time: TimerTime) -> Option<TraceParent> {
+    /// The trace context and baggage `key`'s timer at `time` was scheduled with, for its
+    /// `trigger` span and its handler; a store failure only costs the link and the baggage, so
+    /// it is logged and read as none.
+    pub(crate) async fn trace_of(&self, key: &str, time: TimerTime) -> Continuation {
         match self.store.trace(&self.segment, key, time).await {
             Ok(trace) => trace,
             Err(error) => {
                 tracing::debug!(segment = %self.segment, key, %time, %error, "could not read a timer's trace context");
-                None
+                Continuation::default()
             }
         }
     }

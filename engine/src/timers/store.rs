@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use super::TimerTime;
 use crate::error::Result;
-use crate::trace::TraceParent;
+use crate::trace::Continuation;
 
 /// The timers of one consumer group on one topic partition.
 ///
@@ -90,29 +90,30 @@ pub trait TimerStore: Send + Sync + 'static {
         time: TimerTime,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// Stores a timer with the trace context of the code that scheduled it, so the span of its
-    /// firing can link back to that code. A store that keeps no trace context stores the timer
-    /// alone, which is the default.
+    /// Stores a timer with what the code that scheduled it carries on (its trace context and
+    /// baggage), so the span of its firing can link back to that code and its handler gets the
+    /// baggage. A store that keeps neither stores the timer alone, which is the default.
     fn insert_traced<'a>(
         &'a self,
         segment: &'a TimerSegment,
         key: &'a str,
         time: TimerTime,
-        trace: Option<TraceParent>,
+        trace: Continuation,
     ) -> BoxFuture<'a, Result<()>> {
         let _ = trace;
         self.insert(segment, key, time)
     }
 
-    /// The trace context stored with a timer, if the store kept one. None by default.
+    /// The trace context and baggage stored with a timer; empty if the store kept none, which
+    /// is the default.
     fn trace<'a>(
         &'a self,
         segment: &'a TimerSegment,
         key: &'a str,
         time: TimerTime,
-    ) -> BoxFuture<'a, Result<Option<TraceParent>>> {
+    ) -> BoxFuture<'a, Result<Continuation>> {
         let _ = (segment, key, time);
-        Box::pin(async { Ok(None) })
+        Box::pin(async { Ok(Continuation::default()) })
     }
 
     /// Deletes a timer. Deleting one that is not stored succeeds.

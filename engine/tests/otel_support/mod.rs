@@ -1,11 +1,13 @@
 //! A real OTLP receiver on loopback for the span tests: it decodes what the exporter sends
-//! with the official `opentelemetry-proto` types, over http/protobuf (a small hyper server)
-//! or gRPC (tonic's generated trace service), and keeps every span it got.
+//! with the official `opentelemetry-proto` types, over http/protobuf (a small hyper server,
+//! plain or behind TLS with a CA made for the run) or gRPC (tonic's generated trace service),
+//! and keeps every span it got.
 
 #![allow(dead_code, unreachable_pub)]
 
 pub mod scenarios;
 pub mod single;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -113,6 +115,15 @@ impl Collector {
 
     /// Serves OTLP over http/protobuf (`POST /v1/traces`) on a free loopback port.
     pub async fn start_http() -> (Self, SocketAddr) {
+        Self::start_http_with(None).await
+    }
+
+    /// Serves OTLP over http/protobuf behind TLS with `acceptor`'s certificate.
+    pub async fn start_https(acceptor: openssl::ssl::SslAcceptor) -> (Self, SocketAddr) {
+        Self::start_http_with(Some(Arc::new(acceptor))).await
+    }
+
+    async fn start_http_with(tls: Option<Arc<openssl::ssl::SslAcceptor>>) -> (Self, SocketAddr) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let collector = Self::default();
@@ -120,14 +131,26 @@ impl Collector {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let collector = serving.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let collector = collector.clone();
                         async move { collector.answer(request).await }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let Some(tls) = tls else {
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        return;
+                    };
+                    let Ok(ssl) = openssl::ssl::Ssl::new(tls.context()) else {
+                        return;
+                    };
+                    let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, stream) else {
+                        return;
+                    };
+                    if std::pin::Pin::new(&mut stream).accept().await.is_ok() {
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
                 });
             }
         });

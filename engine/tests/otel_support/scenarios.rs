@@ -22,6 +22,8 @@ static RUNTIME: ProcessRuntime = ProcessRuntime::new("otel-test", 2);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     HttpProtobuf,
+    /// http/protobuf to an `https://` endpoint whose CA is in `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+    HttpsProtobuf,
     Grpc,
 }
 
@@ -36,15 +38,24 @@ pub fn collector() -> Collector {
             let protocol = *PROTOCOL.get().expect("a protocol chosen by block_on");
             let (collector, address) = match protocol {
                 Protocol::HttpProtobuf => runtime.block_on(Collector::start_http()),
+                Protocol::HttpsProtobuf => {
+                    let pki = super::tls::generate();
+                    std::env::set_var("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.ca_file);
+                    runtime.block_on(Collector::start_https(pki.acceptor))
+                }
                 Protocol::Grpc => runtime.block_on(Collector::start_grpc()),
             };
-            let name = match protocol {
-                Protocol::HttpProtobuf => "http/protobuf",
-                Protocol::Grpc => "grpc",
+            let (name, scheme) = match protocol {
+                Protocol::HttpProtobuf => ("http/protobuf", "http"),
+                Protocol::HttpsProtobuf => ("http/protobuf", "https"),
+                Protocol::Grpc => ("grpc", "http"),
             };
             // Set before any client exists, so the first one starts the exporter.
             std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", name);
-            std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{address}"));
+            std::env::set_var(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("{scheme}://{address}"),
+            );
             std::env::set_var("OTEL_SERVICE_NAME", "prosody-otel-test");
             std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100");
             collector

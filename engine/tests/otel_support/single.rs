@@ -1,4 +1,5 @@
-//! Scenarios about one message: a filtered one's span event, a deferred one's `load` span.
+//! Scenarios about one message: a skipped one's span event (its own output, an event type not
+//! allowed, a duplicate), a deferred one's `load` span.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,11 @@ use crate::support::{config, create_topic, unique, Broker};
 /// A message skipped as the consumer's own (loop prevention) gets a span event saying so.
 pub async fn filtered_messages_get_a_span_event(broker: Broker) {
     skipped_message_gets_a_span_event(broker, "source-system-loop").await;
+}
+
+/// A message whose event type `allowed_events` leaves out gets a span event saying so.
+pub async fn event_type_skipped_messages_get_a_span_event(broker: Broker) {
+    skipped_message_gets_a_span_event(broker, "event-type").await;
 }
 
 /// A message whose `id` was already handled gets a span event saying it was deduplicated.
@@ -40,18 +46,19 @@ async fn skipped_message_gets_a_span_event(broker: Broker, reason: &str) {
         &[("source_system", &source), ("send_timeout", "30s")],
     ))
     .expect("producer");
+    let mut options = vec![("group_id", group.as_str()), ("subscribed_topics", &topic)];
+    if reason == "event-type" {
+        options.push(("allowed_events", "order."));
+    }
     let consumer = Consumer::subscribe(
-        &config(
-            broker,
-            &[("group_id", &group), ("subscribed_topics", &topic)],
-        ),
+        &config(broker, &options),
         Arc::new(Sink),
         tokio::runtime::Handle::current(),
     )
     .expect("consumer");
     let key = unique("skipped");
-    let payload = json!({ "id": unique("event") });
-    let copies = if looped { 1 } else { 2 };
+    let payload = json!({ "id": unique("event"), "type": "user.created" });
+    let copies = if reason == "deduplicated" { 2 } else { 1 };
     for _ in 0..copies {
         producer.send(&topic, &key, &payload).await.expect("send");
     }

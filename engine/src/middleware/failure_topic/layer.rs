@@ -17,7 +17,7 @@ use crate::middleware::{Backoff, Layer};
 /// struct Discard;
 /// impl FailureSink for Discard {
 ///     fn send<'a>(&'a self, _: &'a str, _: &'a str, _: &'a [u8], _: &'a [(&'a str, &'a [u8])],
-///         _: Option<prosody_engine::TraceParent>)
+///         _: prosody_engine::Continuation)
 ///         -> BoxFuture<'a, prosody_engine::Result<()>> { Box::pin(async { Ok(()) }) }
 /// }
 ///

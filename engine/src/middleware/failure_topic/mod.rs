@@ -126,7 +126,7 @@ async fn dead_letter(
                 message.key(),
                 &payload,
                 &headers,
-                message.trace_context(),
+                message.continuation(),
             )
             .await;
         let send_error = match sent {

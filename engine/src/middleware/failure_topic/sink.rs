@@ -2,7 +2,7 @@ use futures::future::BoxFuture;
 
 use crate::error::Result;
 use crate::kafka::Producer;
-use crate::trace::TraceParent;
+use crate::trace::Continuation;
 
 /// Where [`FailureTopic`](super::FailureTopic) writes failed messages: the [`Producer`] in
 /// production, a fake in tests.
@@ -10,7 +10,7 @@ use crate::trace::TraceParent;
 /// ```
 /// use futures::future::BoxFuture;
 /// use prosody_engine::middleware::FailureSink;
-/// use prosody_engine::TraceParent;
+/// use prosody_engine::Continuation;
 ///
 /// /// Drops every record; for illustration only.
 /// struct Discard;
@@ -21,7 +21,7 @@ use crate::trace::TraceParent;
 ///         _key: &'a str,
 ///         _payload: &'a [u8],
 ///         _headers: &'a [(&'a str, &'a [u8])],
-///         _parent: Option<TraceParent>,
+///         _trace: Continuation,
 ///     ) -> BoxFuture<'a, prosody_engine::Result<()>> {
 ///         Box::pin(async { Ok(()) })
 ///     }
@@ -29,14 +29,15 @@ use crate::trace::TraceParent;
 /// ```
 pub trait FailureSink: Send + Sync + 'static {
     /// Writes `payload` to `topic` under `key` with `headers`, resolving once it is stored.
-    /// `parent` is the failed message's trace context, which the record continues.
+    /// `trace` is what the failed message carries on (its trace context and baggage), which
+    /// the record continues.
     fn send<'a>(
         &'a self,
         topic: &'a str,
         key: &'a str,
         payload: &'a [u8],
         headers: &'a [(&'a str, &'a [u8])],
-        parent: Option<TraceParent>,
+        trace: Continuation,
     ) -> BoxFuture<'a, Result<()>>;
 }
 
@@ -47,10 +48,10 @@ impl FailureSink for Producer {
         key: &'a str,
         payload: &'a [u8],
         headers: &'a [(&'a str, &'a [u8])],
-        parent: Option<TraceParent>,
+        trace: Continuation,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.send_bytes_in_trace(topic, key, payload, headers, parent)
+            self.send_bytes_in_trace(topic, key, payload, headers, trace)
                 .await
                 .map(|_delivery| ())
         })

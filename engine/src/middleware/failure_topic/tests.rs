@@ -66,8 +66,32 @@ async fn the_failure_record_continues_the_messages_trace() {
             .await,
         Ok(())
     );
-    let parents: Vec<_> = sink.records().into_iter().map(|r| r.parent).collect();
+    let parents: Vec<_> = sink.records().into_iter().map(|r| r.trace.parent).collect();
     assert_eq!(parents, [TraceParent::parse(traceparent), None]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_failure_record_carries_the_messages_baggage() {
+    let sink = FakeSink::failing(0);
+    let inner = Scripted::new([permanent("bad"), permanent("bad")]);
+    let handler = layer(&sink).layer(Arc::clone(&inner));
+    let with_baggage = message_with("k", json!({}), &[("baggage", "tenant=acme,bad key=1")]);
+    assert_eq!(
+        handler.on_message(context("k").0, with_baggage).await,
+        Ok(())
+    );
+    assert_eq!(
+        handler
+            .on_message(context("k").0, message("k", json!({})))
+            .await,
+        Ok(())
+    );
+    let baggage: Vec<_> = sink
+        .records()
+        .into_iter()
+        .map(|r| r.trace.baggage.map(|b| b.to_string()))
+        .collect();
+    assert_eq!(baggage, [Some("tenant=acme".to_owned()), None]);
 }
 
 #[tokio::test(start_paused = true)]

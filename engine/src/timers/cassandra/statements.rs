@@ -14,9 +14,10 @@ use crate::error::{Error, Result};
 pub(super) struct Statements {
     /// `(segment, key, time, ttl)`.
     pub(super) insert_key: PreparedStatement,
-    /// `(segment, key, time, trace, ttl)`: a timer scheduled inside an exported span.
+    /// `(segment, key, time, trace, baggage, ttl)`: a timer scheduled inside an exported span
+    /// or with baggage; the one of the two it lacks is bound unset, which writes nothing.
     pub(super) insert_key_traced: PreparedStatement,
-    /// `(segment, key, time)` → at most one `trace`.
+    /// `(segment, key, time)` → at most one `(trace, baggage)`.
     pub(super) select_trace: PreparedStatement,
     /// `(segment, start, size, key, time, ttl)`.
     pub(super) insert_slab: PreparedStatement,
@@ -53,12 +54,13 @@ impl Statements {
             ))
             .await?,
             insert_key_traced: prepare(format!(
-                "INSERT INTO {ks}.timer_keys (segment, key, time, trace) VALUES (?, ?, ?, ?) \
-                 USING TTL ?"
+                "INSERT INTO {ks}.timer_keys (segment, key, time, trace, baggage) \
+                 VALUES (?, ?, ?, ?, ?) USING TTL ?"
             ))
             .await?,
             select_trace: prepare(format!(
-                "SELECT trace FROM {ks}.timer_keys WHERE segment = ? AND key = ? AND time = ?"
+                "SELECT trace, baggage FROM {ks}.timer_keys \
+                 WHERE segment = ? AND key = ? AND time = ?"
             ))
             .await?,
             insert_slab: prepare(format!(

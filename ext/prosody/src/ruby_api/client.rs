@@ -8,11 +8,12 @@ use std::sync::Mutex;
 use magnus::{
     function, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, TypedData, Value,
 };
-use prosody_engine::{Config, Consumer, Producer, Telemetry};
+use prosody_engine::{Config, Consumer, Continuation, Producer, Telemetry};
 
 use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
 use crate::helpers::runtime::{runtime, ProcessBound};
 use crate::ruby_api::bridge::Bridge;
+use crate::ruby_api::event::Event;
 use crate::ruby_api::message::RubyMessage;
 use crate::ruby_api::pending::{Outcome, Pending};
 
@@ -60,8 +61,11 @@ impl NativeClient {
 
     /// Starts a send; the `Pending` finishes when the broker acknowledged the record. The
     /// payload is encoded here, on the calling Ruby thread. `within` is the trace the send
-    /// continues: the `Prosody::Message` whose handler is sending, a W3C `traceparent` String
-    /// (Ruby's current OpenTelemetry span), or nil for a new trace.
+    /// continues: the `Prosody::Message` whose handler is sending, the `Prosody::Native::Event`
+    /// of a timer whose handler is sending, a W3C `traceparent` String (Ruby's current
+    /// OpenTelemetry span), or nil for a new trace. `baggage` is a Hash of String keys and
+    /// values (Ruby's current OpenTelemetry baggage) for the record's `baggage` header, or nil
+    /// for the baggage of the message or timer in `within`, if any.
     fn send_message(
         ruby: &Ruby,
         rb_self: &Self,
@@ -69,18 +73,26 @@ impl NativeClient {
         key: String,
         payload: Value,
         within: Value,
+        baggage: Option<RHash>,
     ) -> Result<Pending, Error> {
         let json = crate::helpers::json::to_json(ruby, payload)?;
         let producer = rb_self.local_producer(ruby)?;
-        let parent = if let Ok(message) = <&RubyMessage>::try_convert(within) {
-            message.trace_parent()
-        } else if let Ok(text) = String::try_convert(within) {
-            prosody_engine::TraceParent::parse(&text)
+        let handled = if let Ok(message) = <&RubyMessage>::try_convert(within) {
+            Continuation::from(message.trace_parent()).with_baggage(message.baggage_value())
+        } else if let Ok(event) = <&Event>::try_convert(within) {
+            event.continuation()
         } else {
-            None
+            let parent = String::try_convert(within)
+                .ok()
+                .and_then(|text| prosody_engine::TraceParent::parse(&text));
+            Continuation::from(parent)
+        };
+        let trace = match baggage {
+            Some(entries) => handled.with_baggage(baggage_from_hash(ruby, entries)?),
+            None => handled,
         };
         Pending::start_engine(ruby, async move {
-            producer.send_in_trace(&topic, &key, &json, parent).await
+            producer.send_in_trace(&topic, &key, &json, trace).await
         })
     }
 
@@ -268,7 +280,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_module("Native")?
         .define_class("Client", ruby.class_object())?;
     class.define_singleton_method("new", function!(NativeClient::new, 1))?;
-    class.define_method("send_message", method!(NativeClient::send_message, 4))?;
+    class.define_method("send_message", method!(NativeClient::send_message, 5))?;
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
     class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
     class.define_method("fire_timers", method!(NativeClient::fire_timers, 1))?;
@@ -287,4 +299,34 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("effective", method!(NativeClient::effective, 0))?;
     class.define_method("inapplicable", method!(NativeClient::inapplicable, 0))?;
     Ok(())
+}
+
+/// Baggage from a Hash of Strings; entries the header cannot carry are dropped with a warning
+/// (see [`prosody_engine::Baggage::from_entries`]), a key or value that is not a String is a
+/// TypeError naming it.
+fn baggage_from_hash(
+    ruby: &Ruby,
+    entries: RHash,
+) -> Result<Option<prosody_engine::Baggage>, Error> {
+    let mut pairs = Vec::with_capacity(entries.len());
+    entries.foreach(|key: Value, value: Value| {
+        let name = String::try_convert(key).map_err(|_| {
+            Error::new(
+                ruby.exception_type_error(),
+                format!("baggage keys must be Strings, got {}", key.inspect()),
+            )
+        })?;
+        let value = String::try_convert(value).map_err(|_| {
+            Error::new(
+                ruby.exception_type_error(),
+                format!(
+                    "baggage value of {name:?} must be a String, got {}",
+                    value.inspect()
+                ),
+            )
+        })?;
+        pairs.push((name, value));
+        Ok(magnus::r_hash::ForEach::Continue)
+    })?;
+    Ok(prosody_engine::Baggage::from_entries(pairs))
 }

@@ -19,8 +19,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use magnus::{method, prelude::*, DataTypeFunctions, Error, Ruby, Symbol, TypedData};
-use prosody_engine::{Context, HandlerError, TimerTime};
+use magnus::{method, prelude::*, DataTypeFunctions, Error, RHash, Ruby, Symbol, TypedData};
+use prosody_engine::{Context, Continuation, HandlerError, TimerTime};
 use tokio::sync::oneshot;
 
 use crate::helpers::errors::prosody_error;
@@ -100,6 +100,30 @@ impl Event {
 
     fn is_cancelled(&self) -> bool {
         self.context.should_cancel()
+    }
+
+    /// What a send made while this event's handler runs carries on (a timer's handler sends
+    /// through this; a message's through its `Prosody::Message`).
+    pub(crate) fn continuation(&self) -> Continuation {
+        self.context.continuation()
+    }
+
+    /// The W3C `traceparent` of the event's span while spans are exported, else nil.
+    fn traceparent(&self) -> Option<String> {
+        self.context
+            .trace_context()
+            .map(|parent| parent.to_string())
+    }
+
+    /// The event's W3C baggage (for a timer, its scheduler's) as a Hash of decoded values.
+    fn baggage(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let hash = ruby.hash_new();
+        if let Some(baggage) = rb_self.context.baggage() {
+            for (key, value) in baggage.entries() {
+                hash.aset(key, value)?;
+            }
+        }
+        Ok(hash)
     }
 
     /// Reports the outcome (see the module docs); `false` if one was already reported.
@@ -237,6 +261,8 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("key", method!(Event::key, 0))?;
     class.define_method("attempt", method!(Event::attempt, 0))?;
     class.define_method("cancelled?", method!(Event::is_cancelled, 0))?;
+    class.define_method("traceparent", method!(Event::traceparent, 0))?;
+    class.define_method("baggage", method!(Event::baggage, 0))?;
     class.define_method("complete", method!(Event::complete, 2))?;
     class.define_method("timer", method!(Event::timer, 2))?;
     Ok(())

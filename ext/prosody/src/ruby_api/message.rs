@@ -34,6 +34,11 @@ impl RubyMessage {
         self.message.trace_context()
     }
 
+    /// The W3C baggage the message arrived with, checked (see [`prosody_engine::Baggage`]).
+    pub(crate) fn baggage_value(&self) -> Option<prosody_engine::Baggage> {
+        self.message.baggage()
+    }
+
     pub(crate) fn new(message: prosody_engine::Message) -> Self {
         Self {
             message,
@@ -45,6 +50,18 @@ impl RubyMessage {
     /// [`RubyMessage::trace_parent`]), or nil when the record carried none and no span is made.
     fn traceparent(&self) -> Option<String> {
         self.trace_parent().map(|parent| parent.to_string())
+    }
+
+    /// `Message#baggage`: the record's W3C baggage as a Hash of decoded values (member
+    /// properties left out), empty when it carried none.
+    fn baggage(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let hash = ruby.hash_new();
+        if let Some(baggage) = rb_self.baggage_value() {
+            for (key, value) in baggage.entries() {
+                hash.aset(key, value)?;
+            }
+        }
+        Ok(hash)
     }
 
     fn topic(&self) -> String {
@@ -113,6 +130,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.undef_default_alloc_func();
     class.define_method("topic", method!(RubyMessage::topic, 0))?;
     class.define_method("traceparent", method!(RubyMessage::traceparent, 0))?;
+    class.define_method("baggage", method!(RubyMessage::baggage, 0))?;
     class.define_method("partition", method!(RubyMessage::partition, 0))?;
     class.define_method("offset", method!(RubyMessage::offset, 0))?;
     class.define_method("key", method!(RubyMessage::key, 0))?;

@@ -1,0 +1,242 @@
+//! W3C baggage through the consumer: a record's `baggage` header reaches the handler, the
+//! handler's sends carry it on, a timer the handler schedules keeps it (in memory on the mock
+//! cluster, in Cassandra on real Kafka) for its own handler's sends, and a deferred message
+//! read back carries it too. Bad baggage is trimmed to what is valid and within the W3C
+//! limits, never an error. No spans are exported here: baggage travels without them.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use prosody_engine::{
+    Consumer, Context, Handler, HandlerError, HandlerFuture, Message, Producer, Timer, TimerTime,
+    MAX_BAGGAGE_ENTRIES,
+};
+use serde_json::json;
+use support::{config, create_topic, eventually, unique, Broker};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn failed(error: impl std::fmt::Display) -> HandlerError {
+    HandlerError::transient(error.to_string())
+}
+
+/// Sends one record to `next` per message (and schedules a timer now), and one per timer, each
+/// continuing what the event carries on. Fails the first `fail_first` attempts at each message.
+struct Relay {
+    producer: Producer,
+    next: String,
+    fail_first: usize,
+    attempts: AtomicUsize,
+    schedule: bool,
+}
+
+impl Handler for Relay {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let (producer, next, schedule) = (self.producer.clone(), self.next.clone(), self.schedule);
+        let fail = message.key().starts_with("deferred")
+            && self.attempts.fetch_add(1, Ordering::SeqCst) < self.fail_first;
+        Box::pin(async move {
+            if !message.key().starts_with("baggage") && !message.key().starts_with("deferred") {
+                return Ok(());
+            }
+            if fail {
+                return Err(HandlerError::transient("not yet"));
+            }
+            let payload = json!({"from": "message"});
+            producer
+                .send_in_trace(&next, message.key(), &payload, context.continuation())
+                .await
+                .map_err(failed)?;
+            if schedule {
+                context.schedule(TimerTime::now()).await.map_err(failed)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        let (producer, next) = (self.producer.clone(), self.next.clone());
+        Box::pin(async move {
+            let payload = json!({"from": "timer"});
+            producer
+                .send_in_trace(&next, &timer.key, &payload, context.continuation())
+                .await
+                .map_err(failed)
+                .map(|_| ())
+        })
+    }
+}
+
+/// A record read: its `from` field and its `baggage` header, as checked.
+type Seen = (String, Option<String>);
+
+/// Records every record it reads.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<Seen>>>);
+
+impl Capture {
+    fn seen(&self) -> Vec<Seen> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Handler for Capture {
+    fn on_message(&self, _: Context, message: Message) -> HandlerFuture {
+        let from = message.payload()["from"].as_str().unwrap_or("?").to_owned();
+        let baggage = message.baggage().map(|baggage| baggage.to_string());
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((from, baggage));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Topics `first` → `next`, a `Relay` on the first (with `options`) and a `Capture` on the next.
+async fn pipeline(
+    broker: Broker,
+    relay: impl FnOnce(Producer, String) -> Relay,
+    options: &[(&str, &str)],
+) -> (String, Producer, Capture, [Consumer; 2]) {
+    let (first, next) = (unique("baggage-a"), unique("baggage-b"));
+    if broker == Broker::Real {
+        create_topic(broker, &first, 1).await;
+        create_topic(broker, &next, 1).await;
+    }
+    let producer = Producer::new(&config(broker, &[("send_timeout", "30s")])).expect("producer");
+    let group = unique("baggage-relay");
+    let mut all = vec![("group_id", group.as_str()), ("subscribed_topics", &first)];
+    all.extend_from_slice(options);
+    let runtime = tokio::runtime::Handle::current();
+    let relaying = Consumer::subscribe(
+        &config(broker, &all),
+        Arc::new(relay(producer.clone(), next.clone())),
+        runtime.clone(),
+    )
+    .expect("relay consumer");
+    let capture = Capture::default();
+    let capture_group = unique("baggage-capture");
+    let capturing = Consumer::subscribe(
+        &config(
+            broker,
+            &[("group_id", &capture_group), ("subscribed_topics", &next)],
+        ),
+        Arc::new(capture.clone()),
+        runtime,
+    )
+    .expect("capture consumer");
+    (first, producer, capture, [relaying, capturing])
+}
+
+/// The header sent: two valid members, an invalid one, then more members than the limit.
+fn oversized_header() -> (String, String) {
+    let extra: Vec<String> = (0..MAX_BAGGAGE_ENTRIES + 20)
+        .map(|i| format!("k{i}=v"))
+        .collect();
+    let sent = format!(
+        "tenant=acme, bad key=1,user=J%C3%B6rg;p,{}",
+        extra.join(",")
+    );
+    let kept = format!(
+        "tenant=acme,user=J%C3%B6rg;p,{}",
+        extra[..MAX_BAGGAGE_ENTRIES - 2].join(",")
+    );
+    (sent, kept)
+}
+
+async fn messages_and_timers_carry_baggage_on(broker: Broker) {
+    let (first, producer, capture, consumers) = pipeline(
+        broker,
+        |producer, next| Relay {
+            producer,
+            next,
+            fail_first: 0,
+            attempts: AtomicUsize::new(0),
+            schedule: true,
+        },
+        &[],
+    )
+    .await;
+    let (sent, kept) = oversized_header();
+    producer
+        .send_bytes(
+            &first,
+            &unique("baggage"),
+            b"{}",
+            &[("baggage", sent.as_bytes())],
+        )
+        .await
+        .expect("send");
+    let arrived = eventually(LIMIT, || capture.seen().len() >= 2).await;
+    for consumer in consumers {
+        consumer.shutdown().await;
+    }
+    assert!(arrived, "both records arrived: {:?}", capture.seen());
+    let mut seen = capture.seen();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("message".to_owned(), Some(kept.clone())),
+            ("timer".to_owned(), Some(kept))
+        ]
+    );
+}
+
+async fn deferred_messages_carry_baggage_on(broker: Broker) {
+    let (first, producer, capture, consumers) = pipeline(
+        broker,
+        |producer, next| Relay {
+            producer,
+            next,
+            fail_first: 2,
+            attempts: AtomicUsize::new(0),
+            schedule: false,
+        },
+        &[
+            ("defer_failure_threshold", "0.5"),
+            ("retry_base", "5ms"),
+            ("max_retry_delay", "20ms"),
+            ("max_retries", "1"),
+            ("defer_base", "200ms"),
+            ("defer_max_delay", "400ms"),
+        ],
+    )
+    .await;
+    // Messages that succeed keep the failure rate under the deferral threshold.
+    for n in 0..20 {
+        producer
+            .send(&first, &format!("well-{n}"), &json!({}))
+            .await
+            .expect("send");
+    }
+    producer
+        .send_bytes(
+            &first,
+            &unique("deferred"),
+            b"{}",
+            &[("baggage", b"tenant=acme")],
+        )
+        .await
+        .expect("send");
+    let arrived = eventually(LIMIT, || !capture.seen().is_empty()).await;
+    for consumer in consumers {
+        consumer.shutdown().await;
+    }
+    assert!(arrived, "the deferred message was never handled");
+    assert_eq!(
+        capture.seen(),
+        [("message".to_owned(), Some("tenant=acme".to_owned()))]
+    );
+}
+
+on_both_brokers! {
+    messages_and_timers => messages_and_timers_carry_baggage_on();
+    deferred_messages => deferred_messages_carry_baggage_on();
+}
