@@ -41,6 +41,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0005_timer_trace.cql",
         text: include_str!("../migrations/0005_timer_trace.cql"),
     },
+    Migration {
+        name: "0006_keyed_state.cql",
+        text: include_str!("../migrations/0006_keyed_state.cql"),
+    },
 ];
 
 impl Migration {
