@@ -1,9 +1,13 @@
 //! Keyed state: per-key values, maps, sets and deques that commit with the event.
 //!
-//! Every Kafka key of a consumer group gets its own durable collections.
+//! Every Kafka key of a consumer group gets its own durable collections. A handler reads and
+//! writes them through one [`StateTxn`] per event; the event's writes become visible to other
+//! events only when [`StateTxn::commit`] applies them, all at once, together with the event's
+//! marker, so a redelivered message is recognised as applied and a failed one leaves nothing.
 //!
 //! - [`Definition`]: a collection's name, [`StateKind`], [`Payload`] and validated
 //!   [`Options`]; [`Registry`]: a client's collections, checked together.
+//! - [`StateTxn`]: one event's transaction; [`ScanQuery`] for ordered map and set scans.
 //! - [`StateStore`]: where state persists, as cells ([`CellKey`]) and a per-key [`Head`];
 //!   [`MemoryStateStore`] in mock mode, [`CassandraStateStore`] otherwise.
 //!
@@ -36,8 +40,10 @@ mod cell;
 mod definition;
 mod error;
 mod memory;
+mod query;
 mod registry;
 mod store;
+mod txn;
 mod value;
 
 pub use cassandra::CassandraStateStore;
@@ -48,6 +54,8 @@ pub use definition::{
 };
 pub use error::StateError;
 pub use memory::MemoryStateStore;
+pub use query::ScanQuery;
 pub use registry::Registry;
 pub use store::StateStore;
+pub use txn::{Outcome, StateTxn, TxnScope};
 pub use value::{MessageRef, StateValue};
