@@ -250,6 +250,10 @@ async fn a_zombie_owner_cannot_overwrite_its_successor(backend: Backend) {
     let total = Definition::value("total").build().unwrap();
     let fixture = Fixture::new(backend, &[&total]).await;
     let zombie_epoch = fixture.epoch;
+    // The old owner wrote the key before, so later commits are conditional updates.
+    let mut before = fixture.txn("k", 1).await;
+    before.value_set(&total, bytes("old owner")).await.unwrap();
+    before.commit().await.unwrap();
     let owner_epoch = fixture
         .store
         .claim(&fixture.group, "orders", 0)
@@ -258,8 +262,8 @@ async fn a_zombie_owner_cannot_overwrite_its_successor(backend: Backend) {
     let owner_epoch = u64::try_from(owner_epoch).unwrap();
     assert!(owner_epoch > zombie_epoch);
 
-    let mut zombie = fixture.try_txn("k", Some(1), zombie_epoch).await.unwrap();
-    let mut owner = fixture.try_txn("k", Some(1), owner_epoch).await.unwrap();
+    let mut zombie = fixture.try_txn("k", Some(2), zombie_epoch).await.unwrap();
+    let mut owner = fixture.try_txn("k", Some(2), owner_epoch).await.unwrap();
     owner.value_set(&total, bytes("new owner")).await.unwrap();
     assert_eq!(owner.commit().await.unwrap(), Outcome::Applied);
 
@@ -271,9 +275,9 @@ async fn a_zombie_owner_cannot_overwrite_its_successor(backend: Backend) {
         "{error:?}"
     );
     // ...and it cannot even start on the key now.
-    let late = fixture.try_txn("k", Some(2), zombie_epoch).await;
+    let late = fixture.try_txn("k", Some(3), zombie_epoch).await;
     assert!(matches!(state_error(late), StateError::Fenced { .. }));
-    let mut check = fixture.try_txn("k", Some(2), owner_epoch).await.unwrap();
+    let mut check = fixture.try_txn("k", Some(3), owner_epoch).await.unwrap();
     assert_eq!(
         check.value_get(&total).await.unwrap(),
         Some(bytes("new owner"))
