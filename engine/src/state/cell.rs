@@ -8,7 +8,7 @@
 //! | value | item empty | — |
 //! | map | item = the map key's bytes | — |
 //! | set | item = the member's bytes, data empty | — |
-//! | deque | item = [`deque_item`] of the index | item empty, data = head and tail |
+//! | deque | item = the index, big-endian with the sign bit flipped | item empty, data = head and tail |
 //!
 //! Clearing a collection bumps its generation in the head instead of deleting its cells, so a
 //! clear is one write whatever the collection's size, and a clear followed by writes in one
@@ -29,7 +29,7 @@ pub struct CellKey {
     pub name: String,
     /// The collection's generation, bumped by each clear.
     pub generation: i64,
-    /// [`ENTRIES`] or [`BOUNDS`].
+    /// 1 for entries, 2 for a deque's bounds.
     pub section: u8,
     /// The item within the section.
     pub item: Vec<u8>,

@@ -46,7 +46,7 @@ const CLAIM_ATTEMPTS: usize = 16;
 ///
 /// Creating one does no I/O; the first operation connects (through the process's shared
 /// session) and prepares the statements. An unreachable Cassandra fails operations with a
-/// transient [`Error::Cassandra`] naming the operation, group and key.
+/// transient [`Error::Cassandra`](crate::Error::Cassandra) naming the operation, group and key.
 ///
 /// ```
 /// use prosody_engine::state::CassandraStateStore;
