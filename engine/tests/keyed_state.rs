@@ -68,6 +68,8 @@ on_both_stores!(
 
 #[path = "keyed_state/collections.rs"]
 mod collections;
+#[path = "keyed_state/cut.rs"]
+mod cut;
 
 struct Fixture {
     store: Arc<dyn StateStore>,

@@ -6,6 +6,7 @@ use scylla::value::CqlValue;
 
 use super::rows::{section, ttl};
 use super::statements::Statements;
+use crate::cassandra::REQUEST_TIMEOUT;
 use crate::state::cell::Commit;
 
 /// The batch applying `commit` to `group`'s `key`, and its values: first the head row's
@@ -20,6 +21,7 @@ pub(super) fn build(
 ) -> (Batch, Vec<Vec<CqlValue>>) {
     let mut batch = Batch::new(BatchType::Unlogged);
     batch.set_serial_consistency(Some(SerialConsistency::LocalSerial));
+    batch.set_request_timeout(Some(REQUEST_TIMEOUT));
     let mut values: Vec<Vec<CqlValue>> = Vec::with_capacity(commit.cells.len() + 1);
     let head_ttl = ttl(commit.head_ttl);
     let markers = CqlValue::Map(
