@@ -64,6 +64,7 @@ on_both_stores!(
     a_flush_stays_when_the_event_is_retried,
     identity_is_pinned_per_group,
     unregistered_or_misused_definitions_are_refused,
+    concurrent_claims_get_distinct_epochs,
 );
 
 #[path = "keyed_state/collections.rs"]
@@ -423,4 +424,26 @@ async fn unregistered_or_misused_definitions_are_refused(backend: Backend) {
         matches!(error, StateError::WrongKind { used: "deque", .. }),
         "{error:?}"
     );
+}
+
+async fn concurrent_claims_get_distinct_epochs(backend: Backend) {
+    let fixture = Fixture::new(backend, &[]).await;
+    let claims = (0..8).map(|_| {
+        let store = Arc::clone(&fixture.store);
+        let group = fixture.group.clone();
+        tokio::spawn(async move { store.claim(&group, "orders", 0).await })
+    });
+    let mut epochs = Vec::new();
+    for claim in claims.collect::<Vec<_>>() {
+        epochs.push(claim.await.expect("claim task").expect("claim"));
+    }
+    epochs.sort_unstable();
+    let first = i64::try_from(fixture.epoch).unwrap();
+    assert_eq!(epochs, (first + 1..=first + 8).collect::<Vec<_>>());
+    let other_partition = fixture
+        .store
+        .claim(&fixture.group, "orders", 1)
+        .await
+        .unwrap();
+    assert_eq!(other_partition, 1, "epochs are per partition");
 }
