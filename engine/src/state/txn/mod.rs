@@ -169,13 +169,20 @@ impl StateTxn {
     }
 
     /// Applies `definition`'s staged writes now, without the event's marker: they stay even if
-    /// the event later fails and is retried (at least once). The transaction goes on.
+    /// the event later fails and is retried (at least once). The transaction goes on. For an
+    /// event applied before, the writes are dropped and nothing is written.
     ///
     /// # Errors
     ///
     /// As [`StateTxn::commit`], and [`StateError::Unregistered`].
     pub async fn flush(&mut self, definition: &Definition) -> Result<Outcome> {
         let name = self.open_any(definition).await?;
+        if self.applied {
+            // A redelivered event's writes were applied the first time.
+            self.staged.retain(|(staged, _, _), _| *staged != name);
+            self.cleared.remove(&name);
+            return Ok(Outcome::NoOp);
+        }
         self.write(Some(&name), None).await
     }
 

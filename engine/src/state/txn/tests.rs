@@ -121,3 +121,31 @@ fn a_deque_whose_elements_all_expired_pops_nothing() {
         assert_eq!(txn.deque_len(&deque).await.unwrap(), 0);
     });
 }
+
+#[test]
+fn a_redelivered_event_flushes_nothing() {
+    run(async {
+        let value = Definition::value("v")
+            .read_uncommitted(true)
+            .build()
+            .unwrap();
+        let setup = Setup::new(&[&value]);
+        let mut txn = setup.txn(1).await;
+        txn.value_set(&value, b"first".to_vec().into())
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        let mut again = setup.txn(1).await;
+        assert!(again.already_applied());
+        again
+            .value_set(&value, b"again".to_vec().into())
+            .await
+            .unwrap();
+        assert_eq!(again.flush(&value).await.unwrap(), Outcome::NoOp);
+        let mut next = setup.txn(2).await;
+        assert_eq!(
+            next.value_get(&value).await.unwrap(),
+            Some(b"first".to_vec().into())
+        );
+    });
+}
