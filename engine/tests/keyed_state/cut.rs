@@ -42,13 +42,23 @@ fn a_commit_cut_off_mid_flight_applies_all_of_its_writes_or_none() {
         let mut outcomes = Vec::new();
         for (attempt, delay) in [0_u64, 1, 3, 10, 30, 100].into_iter().enumerate() {
             let key = format!("cut-{attempt}");
-            let mut txn = StateTxn::begin(
-                Arc::clone(&cut_store),
-                Arc::clone(&direct.registry),
-                scope(&key),
-            )
-            .await
-            .expect("begin through the proxy");
+            // The driver reconnects after each cut: wait for it rather than for a fixed time.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            let mut txn = loop {
+                let begun = StateTxn::begin(
+                    Arc::clone(&cut_store),
+                    Arc::clone(&direct.registry),
+                    scope(&key),
+                )
+                .await;
+                match begun {
+                    Ok(txn) => break txn,
+                    Err(error) if error.is_transient() && std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(error) => panic!("begin through the proxy: {error}"),
+                }
+            };
             for entry in 0..ENTRIES {
                 let value = StateValue::Bytes(vec![b'x'; 64]);
                 txn.map_set(&map, format!("{entry:05}").as_bytes(), value)
