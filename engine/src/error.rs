@@ -173,6 +173,12 @@ pub enum Error {
     )]
     Tracing(String),
 
+    /// A keyed-state operation failed: see [`StateError::is_permanent`].
+    ///
+    /// [`StateError::is_permanent`]: crate::state::StateError::is_permanent
+    #[error(transparent)]
+    KeyedState(#[from] crate::state::StateError),
+
     /// What reached the mock cluster could not be read back (a test helper).
     #[error("could not read back the mock kafka cluster's records: {reason}")]
     MockLog {
@@ -208,6 +214,7 @@ impl Error {
             | Error::Timer { .. }
             | Error::Unreachable { .. } => true,
             Error::Send { source, .. } | Error::Subscribe { source, .. } => is_retriable(source),
+            Error::KeyedState(error) => !error.is_permanent(),
             _ => false,
         }
     }

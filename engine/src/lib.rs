@@ -10,6 +10,7 @@
 //! - [`Consumer`]: runs a [`Handler`] for each [`Message`].
 //! - [`Admin`]: creates and deletes topics.
 //! - [`Cassandra`]: the shared session used for persistent state.
+//! - [`state`]: per-key collections that commit atomically with their event.
 //! - [`Telemetry`]: lifecycle events written to `telemetry_topic`, best effort.
 //! - [`otel`]: `receive`, `send`, `trigger` and `load` spans, exported over OTLP when
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
@@ -43,6 +44,7 @@ mod probe;
 mod process_runtime;
 pub mod qos;
 mod rate_limit;
+pub mod state;
 mod subscribe;
 mod telemetry;
 mod timers;

@@ -183,7 +183,9 @@ async fn concurrent_migrators_apply_each_file_exactly_once() {
             "0002_timers.cql",
             "0003_defer.cql",
             "0004_deferred_timers.cql",
-            "0005_timer_trace.cql"
+            "0005_timer_trace.cql",
+            "0006_timer_baggage.cql",
+            "0007_keyed_state.cql"
         ],
         "each file applied by exactly one migrator"
     );
@@ -197,7 +199,9 @@ async fn concurrent_migrators_apply_each_file_exactly_once() {
             "0002_timers.cql",
             "0003_defer.cql",
             "0004_deferred_timers.cql",
-            "0005_timer_trace.cql"
+            "0005_timer_trace.cql",
+            "0006_timer_baggage.cql",
+            "0007_keyed_state.cql"
         ]
     );
     assert!(recorded.iter().all(|(_, checksum)| checksum.len() == 64));
@@ -213,7 +217,7 @@ async fn a_changed_applied_migration_is_reported_by_name() {
     let cassandra = Cassandra::connect(&fresh_keyspace_config())
         .await
         .expect("cassandra reachable");
-    assert_eq!(cassandra.migrate().await.expect("first run").len(), 5);
+    assert_eq!(cassandra.migrate().await.expect("first run").len(), 6);
     let tamper = format!(
         "UPDATE {}.schema_migrations SET checksum = 'edited' WHERE name = '0001_dedup.cql'",
         cassandra.keyspace()

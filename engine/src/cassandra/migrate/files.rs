@@ -45,6 +45,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0006_timer_baggage.cql",
         text: include_str!("../migrations/0006_timer_baggage.cql"),
     },
+    Migration {
+        name: "0007_keyed_state.cql",
+        text: include_str!("../migrations/0007_keyed_state.cql"),
+    },
 ];
 
 impl Migration {
