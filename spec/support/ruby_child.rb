@@ -8,10 +8,14 @@ require "rbconfig"
 module RubyChild
   LIB = File.expand_path("../../lib", __dir__)
 
+  # Ruby 3.1's buffered `$stdout` can drop or repeat lines when two threads write to it (here the
+  # script and the log pump), so the child writes through.
+  SYNC = "$stdout.sync = true"
+
   # Returns the child's output (stdout and stderr), failing the example unless it exited 0.
   def run_ruby(script, env = {}, requires = [])
     flags = requires.map { |name| "-r#{name}" }
-    output, status = Open3.capture2e(env, RbConfig.ruby, "-I", LIB, *flags, "-e", script)
+    output, status = Open3.capture2e(env, RbConfig.ruby, "-I", LIB, *flags, "-e", SYNC, "-e", script)
     expect(status).to be_success, output
     output
   end
