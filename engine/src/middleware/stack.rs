@@ -6,7 +6,7 @@
 //!
 //! | Mode | Layers |
 //! |---|---|
-//! | `pipeline` | [`Filter`] → [`Defer`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
+//! | `pipeline` | [`Filter`] → [`Defer`] (with in-place retries, as [`Retry`]\([`Bounded`])) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
 //! | `pipeline`, `defer_enabled: false` | [`Filter`] → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
 //! | `low_latency` | [`Filter`] → [`FailureTopic`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
 //! | `best_effort` | [`Filter`] → [`BestEffort`] → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
@@ -204,10 +204,10 @@ fn compose(
     }
     handler = match config.mode {
         Mode::Pipeline if config.defer_enabled && !baseline => {
-            let retry = RetryLayer::new(Bounded(config.max_retries), backoff);
             let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
-            let defer = DeferLayer::new(failure_rate, config.defer_failure_threshold, backoff);
-            wrap(&defer, wrap(&retry, handler))
+            let defer = DeferLayer::new(failure_rate, config.defer_failure_threshold, backoff)
+                .retrying_first(config.max_retries, backoff);
+            wrap(&defer, handler)
         }
         Mode::Pipeline => wrap(&RetryLayer::new(RetryForever, backoff), handler),
         Mode::LowLatency => {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{Defer, Gate};
 use crate::handler::Handler;
-use crate::middleware::{Backoff, Layer};
+use crate::middleware::{Backoff, Bounded, Layer};
 use crate::qos::FailureRate;
 
 /// Wraps a handler in [`Defer`].
@@ -23,7 +23,9 @@ use crate::qos::FailureRate;
 ///
 /// let rate = Arc::new(FailureRate::new(Duration::from_secs(300)));
 /// let backoff = Backoff::new(Duration::from_millis(20), Duration::from_secs(300));
-/// let handler = DeferLayer::new(rate, 0.9, backoff).layer(Arc::new(Noop));
+/// let handler = DeferLayer::new(rate, 0.9, backoff)
+///     .retrying_first(3, backoff)
+///     .layer(Arc::new(Noop));
 /// # let _ = handler;
 /// ```
 #[derive(Debug, Clone)]
@@ -33,7 +35,8 @@ pub struct DeferLayer {
 
 impl DeferLayer {
     /// Defers while `failure_rate` is below `threshold`; otherwise retries in place with
-    /// `backoff`.
+    /// `backoff`. A failing attempt is not retried in place before that decision unless
+    /// [`retrying_first`](Self::retrying_first) says so.
     #[must_use]
     pub fn new(failure_rate: Arc<FailureRate>, threshold: f64, backoff: Backoff) -> Self {
         Self {
@@ -41,7 +44,25 @@ impl DeferLayer {
                 failure_rate,
                 threshold,
                 backoff,
+                retries: Bounded(0),
+                retry_backoff: backoff,
             }),
+        }
+    }
+
+    /// Retries each failing event in place up to `max_retries` times, waiting per `backoff`,
+    /// before deferring it (or, with the gate shut, before the next round in place).
+    #[must_use]
+    pub fn retrying_first(self, max_retries: u32, backoff: Backoff) -> Self {
+        let gate = Gate {
+            failure_rate: Arc::clone(&self.gate.failure_rate),
+            threshold: self.gate.threshold,
+            backoff: self.gate.backoff,
+            retries: Bounded(max_retries),
+            retry_backoff: backoff,
+        };
+        Self {
+            gate: Arc::new(gate),
         }
     }
 }

@@ -165,3 +165,33 @@ async fn timers_obey_the_same_gate_as_messages() {
     assert!(error.is_deferred());
     assert_eq!(inner.call_count(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn it_retries_in_place_first_numbering_the_attempts() {
+    let rate = Arc::new(FailureRate::new(Duration::from_secs(60)));
+    for _ in 0..10 {
+        rate.record(true, Instant::now());
+    }
+    let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
+    let retrying = || layer(&rate).retrying_first(2, backoff);
+
+    // A blip within `max_retries` never reaches the gate.
+    let inner = Scripted::new([transient("blip"), transient("blip"), ok()]);
+    let defer = retrying().layer(Arc::clone(&inner));
+    let outcome = defer
+        .on_message(context("k").0, message("k", json!({})))
+        .await;
+    assert_eq!(outcome, Ok(()));
+    let numbers: Vec<u32> = inner.calls().iter().map(|c| c.context.attempt()).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+
+    // Past them, the event is deferred after exactly 1 + max_retries attempts.
+    let inner = Scripted::new([transient("down"), transient("down"), transient("down")]);
+    let defer = retrying().layer(Arc::clone(&inner));
+    let error = defer
+        .on_timer(context("k").0, timer("k"))
+        .await
+        .unwrap_err();
+    assert!(error.is_deferred());
+    assert_eq!(inner.call_count(), 3);
+}

@@ -110,6 +110,18 @@ async fn retry<P: RetryPolicy + ?Sized>(
     backoff: Backoff,
     context: Context,
 ) -> Result<(), HandlerError> {
+    attempts(&attempt, &*policy, backoff, &context).await
+}
+
+/// The retry loop itself: attempts numbered from 1 until one succeeds, `policy` gives up, or
+/// the context is cancelled. [`Defer`](super::Defer) runs it directly for its in-place retries,
+/// so a pipeline event goes through one loop (and one boxed future) rather than two.
+pub(crate) async fn attempts<P: RetryPolicy + ?Sized>(
+    attempt: &impl Fn(Context) -> HandlerFuture,
+    policy: &P,
+    backoff: Backoff,
+    context: &Context,
+) -> Result<(), HandlerError> {
     let mut retries = 0_u32;
     loop {
         let number = retries.saturating_add(1);
