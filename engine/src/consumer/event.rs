@@ -150,11 +150,11 @@ impl Scope {
                 .await
                 .ok();
         }
-        let key = Arc::clone(context.shared_key());
         let class = if retry { Class::Failure } else { Class::Normal };
-        let permit = match self.shared.scheduler.try_acquire(&key, class) {
+        let scheduler = &self.shared.scheduler;
+        let permit = match scheduler.try_acquire(context.key(), class) {
             Some(permit) => permit,
-            None => self.shared.scheduler.acquire(&key, class).await,
+            None => scheduler.acquire(context.key(), class).await,
         };
         let context = context.with_first_permit(permit);
         std::panic::AssertUnwindSafe(call(self.shared.handler.as_ref(), context))

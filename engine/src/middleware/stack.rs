@@ -185,8 +185,14 @@ fn compose(
         handler = wrap(&lifecycle, handler);
     }
     let baseline = crate::qos::baseline_enabled();
+    let deferring = config.mode == Mode::Pipeline && config.defer_enabled && !baseline;
+    let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
     if !baseline {
-        handler = wrap(&qos_layer(config, scheduler), handler);
+        let mut qos = qos_layer(config, scheduler);
+        if deferring {
+            qos = qos.counting_successes(Arc::clone(&failure_rate));
+        }
+        handler = wrap(&qos, handler);
     }
     if config.idempotence_cache_size > 0 {
         let store: Arc<dyn DedupStore> = if config.mock {
@@ -203,10 +209,10 @@ fn compose(
         handler = wrap(&dedup, handler);
     }
     handler = match config.mode {
-        Mode::Pipeline if config.defer_enabled && !baseline => {
-            let failure_rate = Arc::new(FailureRate::new(config.defer_failure_window));
+        Mode::Pipeline if deferring => {
             let defer = DeferLayer::new(failure_rate, config.defer_failure_threshold, backoff)
-                .retrying_first(config.max_retries, backoff);
+                .retrying_first(config.max_retries, backoff)
+                .successes_counted_inside();
             wrap(&defer, handler)
         }
         Mode::Pipeline => wrap(&RetryLayer::new(RetryForever, backoff), handler),

@@ -46,6 +46,7 @@ impl DeferLayer {
                 backoff,
                 retries: Bounded(0),
                 retry_backoff: backoff,
+                records_successes: true,
             }),
         }
     }
@@ -54,13 +55,26 @@ impl DeferLayer {
     /// before deferring it (or, with the gate shut, before the next round in place).
     #[must_use]
     pub fn retrying_first(self, max_retries: u32, backoff: Backoff) -> Self {
-        let gate = Gate {
+        self.with_gate(|gate| {
+            gate.retries = Bounded(max_retries);
+            gate.retry_backoff = backoff;
+        })
+    }
+
+    /// Leaves recording successes in the failure rate to a [`QosLayer`](crate::middleware::QosLayer)
+    /// inside, built with [`counting_successes`](crate::middleware::QosLayer::counting_successes)
+    /// into the same rate.
+    #[must_use]
+    pub fn successes_counted_inside(self) -> Self {
+        self.with_gate(|gate| gate.records_successes = false)
+    }
+
+    fn with_gate(self, change: impl FnOnce(&mut Gate)) -> Self {
+        let mut gate = Gate {
             failure_rate: Arc::clone(&self.gate.failure_rate),
-            threshold: self.gate.threshold,
-            backoff: self.gate.backoff,
-            retries: Bounded(max_retries),
-            retry_backoff: backoff,
+            ..*self.gate
         };
+        change(&mut gate);
         Self {
             gate: Arc::new(gate),
         }

@@ -17,7 +17,9 @@
 //! ([`Context::is_retry`]) is deferred again on any transient failure, without the gate.
 //!
 //! The rate weighs events, not attempts: an event counts once as a failure (its first round
-//! failed) and once as a success (when it finally succeeds). Counting each retry in place
+//! failed) and once as a success (when it finally succeeds). In the stack the [`Qos`](super::Qos)
+//! layer inside records that success as its permit ends, sparing a clock reading per event; a
+//! message skipped as a duplicate then counts as neither. Counting each retry in place
 //! would let a few keys retrying at the head of their partitions outvote the healthy messages
 //! behind them, of which `max_uncommitted` lets through only so many while those keys hold the
 //! watermark: the gate would then never reopen.
@@ -54,6 +56,9 @@ pub(crate) struct Gate {
     /// The in-place retries of each round, and the back-off between them.
     pub(crate) retries: Bounded,
     pub(crate) retry_backoff: Backoff,
+    /// False when an inner [`Qos`](super::Qos) records the successes, with the clock reading
+    /// it takes anyway.
+    pub(crate) records_successes: bool,
 }
 
 impl Gate {
@@ -97,7 +102,11 @@ where
     let mut round = 0_u32;
     loop {
         let outcome = attempts(&attempt, &gate.retries, gate.retry_backoff, &context).await;
-        if outcome.is_ok() || (round == 0 && !context.is_retry()) {
+        let counted = match &outcome {
+            Ok(()) => gate.records_successes,
+            Err(_) => round == 0 && !context.is_retry(),
+        };
+        if counted {
             gate.failure_rate.record(outcome.is_ok(), Instant::now());
         }
         let error = match outcome {

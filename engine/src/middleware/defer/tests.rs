@@ -195,3 +195,29 @@ async fn it_retries_in_place_first_numbering_the_attempts() {
     assert!(error.is_deferred());
     assert_eq!(inner.call_count(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn successes_are_left_to_the_qos_layer_when_it_counts_them() {
+    let rate = Arc::new(FailureRate::new(Duration::from_secs(60)));
+    rate.record(false, Instant::now());
+    let inner = Scripted::new([ok(), ok()]);
+
+    let inside = layer(&rate)
+        .successes_counted_inside()
+        .layer(Arc::clone(&inner));
+    let outcome = inside
+        .on_message(context("k").0, message("k", json!({})))
+        .await;
+    assert_eq!(outcome, Ok(()));
+    assert!(
+        (rate.rate(Instant::now()) - 1.0).abs() < 1e-9,
+        "not counted here"
+    );
+
+    let counting = layer(&rate).layer(Arc::clone(&inner));
+    let outcome = counting
+        .on_message(context("k").0, message("k", json!({})))
+        .await;
+    assert_eq!(outcome, Ok(()));
+    assert!((rate.rate(Instant::now()) - 0.5).abs() < 1e-9);
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::Qos;
 use crate::handler::Handler;
 use crate::middleware::Layer;
-use crate::qos::{FairScheduler, HotKeys};
+use crate::qos::{FailureRate, FairScheduler, HotKeys};
 
 /// Wraps a handler in [`Qos`]. Every wrapper a layer makes shares its scheduler and hot-key
 /// tracker.
@@ -41,6 +41,8 @@ pub struct QosLayer {
 pub(crate) struct Parts {
     pub(crate) scheduler: FairScheduler,
     pub(crate) hot_keys: Option<Arc<HotKeys>>,
+    /// Where successful attempts are counted, for a [`Defer`](crate::middleware::Defer) outside.
+    pub(crate) successes: Option<Arc<FailureRate>>,
 }
 
 impl QosLayer {
@@ -49,6 +51,21 @@ impl QosLayer {
     pub fn new(scheduler: FairScheduler, hot_keys: Option<Arc<HotKeys>>) -> Self {
         Self {
             parts: Arc::new(super::parts(scheduler, hot_keys)),
+        }
+    }
+
+    /// Also counts every successful attempt in `rate`, as its permit ends (which reads the
+    /// clock anyway), for a [`DeferLayer`](crate::middleware::DeferLayer) outside built with
+    /// [`successes_counted_inside`](crate::middleware::DeferLayer::successes_counted_inside).
+    #[must_use]
+    pub fn counting_successes(self, rate: Arc<FailureRate>) -> Self {
+        let parts = Parts {
+            scheduler: self.parts.scheduler.clone(),
+            hot_keys: self.parts.hot_keys.clone(),
+            successes: Some(rate),
+        };
+        Self {
+            parts: Arc::new(parts),
         }
     }
 }

@@ -191,6 +191,9 @@ impl Future for Running {
                 hot.record(key, started, ended);
             }
         }
+        if let (Ok(()), Some(rate)) = (&outcome, &self.parts.successes) {
+            rate.record(true, ended);
+        }
         Poll::Ready(outcome)
     }
 }
@@ -200,5 +203,6 @@ pub(crate) fn parts(scheduler: FairScheduler, hot_keys: Option<Arc<HotKeys>>) ->
     layer::Parts {
         scheduler,
         hot_keys,
+        successes: None,
     }
 }

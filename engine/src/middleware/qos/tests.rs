@@ -199,3 +199,27 @@ async fn a_waiter_cancelled_before_its_permit_comes_does_not_run() {
     assert!(recorded.handled().is_empty());
     assert_eq!(scheduler.free(), 1, "the permit came back");
 }
+
+#[tokio::test(start_paused = true)]
+async fn successful_attempts_are_counted_in_the_failure_rate_when_asked() {
+    let rate = Arc::new(crate::qos::FailureRate::new(Duration::from_secs(60)));
+    rate.record(false, Instant::now());
+    let qos = QosLayer::new(scheduler(2), None)
+        .counting_successes(Arc::clone(&rate))
+        .layer(Arc::new(Keyed::default()));
+
+    for key in ["good", "bad", "good", "good"] {
+        let _ = qos
+            .on_message(context(key).0, message(key, json!({})))
+            .await;
+    }
+    // Three successes beside the one failure recorded above: failed attempts are the
+    // deferral layer's to count, once per event.
+    assert!((rate.rate(Instant::now()) - 0.25).abs() < 1e-9);
+
+    let uncounted = QosLayer::new(scheduler(2), None).layer(Arc::new(Keyed::default()));
+    let _ = uncounted
+        .on_message(context("good").0, message("good", json!({})))
+        .await;
+    assert!((rate.rate(Instant::now()) - 0.25).abs() < 1e-9);
+}
