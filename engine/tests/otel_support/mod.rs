@@ -5,6 +5,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod deferred_timer;
 pub mod scenarios;
 pub mod single;
 pub mod tls;

@@ -225,7 +225,7 @@ fn print(spans: &[&Got]) {
     }
 }
 
-fn linked(span: &Got, to: &Got) -> bool {
+pub fn linked(span: &Got, to: &Got) -> bool {
     span.links.iter().any(|(trace, id, attributes)| {
         *trace == to.trace
             && *id == to.id
