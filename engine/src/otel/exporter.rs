@@ -169,23 +169,29 @@ fn grpc_endpoint() -> Result<tonic::transport::Endpoint> {
         })
         .unwrap_or((ENDPOINT_VARIABLE, DEFAULT_GRPC_ENDPOINT.to_owned()));
     let value = value.trim();
-    let has_scheme = value
-        .split_once("://")
-        .is_some_and(|(scheme, _)| !scheme.contains(['/', '?', '#']));
-    let endpoint = if has_scheme {
-        value.to_owned()
-    } else {
-        let insecure = first_set(&INSECURE_VARIABLES)
-            .is_some_and(|flag| flag.trim().eq_ignore_ascii_case("true"));
-        let scheme = if insecure { "http" } else { "https" };
-        format!("{scheme}://{value}")
-    };
-    tonic::transport::Endpoint::from_shared(endpoint).map_err(|error| {
+    let insecure =
+        first_set(&INSECURE_VARIABLES).is_some_and(|flag| flag.trim().eq_ignore_ascii_case("true"));
+    tonic::transport::Endpoint::from_shared(with_scheme(value, insecure)).map_err(|error| {
         Error::Tracing(format!(
             "{variable} is not a valid gRPC endpoint ({value:?}): {error}; give a URL such as \
              https://collector:4317"
         ))
     })
+}
+
+/// `endpoint` as a URL: as it is when it has a scheme, else `https://` (`http://` if
+/// `insecure`) in front.
+fn with_scheme(endpoint: &str, insecure: bool) -> String {
+    let has_scheme = endpoint
+        .split_once("://")
+        .is_some_and(|(scheme, _)| !scheme.contains(['/', '?', '#']));
+    if has_scheme {
+        endpoint.to_owned()
+    } else if insecure {
+        format!("http://{endpoint}")
+    } else {
+        format!("https://{endpoint}")
+    }
 }
 
 /// The value of the first of `names` that is set and not empty.
@@ -265,5 +271,27 @@ impl<S> Filter<S> for OnlyEngineSpans {
         } else {
             Interest::never()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_scheme;
+
+    #[test]
+    fn a_grpc_endpoint_without_a_scheme_is_https_unless_insecure() {
+        assert_eq!(
+            with_scheme("collector:4317", false),
+            "https://collector:4317"
+        );
+        assert_eq!(with_scheme("collector:4317", true), "http://collector:4317");
+        for kept in ["http://collector:4317", "https://collector:4317"] {
+            assert_eq!(with_scheme(kept, false), kept);
+            assert_eq!(with_scheme(kept, true), kept);
+        }
+        assert_eq!(
+            with_scheme("collector:4317/a://b", false),
+            "https://collector:4317/a://b"
+        );
     }
 }
