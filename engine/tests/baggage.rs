@@ -1,8 +1,9 @@
 //! W3C baggage through the consumer: a record's `baggage` header reaches the handler, the
 //! handler's sends carry it on, a timer the handler schedules keeps it (in memory on the mock
-//! cluster, in Cassandra on real Kafka) for its own handler's sends, and a deferred message
-//! read back carries it too. Bad baggage is trimmed to what is valid and within the W3C
-//! limits, never an error. No spans are exported here: baggage travels without them.
+//! cluster, in Cassandra on real Kafka) for its own handler's sends, even when it is retried
+//! from the deferred backlog, and a deferred message read back carries it too. Bad baggage is
+//! trimmed to what is valid and within the W3C limits, never an error. No spans are exported
+//! here: baggage travels without them.
 
 mod support;
 
@@ -24,18 +25,25 @@ fn failed(error: impl std::fmt::Display) -> HandlerError {
 }
 
 /// Sends one record to `next` per message (and schedules a timer now), and one per timer, each
-/// continuing what the event carries on. Fails the first `fail_first` attempts at each message.
+/// continuing what the event carries on. Fails the first `fail_first` attempts at messages
+/// keyed "deferred…", and the first `fail_timers_first` attempts at timers.
+#[derive(Default)]
 struct Relay {
-    producer: Producer,
+    producer: Option<Producer>,
     next: String,
     fail_first: usize,
     attempts: AtomicUsize,
     schedule: bool,
+    fail_timers_first: usize,
+    timer_attempts: AtomicUsize,
 }
 
 impl Handler for Relay {
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
         let (producer, next, schedule) = (self.producer.clone(), self.next.clone(), self.schedule);
+        let Some(producer) = producer else {
+            return Box::pin(async { Err(HandlerError::permanent("no producer")) });
+        };
         let fail = message.key().starts_with("deferred")
             && self.attempts.fetch_add(1, Ordering::SeqCst) < self.fail_first;
         Box::pin(async move {
@@ -59,7 +67,12 @@ impl Handler for Relay {
 
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         let (producer, next) = (self.producer.clone(), self.next.clone());
+        let fail = self.timer_attempts.fetch_add(1, Ordering::SeqCst) < self.fail_timers_first;
         Box::pin(async move {
+            if fail {
+                return Err(HandlerError::transient("not yet"));
+            }
+            let producer = producer.ok_or_else(|| HandlerError::permanent("no producer"))?;
             let payload = json!({"from": "timer"});
             producer
                 .send_in_trace(&next, &timer.key, &payload, context.continuation())
@@ -154,11 +167,10 @@ async fn messages_and_timers_carry_baggage_on(broker: Broker) {
     let (first, producer, capture, consumers) = pipeline(
         broker,
         |producer, next| Relay {
-            producer,
+            producer: Some(producer),
             next,
-            fail_first: 0,
-            attempts: AtomicUsize::new(0),
             schedule: true,
+            ..Relay::default()
         },
         &[],
     )
@@ -193,11 +205,10 @@ async fn deferred_messages_carry_baggage_on(broker: Broker) {
     let (first, producer, capture, consumers) = pipeline(
         broker,
         |producer, next| Relay {
-            producer,
+            producer: Some(producer),
             next,
             fail_first: 2,
-            attempts: AtomicUsize::new(0),
-            schedule: false,
+            ..Relay::default()
         },
         &[
             ("defer_failure_threshold", "0.5"),
@@ -236,7 +247,65 @@ async fn deferred_messages_carry_baggage_on(broker: Broker) {
     );
 }
 
+/// A timer scheduled by a message with baggage fails its two in-place attempts, is parked in
+/// its key's deferred backlog (its timer row deleted), and its retry from there still sends
+/// with that baggage.
+async fn deferred_timers_carry_baggage_on(broker: Broker) {
+    let (first, producer, capture, consumers) = pipeline(
+        broker,
+        |producer, next| Relay {
+            producer: Some(producer),
+            next,
+            schedule: true,
+            fail_timers_first: 2,
+            ..Relay::default()
+        },
+        &[
+            ("defer_failure_threshold", "0.5"),
+            ("retry_base", "5ms"),
+            ("max_retry_delay", "20ms"),
+            ("max_retries", "1"),
+            ("defer_base", "200ms"),
+            ("defer_max_delay", "400ms"),
+        ],
+    )
+    .await;
+    for n in 0..20 {
+        producer
+            .send(&first, &format!("well-{n}"), &json!({}))
+            .await
+            .expect("send");
+    }
+    producer
+        .send_bytes(
+            &first,
+            &unique("baggage"),
+            b"{}",
+            &[("baggage", b"tenant=acme")],
+        )
+        .await
+        .expect("send");
+    let arrived = eventually(LIMIT, || capture.seen().len() >= 2).await;
+    let deferred = consumers[0].stats().deferred_timers.load(Ordering::Relaxed);
+    for consumer in consumers {
+        consumer.shutdown().await;
+    }
+    assert!(arrived, "both records arrived: {:?}", capture.seen());
+    assert_eq!(deferred, 1, "the timer was deferred, not retried in place");
+    let mut seen = capture.seen();
+    seen.sort();
+    let carried = Some("tenant=acme".to_owned());
+    assert_eq!(
+        seen,
+        [
+            ("message".to_owned(), carried.clone()),
+            ("timer".to_owned(), carried)
+        ]
+    );
+}
+
 on_both_brokers! {
     messages_and_timers => messages_and_timers_carry_baggage_on();
     deferred_messages => deferred_messages_carry_baggage_on();
+    deferred_timers => deferred_timers_carry_baggage_on();
 }

@@ -185,7 +185,8 @@ async fn concurrent_migrators_apply_each_file_exactly_once() {
             "0004_deferred_timers.cql",
             "0005_timer_trace.cql",
             "0006_timer_baggage.cql",
-            "0007_keyed_state.cql"
+            "0007_keyed_state.cql",
+            "0008_deferred_timer_trace.cql"
         ],
         "each file applied by exactly one migrator"
     );
@@ -201,7 +202,8 @@ async fn concurrent_migrators_apply_each_file_exactly_once() {
             "0004_deferred_timers.cql",
             "0005_timer_trace.cql",
             "0006_timer_baggage.cql",
-            "0007_keyed_state.cql"
+            "0007_keyed_state.cql",
+            "0008_deferred_timer_trace.cql"
         ]
     );
     assert!(recorded.iter().all(|(_, checksum)| checksum.len() == 64));
@@ -217,7 +219,7 @@ async fn a_changed_applied_migration_is_reported_by_name() {
     let cassandra = Cassandra::connect(&fresh_keyspace_config())
         .await
         .expect("cassandra reachable");
-    assert_eq!(cassandra.migrate().await.expect("first run").len(), 7);
+    assert_eq!(cassandra.migrate().await.expect("first run").len(), 8);
     let tamper = format!(
         "UPDATE {}.schema_migrations SET checksum = 'edited' WHERE name = '0001_dedup.cql'",
         cassandra.keyspace()

@@ -13,7 +13,9 @@ use futures::{StreamExt, TryStreamExt};
 use prosody_engine::defer::{
     Backlog, CassandraDeferStore, DeferStore, DeferredTimer, MemoryDeferStore,
 };
-use prosody_engine::{Cassandra, Config, TimerSegment, TimerTime};
+use prosody_engine::{
+    Baggage, Cassandra, Config, Continuation, TimerSegment, TimerTime, TraceParent,
+};
 
 /// Runs `test` on the runtime every test shares: the process-wide Cassandra session keeps its
 /// connections on the runtime that first used it, so per-test runtimes would break it.
@@ -55,10 +57,7 @@ fn backlog(key: &str, offsets: &[i64], retries: u32, next_retry_ms: i64) -> Back
 
 /// A deferred timer at `time` seconds, placed after `after_offset`.
 fn timer(time: u32, after_offset: i64) -> DeferredTimer {
-    DeferredTimer {
-        time: TimerTime::from_secs(time),
-        after_offset,
-    }
+    DeferredTimer::new(TimerTime::from_secs(time), after_offset)
 }
 
 fn with_timers(mut backlog: Backlog, timers: &[DeferredTimer]) -> Backlog {
@@ -185,24 +184,24 @@ async fn timers_load_with_their_place_next_to_the_offsets(store: &dyn DeferStore
     let segment = segment();
     let (first, second, third) = (timer(2_000, -1), timer(1_000, 7), timer(1_500, 7));
     store
-        .append_timer(&segment, "k", first)
+        .append_timer(&segment, "k", first.clone())
         .await
         .expect("timer");
     store.append(&segment, "k", 7).await.expect("offset");
     store
-        .append_timer(&segment, "k", second)
+        .append_timer(&segment, "k", second.clone())
         .await
         .expect("timer");
     store
-        .append_timer(&segment, "k", third)
+        .append_timer(&segment, "k", third.clone())
         .await
         .expect("timer");
     store
-        .append_timer(&segment, "k", third)
+        .append_timer(&segment, "k", third.clone())
         .await
         .expect("again");
     store
-        .append_timer(&segment, "only-timers", first)
+        .append_timer(&segment, "only-timers", first.clone())
         .await
         .expect("timer");
     store
@@ -212,9 +211,47 @@ async fn timers_load_with_their_place_next_to_the_offsets(store: &dyn DeferStore
     assert_eq!(
         load(store, &segment).await,
         [
-            with_timers(backlog("k", &[7], 0, 0), &[second, third, first]),
+            with_timers(backlog("k", &[7], 0, 0), &[second, third, first.clone()]),
             with_timers(backlog("only-timers", &[], 2, 8_000), &[first]),
         ]
+    );
+}
+
+async fn timers_keep_their_trace_context_and_baggage(store: &dyn DeferStore) {
+    let segment = segment();
+    let parent = TraceParent::new_root();
+    let traced = timer(100, -1)
+        .with_trace(Continuation::from(parent).with_baggage(Baggage::parse("tenant=acme,user=7")));
+    let baggage_only =
+        timer(200, -1).with_trace(Continuation::default().with_baggage(Baggage::parse("a=b")));
+    let bare = timer(300, -1);
+    for entry in [&traced, &baggage_only, &bare] {
+        store
+            .append_timer(&segment, "k", entry.clone())
+            .await
+            .expect("timer");
+    }
+    // Appending the same time again without a trace keeps what was stored with it.
+    store
+        .append_timer(&segment, "k", timer(100, -1))
+        .await
+        .expect("again");
+    let loaded = load(store, &segment).await;
+    assert_eq!(
+        loaded,
+        [with_timers(
+            backlog("k", &[], 0, 0),
+            &[traced.clone(), baggage_only, bare]
+        )]
+    );
+    assert_eq!(loaded[0].timers[0].trace.parent, Some(parent));
+    assert_eq!(
+        loaded[0].timers[0]
+            .trace
+            .baggage
+            .as_ref()
+            .map(Baggage::as_str),
+        Some("tenant=acme,user=7")
     );
 }
 
@@ -222,12 +259,12 @@ async fn a_key_stays_deferred_while_it_has_an_offset_or_a_timer(store: &dyn Defe
     let segment = segment();
     let (early, late) = (timer(100, -1), timer(200, 3));
     store
-        .append_timer(&segment, "k", early)
+        .append_timer(&segment, "k", early.clone())
         .await
         .expect("timer");
     store.append(&segment, "k", 3).await.expect("offset");
     store
-        .append_timer(&segment, "k", late)
+        .append_timer(&segment, "k", late.clone())
         .await
         .expect("timer");
     store
@@ -241,7 +278,10 @@ async fn a_key_stays_deferred_while_it_has_an_offset_or_a_timer(store: &dyn Defe
     store.remove(&segment, "k", 3).await.expect("remove offset");
     assert_eq!(
         load(store, &segment).await,
-        [with_timers(backlog("k", &[], 5, 9_000), &[late])],
+        [with_timers(
+            backlog("k", &[], 5, 9_000),
+            std::slice::from_ref(&late)
+        )],
         "a timer left keeps the key and its retry record"
     );
     store
@@ -255,7 +295,7 @@ async fn a_key_stays_deferred_while_it_has_an_offset_or_a_timer(store: &dyn Defe
     assert!(load(store, &segment).await.is_empty());
     // Deferred again later, the key starts with a fresh retry record.
     store
-        .append_timer(&segment, "k", late)
+        .append_timer(&segment, "k", late.clone())
         .await
         .expect("timer");
     assert_eq!(
@@ -293,6 +333,7 @@ conformance! {
     a_retry_record_without_offsets_is_not_loaded,
     segments_are_isolated,
     timers_load_with_their_place_next_to_the_offsets,
+    timers_keep_their_trace_context_and_baggage,
     a_key_stays_deferred_while_it_has_an_offset_or_a_timer,
 }
 

@@ -13,7 +13,7 @@
 //! |---|---|
 //! | `dedup` | ids of handled events, each row expiring after `idempotence_ttl` |
 //! | `timer_slabs`, `timer_slab_index`, `timer_keys` | scheduled timers, by time and by key |
-//! | `deferred_offsets`, `deferred_timers`, `deferred_keys` | deferred retries: each key's offsets, timers and retry record |
+//! | `deferred_offsets`, `deferred_timers`, `deferred_keys` | deferred retries: each key's offsets, timers (with their trace context and baggage) and retry record |
 //! | `keyed_state`, `keyed_state_identity`, `keyed_state_owners` | keyed state: each key's collections and head, pinned identities, partition owner epochs |
 //! | `schema_migrations` | each applied file with its SHA-256 and when it was applied |
 //! | `schema_migration_lock` | the lock one process holds while applying files |

@@ -14,7 +14,7 @@ use crate::defer::{Backlog, DeferredTimer};
 use crate::timers::TimerTime;
 
 /// One entry of a key's backlog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Deferred {
     Offset(i64),
     Timer(DeferredTimer),
@@ -116,7 +116,7 @@ impl Backlogs {
                 .iter()
                 .copied()
                 .map(Deferred::Offset)
-                .chain(backlog.timers.iter().copied().map(Deferred::Timer))
+                .chain(backlog.timers.into_iter().map(Deferred::Timer))
                 .collect();
             if entries.is_empty() {
                 continue;
@@ -222,7 +222,7 @@ impl Backlogs {
         let inner = self.lock();
         let backlog = inner.keys.get(key)?;
         Some(Head {
-            entry: *backlog.entries.front()?,
+            entry: backlog.entries.front()?.clone(),
             retries: backlog.retries,
         })
     }

@@ -6,10 +6,7 @@ use crate::defer::{Backlog, DeferredTimer};
 use crate::timers::TimerTime;
 
 fn timer(time: u32, after_offset: i64) -> Deferred {
-    Deferred::Timer(DeferredTimer {
-        time: TimerTime::from_secs(time),
-        after_offset,
-    })
+    Deferred::Timer(DeferredTimer::new(TimerTime::from_secs(time), after_offset))
 }
 
 fn entries(backlogs: &Backlogs, key: &Arc<str>) -> Vec<Deferred> {
@@ -90,7 +87,7 @@ async fn messages_and_timers_keep_the_order_they_were_deferred_in() {
         timers: expected
             .iter()
             .filter_map(|entry| match entry {
-                Deferred::Timer(timer) => Some(*timer),
+                Deferred::Timer(timer) => Some(timer.clone()),
                 Deferred::Offset(_) => None,
             })
             .collect(),

@@ -12,9 +12,10 @@ use crate::consumer::deferral::{epoch_ms, epoch_ms_after};
 use crate::consumer::event::Scope;
 use crate::defer::DeferredTimer;
 use crate::error::{ErrorClass, HandlerError};
-use crate::handler::{Context, Timer};
+use crate::handler::Context;
 use crate::metrics::{Kind, Outcome};
 use crate::timers::TimerTime;
+use crate::trace::Continuation;
 
 /// What becomes of a backlog's head after a retry.
 enum Next {
@@ -45,10 +46,16 @@ impl Scope {
         parked
     }
 
-    /// Parks the timer at `time` in `key`'s backlog, behind everything already there. `true`
+    /// Parks the timer at `time` in `key`'s backlog, behind everything already there, with
+    /// what its scheduling code carries on (`trace`), which its row is about to lose. `true`
     /// once its stored row may be deleted; `false` if the partition stopped first (the row
     /// stays, so the partition's next owner fires it). A time already parked adds nothing.
-    pub(crate) async fn defer_timer(&self, key: &Arc<str>, time: TimerTime) -> bool {
+    pub(crate) async fn defer_timer(
+        &self,
+        key: &Arc<str>,
+        time: TimerTime,
+        trace: Continuation,
+    ) -> bool {
         let Some(backlogs) = &self.backlogs else {
             return false;
         };
@@ -56,9 +63,8 @@ impl Scope {
             return true;
         }
         let after_offset = backlogs.timer_after(key);
-        let parked = self
-            .park(key, Deferred::Timer(DeferredTimer { time, after_offset }))
-            .await;
+        let timer = DeferredTimer::new(time, after_offset).with_trace(trace);
+        let parked = self.park(key, Deferred::Timer(timer)).await;
         if parked {
             let stats = &self.shared.stats;
             stats.deferred_timers.fetch_add(1, Ordering::Relaxed);
@@ -79,9 +85,9 @@ impl Scope {
         // so it stays uncommitted for the next owner, and a graceful stop during a store
         // outage does not wait out `shutdown_timeout`.
         let stored = deferral
-            .write(&self.drain, "add a deferred entry", || match entry {
-                Deferred::Offset(offset) => deferral.store.append(segment, key, offset),
-                Deferred::Timer(timer) => deferral.store.append_timer(segment, key, timer),
+            .write(&self.drain, "add a deferred entry", || match &entry {
+                Deferred::Offset(offset) => deferral.store.append(segment, key, *offset),
+                Deferred::Timer(timer) => deferral.store.append_timer(segment, key, timer.clone()),
             })
             .await;
         if !stored {
@@ -99,8 +105,8 @@ impl Scope {
                 return false;
             }
         }
-        backlogs.push(key, entry, delay);
         tracing::debug!(partition = %self.label, key = &**key, ?entry, ?delay, "deferred");
+        backlogs.push(key, entry, delay);
         true
     }
 
@@ -114,17 +120,19 @@ impl Scope {
             return;
         };
         let retry = context.into_deferred_retry();
-        let next = match head.entry {
-            Deferred::Offset(offset) => self.retry_message(key, offset, head.retries, retry).await,
-            Deferred::Timer(timer) => self.retry_timer(key, timer.time, head.retries, retry).await,
+        let next = match &head.entry {
+            Deferred::Offset(offset) => self.retry_message(key, *offset, head.retries, retry).await,
+            Deferred::Timer(timer) => self.retry_timer(key, timer, head.retries, retry).await,
         };
         let segment = &self.segment;
         match next {
             Next::Advance => {
                 let removed = deferral
                     .write(&self.terminate, "remove a deferred entry", || {
-                        match head.entry {
-                            Deferred::Offset(offset) => deferral.store.remove(segment, key, offset),
+                        match &head.entry {
+                            Deferred::Offset(offset) => {
+                                deferral.store.remove(segment, key, *offset)
+                            }
                             Deferred::Timer(timer) => {
                                 deferral.store.remove_timer(segment, key, timer.time)
                             }
@@ -218,26 +226,18 @@ impl Scope {
         }
     }
 
-    /// Runs a deferred timer again, with its original time.
+    /// Runs a deferred timer again, with its original time, in a `trigger` span of its own
+    /// tied to the code that scheduled it, and with that code's baggage, as its first firing.
     async fn retry_timer(
         &self,
         key: &Arc<str>,
-        time: TimerTime,
+        timer: &DeferredTimer,
         retries: u32,
         retry: Context,
     ) -> Next {
+        let time = timer.time;
         tracing::debug!(partition = %self.label, key = &**key, %time, retries, "retrying a deferred timer");
-        self.shared
-            .stats
-            .timers_fired
-            .fetch_add(1, Ordering::Relaxed);
-        let timer = Timer {
-            key: key.to_string(),
-            time: time.to_system_time(),
-        };
-        let outcome = self
-            .call(retry, true, |handler, retry| handler.on_timer(retry, timer))
-            .await;
+        let outcome = self.fire_timer(key, time, &timer.trace, retry, true).await;
         self.judge(key, &format!("timer {time}"), retries, outcome)
     }
 

@@ -1,10 +1,11 @@
 //! Deferred backlogs persisted in Cassandra, in the tables of migrations `0003_defer.cql` and
-//! `0004_deferred_timers.cql`.
+//! `0004_deferred_timers.cql` (with the trace columns of `0008_deferred_timer_trace.cql`).
 //!
 //! - `deferred_offsets` (partition `segment`, clustered by key then offset): one row per
 //!   deferred offset;
 //! - `deferred_timers` (partition `segment`, clustered by key then time): one row per deferred
-//!   application timer, with its place among the key's offsets (`after_offset`);
+//!   application timer, with its place among the key's offsets (`after_offset`) and the
+//!   `trace` and `baggage` of the code that scheduled it, when it had them;
 //! - `deferred_keys` (partition `segment`, clustered by key): each key's retry record.
 //!
 //! # Ordering
@@ -36,13 +37,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
+use scylla::value::MaybeUnset;
 use tokio::sync::OnceCell;
 
 use super::{Backlog, DeferStore, DeferredTimer};
+use crate::baggage::Baggage;
 use crate::cassandra::{Cassandra, SharedCassandra};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::timers::{TimerSegment, TimerTime};
+use crate::trace::{Continuation, TraceParent};
+
+/// A `deferred_timers` row as `load` reads it: key, time, after_offset, trace, baggage.
+type TimerRow = (String, i64, Option<i64>, Option<String>, Option<String>);
 
 /// How many rows one page of `load` reads.
 pub(crate) const LOAD_PAGE_SIZE: i32 = 1_000;
@@ -157,17 +164,20 @@ impl CassandraDeferStore {
             .execute_iter(statements.load_timers.clone(), (segment.id(),))
             .await
             .map_err(|e| fail(&e))?
-            .rows_stream::<(String, i64, Option<i64>)>()
+            .rows_stream::<TimerRow>()
             .map_err(|e| fail(&e))?;
-        while let Some((key, time, after)) = timers.try_next().await.map_err(|e| fail(&e))? {
+        while let Some(row) = timers.try_next().await.map_err(|e| fail(&e))? {
+            let (key, time, after, trace, baggage) = row;
             let Ok(time) = u32::try_from(time) else {
                 continue;
             };
             let backlog = backlogs.entry(key).or_insert_with_key(new_backlog);
-            backlog.timers.push(DeferredTimer {
-                time: TimerTime::from_secs(time),
-                after_offset: after.unwrap_or(-1),
-            });
+            let trace = Continuation {
+                parent: trace.as_deref().and_then(TraceParent::parse),
+                baggage: baggage.as_deref().and_then(Baggage::parse),
+            };
+            let timer = DeferredTimer::new(TimerTime::from_secs(time), after.unwrap_or(-1));
+            backlog.timers.push(timer.with_trace(trace));
         }
         Ok(backlogs.into_values().collect())
     }
@@ -220,11 +230,14 @@ impl CassandraDeferStore {
         timer: DeferredTimer,
     ) -> Result<()> {
         let (cassandra, statements) = self.ready().await?;
+        let Continuation { parent, baggage } = timer.trace;
         let values = (
             segment.id(),
             key,
             i64::from(timer.time.as_secs()),
             timer.after_offset,
+            unset_if_none(parent.map(|parent| parent.to_string())),
+            unset_if_none(baggage.as_ref().map(Baggage::as_str)),
             self.ttl(),
         );
         cassandra
@@ -343,6 +356,11 @@ impl DeferStore for CassandraDeferStore {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.remove_deferred_timer(segment, key, time))
     }
+}
+
+/// `value`, or unset (nothing written) when there is none.
+fn unset_if_none<T>(value: Option<T>) -> MaybeUnset<T> {
+    value.map_or(MaybeUnset::Unset, MaybeUnset::Set)
 }
 
 /// A driver error during `operation` on `segment` (and `key`).

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use super::{Backlog, DeferStore, DeferredTimer};
 use crate::error::Result;
 use crate::timers::{TimerSegment, TimerTime};
+use crate::trace::Continuation;
 
 /// A [`DeferStore`] in process memory.
 ///
@@ -29,13 +30,13 @@ pub struct MemoryDeferStore {
     segments: Mutex<HashMap<Arc<str>, BTreeMap<String, Entry>>>,
 }
 
-/// A key's offsets, timers (time to `after_offset`) and retry record. An entry with neither
+/// A key's offsets, timers (time to `after_offset` and trace) and retry record. An entry with neither
 /// offsets nor timers holds only a retry record (rescheduled before any append), which
 /// [`DeferStore::load`] leaves out.
 #[derive(Default)]
 struct Entry {
     offsets: BTreeSet<i64>,
-    timers: BTreeMap<TimerTime, i64>,
+    timers: BTreeMap<TimerTime, (i64, Continuation)>,
     retries: u32,
     next_retry_ms: i64,
 }
@@ -135,7 +136,9 @@ impl DeferStore for MemoryDeferStore {
                         timers: entry
                             .timers
                             .iter()
-                            .map(|(&time, &after_offset)| DeferredTimer { time, after_offset })
+                            .map(|(&time, (after_offset, trace))| {
+                                DeferredTimer::new(time, *after_offset).with_trace(trace.clone())
+                            })
                             .collect(),
                         retries: entry.retries,
                         next_retry_ms: entry.next_retry_ms,
@@ -191,7 +194,16 @@ impl DeferStore for MemoryDeferStore {
         timer: DeferredTimer,
     ) -> BoxFuture<'a, Result<()>> {
         self.change(segment, key, |entry| {
-            entry.timers.insert(timer.time, timer.after_offset);
+            let DeferredTimer {
+                time,
+                after_offset,
+                trace,
+            } = timer;
+            let kept = entry.timers.entry(time).or_default();
+            kept.0 = after_offset;
+            // As in Cassandra, where an absent value is left unset rather than written.
+            kept.1.parent = trace.parent.or(kept.1.parent);
+            kept.1.baggage = trace.baggage.or_else(|| kept.1.baggage.take());
         });
         Box::pin(async { Ok(()) })
     }

@@ -4,6 +4,7 @@ use futures::future::BoxFuture;
 
 use crate::error::Result;
 use crate::timers::{TimerSegment, TimerTime};
+use crate::trace::Continuation;
 
 /// An application timer waiting in a key's backlog.
 ///
@@ -11,12 +12,36 @@ use crate::timers::{TimerSegment, TimerTime};
 /// message's place is its offset; a timer's is just after `after_offset`, the highest offset
 /// its key had deferred when the timer joined (-1 if none), and before any later offset. Timers
 /// with the same `after_offset` run in time order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// The timer's row leaves the timer store when it is deferred, so the entry keeps what that
+/// row kept besides the time: the trace context and baggage of the code that scheduled it,
+/// which its retry continues as its first firing would have.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeferredTimer {
     /// When the timer was due: the time its handler sees.
     pub time: TimerTime,
     /// The key's highest deferred offset when the timer was deferred, or -1.
     pub after_offset: i64,
+    /// The scheduling code's trace context and baggage; empty when it had neither.
+    pub trace: Continuation,
+}
+
+impl DeferredTimer {
+    /// A timer due at `time`, placed after `after_offset`, carrying nothing on.
+    pub fn new(time: TimerTime, after_offset: i64) -> Self {
+        Self {
+            time,
+            after_offset,
+            trace: Continuation::default(),
+        }
+    }
+
+    /// The same timer, carrying `trace` on.
+    #[must_use]
+    pub fn with_trace(mut self, trace: Continuation) -> Self {
+        self.trace = trace;
+        self
+    }
 }
 
 /// One deferred key of a segment, as [`DeferStore::load`] returns it.
@@ -25,7 +50,7 @@ pub struct DeferredTimer {
 /// use prosody_engine::defer::{Backlog, DeferredTimer};
 /// use prosody_engine::TimerTime;
 ///
-/// let timer = DeferredTimer { time: TimerTime::from_secs(1_700_000_000), after_offset: 12 };
+/// let timer = DeferredTimer::new(TimerTime::from_secs(1_700_000_000), 12);
 /// let backlog = Backlog {
 ///     key: "customer-7".into(),
 ///     offsets: vec![12, 40],
@@ -131,7 +156,9 @@ pub trait DeferStore: Send + Sync + 'static {
         offset: i64,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// Adds `timer` to `key`'s backlog. Adding a time already there replaces its entry.
+    /// Adds `timer` to `key`'s backlog, with its trace context and baggage. Adding a time
+    /// already there replaces its place and whichever of the trace context and baggage the
+    /// new entry has (one it lacks is left as it was: a store writes no empty value).
     fn append_timer<'a>(
         &'a self,
         segment: &'a TimerSegment,

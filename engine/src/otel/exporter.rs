@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use opentelemetry::global::{BoxedSpan, BoxedTracer};
 use opentelemetry::trace::{noop::NoopTracer, SpanBuilder, Tracer, TracerProvider as _};
-use opentelemetry_otlp::WithHttpConfig;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -17,11 +17,25 @@ use tracing::{Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::https::Connector;
 use super::spans::SPAN_TARGET;
+use super::tls::{Protocol as TlsProtocol, Settings};
 use crate::error::{Error, Result};
 
 /// The variable whose presence turns export on.
 const ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// The variables naming the collector, the traces-only one first.
+const ENDPOINT_VARIABLES: [&str; 2] = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ENDPOINT_VARIABLE];
+
+/// Where a gRPC exporter sends without an endpoint (the OTLP default).
+const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
+
+/// The variables that make an endpoint without a scheme plain `http://`, traces-only first.
+const INSECURE_VARIABLES: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+    "OTEL_EXPORTER_OTLP_INSECURE",
+];
 
 /// The variables choosing the transport, the traces-only one first; `grpc` or an HTTP one.
 const PROTOCOL_VARIABLES: [&str; 2] = [
@@ -86,7 +100,8 @@ where
 /// # Errors
 ///
 /// When the exporter cannot be built from the `OTEL_*` variables (an unknown protocol, a
-/// malformed endpoint).
+/// malformed endpoint, a certificate or key file that cannot be read or does not fit: the
+/// error names the variable and the file).
 pub fn start(runtime: &Handle) -> Result<bool> {
     let pid = std::process::id();
     let mut slot = PROVIDER.lock().unwrap_or_else(PoisonError::into_inner);
@@ -113,25 +128,70 @@ pub fn start(runtime: &Handle) -> Result<bool> {
     Ok(true)
 }
 
-/// The OTLP exporter the `OTEL_*` variables describe. Over HTTP it connects through
-/// [`super::https::Connector`], which also speaks TLS; gRPC keeps the exporter's own transport.
+/// The OTLP exporter the `OTEL_*` variables describe. Both transports connect through
+/// [`super::https::Connector`], which speaks TLS to `https://` endpoints with the settings of
+/// [`super::tls`] (the CA to trust, a client certificate).
 fn build_exporter() -> Result<opentelemetry_otlp::SpanExporter> {
+    let settings = Settings::from_env()?;
+    let timeout = first_set(&TIMEOUT_VARIABLES)
+        .and_then(|millis| millis.trim().parse().ok())
+        .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
     let builder = opentelemetry_otlp::SpanExporter::builder();
     let grpc = first_set(&PROTOCOL_VARIABLES).is_some_and(|protocol| protocol.trim() == "grpc");
     let built = if grpc {
-        builder.build()
+        let connector = Connector::new(&settings, TlsProtocol::Http2)?;
+        // The exporter's own channel would need a TLS stack of its own for `https://`.
+        let channel = grpc_endpoint()?
+            .timeout(timeout)
+            .connect_with_connector_lazy(connector);
+        builder
+            .with_tonic()
+            .with_channel(channel)
+            .with_timeout(timeout)
+            .build()
     } else {
-        let timeout = first_set(&TIMEOUT_VARIABLES)
-            .and_then(|millis| millis.trim().parse().ok())
-            .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
-        let client = opentelemetry_http::hyper::HyperClient::new(
-            super::https::Connector::from_env()?,
-            timeout,
-            None,
-        );
+        let connector = Connector::new(&settings, TlsProtocol::Http1)?;
+        let client = opentelemetry_http::hyper::HyperClient::new(connector, timeout, None);
         builder.with_http().with_http_client(client).build()
     };
     built.map_err(|error| Error::Tracing(error.to_string()))
+}
+
+/// The gRPC collector's address, read as the exporter reads it for its own channel: the
+/// traces-only variable, else the general one, used as they are (gRPC has no per-signal path);
+/// one without a scheme is `https://` unless an insecure variable says `true`.
+fn grpc_endpoint() -> Result<tonic::transport::Endpoint> {
+    let (variable, value) = ENDPOINT_VARIABLES
+        .iter()
+        .find_map(|name| {
+            let value = std::env::var(name).ok().filter(|value| !value.is_empty())?;
+            Some((*name, value))
+        })
+        .unwrap_or((ENDPOINT_VARIABLE, DEFAULT_GRPC_ENDPOINT.to_owned()));
+    let value = value.trim();
+    let insecure =
+        first_set(&INSECURE_VARIABLES).is_some_and(|flag| flag.trim().eq_ignore_ascii_case("true"));
+    tonic::transport::Endpoint::from_shared(with_scheme(value, insecure)).map_err(|error| {
+        Error::Tracing(format!(
+            "{variable} is not a valid gRPC endpoint ({value:?}): {error}; give a URL such as \
+             https://collector:4317"
+        ))
+    })
+}
+
+/// `endpoint` as a URL: as it is when it has a scheme, else `https://` (`http://` if
+/// `insecure`) in front.
+fn with_scheme(endpoint: &str, insecure: bool) -> String {
+    let has_scheme = endpoint
+        .split_once("://")
+        .is_some_and(|(scheme, _)| !scheme.contains(['/', '?', '#']));
+    if has_scheme {
+        endpoint.to_owned()
+    } else if insecure {
+        format!("http://{endpoint}")
+    } else {
+        format!("https://{endpoint}")
+    }
 }
 
 /// The value of the first of `names` that is set and not empty.
@@ -211,5 +271,27 @@ impl<S> Filter<S> for OnlyEngineSpans {
         } else {
             Interest::never()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_scheme;
+
+    #[test]
+    fn a_grpc_endpoint_without_a_scheme_is_https_unless_insecure() {
+        assert_eq!(
+            with_scheme("collector:4317", false),
+            "https://collector:4317"
+        );
+        assert_eq!(with_scheme("collector:4317", true), "http://collector:4317");
+        for kept in ["http://collector:4317", "https://collector:4317"] {
+            assert_eq!(with_scheme(kept, false), kept);
+            assert_eq!(with_scheme(kept, true), kept);
+        }
+        assert_eq!(
+            with_scheme("collector:4317/a://b", false),
+            "https://collector:4317/a://b"
+        );
     }
 }

@@ -1,16 +1,14 @@
-//! The HTTP exporter's connector: plain TCP for `http://` endpoints, OpenSSL (the vendored one
-//! the engine already links) for `https://`.
+//! The exporter's connector, for both transports: plain TCP for `http://` endpoints, OpenSSL
+//! (the vendored one the engine already links) for `https://`.
 //!
-//! The exporter's stock connector refuses any scheme but `http`. This one verifies the
-//! collector's certificate and host name against the CA file in
-//! `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` or `OTEL_EXPORTER_OTLP_CERTIFICATE` when one is set,
-//! else against the system's roots: OpenSSL's own defaults (`SSL_CERT_FILE`, `SSL_CERT_DIR`)
-//! plus the first bundle found where common distributions keep it, since the vendored
-//! OpenSSL does not know their layout. Connections are pooled by the HTTP client above it.
+//! The HTTP exporter's stock connector refuses any scheme but `http`, and the gRPC one has no
+//! TLS without a second TLS stack. This one verifies the collector's certificate and host name
+//! and presents a client certificate as [`super::tls`] reads them from the variables.
+//! Connections are pooled by the client above it (hyper's for http/protobuf, tonic's channel
+//! for gRPC).
 
 use std::future::Future;
 use std::io;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,29 +17,16 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
-use openssl::ssl::{SslConnector, SslMethod};
+use openssl::ssl::SslConnector;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use crate::error::{Error, Result};
+use super::tls::{Protocol, Settings};
+use crate::error::Result;
 
 #[cfg(test)]
 mod tests;
-
-/// The variables naming the CA file, the traces-only one first.
-const CERTIFICATE_VARIABLES: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_CERTIFICATE",
-];
-
-/// Where distributions keep their CA bundle (Debian and Alpine, Fedora and RHEL, macOS and
-/// others).
-const SYSTEM_BUNDLES: [&str; 3] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-];
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
 
@@ -58,56 +43,15 @@ impl std::fmt::Debug for Connector {
 }
 
 impl Connector {
-    /// A connector trusting the configured CA file, else the system's roots.
+    /// A connector whose TLS connections follow `settings` and offer `protocol`.
     ///
     /// # Errors
     ///
-    /// When the CA file named by a certificate variable cannot be read or holds no certificate.
-    pub(super) fn from_env() -> Result<Self> {
-        let ca_file = CERTIFICATE_VARIABLES.iter().find_map(|name| {
-            let value = std::env::var_os(name)?;
-            (!value.is_empty()).then_some((*name, value))
-        });
-        Self::new(ca_file)
-    }
-
-    /// A connector trusting only the CAs in `ca_file` (the variable that named it, and its
-    /// value), or the system's roots without one.
-    fn new(ca_file: Option<(&str, std::ffi::OsString)>) -> Result<Self> {
-        let tls_error = |error: openssl::error::ErrorStack| {
-            Error::Tracing(format!("cannot set up TLS for the OTLP exporter: {error}"))
-        };
-        let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_error)?;
-        match ca_file {
-            Some((name, path)) => {
-                // A fresh store, so only the named CAs are trusted.
-                let store = openssl::x509::store::X509StoreBuilder::new()
-                    .map_err(tls_error)?
-                    .build();
-                builder.set_cert_store(store);
-                builder.set_ca_file(&path).map_err(|error| {
-                    Error::Tracing(format!(
-                        "cannot read the CA file {} named by {name}: {error}; set it to a PEM \
-                         file of the CAs that signed the collector's certificate",
-                        Path::new(&path).display()
-                    ))
-                })?;
-            }
-            None => {
-                builder.set_default_verify_paths().map_err(tls_error)?;
-                let defaults_set = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-                    .iter()
-                    .any(|name| std::env::var_os(name).is_some());
-                if !defaults_set {
-                    if let Some(bundle) = SYSTEM_BUNDLES.iter().find(|p| Path::new(p).is_file()) {
-                        // An unreadable bundle leaves OpenSSL's defaults, which may suffice.
-                        let _ = builder.set_ca_file(bundle);
-                    }
-                }
-            }
-        }
+    /// When a file the settings name cannot be read or holds nothing usable (see
+    /// [`Settings::connector`]).
+    pub(super) fn new(settings: &Settings, protocol: Protocol) -> Result<Self> {
         Ok(Self {
-            tls: Arc::new(builder.build()),
+            tls: Arc::new(settings.connector(protocol)?),
         })
     }
 

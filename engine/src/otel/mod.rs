@@ -21,6 +21,7 @@
 mod exporter;
 mod https;
 mod spans;
+mod tls;
 
 pub(crate) use exporter::{enabled, start_or_warn};
 pub use exporter::{flush, layer, start};

@@ -1,10 +1,11 @@
 //! A real OTLP receiver on loopback for the span tests: it decodes what the exporter sends
-//! with the official `opentelemetry-proto` types, over http/protobuf (a small hyper server,
-//! plain or behind TLS with a CA made for the run) or gRPC (tonic's generated trace service),
-//! and keeps every span it got.
+//! with the official `opentelemetry-proto` types, over http/protobuf (a small hyper server) or
+//! gRPC (tonic's generated trace service), either plain or behind TLS with a CA made for the
+//! run (optionally mutual TLS), and keeps every span it got.
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod deferred_timer;
 pub mod scenarios;
 pub mod single;
 pub mod tls;
@@ -61,6 +62,8 @@ pub struct Collector {
     spans: Arc<Mutex<Vec<Got>>>,
     /// How many export requests arrived.
     requests: Arc<Mutex<usize>>,
+    /// How many TLS handshakes the gRPC receiver refused.
+    rejected: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Collector {
@@ -193,6 +196,54 @@ impl Collector {
         });
         (collector, address)
     }
+
+    /// Serves OTLP over gRPC behind TLS with `acceptor`'s settings (OpenSSL, as in the HTTPS
+    /// receiver) on a free loopback port. Connections whose handshake fails (a client without
+    /// the certificate a mutual-TLS acceptor wants) are counted in [`Collector::rejected`].
+    pub async fn start_grpc_tls(acceptor: openssl::ssl::SslAcceptor) -> (Self, SocketAddr) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let collector = Self::default();
+        let service = TraceServiceServer::new(collector.clone());
+        let (handshaken, accepted) = tokio::sync::mpsc::channel(16);
+        let rejected = Arc::clone(&collector.rejected);
+        let acceptor = Arc::new(acceptor);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, handshaken) = (Arc::clone(&acceptor), handshaken.clone());
+                let rejected = Arc::clone(&rejected);
+                tokio::spawn(async move {
+                    let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else {
+                        return;
+                    };
+                    let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, stream) else {
+                        return;
+                    };
+                    if std::pin::Pin::new(&mut stream).accept().await.is_ok() {
+                        let _ = handshaken.send(Ok(TlsConnection(stream))).await;
+                    } else {
+                        rejected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        tokio::spawn(async move {
+            let incoming = futures::stream::unfold(accepted, |mut accepted| async move {
+                let next: std::io::Result<TlsConnection> = accepted.recv().await?;
+                Some((next, accepted))
+            });
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await;
+        });
+        (collector, address)
+    }
+
+    /// How many connections the TLS gRPC receiver turned away in the handshake.
+    pub fn rejected(&self) -> usize {
+        self.rejected.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[tonic::async_trait]
@@ -203,6 +254,49 @@ impl TraceService for Collector {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.keep(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// A TLS connection as tonic's server drives it.
+struct TlsConnection(tokio_openssl::SslStream<tokio::net::TcpStream>);
+
+impl tonic::transport::server::Connected for TlsConnection {
+    type ConnectInfo = ();
+
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl tokio::io::AsyncRead for TlsConnection {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsConnection {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 

@@ -24,7 +24,14 @@ pub enum Protocol {
     HttpProtobuf,
     /// http/protobuf to an `https://` endpoint whose CA is in `OTEL_EXPORTER_OTLP_CERTIFICATE`.
     HttpsProtobuf,
+    /// As `HttpsProtobuf`, to a receiver that wants the client certificate and key in
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+    HttpsProtobufMutual,
     Grpc,
+    /// gRPC to an `https://` endpoint whose CA is in `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+    GrpcTls,
+    /// As `GrpcTls`, to a receiver that wants the client certificate (as `HttpsProtobufMutual`).
+    GrpcMutual,
 }
 
 static PROTOCOL: OnceLock<Protocol> = OnceLock::new();
@@ -36,19 +43,41 @@ pub fn collector() -> Collector {
         .get_or_init(|| {
             let runtime = RUNTIME.get().expect("runtime");
             let protocol = *PROTOCOL.get().expect("a protocol chosen by block_on");
-            let (collector, address) = match protocol {
-                Protocol::HttpProtobuf => runtime.block_on(Collector::start_http()),
-                Protocol::HttpsProtobuf => {
-                    let pki = super::tls::generate();
-                    std::env::set_var("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.ca_file);
-                    runtime.block_on(Collector::start_https(pki.acceptor))
+            let pki = super::tls::generate();
+            let mutual = matches!(
+                protocol,
+                Protocol::HttpsProtobufMutual | Protocol::GrpcMutual
+            );
+            if protocol != Protocol::HttpProtobuf && protocol != Protocol::Grpc {
+                std::env::set_var("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.ca_file);
+            }
+            if mutual {
+                std::env::set_var(
+                    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                    &pki.client_certificate_file,
+                );
+                std::env::set_var("OTEL_EXPORTER_OTLP_CLIENT_KEY", &pki.client_key_file);
+            }
+            let acceptor = if mutual { pki.mutual } else { pki.acceptor };
+            let (collector, address) = runtime.block_on(async {
+                match protocol {
+                    Protocol::HttpProtobuf => Collector::start_http().await,
+                    Protocol::HttpsProtobuf | Protocol::HttpsProtobufMutual => {
+                        Collector::start_https(acceptor).await
+                    }
+                    Protocol::Grpc => Collector::start_grpc().await,
+                    Protocol::GrpcTls | Protocol::GrpcMutual => {
+                        Collector::start_grpc_tls(acceptor).await
+                    }
                 }
-                Protocol::Grpc => runtime.block_on(Collector::start_grpc()),
-            };
+            });
             let (name, scheme) = match protocol {
                 Protocol::HttpProtobuf => ("http/protobuf", "http"),
-                Protocol::HttpsProtobuf => ("http/protobuf", "https"),
+                Protocol::HttpsProtobuf | Protocol::HttpsProtobufMutual => {
+                    ("http/protobuf", "https")
+                }
                 Protocol::Grpc => ("grpc", "http"),
+                Protocol::GrpcTls | Protocol::GrpcMutual => ("grpc", "https"),
             };
             // Set before any client exists, so the first one starts the exporter.
             std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", name);
@@ -225,7 +254,7 @@ fn print(spans: &[&Got]) {
     }
 }
 
-fn linked(span: &Got, to: &Got) -> bool {
+pub fn linked(span: &Got, to: &Got) -> bool {
     span.links.iter().any(|(trace, id, attributes)| {
         *trace == to.trace
             && *id == to.id

@@ -1,5 +1,8 @@
-//! A throwaway PKI for the HTTPS receiver: a CA made for this run, and a certificate it signed
-//! for 127.0.0.1, with the CA written to a PEM file the exporter is pointed at.
+//! A throwaway PKI for the TLS receivers: a CA made for this run, a server certificate it
+//! signed for 127.0.0.1 and a client certificate it signed, with the CA, the client
+//! certificate and its key written to PEM files the exporter is pointed at. The receiver's
+//! settings come in two kinds: TLS (any client) and mutual TLS (only a client whose
+//! certificate the CA signed).
 
 use std::path::PathBuf;
 
@@ -9,16 +12,22 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{SslAcceptor, SslMethod};
+use openssl::ssl::{AlpnError, SslAcceptor, SslMethod, SslVerifyMode};
 use openssl::x509::extension::{
     BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
 };
 use openssl::x509::{X509Builder, X509Name, X509NameBuilder, X509};
 
-/// The receiver's TLS settings and the CA file that makes a client trust them.
+/// The receiver's TLS settings and the files that make a client trust them and present a
+/// certificate the receiver trusts.
 pub struct TestPki {
+    /// Server authentication only.
     pub acceptor: SslAcceptor,
+    /// Also requires a client certificate signed by the CA.
+    pub mutual: SslAcceptor,
     pub ca_file: PathBuf,
+    pub client_certificate_file: PathBuf,
+    pub client_key_file: PathBuf,
 }
 
 fn key() -> PKey<Private> {
@@ -87,20 +96,57 @@ pub fn generate() -> TestPki {
         .expect("sign server");
     let server = server.build();
 
-    let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).expect("TLS");
-    acceptor.set_private_key(&server_key).expect("key");
-    acceptor.set_certificate(&server).expect("certificate");
-    acceptor.check_private_key().expect("matching key");
-    // One file per PKI: a process may make several, and each must keep its own CA.
+    let client_key = key();
+    let mut client = builder(3, &name("prosody exporter"), &client_key);
+    client.set_issuer_name(ca.subject_name()).expect("issuer");
+    client
+        .append_extension(ExtendedKeyUsage::new().client_auth().build().expect("EKU"))
+        .expect("EKU");
+    client
+        .sign(&ca_key, MessageDigest::sha256())
+        .expect("sign client");
+    let client = client.build();
+
+    // Files per PKI: a process may make several, and each must keep its own.
     static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let ca_file = std::env::temp_dir().join(format!(
-        "prosody-otel-test-ca-{}-{n}.pem",
-        std::process::id()
-    ));
-    std::fs::write(&ca_file, ca.to_pem().expect("PEM")).expect("CA file");
+    let file = |what: &str, pem: Vec<u8>| {
+        let path = std::env::temp_dir().join(format!(
+            "prosody-otel-test-{what}-{}-{n}.pem",
+            std::process::id()
+        ));
+        std::fs::write(&path, pem).expect("PEM file");
+        path
+    };
     TestPki {
-        acceptor: acceptor.build(),
-        ca_file,
+        acceptor: acceptor(&server_key, &server, None),
+        mutual: acceptor(&server_key, &server, Some(&ca)),
+        ca_file: file("ca", ca.to_pem().expect("PEM")),
+        client_certificate_file: file("client", client.to_pem().expect("PEM")),
+        client_key_file: file(
+            "client-key",
+            client_key.private_key_to_pem_pkcs8().expect("PEM"),
+        ),
     }
+}
+
+/// A server's TLS settings with `certificate`, offering HTTP/2 (gRPC) or HTTP/1.1 as the client
+/// asks; with `clients_from`, only clients presenting a certificate that CA signed get in.
+fn acceptor(key: &PKey<Private>, certificate: &X509, clients_from: Option<&X509>) -> SslAcceptor {
+    let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).expect("TLS");
+    acceptor.set_private_key(key).expect("key");
+    acceptor.set_certificate(certificate).expect("certificate");
+    acceptor.check_private_key().expect("matching key");
+    acceptor.set_alpn_select_callback(|_, offered| {
+        openssl::ssl::select_next_proto(b"\x02h2\x08http/1.1", offered).ok_or(AlpnError::NOACK)
+    });
+    if let Some(ca) = clients_from {
+        let mut store = openssl::x509::store::X509StoreBuilder::new().expect("store");
+        store.add_cert(ca.clone()).expect("CA");
+        acceptor
+            .set_verify_cert_store(store.build())
+            .expect("client CAs");
+        acceptor.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    }
+    acceptor.build()
 }

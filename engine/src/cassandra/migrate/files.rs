@@ -49,6 +49,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0007_keyed_state.cql",
         text: include_str!("../migrations/0007_keyed_state.cql"),
     },
+    Migration {
+        name: "0008_deferred_timer_trace.cql",
+        text: include_str!("../migrations/0008_deferred_timer_trace.cql"),
+    },
 ];
 
 impl Migration {

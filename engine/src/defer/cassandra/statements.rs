@@ -22,13 +22,14 @@ pub(super) struct Statements {
     pub(super) load_offsets: PreparedStatement,
     /// `(segment)` → `(key, retries, next_retry)`, paged.
     pub(super) load_keys: PreparedStatement,
-    /// `(segment, key, time, after_offset, ttl)`.
+    /// `(segment, key, time, after_offset, trace, baggage, ttl)`; a missing trace or baggage
+    /// is bound unset, which writes nothing (a null would leave a tombstone).
     pub(super) append_timer: PreparedStatement,
     /// `(segment, key, time)`.
     pub(super) delete_timer: PreparedStatement,
     /// `(segment, key)` → at most one `time`.
     pub(super) probe_timers: PreparedStatement,
-    /// `(segment)` → `(key, time, after_offset)`, paged.
+    /// `(segment)` → `(key, time, after_offset, trace, baggage)`, paged.
     pub(super) load_timers: PreparedStatement,
 }
 
@@ -73,8 +74,9 @@ impl Statements {
             ))
             .await?,
             append_timer: prepare(format!(
-                "INSERT INTO {ks}.deferred_timers (segment, key, time, after_offset) \
-                 VALUES (?, ?, ?, ?) USING TTL ?"
+                "INSERT INTO {ks}.deferred_timers \
+                 (segment, key, time, after_offset, trace, baggage) \
+                 VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
             ))
             .await?,
             delete_timer: prepare(format!(
@@ -86,7 +88,8 @@ impl Statements {
             ))
             .await?,
             load_timers: prepare(format!(
-                "SELECT key, time, after_offset FROM {ks}.deferred_timers WHERE segment = ?"
+                "SELECT key, time, after_offset, trace, baggage FROM {ks}.deferred_timers \
+                 WHERE segment = ?"
             ))
             .await?,
         })
