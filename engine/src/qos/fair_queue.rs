@@ -4,12 +4,13 @@
 //! grows as `wait_weight * min(wait / max_wait, 1)^2`; the lowest goes first, the earliest on a
 //! tie. The boost changes as time passes, so no single heap order holds. Tasks are instead
 //! grouped by when they arrived, in slots of `max_wait / SLOTS`: within a slot the boosts differ
-//! by at most one slot's worth, so a heap ordered by handler time serves it, and a selection
-//! compares only the slot heads. Slots older than `max_wait` all have the full boost and merge
+//! by at most one slot's worth, so a heap ordered by handler time serves it (and a plain queue
+//! its keys with no recent work, which all go first), and a selection compares only the slot
+//! heads. Slots older than `max_wait` all have the full boost and merge
 //! into one heap. A selection therefore costs O(SLOTS + log n), not O(n).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -18,6 +19,13 @@ use super::decay::Decaying;
 
 /// Arrival slots per `max_wait`.
 const SLOTS: u32 = 64;
+
+/// Recent handler time below this, in seconds, counts as none. The scheduler tells apart keys
+/// that hog seconds, not milliseconds: short runs are recorded by sampling in whole
+/// milliseconds, so below this the differences between keys are mostly the sampling's noise.
+/// Such keys are served first come, first served, which also keeps a busy consumer close to
+/// offset order, so its commits keep moving.
+const IDLE_BELOW: f64 = 0.1;
 
 /// The scheduler's tuning, shared by its queues.
 #[derive(Debug, Clone, Copy)]
@@ -48,8 +56,8 @@ impl Weights {
 pub(crate) struct FairQueue<T> {
     origin: Instant,
     slot_width: Duration,
-    slots: BTreeMap<u64, BinaryHeap<Entry<T>>>,
-    saturated: BinaryHeap<Entry<T>>,
+    slots: BTreeMap<u64, Arrivals<T>>,
+    saturated: Arrivals<T>,
     next_seq: u64,
     len: usize,
 }
@@ -103,6 +111,52 @@ enum Source {
     Slot(u64),
 }
 
+/// The tasks of one arrival slot. Those of keys with no recent work all go first, in arrival
+/// order, so they wait in a plain queue: a busy consumer's waiters are mostly such, and popping
+/// a large heap would cost a cache miss per level.
+#[derive(Debug)]
+struct Arrivals<T> {
+    idle: VecDeque<Entry<T>>,
+    busy: BinaryHeap<Entry<T>>,
+}
+
+impl<T> Default for Arrivals<T> {
+    fn default() -> Self {
+        Self {
+            idle: VecDeque::new(),
+            busy: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<T> Arrivals<T> {
+    fn push(&mut self, entry: Entry<T>) {
+        if entry.order == f64::NEG_INFINITY {
+            self.idle.push_back(entry);
+        } else {
+            self.busy.push(entry);
+        }
+    }
+
+    fn peek(&self) -> Option<&Entry<T>> {
+        self.idle.front().or_else(|| self.busy.peek())
+    }
+
+    fn pop(&mut self) -> Option<Entry<T>> {
+        self.idle.pop_front().or_else(|| self.busy.pop())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.idle.is_empty() && self.busy.is_empty()
+    }
+
+    /// Takes in a later slot's tasks, keeping the idle ones in arrival order.
+    fn append(&mut self, later: Self) {
+        self.idle.extend(later.idle);
+        self.busy.extend(later.busy);
+    }
+}
+
 impl<T> FairQueue<T> {
     /// An empty queue; arrival slots count from `origin`.
     pub(crate) fn new(origin: Instant, weights: &Weights) -> Self {
@@ -111,7 +165,7 @@ impl<T> FairQueue<T> {
             origin,
             slot_width,
             slots: BTreeMap::new(),
-            saturated: BinaryHeap::new(),
+            saturated: Arrivals::default(),
             next_seq: 0,
             len: 0,
         }
@@ -129,6 +183,11 @@ impl<T> FairQueue<T> {
 
     /// Adds a task whose key has done `work` recently.
     pub(crate) fn push(&mut self, item: T, work: Decaying, now: Instant, weights: &Weights) {
+        let work = if work.at(now, weights.half_life) < IDLE_BELOW {
+            Decaying::zero(now)
+        } else {
+            work
+        };
         let entry = Entry {
             order: work.order_key(self.origin, weights.half_life),
             seq: self.next_seq,
@@ -149,9 +208,9 @@ impl<T> FairQueue<T> {
         let entry = match source {
             Source::Saturated => self.saturated.pop(),
             Source::Slot(slot) => {
-                let heap = self.slots.get_mut(&slot)?;
-                let entry = heap.pop();
-                if heap.is_empty() {
+                let arrivals = self.slots.get_mut(&slot)?;
+                let entry = arrivals.pop();
+                if arrivals.is_empty() {
                     self.slots.remove(&slot);
                 }
                 entry
@@ -177,20 +236,20 @@ impl<T> FairQueue<T> {
             if *entry.key() >= first_unsaturated {
                 break;
             }
-            let heap = entry.remove();
-            self.saturated.extend(heap);
+            let arrivals = entry.remove();
+            self.saturated.append(arrivals);
         }
     }
 
     fn best(&self, now: Instant, weights: &Weights) -> Option<Source> {
-        let heads =
-            self.saturated
-                .peek()
-                .map(|entry| (Source::Saturated, entry))
-                .into_iter()
-                .chain(self.slots.iter().filter_map(|(slot, heap)| {
-                    heap.peek().map(|entry| (Source::Slot(*slot), entry))
-                }));
+        let heads = self
+            .saturated
+            .peek()
+            .map(|entry| (Source::Saturated, entry))
+            .into_iter()
+            .chain(self.slots.iter().filter_map(|(slot, arrivals)| {
+                arrivals.peek().map(|entry| (Source::Slot(*slot), entry))
+            }));
         heads
             .map(|(source, entry)| (entry.priority(now, weights), entry.seq, source))
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
@@ -229,6 +288,22 @@ mod tests {
         let order: Vec<_> = std::iter::from_fn(|| queue.pop(now, &w)).collect();
         assert_eq!(order, ["fresh-1", "fresh-2", "light", "busy"]);
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn keys_with_a_few_milliseconds_of_work_are_served_in_arrival_order() {
+        let now = Instant::now();
+        let w = weights();
+        let mut queue = FairQueue::new(now, &w);
+        let mut sampled = Decaying::zero(now);
+        sampled.add(Duration::from_millis(3), now, w.half_life);
+        queue.push("sampled-first", sampled, now, &w);
+        queue.push("fresh", Decaying::zero(now), now, &w);
+        queue.push("busy", work(1, now), now, &w);
+        queue.push("sampled-again", sampled, now, &w);
+
+        let order: Vec<_> = std::iter::from_fn(|| queue.pop(now, &w)).collect();
+        assert_eq!(order, ["sampled-first", "fresh", "sampled-again", "busy"]);
     }
 
     #[test]
