@@ -9,10 +9,14 @@
 # The producer and the Rust baseline come from Prosody::Native::Bench, which only an extension
 # built with the `bench` Cargo feature has (no gem build enables it). Run with:
 #
-#   PROSODY_CARGO_FEATURES=bench rake compile && ruby -Ilib bench/ruby_throughput.rb [--qos] [count]
+#   PROSODY_CARGO_FEATURES=bench rake compile
+#   ruby -Ilib bench/ruby_throughput.rb [--qos] [--tracing] [count]
 #
 # With --qos it then runs every case again without the quality-of-service layers (fair
 # scheduling, hot keys, deferral; see prosody_engine::qos::baseline) and prints the ratios.
+# With --tracing it does the same without the Ruby side of tracing: the per-message trace scope
+# that carries a message's trace context and baggage to the handler's sends. (The engine's side,
+# spans with no exporter, is measured by `throughput` in bench/engine.)
 #
 # Run plain `rake compile` afterwards to go back to the extension the gem ships.
 #
@@ -28,6 +32,7 @@ unless defined?(Prosody::Native::Bench)
 end
 
 COMPARE_QOS = ARGV.delete("--qos")
+COMPARE_TRACING = ARGV.delete("--tracing")
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze
 TUNED = { max_uncommitted: 20_000, max_concurrency: 256 }.freeze
@@ -104,17 +109,37 @@ puts format(ROW, label: "(b) Ruby handler reading the payload:", rate: payload_r
 puts format(ROW, label: "(c) Ruby handler ignoring the payload:", rate: bare_rate,
                  allocs: bare_allocs, ratio: bare_rate / rust)
 
-if COMPARE_QOS
-  # A B B A: the first "with" run is the one above, the last one runs now; a drift in the
-  # machine's speed over the run then weighs on both sides alike.
-  without = [cases("-baseline1", qos_baseline: true), cases("-baseline2", qos_baseline: true)]
-  again = cases("-again", qos_baseline: false)
-  with = [[rust, payload_rate, payload_allocs, bare_rate, bare_allocs], again]
-  mean = ->(runs, i) { runs.sum { |run| run[i] } / runs.size }
-  puts "with / without the qos layers (A B B A, means of two runs each):"
+# A B B A: the first "with" run is the one above, the last one runs now; a drift in the
+# machine's speed over the run then weighs on both sides alike.
+def compare(title, first, without)
+  with = [first, cases("-again-#{title.tr(" ", "_")}", qos_baseline: false)]
+  puts "with / without #{title} (A B B A, means of two runs each):"
   { "(a)" => 0, "(b)" => 1, "(c)" => 3 }.each do |label, i|
+    with_rate, without_rate = [with, without].map { |runs| runs.sum { |run| run[i] } / 2 }
     puts format("  %<label>s %<with>10.0f / %<without>10.0f msg/s = %<ratio>.2f",
-                label:, with: mean[with, i], without: mean[without, i],
-                ratio: mean[with, i] / mean[without, i])
+                label:, with: with_rate, without: without_rate, ratio: with_rate / without_rate)
   end
+end
+
+# Runs the block with the per-message trace scope (what lets a handler's sends continue its
+# message's trace and baggage) replaced by a bare call, as a gem without tracing would run.
+def without_trace_scope
+  scope = Prosody::TraceScope.singleton_class
+  scope.alias_method(:bench_traced_with, :with)
+  scope.define_method(:with) { |_message, &block| block.call }
+  yield
+ensure
+  scope.alias_method(:with, :bench_traced_with)
+  scope.remove_method(:bench_traced_with)
+end
+
+first = [rust, payload_rate, payload_allocs, bare_rate, bare_allocs]
+if COMPARE_QOS
+  compare("the qos layers", first,
+          [cases("-baseline1", qos_baseline: true), cases("-baseline2", qos_baseline: true)])
+end
+if COMPARE_TRACING
+  # (a) never enters Ruby, so its ratio shows only the machine's noise.
+  compare("the Ruby trace scope", first,
+          Array.new(2) { |i| without_trace_scope { cases("-untraced#{i}", qos_baseline: false) } })
 end
