@@ -14,13 +14,18 @@ module Prosody
   #   client.unsubscribe
   class Client
     # @param config [Configuration, Hash, nil] a configuration, or options as a Hash
+    # @param state_collections [Array<StateDefinition>] the keyed-state collections its
+    #   handlers use through {Context#state}; names must be unique
     # @param options [Hash] options (see {Configuration}); they override `config`
-    # @raise [ArgumentError] for an unknown option or an invalid value
+    # @raise [ArgumentError] for an unknown option or an invalid value, or a repeated
+    #   collection name
     # @raise [TypeError] for an option of the wrong type
-    def initialize(config = nil, **options)
+    def initialize(config = nil, state_collections: [], **options)
       settings = build_configuration(config, options)
+      collections = StateDefinition.check_all(state_collections)
       LogPump.ensure_running
       @native = Native::Client.new(settings.to_native)
+      @native.register_state(collections.map(&:native))
       @configuration = effective_values
       @pid = Process.pid
       @lock = Mutex.new

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use magnus::{
     function, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, TypedData, Value,
 };
+use prosody_engine::state::Registry;
 use prosody_engine::{Config, Consumer, Continuation, Producer, Telemetry};
 
 use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
@@ -27,6 +28,8 @@ pub(crate) struct NativeClient {
     /// (after a bounded flush) once the client and its consumer are gone.
     telemetry: ProcessBound<Telemetry>,
     consumer: Mutex<Option<ProcessBound<Consumer>>>,
+    /// The keyed-state collections its consumer registers (`state_collections`).
+    state: Mutex<Registry>,
 }
 
 impl NativeClient {
@@ -48,6 +51,7 @@ impl NativeClient {
             producer: ProcessBound::new(producer),
             telemetry: ProcessBound::new(telemetry),
             consumer: Mutex::new(None),
+            state: Mutex::default(),
         })
     }
 
@@ -96,6 +100,17 @@ impl NativeClient {
         })
     }
 
+    /// Registers the keyed-state collections (an Array of `Native::StateDefinition`) that the
+    /// next subscription's handlers use; ArgumentError for a duplicate name.
+    fn register_state(ruby: &Ruby, rb_self: &Self, definitions: RArray) -> Result<(), Error> {
+        let registry = crate::ruby_api::state_definition::registry(ruby, definitions)?;
+        *rb_self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = registry;
+        Ok(())
+    }
+
     fn subscribe(ruby: &Ruby, rb_self: &Self, bridge: &Bridge) -> Result<(), Error> {
         let mut slot = rb_self
             .consumer
@@ -113,11 +128,17 @@ impl NativeClient {
         } else {
             Telemetry::disabled()
         };
-        let consumer = Consumer::subscribe_with_telemetry(
+        let collections = rb_self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let consumer = Consumer::subscribe_with_state(
             &rb_self.config,
             bridge.handler(),
             runtime.handle().clone(),
             telemetry,
+            collections,
         )
         .map_err(|error| to_ruby(ruby, &error))?;
         // The client's sends appear in `/metrics` beside its consumer's events.
@@ -282,6 +303,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("new", function!(NativeClient::new, 1))?;
     class.define_method("send_message", method!(NativeClient::send_message, 5))?;
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
+    class.define_method("register_state", method!(NativeClient::register_state, 1))?;
     class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
     class.define_method("fire_timers", method!(NativeClient::fire_timers, 1))?;
     class.define_method("deferred?", method!(NativeClient::is_deferred, 1))?;
