@@ -12,7 +12,9 @@ use std::time::Duration;
 use prosody_engine::state::{
     CassandraStateStore, Definition, MemoryStateStore, Registry, StateStore, StateTxn, TxnScope,
 };
-use prosody_engine::{Consumer, Context, Handler, HandlerError, HandlerFuture, Message, Telemetry};
+use prosody_engine::{
+    Consumer, Context, Handler, HandlerError, HandlerFuture, Message, Telemetry, Timer, TimerTime,
+};
 use support::shared_runtime::run;
 use support::{committed, config, create_topic, eventually, produce, unique, Broker};
 use tokio::sync::Semaphore;
@@ -41,6 +43,7 @@ on_both_backends! {
     counted_once_across_restart => a_redelivered_message_is_counted_once_across_a_restart;
     new_owner_sees_committed_writes => a_new_owner_sees_every_committed_write;
     zombie_commit_rejected => a_fenced_owner_cannot_commit_late;
+    timer_commits_state => a_timer_handler_commits_its_writes;
 }
 
 fn count() -> Definition {
@@ -68,7 +71,7 @@ const RETRY: [(&str, &str); 4] = [
     ("commit_interval", "50ms"),
 ];
 
-fn consume(broker: Broker, group: &str, topic: &str, handler: Counter) -> Consumer {
+fn consume(broker: Broker, group: &str, topic: &str, handler: impl Handler) -> Consumer {
     let mut options = vec![("group_id", group), ("subscribed_topics", topic)];
     options.extend_from_slice(&RETRY);
     Consumer::subscribe_with_state(
@@ -181,6 +184,44 @@ impl Handler for Counter {
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
         let this = self.clone();
         Box::pin(async move { this.handle(context, message).await })
+    }
+
+    /// Adds 100 to the key's `count`.
+    fn on_timer(&self, context: Context, _timer: Timer) -> HandlerFuture {
+        let succeeded = Arc::clone(&self.succeeded);
+        Box::pin(async move {
+            let failed = |error: prosody_engine::Error| HandlerError::transient(error.to_string());
+            let state = context.state().map_err(failed)?;
+            let mut txn = state.txn().await.map_err(failed)?;
+            let count = decode(txn.value_get(&count()).await.map_err(failed)?);
+            let next = (count + 100).to_string().into_bytes();
+            txn.value_set(&self::count(), next.into())
+                .await
+                .map_err(failed)?;
+            succeeded.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+}
+
+/// Schedules a timer due now for each message's key, once.
+#[derive(Clone, Default)]
+struct Scheduling(Counter);
+
+impl Handler for Scheduling {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let inner = self.0.clone();
+        Box::pin(async move {
+            context
+                .schedule(TimerTime::now())
+                .await
+                .map_err(|error| HandlerError::transient(error.to_string()))?;
+            inner.handle(context, message).await
+        })
+    }
+
+    fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        self.0.on_timer(context, timer)
     }
 }
 
@@ -397,4 +438,21 @@ async fn a_fenced_owner_cannot_commit_late(broker: Broker) {
         [-1],
         "the fenced message's offset is not committed"
     );
+}
+
+/// A timer's handler reaches its key's state like a message's, and its writes commit when it
+/// succeeds.
+async fn a_timer_handler_commits_its_writes(broker: Broker) {
+    let topic = unique("state-timer");
+    create_topic(broker, &topic, 1).await;
+    let group = unique("state-timer-group");
+    let handler = Scheduling::default();
+    let consumer = consume(broker, &group, &topic, handler.clone());
+    produce(broker, &topic, 1, 1).await;
+    assert!(
+        eventually(Duration::from_secs(60), || handler.0.succeeded() == 2).await,
+        "the message and its timer are handled"
+    );
+    consumer.shutdown().await;
+    assert_eq!(committed_count(broker, &group, "key-0").await, 101);
 }
