@@ -21,9 +21,9 @@ RSpec.describe "Keyed state" do
   # exception it raised) to a queue; returns the queue.
   def handle(collections, **options, &block)
     results = Queue.new
-    @client = mock_client(group_id: unique("state-group"), subscribed_topics: topic,
-                          state_collections: collections, retry_base: 0.005, max_retry_delay: 0.02,
-                          **options)
+    options = { group_id: unique("state-group"), retry_base: 0.005,
+                max_retry_delay: 0.02 }.merge(options)
+    @client = mock_client(subscribed_topics: topic, state_collections: collections, **options)
     @client.subscribe(MockHelpers::RecordingHandler.new do |context, message|
       results << block.call(context, message)
     rescue StandardError => e
@@ -57,6 +57,11 @@ RSpec.describe "Keyed state" do
       expect { Prosody.value("v", ttl: 0) }.to raise_error(ArgumentError, /option `ttl`/)
       expect { Prosody.deque("d", capacity: 0) }.to raise_error(ArgumentError, /option `capacity`/)
       expect { Prosody.value("") }.to raise_error(ArgumentError, /name/)
+    end
+
+    it "cannot be published without a subsystem" do
+      expect { mock_client(state_collections: [Prosody.value("shared", published: true)]) }
+        .to raise_error(ArgumentError, /`shared` is published, but no `subsystem` is set/)
     end
 
     it "must have unique names per client" do
@@ -167,6 +172,21 @@ RSpec.describe "Keyed state" do
     expect(errors.first.message).to include("`totals` is not registered")
     handle_after = pop_all(kept, 1).first
     expect { handle_after.get }.to raise_error(Prosody::PermanentStateError, /handler has returned/)
+  end
+
+  it "refuses a name the group first used as another kind" do
+    group = unique("state-identity")
+    results = handle([count], group_id: group) { |context, _| context.state(count).set(1) }
+    send_all({})
+    expect(pop_all(results, 1)).to eq([nil])
+    @client.close
+
+    other = Prosody.map("count")
+    results = handle([other], group_id: group) { |context, _| context.state(other).get("a") }
+    send_all({})
+    error = pop_all(results, 1).first
+    expect(error).to be_a(Prosody::PermanentStateError)
+    expect(error.message).to include("first used by group `#{group}` as value:bytes")
   end
 
   it "returns the same handle for the same definition within a handler call" do
