@@ -189,6 +189,16 @@ RSpec.describe "Keyed state" do
     expect(error.message).to include("first used by group `#{group}` as value:bytes")
   end
 
+  it "works from a thread the handler starts, waiting without the GVL" do
+    results = handle([count]) do |context, _|
+      state = context.state(count)
+      Thread.new { state.set(5) }.join
+      Thread.new { state.get }.value
+    end
+    send_all({})
+    expect(pop_all(results, 1)).to eq([5])
+  end
+
   it "returns the same handle for the same definition within a handler call" do
     results = handle([count]) do |context, _|
       context.state(count).equal?(context.state(Prosody.value("count")))
