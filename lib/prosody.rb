@@ -37,6 +37,7 @@ require_relative "prosody/effective_configuration"
 require_relative "prosody/defaults"
 require_relative "prosody/as_json"
 require_relative "prosody/text"
+require_relative "prosody/published_state"
 require_relative "prosody/client"
 require_relative "prosody/admin"
 require_relative "prosody/railtie" if defined?(Rails::Railtie)

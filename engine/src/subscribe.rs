@@ -58,7 +58,9 @@ impl Consumer {
     /// In mock mode the state lives in the process-wide
     /// [`MemoryStateStore`](crate::state::MemoryStateStore), otherwise in Cassandra. An
     /// attempt's writes commit when its handler succeeds, before its offset can commit; a
-    /// failed attempt leaves nothing. An empty registry subscribes without keyed state.
+    /// failed attempt leaves nothing. An empty registry subscribes without keyed state. A
+    /// registry with a [`subsystem`](Registry::subsystem) keeps the state under that name
+    /// rather than `group_id`: one consumer group per subsystem.
     ///
     /// # Errors
     ///
@@ -140,6 +142,8 @@ impl Consumer {
 
 /// Keyed state for `config`'s group: the process's memory store in mock mode (shared like the
 /// mock cluster, so a restarted consumer sees what the last one committed), else Cassandra.
+/// With a subsystem, the state is kept under the subsystem's name instead of the group's, so
+/// other clients can read its published collections knowing only the subsystem.
 fn keyed_state(config: &Config, registry: Registry) -> ConsumerState {
     let store: Arc<dyn StateStore> = if config.mock {
         MemoryStateStore::shared()
@@ -147,7 +151,8 @@ fn keyed_state(config: &Config, registry: Registry) -> ConsumerState {
         Arc::new(CassandraStateStore::from_config(config))
     };
     let group = config.group_id.as_deref().unwrap_or_default();
-    ConsumerState::new(store, Arc::new(registry), group)
+    let owner = registry.subsystem().unwrap_or(group).to_owned();
+    ConsumerState::new(store, Arc::new(registry), &owner)
 }
 
 /// The producer that low-latency mode writes its failure topic with; other modes need none.

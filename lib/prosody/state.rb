@@ -11,19 +11,25 @@ module Prosody
   #   TOTALS = Prosody.map("totals", ttl: 86_400)
   #   TOTALS.kind # => :map
   class StateDefinition
-    # Options each kind accepts, with the Ruby types they take.
+    # What each option takes: a check of the Ruby value, and how to say it. The engine checks
+    # ranges.
     OPTIONS = {
-      ttl: Integer, capacity: Integer, keyset_limit: Integer,
-      read_uncommitted: [true, false], published: [true, false]
+      ttl: [->(v) { v.is_a?(Integer) }, "an Integer"],
+      capacity: [->(v) { v.is_a?(Integer) }, "an Integer"],
+      keyset_limit: [->(v) { v.is_a?(Integer) }, "an Integer"],
+      read_uncommitted: [->(v) { [true, false].include?(v) }, "true or false"],
+      published: [->(v) { [true, false].include?(v) }, "true or false"],
+      read_cache: [->(v) { v == false || (v.is_a?(Numeric) && v.positive?) },
+                   "a positive number of seconds or false"]
     }.freeze
     private_constant :OPTIONS
 
     # Which options apply to which kind; the engine checks ranges.
     KIND_OPTIONS = {
-      value: %i[ttl read_uncommitted published],
-      map: %i[ttl keyset_limit read_uncommitted published],
-      set: %i[ttl keyset_limit read_uncommitted published],
-      deque: %i[ttl capacity read_uncommitted published]
+      value: %i[ttl read_uncommitted published read_cache],
+      map: %i[ttl keyset_limit read_uncommitted published read_cache],
+      set: %i[ttl keyset_limit read_uncommitted published read_cache],
+      deque: %i[ttl capacity read_uncommitted published read_cache]
     }.freeze
     private_constant :KIND_OPTIONS
 
@@ -103,22 +109,21 @@ module Prosody
           raise ArgumentError, "unknown option `#{option}` for #{kind} `#{name}`; " \
                                "expected one of: #{allowed.join(", ")}"
         end
-        types = Array(OPTIONS.fetch(option))
-        next if types.any? { |type| type.is_a?(Module) ? value.is_a?(type) : value.equal?(type) }
+        valid, expected = OPTIONS.fetch(option)
+        next if valid.call(value)
 
-        raise TypeError, "option `#{option}` of #{kind} `#{name}` must be #{describe(types)}, " \
+        raise TypeError, "option `#{option}` of #{kind} `#{name}` must be #{expected}, " \
                          "got #{value.inspect}"
       end
     end
-
-    def describe(types) = types.first.is_a?(Module) ? "an #{types.first}" : "true or false"
   end
 
   class << self
     # Declares a single value per key.
     # @param name [String] unique among the client's collections
     # @param options [Hash] `ttl:` whole seconds each write lives (default forever);
-    #   `read_uncommitted:`, `published:` (true or false)
+    #   `read_uncommitted:`, `published:` (true or false); `read_cache:` how long other
+    #   clients' published reads keep an answer (seconds, default 5, or false)
     # @return [StateDefinition] frozen
     # @raise [ArgumentError] naming an unknown option or a value out of range
     # @example

@@ -206,4 +206,52 @@ RSpec.describe "Keyed state" do
     send_all({})
     expect(pop_all(results, 1).first).to be(true)
   end
+
+  describe "published state" do
+    let(:subsystem) { unique("billing") }
+    let(:published) { Prosody.map("published-totals", published: true) }
+
+    # Polls `block` until it returns true, failing after 10 seconds.
+    def wait_until
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+      until yield
+        if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+          raise "condition not met within 10 s"
+        end
+
+        sleep 0.01
+      end
+    end
+
+    it "is read by another client through the subsystem, committed data only" do
+      cached = Prosody.map("published-totals", published: true, read_cache: 60)
+      fresh = Prosody.map("published-totals", published: true, read_cache: false)
+      reader = mock_client
+      expect(reader.state(subsystem, cached).get("k", "eur")).to be_nil
+
+      results = handle([published], subsystem:) do |context, message|
+        context.state(published).set("eur", message.payload["n"])
+        context.state(published).set("usd", 2)
+        nil
+      end
+      send_all({ "n" => 1 })
+      pop_all(results, 1)
+      view = reader.state(subsystem, fresh)
+      wait_until { view.get("k", "eur") == 1 }
+      expect(view.each_pair("k").to_a).to eq([["eur", 1], ["usd", 2]])
+      expect(view.get_many("k", %w[usd gbp])).to eq([2, nil])
+      expect(reader.state(subsystem, cached).get("k", "eur")).to be_nil,
+                                                                 "an answer is kept for read_cache"
+    ensure
+      reader&.close
+    end
+
+    it "refuses a collection that is not published" do
+      reader = mock_client
+      expect { reader.state(subsystem, count).get("k") }
+        .to raise_error(Prosody::PermanentStateError, /`count`: is not published/)
+    ensure
+      reader&.close
+    end
+  end
 end

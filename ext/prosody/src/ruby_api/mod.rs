@@ -18,6 +18,7 @@ pub(crate) mod native;
 pub(crate) mod pending;
 pub(crate) mod state_definition;
 pub(crate) mod state_ops;
+pub(crate) mod state_reader;
 pub(crate) mod timer;
 
 /// Defines every Ruby-facing class and module function of the extension.

@@ -69,9 +69,13 @@ impl StateDefinition {
 ///
 /// # Errors
 ///
-/// ArgumentError for a duplicate name or a published collection (no client has a
-/// `subsystem` yet); TypeError for an element that is not a definition.
-pub(crate) fn registry(ruby: &Ruby, definitions: RArray) -> Result<Registry, Error> {
+/// ArgumentError for a duplicate name or a published collection without a `subsystem`;
+/// TypeError for an element that is not a definition.
+pub(crate) fn registry(
+    ruby: &Ruby,
+    definitions: RArray,
+    subsystem: Option<&str>,
+) -> Result<Registry, Error> {
     let mut all = Vec::with_capacity(definitions.len());
     for item in definitions.into_iter() {
         let definition = <&StateDefinition>::try_convert(item).map_err(|_| {
@@ -85,7 +89,7 @@ pub(crate) fn registry(ruby: &Ruby, definitions: RArray) -> Result<Registry, Err
         })?;
         all.push(definition.definition.clone());
     }
-    Registry::new(None, all).map_err(|error| argument_error(ruby, &error))
+    Registry::new(subsystem, all).map_err(|error| argument_error(ruby, &error))
 }
 
 fn argument_error(ruby: &Ruby, error: &StateError) -> Error {

@@ -8,7 +8,7 @@
 //! cross as Strings, compared and ordered by their bytes.
 
 use magnus::{prelude::*, Error, RArray, Ruby, Symbol, TryConvert, Value};
-use prosody_engine::state::{Definition, Outcome, ScanQuery, StateHandle, StateValue};
+use prosody_engine::state::{Definition, Outcome, ScanQuery, StateHandle, StateTxn, StateValue};
 
 use crate::helpers::errors::prosody_class;
 use crate::helpers::json;
@@ -114,18 +114,38 @@ impl StateOp {
 
     /// Runs the operation on `handle`'s transaction.
     pub(crate) async fn run(self, handle: StateHandle, definition: Definition) -> StateReply {
-        match self.apply(&handle, &definition).await {
-            Ok(reply) => reply,
-            Err(error) => StateReply::Failed(error),
-        }
+        let outcome = match handle.txn().await {
+            Ok(mut txn) => self.apply(&mut txn, &definition).await,
+            Err(error) => Err(error),
+        };
+        outcome.unwrap_or_else(StateReply::Failed)
     }
 
-    async fn apply(
+    /// Whether the operation only reads (so a published collection's reader may run it).
+    pub(crate) fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Self::ValueGet
+                | Self::MapGet(_)
+                | Self::MapGetMany(_)
+                | Self::MapContains(_)
+                | Self::MapScan(_)
+                | Self::SetContains(_)
+                | Self::SetScan(_)
+                | Self::DequeGet(_)
+                | Self::DequeFirst
+                | Self::DequeLast
+                | Self::DequeLen
+                | Self::DequeScan(_)
+        )
+    }
+
+    /// Applies the operation to `txn`.
+    pub(crate) async fn apply(
         self,
-        handle: &StateHandle,
+        txn: &mut StateTxn,
         definition: &Definition,
     ) -> prosody_engine::Result<StateReply> {
-        let mut txn = handle.txn().await?;
         let bytes =
             |value: Option<StateValue>| value.and_then(|v| v.as_bytes().map(<[u8]>::to_vec));
         Ok(match self {
