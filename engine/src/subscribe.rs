@@ -13,10 +13,11 @@ use tokio::runtime::Handle;
 use crate::config::{Config, Mode};
 use crate::consumer::{Consumer, Subscription};
 use crate::error::Result;
-use crate::handler::Handler;
+use crate::handler::{Handler, Stateful};
 use crate::kafka::Producer;
 use crate::metrics::ConsumerMetrics;
 use crate::middleware::{stack, FailureSink};
+use crate::state::{CassandraStateStore, ConsumerState, MemoryStateStore, Registry, StateStore};
 use crate::telemetry::Telemetry;
 
 impl Consumer {
@@ -32,7 +33,7 @@ impl Consumer {
     pub fn subscribe(config: &Config, handler: Arc<dyn Handler>, runtime: Handle) -> Result<Self> {
         let subscription = Subscription::new(config)?;
         let telemetry = Telemetry::start(config, &runtime)?;
-        Self::start(config, subscription, handler, runtime, telemetry)
+        Self::start(config, subscription, handler, runtime, telemetry, None)
     }
 
     /// [`Consumer::subscribe`], emitting lifecycle events into `telemetry` (the client's,
@@ -49,7 +50,37 @@ impl Consumer {
         telemetry: Telemetry,
     ) -> Result<Self> {
         let subscription = Subscription::new(config)?;
-        Self::start(config, subscription, handler, runtime, telemetry)
+        Self::start(config, subscription, handler, runtime, telemetry, None)
+    }
+
+    /// [`Consumer::subscribe_with_telemetry`], with keyed state: the handler reaches the
+    /// `collections` of each event's key through [`Context::state`](crate::Context::state).
+    /// In mock mode the state lives in the process-wide
+    /// [`MemoryStateStore`](crate::state::MemoryStateStore), otherwise in Cassandra. An
+    /// attempt's writes commit when its handler succeeds, before its offset can commit; a
+    /// failed attempt leaves nothing. An empty registry subscribes without keyed state. A
+    /// registry with a [`subsystem`](Registry::subsystem) keeps the state under that name
+    /// rather than `group_id`: one consumer group per subsystem.
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::subscribe`].
+    pub fn subscribe_with_state(
+        config: &Config,
+        handler: Arc<dyn Handler>,
+        runtime: Handle,
+        telemetry: Telemetry,
+        collections: Registry,
+    ) -> Result<Self> {
+        let subscription = Subscription::new(config)?;
+        Self::start(
+            config,
+            subscription,
+            handler,
+            runtime,
+            telemetry,
+            Some(collections),
+        )
     }
 
     fn start(
@@ -58,7 +89,16 @@ impl Consumer {
         handler: Arc<dyn Handler>,
         runtime: Handle,
         telemetry: Telemetry,
+        collections: Option<Registry>,
     ) -> Result<Self> {
+        let state = collections
+            .filter(|registry| !registry.is_empty())
+            .map(|registry| keyed_state(config, registry));
+        // Innermost, so each attempt's writes are settled by that attempt's own outcome.
+        let handler: Arc<dyn Handler> = match state {
+            Some(_) => Arc::new(Stateful::new(handler)),
+            None => handler,
+        };
         let inactive = config.inactive_options();
         if !inactive.is_empty() {
             tracing::warn!(
@@ -89,7 +129,7 @@ impl Consumer {
             &metrics,
             &telemetry,
         )?;
-        subscription.start(handler, scheduler, metrics, telemetry, runtime)
+        subscription.start(handler, scheduler, metrics, telemetry, state, runtime)
     }
 
     /// Reports `producer`'s sends in this consumer's `/metrics`, labelled with its group: a
@@ -98,6 +138,21 @@ impl Consumer {
         self.metrics()
             .attach_producer(Arc::clone(producer.metrics()));
     }
+}
+
+/// Keyed state for `config`'s group: the process's memory store in mock mode (shared like the
+/// mock cluster, so a restarted consumer sees what the last one committed), else Cassandra.
+/// With a subsystem, the state is kept under the subsystem's name instead of the group's, so
+/// other clients can read its published collections knowing only the subsystem.
+fn keyed_state(config: &Config, registry: Registry) -> ConsumerState {
+    let store: Arc<dyn StateStore> = if config.mock {
+        MemoryStateStore::shared()
+    } else {
+        Arc::new(CassandraStateStore::from_config(config))
+    };
+    let group = config.group_id.as_deref().unwrap_or_default();
+    let owner = registry.subsystem().unwrap_or(group).to_owned();
+    ConsumerState::new(store, Arc::new(registry), &owner)
 }
 
 /// The producer that low-latency mode writes its failure topic with; other modes need none.

@@ -5,8 +5,8 @@
 
 mod support;
 
-use std::future::Future;
-use std::sync::OnceLock;
+use support::shared_runtime::run;
+
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
@@ -16,21 +16,6 @@ use prosody_engine::defer::{
 use prosody_engine::{
     Baggage, Cassandra, Config, Continuation, TimerSegment, TimerTime, TraceParent,
 };
-
-/// Runs `test` on the runtime every test shares: the process-wide Cassandra session keeps its
-/// connections on the runtime that first used it, so per-test runtimes would break it.
-fn run<F: Future>(test: F) -> F::Output {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("test runtime")
-        })
-        .block_on(test)
-}
 
 fn config() -> Config {
     Config::from_options_with_env([("cassandra_nodes", support::cassandra_nodes())], |_| None)

@@ -4,8 +4,9 @@
 
 mod support;
 
-use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use support::shared_runtime::run;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prosody_engine::state::{
@@ -13,21 +14,6 @@ use prosody_engine::state::{
     StateError, StateStore, StateTxn, StateValue, TxnScope,
 };
 use prosody_engine::{Config, Error};
-
-/// Runs `test` on the runtime every test shares: the process-wide Cassandra session keeps its
-/// connections on the runtime that first used it.
-fn run<F: Future>(test: F) -> F::Output {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("test runtime")
-        })
-        .block_on(test)
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Backend {

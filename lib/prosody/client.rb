@@ -13,14 +13,24 @@ module Prosody
   #   client.send_message("invoices", "customer-1", { "amount" => 42 })
   #   client.unsubscribe
   class Client
+    include Published::Reading
+
     # @param config [Configuration, Hash, nil] a configuration, or options as a Hash
+    # @param state_collections [Array<StateDefinition>] the keyed-state collections its
+    #   handlers use through {Context#state}; names must be unique
+    # @param subsystem [String, nil] the name its consumer keeps keyed state under (instead of
+    #   its group), through which other clients read the `published: true` collections
     # @param options [Hash] options (see {Configuration}); they override `config`
-    # @raise [ArgumentError] for an unknown option or an invalid value
+    # @raise [ArgumentError] for an unknown option or an invalid value, or a repeated
+    #   collection name
     # @raise [TypeError] for an option of the wrong type
-    def initialize(config = nil, **options)
+    def initialize(config = nil, state_collections: [], subsystem: nil, **options)
       settings = build_configuration(config, options)
+      collections = StateDefinition.check_all(state_collections)
+      subsystem &&= Text.check(subsystem, "subsystem")
       LogPump.ensure_running
       @native = Native::Client.new(settings.to_native)
+      @native.register_state(collections.map(&:native), subsystem)
       @configuration = effective_values
       @pid = Process.pid
       @lock = Mutex.new

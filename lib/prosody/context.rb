@@ -120,6 +120,26 @@ module Prosody
       @event.timer(:scheduled, nil).value.map { |seconds| Time.at(seconds) }
     end
 
+    # The current key's collection declared by `definition`, which the client registered with
+    # `state_collections:`. The same handle for the same definition during one handler call;
+    # it raises {PermanentStateError} once the handler returned.
+    # @param definition [StateDefinition] from {Prosody.value}, {Prosody.map}, {Prosody.set}
+    #   or {Prosody.deque}
+    # @return [State::Value, State::Map, State::Set, State::Deque]
+    # @raise [TypeError] when `definition` is not a {StateDefinition}
+    # @example
+    #   count = context.state(COUNT)
+    #   count.set((count.get || 0) + 1)
+    def state(definition)
+      unless definition.is_a?(StateDefinition)
+        raise TypeError,
+              "expected a Prosody::StateDefinition, got #{definition.inspect}"
+      end
+
+      @states ||= {}
+      @states[definition] ||= State::HANDLES.fetch(definition.kind).new(@event, definition)
+    end
+
     # @example
     #   context.inspect # => "#<Prosody::Context key=\"customer-1\" attempt=1>"
     # @return [String]

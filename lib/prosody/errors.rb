@@ -39,4 +39,11 @@ module Prosody
 
   # Raised when a {Client} is used after it was closed.
   class ClosedError < Error; end
+  # Keyed state used wrongly: an unregistered collection, a name redeployed as another kind, a
+  # handle kept after its handler returned, or a newer owner of the key's partition. Permanent.
+  class PermanentStateError < PermanentError; end
+  # Keyed state's store failed or another commit won a race; the event is retried.
+  class TransientStateError < TransientError; end
+  # Raised when `nil` is given as a keyed-state value: nil means absent and is never stored.
+  class NullValueError < PermanentStateError; end
 end

@@ -10,7 +10,7 @@ RSpec.describe Prosody::Context do
   include MockHelpers
 
   documented = %i[attempt clear_and_schedule clear_scheduled inspect key on_cancel schedule
-                  scheduled should_cancel? unschedule]
+                  scheduled should_cancel? state unschedule]
 
   it "offers only the documented methods" do
     expect(described_class.public_instance_methods(false).sort).to eq(documented)

@@ -18,6 +18,7 @@ use crate::error::{ErrorClass, HandlerError};
 use crate::handler::{Context, Handler, HandlerFuture, Message};
 use crate::otel;
 use crate::qos::Class;
+use crate::state::PartitionState;
 use crate::timers::{DueTimer, PartitionTimers, TimerSegment};
 
 /// An event waiting for, or holding, its key.
@@ -60,6 +61,8 @@ pub(crate) struct Scope {
     pub(crate) segment: TimerSegment,
     /// The partition's topic in the consumer's metrics.
     pub(crate) topic_slot: usize,
+    /// This assignment's keyed state, when the consumer registered collections.
+    pub(crate) state: Option<Arc<PartitionState>>,
 }
 
 impl Scope {
@@ -80,6 +83,10 @@ impl Scope {
             self.cancel.clone(),
             Arc::clone(&self.timers),
         );
+        let context = match &self.state {
+            Some(state) => context.with_partition_state(Arc::clone(state)),
+            None => context,
+        };
         async move {
             match event {
                 Event::Message(message) => {

@@ -88,6 +88,10 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             backlogs: backlogs.clone(),
             segment,
             topic_slot: shared.metrics.topic_slot(&partition.0),
+            state: shared
+                .state
+                .as_ref()
+                .map(|state| state.partition(&partition.0, partition.1)),
         }),
         progress: Arc::clone(&progress),
         tracker: OffsetTracker::default(),

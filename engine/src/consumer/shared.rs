@@ -19,6 +19,7 @@ use crate::handler::Handler;
 use crate::metrics::ConsumerMetrics;
 use crate::probe::Heartbeat;
 use crate::qos::FairScheduler;
+use crate::state::ConsumerState;
 use crate::telemetry::Telemetry;
 use crate::timers::{PartitionTimers, TimerStore};
 
@@ -141,6 +142,8 @@ pub(crate) struct Shared {
     pub(crate) reachability: Reachability,
     /// The client's telemetry emitter: partitions' timers report to it, shutdown flushes it.
     pub(crate) telemetry: Telemetry,
+    /// Registered keyed-state collections and their store; `None` when there are none.
+    pub(crate) state: Option<ConsumerState>,
 }
 
 impl std::fmt::Debug for Shared {

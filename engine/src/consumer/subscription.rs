@@ -25,6 +25,7 @@ use crate::kafka::loader::MessageLoader;
 use crate::metrics::ConsumerMetrics;
 use crate::probe::{self, Heartbeat};
 use crate::qos::FairScheduler;
+use crate::state::ConsumerState;
 use crate::telemetry::Telemetry;
 use crate::timers::{CassandraTimerStore, MemoryTimerStore, TimerStore};
 
@@ -65,6 +66,7 @@ impl<'a> Subscription<'a> {
         scheduler: FairScheduler,
         metrics: Arc<ConsumerMetrics>,
         telemetry: Telemetry,
+        state: Option<ConsumerState>,
         runtime: Handle,
     ) -> Result<Consumer> {
         let Self { config, group_id } = self;
@@ -110,6 +112,7 @@ impl<'a> Subscription<'a> {
                 config.bootstrap_servers.join(",")
             }),
             telemetry,
+            state,
         });
         // Before joining the group, so a taken port fails the subscribe with nothing started.
         let probe = config

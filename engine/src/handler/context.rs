@@ -8,6 +8,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::baggage::Baggage;
 use crate::error::{Error, Result};
 use crate::qos::Permit;
+use crate::state::{EventState, PartitionState, StateHandle};
 use crate::timers::{PartitionTimers, TimerSegment, TimerTime};
 use crate::trace::{Continuation, TraceParent};
 
@@ -53,6 +54,10 @@ pub struct Context {
     /// The event's W3C baggage (its record's, or its timer's scheduler's), which sends and
     /// timers made while it is handled carry on.
     baggage: Option<Baggage>,
+    /// The partition's keyed state, when the consumer registered collections.
+    partition_state: Option<Arc<PartitionState>>,
+    /// This attempt's keyed state, set by the layer that commits it (`handler/stateful.rs`).
+    event_state: Option<EventState>,
 }
 
 impl Context {
@@ -66,6 +71,8 @@ impl Context {
             first_permit: None,
             span: None,
             baggage: None,
+            partition_state: None,
+            event_state: None,
         }
     }
 
@@ -83,6 +90,8 @@ impl Context {
             first_permit: None,
             span: None,
             baggage: None,
+            partition_state: None,
+            event_state: None,
         }
     }
 
@@ -129,6 +138,8 @@ impl Context {
             first_permit: self.first_permit.clone(),
             span: self.span.clone(),
             baggage: self.baggage.clone(),
+            partition_state: self.partition_state.clone(),
+            event_state: self.event_state.clone(),
         }
     }
 
@@ -162,6 +173,46 @@ impl Context {
     pub(crate) fn with_baggage(mut self, baggage: Option<Baggage>) -> Self {
         self.baggage = baggage;
         self
+    }
+
+    /// The same context, reaching its partition's keyed state.
+    pub(crate) fn with_partition_state(mut self, state: Arc<PartitionState>) -> Self {
+        self.partition_state = Some(state);
+        self
+    }
+
+    /// The partition's keyed state, when the consumer registered collections.
+    pub(crate) fn partition_state(&self) -> Option<&Arc<PartitionState>> {
+        self.partition_state.as_ref()
+    }
+
+    /// The same context, for the attempt whose keyed state is `state`.
+    pub(crate) fn with_event_state(mut self, state: EventState) -> Self {
+        self.event_state = Some(state);
+        self
+    }
+
+    /// The keyed state of this event's key: [`StateHandle::txn`] begins the attempt's
+    /// transaction on first use. It commits when the handler succeeds, before the event's
+    /// offset can commit, and is dropped when the handler fails, so a retry sees the state as
+    /// it was. Handles fail once the attempt ended.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] when the consumer registered no state collections, or on a detached
+    /// context.
+    ///
+    /// ```
+    /// let context = prosody_engine::Context::detached("key-1");
+    /// assert!(context.state().is_err(), "a detached context has no state");
+    /// ```
+    pub fn state(&self) -> Result<StateHandle> {
+        self.event_state
+            .as_ref()
+            .map(|state| StateHandle::new(Arc::clone(&self.key), state.clone()))
+            .ok_or(Error::State(
+                "keyed state is not available: subscribe with registered state collections, and use the context a handler receives",
+            ))
     }
 
     /// The span this event runs in, shared with its attempts' contexts.

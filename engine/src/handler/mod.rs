@@ -8,6 +8,7 @@
 
 mod context;
 mod message;
+mod stateful;
 mod timer;
 
 use std::future::Future;
@@ -16,6 +17,7 @@ use std::pin::Pin;
 pub use context::Context;
 pub use message::Message;
 pub(crate) use message::Metadata;
+pub(crate) use stateful::Stateful;
 pub use timer::Timer;
 
 use crate::error::HandlerError;

@@ -8,6 +8,8 @@
 //! - [`Definition`]: a collection's name, [`StateKind`], [`Payload`] and validated
 //!   [`Options`]; [`Registry`]: a client's collections, checked together.
 //! - [`StateTxn`]: one event's transaction; [`ScanQuery`] for ordered map and set scans.
+//! - [`StateHandle`]: how a handler reaches its event's transaction
+//!   ([`Context::state`](crate::Context::state)) when its consumer registered collections.
 //! - [`StateStore`]: where state persists, as cells ([`CellKey`]) and a per-key [`Head`];
 //!   [`MemoryStateStore`] in mock mode, [`CassandraStateStore`] otherwise.
 //!
@@ -39,6 +41,7 @@ mod cassandra;
 mod cell;
 mod definition;
 mod error;
+mod event;
 mod memory;
 mod query;
 mod registry;
@@ -53,6 +56,8 @@ pub use definition::{
     MAX_TTL_SECS,
 };
 pub use error::StateError;
+pub(crate) use event::{ConsumerState, EventState, PartitionState};
+pub use event::{StateGuard, StateHandle};
 pub use memory::MemoryStateStore;
 pub use query::ScanQuery;
 pub use registry::Registry;

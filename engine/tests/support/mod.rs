@@ -5,6 +5,7 @@
 pub mod logs;
 pub mod proxy;
 pub mod retention;
+pub mod shared_runtime;
 pub mod timed;
 
 use std::collections::HashMap;

@@ -35,23 +35,7 @@ impl StateTxn {
         definition: &Definition,
         value: StateValue,
     ) -> Result<()> {
-        let name = self.open(definition, StateKind::Deque).await?;
-        let data = encode(definition, &value)?;
-        let ttl = definition.options().ttl;
-        let (mut head, mut tail) = self.bounds(&name).await?;
-        self.stage(&name, ENTRIES, deque_item(tail), Some(data), ttl);
-        tail += 1;
-        if let Some(capacity) = capacity(definition) {
-            if tail - head > capacity {
-                let kept = tail - capacity;
-                for index in head..kept.min(head + EVICT_MAX) {
-                    self.stage(&name, ENTRIES, deque_item(index), None, None);
-                }
-                head = kept;
-            }
-        }
-        self.set_bounds(&name, head, tail, ttl);
-        Ok(())
+        self.push(definition, value, true).await
     }
 
     /// Prepends `value` at the front; with a `capacity`, drops elements from the back.
@@ -64,23 +48,7 @@ impl StateTxn {
         definition: &Definition,
         value: StateValue,
     ) -> Result<()> {
-        let name = self.open(definition, StateKind::Deque).await?;
-        let data = encode(definition, &value)?;
-        let ttl = definition.options().ttl;
-        let (mut head, mut tail) = self.bounds(&name).await?;
-        head -= 1;
-        self.stage(&name, ENTRIES, deque_item(head), Some(data), ttl);
-        if let Some(capacity) = capacity(definition) {
-            if tail - head > capacity {
-                let kept = head + capacity;
-                for index in kept.max(tail - EVICT_MAX)..tail {
-                    self.stage(&name, ENTRIES, deque_item(index), None, None);
-                }
-                tail = kept;
-            }
-        }
-        self.set_bounds(&name, head, tail, ttl);
-        Ok(())
+        self.push(definition, value, false).await
     }
 
     /// Removes and returns the back element, `None` when empty.
@@ -184,6 +152,43 @@ impl StateTxn {
             .into_iter()
             .map(|(_, data)| decode_present(definition, data))
             .collect()
+    }
+
+    /// Writes `value` past the `back` (or front) end, then evicts from the other end down to
+    /// `capacity`.
+    async fn push(&mut self, definition: &Definition, value: StateValue, back: bool) -> Result<()> {
+        let name = self.open(definition, StateKind::Deque).await?;
+        let data = encode(definition, &value)?;
+        let ttl = definition.options().ttl;
+        let (mut head, mut tail) = self.bounds(&name).await?;
+        let index = if back {
+            tail += 1;
+            tail - 1
+        } else {
+            head -= 1;
+            head
+        };
+        self.stage(&name, ENTRIES, deque_item(index), Some(data), ttl);
+        if let Some(capacity) = capacity(definition) {
+            if tail - head > capacity {
+                let evicted = if back {
+                    let kept = tail - capacity;
+                    let evicted = head..kept.min(head + EVICT_MAX);
+                    head = kept;
+                    evicted
+                } else {
+                    let kept = head + capacity;
+                    let evicted = kept.max(tail - EVICT_MAX)..tail;
+                    tail = kept;
+                    evicted
+                };
+                for index in evicted {
+                    self.stage(&name, ENTRIES, deque_item(index), None, None);
+                }
+            }
+        }
+        self.set_bounds(&name, head, tail, ttl);
+        Ok(())
     }
 
     async fn pop(&mut self, definition: &Definition, back: bool) -> Result<Option<StateValue>> {

@@ -6,8 +6,10 @@
 use std::sync::Mutex;
 
 use magnus::{
-    function, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, TypedData, Value,
+    function, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, Symbol, TypedData,
+    Value,
 };
+use prosody_engine::state::Registry;
 use prosody_engine::{Config, Consumer, Continuation, Producer, Telemetry};
 
 use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
@@ -16,6 +18,9 @@ use crate::ruby_api::bridge::Bridge;
 use crate::ruby_api::event::Event;
 use crate::ruby_api::message::RubyMessage;
 use crate::ruby_api::pending::{Outcome, Pending};
+use crate::ruby_api::state_definition::StateDefinition;
+use crate::ruby_api::state_ops::StateOp;
+use crate::ruby_api::state_reader::StateReader;
 
 /// The Ruby-visible native client.
 #[derive(TypedData, DataTypeFunctions)]
@@ -27,6 +32,10 @@ pub(crate) struct NativeClient {
     /// (after a bounded flush) once the client and its consumer are gone.
     telemetry: ProcessBound<Telemetry>,
     consumer: Mutex<Option<ProcessBound<Consumer>>>,
+    /// The keyed-state collections its consumer registers (`state_collections`).
+    state: Mutex<Registry>,
+    /// Reads of other subsystems' published state.
+    reader: StateReader,
 }
 
 impl NativeClient {
@@ -48,6 +57,8 @@ impl NativeClient {
             producer: ProcessBound::new(producer),
             telemetry: ProcessBound::new(telemetry),
             consumer: Mutex::new(None),
+            state: Mutex::default(),
+            reader: StateReader::default(),
         })
     }
 
@@ -96,6 +107,46 @@ impl NativeClient {
         })
     }
 
+    /// Registers the keyed-state collections (an Array of `Native::StateDefinition`) that the
+    /// next subscription's handlers use, and the `subsystem` (or nil) that publishes them;
+    /// ArgumentError for a duplicate name or a published collection without a subsystem.
+    fn register_state(
+        ruby: &Ruby,
+        rb_self: &Self,
+        definitions: RArray,
+        subsystem: Option<String>,
+    ) -> Result<(), Error> {
+        let registry =
+            crate::ruby_api::state_definition::registry(ruby, definitions, subsystem.as_deref())?;
+        *rb_self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = registry;
+        Ok(())
+    }
+
+    /// Starts read `operation` with `args` on `key` of `subsystem`'s published `definition`
+    /// (see `state_reader.rs`) and returns its `Pending`.
+    fn state_read(
+        ruby: &Ruby,
+        rb_self: &Self,
+        subsystem: String,
+        definition: &StateDefinition,
+        key: String,
+        operation: Symbol,
+        args: RArray,
+    ) -> Result<Pending, Error> {
+        let operation = StateOp::parse(ruby, operation, args)?;
+        let read = rb_self.reader.read(
+            &rb_self.config,
+            subsystem,
+            definition.definition().clone(),
+            key,
+            operation,
+        );
+        Pending::start(ruby, async move { Outcome::State(read.await) })
+    }
+
     fn subscribe(ruby: &Ruby, rb_self: &Self, bridge: &Bridge) -> Result<(), Error> {
         let mut slot = rb_self
             .consumer
@@ -113,11 +164,17 @@ impl NativeClient {
         } else {
             Telemetry::disabled()
         };
-        let consumer = Consumer::subscribe_with_telemetry(
+        let collections = rb_self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let consumer = Consumer::subscribe_with_state(
             &rb_self.config,
             bridge.handler(),
             runtime.handle().clone(),
             telemetry,
+            collections,
         )
         .map_err(|error| to_ruby(ruby, &error))?;
         // The client's sends appear in `/metrics` beside its consumer's events.
@@ -282,6 +339,8 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("new", function!(NativeClient::new, 1))?;
     class.define_method("send_message", method!(NativeClient::send_message, 5))?;
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
+    class.define_method("register_state", method!(NativeClient::register_state, 2))?;
+    class.define_method("state_read", method!(NativeClient::state_read, 5))?;
     class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
     class.define_method("fire_timers", method!(NativeClient::fire_timers, 1))?;
     class.define_method("deferred?", method!(NativeClient::is_deferred, 1))?;

@@ -16,15 +16,20 @@
 //! | `complete(:terminal, text)` | the process is exiting (`exit`, a signal): neither retried nor committed |
 //! | `timer(:schedule \| :unschedule \| :clear_and_schedule, seconds)` | change one time |
 //! | `timer(:clear_scheduled \| :scheduled, nil)` | clear or list the key's times |
+//! | `state(definition, operation, args)` | a keyed-state operation on the event's key (`state_ops.rs`) |
 
 use std::sync::{Arc, Mutex};
 
-use magnus::{method, prelude::*, DataTypeFunctions, Error, RHash, Ruby, Symbol, TypedData};
+use magnus::{
+    method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, Symbol, TypedData,
+};
 use prosody_engine::{Context, Continuation, HandlerError, TimerTime};
 use tokio::sync::oneshot;
 
-use crate::helpers::errors::prosody_error;
+use crate::helpers::errors::{prosody_class, prosody_error};
 use crate::ruby_api::pending::{Outcome as PendingOutcome, Pending};
+use crate::ruby_api::state_definition::StateDefinition;
+use crate::ruby_api::state_ops::{StateOp, StateReply};
 
 /// What a handler returned, as the engine sees it.
 pub(crate) type Outcome = Result<(), HandlerError>;
@@ -177,15 +182,47 @@ impl Event {
         Pending::start(ruby, operation.run(rb_self.context.clone()))
     }
 
+    /// Starts keyed-state operation `operation` with `args` on `definition`, for this event's
+    /// key (see `state_ops.rs`), and returns its `Pending`.
+    fn state(
+        ruby: &Ruby,
+        rb_self: &Self,
+        definition: &StateDefinition,
+        operation: Symbol,
+        args: RArray,
+    ) -> Result<Pending, Error> {
+        if rb_self.is_done() {
+            return Err(Error::new(
+                prosody_class(ruby, "PermanentStateError")?,
+                "this context's handler has returned; keyed state can only be used while it runs",
+            ));
+        }
+        let operation = StateOp::parse(ruby, operation, args)?;
+        let definition = definition.definition().clone();
+        let handle = match rb_self.context.state() {
+            Ok(handle) => handle,
+            Err(error) => {
+                return Pending::start(ruby, async move {
+                    PendingOutcome::State(StateReply::Failed(error))
+                })
+            }
+        };
+        Pending::start(ruby, async move {
+            PendingOutcome::State(operation.run(handle, definition).await)
+        })
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_none()
+    }
+
     /// Timer operations belong to the running handler: once its outcome is reported, the key's
     /// next event may already be running, and a late operation would race it.
     fn check_live(&self, ruby: &Ruby) -> Result<(), Error> {
-        let done = self
-            .done
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_none();
-        if done {
+        if self.is_done() {
             return Err(prosody_error(
                 ruby,
                 "this context's handler has returned; timers can only be changed while it runs",
@@ -265,5 +302,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("baggage", method!(Event::baggage, 0))?;
     class.define_method("complete", method!(Event::complete, 2))?;
     class.define_method("timer", method!(Event::timer, 2))?;
+    class.define_method("state", method!(Event::state, 3))?;
     Ok(())
 }

@@ -16,6 +16,9 @@ pub(crate) mod message;
 pub(crate) mod mock_log;
 pub(crate) mod native;
 pub(crate) mod pending;
+pub(crate) mod state_definition;
+pub(crate) mod state_ops;
+pub(crate) mod state_reader;
 pub(crate) mod timer;
 
 /// Defines every Ruby-facing class and module function of the extension.
@@ -27,6 +30,7 @@ pub(crate) fn init(ruby: &Ruby) -> Result<(), Error> {
     event::init(ruby)?;
     bridge::init(ruby)?;
     pending::init(ruby)?;
+    state_definition::init(ruby)?;
     client::init(ruby)?;
     admin::init(ruby)?;
     mock_log::init(ruby)?;

@@ -35,6 +35,8 @@ pub(crate) enum Outcome {
     /// Records read back from the mock cluster: an Array of
     /// `[topic, partition, offset, key, payload, [[name, value], ...]]`.
     Records(Vec<prosody_engine::MockRecord>),
+    /// A keyed-state operation's reply (or its failure, as a state error).
+    State(crate::ruby_api::state_ops::StateReply),
     /// Failure: an engine error, raised as the matching Ruby exception.
     Failed(prosody_engine::Error),
 }
@@ -84,6 +86,7 @@ impl Pending {
             Outcome::Count(count) => Ok(ruby.integer_from_u64(count as u64).as_value()),
             Outcome::Mark(mark) => Ok(crate::ruby_api::mock_log::wrap_mark(ruby, mark)),
             Outcome::Records(records) => crate::ruby_api::mock_log::records_to_ruby(ruby, records),
+            Outcome::State(reply) => reply.into_ruby(ruby),
             Outcome::Failed(error) => Err(to_ruby(ruby, &error)),
         }
     }
