@@ -15,7 +15,8 @@ module RubyChild
   # Returns the child's output (stdout and stderr), failing the example unless it exited 0.
   def run_ruby(script, env = {}, requires = [])
     flags = requires.map { |name| "-r#{name}" }
-    output, status = Open3.capture2e(env, RbConfig.ruby, "-I", LIB, *flags, "-e", SYNC, "-e", script)
+    command = [RbConfig.ruby, "-I", LIB, *flags, "-e", SYNC, "-e", script]
+    output, status = Open3.capture2e(env, *command)
     expect(status).to be_success, output
     output
   end
