@@ -5,7 +5,8 @@
 //! - [`HotKeys`] notices a key that takes more than its share of handler time.
 //! - [`FailureRate`] measures the share of recent attempts that failed, to gate deferral.
 //!
-//! Each is plain data behind a lock, with no task of its own; the middleware layers use them.
+//! Each is plain data behind a lock (the scheduler's uncontended path is an atomic word), with
+//! no task of its own; the middleware layers use them.
 
 #[cfg(feature = "bench")]
 pub mod baseline;
@@ -14,6 +15,7 @@ mod failure_rate;
 mod fair_queue;
 mod hot_keys;
 mod key_cache;
+mod permit_counts;
 mod sample;
 mod scheduler;
 mod waiters;

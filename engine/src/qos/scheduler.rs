@@ -8,8 +8,9 @@
 //! goes next; when one class is idle the other takes every permit. A permit records its
 //! holder's running time against its key and class when it is dropped, then passes itself on.
 //!
-//! Permits pass hand to hand under one short-held lock: there is no dispatcher task, and a
-//! released permit goes straight to the chosen waiter.
+//! Permits pass hand to hand: there is no dispatcher task, and a released permit goes straight
+//! to the chosen waiter. While nobody waits, taking and giving back a permit touch only an
+//! atomic word ([`PermitCounts`]); the lock guards the queues and the recorded handler time.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 use super::decay::Decaying;
 use super::fair_queue::{FairQueue, Weights};
 use super::key_cache::{KeyCache, KeyHash, KeyHasher};
+use super::permit_counts::PermitCounts;
 use super::sample;
 use super::waiters::{Ticket, Waiters};
 
@@ -67,17 +69,13 @@ struct Shared {
     failure_weight: f64,
     weights: Weights,
     hasher: KeyHasher,
+    /// Free permits, and tasks in both queues (dropped waiters included until popped).
+    counts: PermitCounts,
     state: Mutex<State>,
 }
 
-// What every grant and release touches comes first, so it shares a cache line or two with the
-// lock (the queues matter only while tasks wait).
 #[derive(Debug)]
-#[repr(C)]
 struct State {
-    free: usize,
-    /// Tasks in both queues.
-    waiting: usize,
     normal_work: Decaying,
     failure_work: Decaying,
     work: KeyCache<Decaying>,
@@ -110,9 +108,8 @@ impl FairScheduler {
                 failure_weight: settings.failure_weight.clamp(0.0, 1.0),
                 weights,
                 hasher: KeyHasher::default(),
+                counts: PermitCounts::new(settings.permits.max(1)),
                 state: Mutex::new(State {
-                    free: settings.permits.max(1),
-                    waiting: 0,
                     normal: FairQueue::new(now, &weights),
                     failure: FairQueue::new(now, &weights),
                     work: KeyCache::new(settings.cache_size),
@@ -127,14 +124,11 @@ impl FairScheduler {
     /// A permit at once, if one is free and nobody waits; no waiting is set up otherwise.
     #[must_use]
     pub fn try_acquire(&self, key: &str, class: Class) -> Option<Permit> {
-        let key = self.shared.hasher.hash(key);
-        let mut state = self.shared.lock();
-        if state.free > 0 && state.waiting == 0 {
-            state.free -= 1;
-            drop(state);
-            return Some(Permit::new(&self.shared, key, class, Instant::now()));
+        if !self.shared.counts.try_take() {
+            return None;
         }
-        None
+        let key = self.shared.hasher.hash(key);
+        Some(Permit::new(&self.shared, key, class, Instant::now()))
     }
 
     /// Waits for a permit to run a handler for `key`. Dropping the future gives up the place.
@@ -157,7 +151,7 @@ impl FairScheduler {
     /// Permits nobody holds.
     #[must_use]
     pub fn free(&self) -> usize {
-        self.shared.lock().free
+        self.shared.counts.free()
     }
 }
 
@@ -168,9 +162,12 @@ impl Shared {
 
     /// Records what a permit's holder ran, then gives the permit to the next waiter.
     /// Runs under [`GRAIN`] are recorded by sampling ([`sample`]), so a fast handler's
-    /// release is usually just the hand-over.
+    /// release is usually just the hand-over, and without waiters not even a lock.
     fn release(&self, key: KeyHash, class: Class, ran: Duration, now: Instant) {
         let recorded = sample::recorded(ran, GRAIN);
+        if recorded.is_none() && self.counts.put_back_unless_waited_for() {
+            return;
+        }
         let mut state = self.lock();
         if let Some(ran) = recorded {
             let half_life = self.weights.half_life;
@@ -192,22 +189,23 @@ impl Shared {
     }
 
     /// Passes a free permit to the next waiter (returning the waker to wake it with), or adds
-    /// it to the free ones.
+    /// it to the free ones. Waiters are counted only under the lock, which the caller holds,
+    /// so none can queue between the last pop and the permit going back.
     fn grant_next(&self, state: &mut State, now: Instant) -> Option<Waker> {
-        while state.waiting > 0 {
+        while self.counts.waiting() > 0 {
             let Some(class) = self.next_class(state, now) else {
                 break;
             };
             let Some(waiter) = state.queue(class).pop(now, &self.weights) else {
                 break;
             };
-            state.waiting -= 1;
+            self.counts.unwait();
             // `None` if the waiter gave up: try the next.
             if let Some(waker) = state.waiters.grant(waiter, now) {
                 return Some(waker);
             }
         }
-        state.free += 1;
+        self.counts.put_back();
         None
     }
 
@@ -279,8 +277,7 @@ impl Future for Acquire {
             return Poll::Ready(Permit::new(&this.shared, this.key, this.class, granted));
         }
         let now = Instant::now();
-        if state.free > 0 && state.waiting == 0 {
-            state.free -= 1;
+        if this.shared.counts.take_or_wait() {
             drop(state);
             return Poll::Ready(Permit::new(&this.shared, this.key, this.class, now));
         }
@@ -292,7 +289,6 @@ impl Future for Acquire {
         let ticket = state.waiters.insert(cx.waker().clone());
         let weights = this.shared.weights;
         state.queue(this.class).push(ticket, work, now, &weights);
-        state.waiting += 1;
         this.ticket = Some(ticket);
         Poll::Pending
     }
