@@ -10,13 +10,17 @@
 # built with the `bench` Cargo feature has (no gem build enables it). Run with:
 #
 #   PROSODY_CARGO_FEATURES=bench rake compile
-#   ruby -Ilib bench/ruby_throughput.rb [--qos] [--tracing] [count]
+#   ruby -Ilib bench/ruby_throughput.rb [--qos] [--tracing] [--state] [count]
 #
 # With --qos it then runs every case again without the quality-of-service layers (fair
 # scheduling, hot keys, deferral; see prosody_engine::qos::baseline) and prints the ratios.
 # With --tracing it does the same without the Ruby side of tracing: the per-message trace scope
 # that carries a message's trace context and baggage to the handler's sends. (The engine's side,
 # spans with no exporter, is measured by `throughput` in bench/engine.)
+#
+# With --state it compares (c) on a client that registers a keyed-state collection its handler
+# never uses against (c) on one that registers none, and adds a Ruby handler that increments a
+# keyed value per event (the mock's in-memory store), to show what the feature costs.
 #
 # Run plain `rake compile` afterwards to go back to the extension the gem ships.
 #
@@ -33,6 +37,8 @@ end
 
 COMPARE_QOS = ARGV.delete("--qos")
 COMPARE_TRACING = ARGV.delete("--tracing")
+COMPARE_STATE = ARGV.delete("--state")
+COUNTER = Prosody.value("bench_counter")
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze
 TUNED = { max_uncommitted: 20_000, max_concurrency: 256 }.freeze
@@ -44,15 +50,17 @@ Prosody.logger = Logger.new($stderr, level: Logger::WARN)
 class CountingHandler
   attr_reader :first, :last
 
-  def initialize(count, read_payload:)
+  def initialize(count, read_payload:, increment: false)
     @count = count
     @read_payload = read_payload
+    @increment = increment
     @handled = 0
     @done = Queue.new
   end
 
-  def on_message(_context, message)
+  def on_message(context, message)
     message.payload if @read_payload
+    increment(context.state(COUNTER)) if @increment
     @first ||= Process.clock_gettime(Process::CLOCK_MONOTONIC)
     @handled += 1
     return unless @handled == @count
@@ -64,16 +72,21 @@ class CountingHandler
   def on_timer(_context, _timer); end
 
   def wait = @done.pop
+
+  private
+
+  def increment(counter) = counter.set((counter.get || 0) + 1)
 end
 
 def native_options(**options)
   Prosody::Configuration.new(BASE.merge(options)).to_native
 end
 
-def ruby_run(label, read_payload:)
-  handler = CountingHandler.new(COUNT, read_payload:)
+def ruby_run(label, read_payload:, collections: [], increment: false)
+  handler = CountingHandler.new(COUNT, read_payload:, increment:)
   client = Prosody::Client.new(**BASE, **TUNED, group_id: "#{label}-#{Process.pid}",
-                                                subscribed_topics: TOPIC)
+                                                subscribed_topics: TOPIC,
+                                                state_collections: collections)
   allocated = GC.stat(:total_allocated_objects)
   client.subscribe(handler)
   handler.wait
@@ -142,4 +155,19 @@ if COMPARE_TRACING
   # (a) never enters Ruby, so its ratio shows only the machine's noise.
   compare("the Ruby trace scope", first,
           Array.new(2) { |i| without_trace_scope { cases("-untraced#{i}", qos_baseline: false) } })
+end
+if COMPARE_STATE
+  # A B B A again: none (the run above), registered, registered, none.
+  registered = Array.new(2) do |i|
+    ruby_run("state-unused#{i}", read_payload: false, collections: [COUNTER]).first
+  end
+  none = [bare_rate, ruby_run("state-none", read_payload: false).first]
+  with_rate, without_rate = [registered, none].map { |rates| rates.sum / 2 }
+  puts "(c) with a registered, unused collection / with none (A B B A, means of two runs each):"
+  puts format("  %<with>10.0f / %<without>10.0f msg/s = %<ratio>.2f",
+              with: with_rate, without: without_rate, ratio: with_rate / without_rate)
+  rate, allocs = ruby_run("state-increment", read_payload: false, collections: [COUNTER],
+                                             increment: true)
+  puts format(ROW, label: "(d) Ruby handler incrementing a value:", rate:, allocs:,
+                   ratio: rate / rust)
 end

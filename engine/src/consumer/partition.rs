@@ -144,6 +144,13 @@ impl PartitionTask {
         tokio::pin!(terminated, drained, retry_timer);
         let mut retry_at = None;
         let mut seen_generation = u64::MAX;
+        // Keyed state's epoch dates from the assignment (see `PartitionState::claim`).
+        if let Some(state) = self.scope.state.clone() {
+            tokio::select! {
+                () = state.claim() => {}
+                () = drain.cancelled() => {}
+            }
+        }
         if !self.restore_backlogs(&drain).await {
             open = false;
         }

@@ -3,8 +3,8 @@
 //!
 //! - [`ConsumerState`]: a subscribed consumer's registered collections and their store.
 //! - [`PartitionState`]: one assignment of a partition. Its epoch is claimed from the store
-//!   once per assignment, when an event of the partition first uses state, so a partition
-//!   whose handlers use none makes no store call.
+//!   when the partition is assigned ([`PartitionState::claim`]), before its first event runs:
+//!   an epoch claimed later, on first use, could outrank the partition's next owner.
 //! - [`EventState`]: one attempt at one event. It holds no transaction until the handler asks
 //!   for one ([`StateHandle::txn`]); then the key's head is read once. When the attempt ends,
 //!   [`EventState::finish`] commits the transaction (success) or drops it (failure), and any
@@ -73,6 +73,24 @@ pub(crate) struct PartitionState {
 }
 
 impl PartitionState {
+    /// Claims this assignment's epoch; the partition's task awaits it before its first event.
+    ///
+    /// Claiming on the first use of state instead would let a zombie outrank its successor: a
+    /// consumer whose session expired while it still held a partition's messages, and whose
+    /// handlers first touched state only after the next owner had claimed the partition, would
+    /// get the greater epoch and overwrite the next owner's writes (and fence it). A claim that
+    /// fails (Cassandra unreachable) is logged, and the first event that uses state tries again.
+    pub(crate) async fn claim(&self) {
+        if let Err(error) = self.epoch().await {
+            tracing::warn!(
+                topic = %self.topic,
+                partition = self.partition,
+                %error,
+                "could not claim keyed state for the assigned partition; the first event that uses state tries again"
+            );
+        }
+    }
+
     async fn epoch(&self) -> Result<u64> {
         let consumer = &self.consumer;
         let epoch = self

@@ -12,6 +12,7 @@ on_both_stores!(
     deque_capacity_trims_the_end_opposite_the_push,
     a_clear_then_writes_in_one_event_keep_only_the_writes,
     message_collections_store_references,
+    an_event_writing_well_past_the_batch_warning_size_commits_whole,
 );
 
 async fn map_scans_are_ordered_and_honour_range_prefix_limit_and_reverse(backend: Backend) {
@@ -235,4 +236,25 @@ async fn message_collections_store_references(backend: Backend) {
         txn.deque_first(&window).await.unwrap(),
         Some(StateValue::Message(reference))
     );
+}
+
+/// One event writing about 1 MiB (4,000 entries of 256 bytes) commits as one batch and reads
+/// back whole: Cassandra's batch size limits (50 KiB by default) do not apply to a batch within
+/// one partition, so a large event is not stuck retrying a commit Cassandra refuses.
+async fn an_event_writing_well_past_the_batch_warning_size_commits_whole(backend: Backend) {
+    const ENTRIES: usize = 4_000;
+    let map = Definition::map("large").build().unwrap();
+    let fixture = Fixture::new(backend, &[&map]).await;
+    let mut txn = fixture.txn("k", 1).await;
+    for entry in 0..ENTRIES {
+        let value = StateValue::Bytes(vec![b'v'; 256]);
+        txn.map_set(&map, format!("{entry:05}").as_bytes(), value)
+            .await
+            .unwrap();
+    }
+    assert_eq!(txn.commit().await.unwrap(), Outcome::Applied);
+    let mut check = fixture.txn("k", 2).await;
+    let rows = check.map_scan(&map, &ScanQuery::all()).await.unwrap();
+    assert_eq!(rows.len(), ENTRIES);
+    assert_eq!(rows[ENTRIES - 1].0, b"03999");
 }
