@@ -158,6 +158,23 @@ RSpec.shared_examples "excise, demand and shutdown" do
     expect(pop_all(events, 1, seconds: 60).first[0..1]).to eq([:message, "k"])
   end
 
+  it "tells on_timer its demand through retries too" do
+    client = client_for
+    tries = Queue.new
+    client.subscribe(recorder(excise: false) do |kind, context, _event|
+      context.schedule(Time.now) if kind == :message
+      next unless kind == :timer
+
+      tries << [context.demand.kind, context.demand.retry]
+      raise IOError, "not yet" if context.demand.retry < 2
+    end)
+    client.send_message(topic, "k", {})
+
+    expect(pop_all(tries, 3, seconds: 60)).to eq([[:normal, 0], [:failure, 1], [:failure, 2]])
+    fired = pop_all(events, 2, seconds: 60).find { |event| event[0] == :timer }
+    expect(fired[3]).to eq(Prosody::Demand.new(2))
+  end
+
   it "shuts down once when 8 threads call shutdown at once" do
     client = client_for
     client.subscribe(recorder(excise: false))
