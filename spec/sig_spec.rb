@@ -20,7 +20,8 @@ RSpec.describe "sig/" do
   # Rails generators are driven by `rails g`, not called from Ruby, so they have no signatures.
   internal = %w[lib/prosody/processor.rb lib/prosody/worker.rb lib/prosody/worker_pool.rb
                 lib/prosody/stall_watch.rb lib/prosody/trace_scope.rb
-                lib/prosody/cancellation.rb lib/prosody/pending.rb lib/prosody/timer_time.rb] +
+                lib/prosody/cancellation.rb lib/prosody/pending.rb lib/prosody/timer_time.rb
+                lib/prosody/handler_contract.rb] +
              Dir.chdir(root) { Dir["lib/generators/**/*.rb"] }
   # Modules held to their exact public surface, as [instance methods, singleton methods].
   exact = {

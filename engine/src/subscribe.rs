@@ -91,6 +91,8 @@ impl Consumer {
         telemetry: Telemetry,
         collections: Option<Registry>,
     ) -> Result<Self> {
+        // Asked of the user's handler itself: the stack built around it does not forward it.
+        let subscription = subscription.taking_excise(handler.takes_excise());
         let state = collections
             .filter(|registry| !registry.is_empty())
             .map(|registry| keyed_state(config, registry));

@@ -78,22 +78,47 @@ module Prosody
       nil
     end
 
-    # Starts consuming `subscribed_topics` with `handler` on a processor thread.
+    # Sends an excise record for `key` to `topic`: the key with no payload, a tombstone that a
+    # compacted topic keeps in place of the key's earlier records. Consumers whose handler
+    # defines `on_excise(context, message)` receive it there, in the key's order; others skip
+    # it and commit its offset. Excise leaves the key's keyed state alone: `on_excise` clears
+    # what it should, in the same transaction as the excise.
+    #
+    # @example
+    #   client.excise("customers", "customer-1")
+    # @param topic [String]
+    # @param key [String]
+    # @return [nil]
+    # @raise [Prosody::TransientError] if Kafka did not acknowledge within `send_timeout`
+    def excise(topic, key)
+      check_process
+      ensure_open
+      topic = Text.check(topic, "topic")
+      key = Text.check(key, "key")
+      within = OtelBridge.current_traceparent || TraceScope.current
+      @native.excise(topic, key, within, OtelBridge.current_baggage).value
+      nil
+    end
+
+    # Starts consuming `subscribed_topics` with `handler` on a processor thread. Keyed records
+    # without a payload (excise records, see {#excise}) reach `handler.on_excise(context,
+    # message)` when it defines one, and are skipped otherwise.
     #
     # @param handler [#on_message, #on_timer] usually a {Prosody::EventHandler}
     # @return [nil]
-    # @raise [ArgumentError] if the handler lacks `on_message` or `on_timer` taking two arguments
+    # @raise [ArgumentError] if the handler lacks `on_message` or `on_timer` taking two arguments,
+    #   or defines an `on_excise` that does not
     # @raise [Prosody::AlreadySubscribedError] if already subscribed
     # @raise [Prosody::Error] if the probe server cannot listen on `probe_host:probe_port` (the
     #   message names the port), among other reasons the consumer cannot start
     def subscribe(handler)
       check_process
-      check_handler(handler)
+      excise = HandlerContract.check(handler)
       ensure_open
       @lock.synchronize do
         raise AlreadySubscribedError, "already subscribed; call unsubscribe first" if @processor
 
-        bridge = Native::Bridge.new(@native.max_concurrency)
+        bridge = Native::Bridge.new(@native.max_concurrency, excise)
         processor = Processor.new(handler, bridge, concurrency: @native.max_concurrency,
                                                    logger: Prosody.logger,
                                                    tags: @configuration.slice(:group_id, :mode))
@@ -166,6 +191,17 @@ module Prosody
         @closed = true
       end
       nil
+    end
+
+    # Stops the client for good: unsubscribes if subscribed (as {#unsubscribe} does) and
+    # closes it (as {#close} does). Safe to call more than once and from several threads at
+    # once: every call returns once the client is shut down, and later calls return at once.
+    #
+    # @example
+    #   at_exit { client.shutdown }
+    # @return [nil]
+    def shutdown
+      close
     end
 
     # @return [Symbol] `:unconfigured` (no group or topics), `:configured` or `:running`
@@ -280,20 +316,6 @@ module Prosody
 
     def ensure_open
       raise ClosedError, "this client is closed" if @closed
-    end
-
-    def check_handler(handler)
-      %i[on_message on_timer].each do |name|
-        unless handler.respond_to?(name)
-          raise ArgumentError, "handler #{handler.class} must respond to #{name}(context, message)"
-        end
-
-        arity = handler.method(name).arity
-        next if arity == 2 || (arity.negative? && arity >= -3)
-
-        raise ArgumentError,
-              "#{handler.class}##{name} must take two arguments (context, event), takes #{arity}"
-      end
     end
   end
 end

@@ -3,7 +3,7 @@
 module Prosody
   # What a handler may ask while it runs: which key and attempt it handles, whether to stop,
   # and (for the event's key) timers. The processor builds one per event and passes it to
-  # `on_message` or `on_timer`; it is valid while that handler runs.
+  # `on_message`, `on_timer` or `on_excise`; it is valid while that handler runs.
   #
   # @example Give up on a dependency after a few attempts
   #   raise Prosody::PermanentError, "still unreachable" if context.attempt > 5
@@ -32,6 +32,17 @@ module Prosody
     # @return [Integer]
     def attempt
       @event.attempt
+    end
+
+    # Whether this is the event's first delivery or a retry after a failure, and how many
+    # attempts came before this one (see {Demand}). Works in `on_message`, `on_timer` and
+    # `on_excise`.
+    # @example
+    #   context.demand # => #<Prosody::Demand kind=failure retry=2>
+    #   context.demand.failure? # => true
+    # @return [Demand]
+    def demand
+      Demand.new(@event.retries)
     end
 
     # Whether the engine asked this handler to stop (timeout, rebalance or shutdown).

@@ -5,6 +5,9 @@ module Prosody
   # (and {#on_timer} if the handler schedules timers), and optionally mark exceptions with the
   # {ErrorClassification} macros `permanent` and `transient`.
   #
+  # Define `on_excise(context, message)` too to receive excise records (see {Client#excise}):
+  # it is not defined here, and a handler without it never sees them.
+  #
   # The client calls the handler from many fibers at once (one event per key at a time), so keep
   # per-event state in local variables rather than in instance variables.
   #

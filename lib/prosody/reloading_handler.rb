@@ -14,7 +14,11 @@ module Prosody
     # @return [Object] a handler: `handler_class.new`, or a ReloadingHandler when the Rails app
     #   reloads code
     def self.for(handler_class)
-      reloading? ? new(handler_class.name) : handler_class.new
+      return handler_class.new unless reloading?
+
+      # Whether excise records reach the handler is settled when it subscribes, so a class
+      # that gains `on_excise` in a reload takes effect at the next restart.
+      (handler_class.method_defined?(:on_excise) ? Excising : self).new(handler_class.name)
     end
 
     # @return [Boolean] whether a Rails app is loaded and reloads code
@@ -41,6 +45,15 @@ module Prosody
     # @param timer [Timer]
     def on_timer(context, timer)
       ::Rails.application.reloader.wrap { current.on_timer(context, timer) }
+    end
+
+    # A {ReloadingHandler} for a class that defines `on_excise`.
+    class Excising < ReloadingHandler
+      # @param context [Context]
+      # @param message [Message] an excise record
+      def on_excise(context, message)
+        ::Rails.application.reloader.wrap { current.on_excise(context, message) }
+      end
     end
 
     private

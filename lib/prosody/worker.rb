@@ -105,13 +105,13 @@ module Prosody
     end
 
     # A timer's handler runs in its event's scope (its trigger span and its scheduler's
-    # baggage), a message's in the message's.
+    # baggage), a message's in the message's. Excise messages reach only handlers that define
+    # `on_excise`: the engine skips them for the others.
     def call_handler(event, context, payload)
-      if payload.is_a?(Timer)
-        TraceScope.with(event) { @handler.on_timer(context, payload) }
-      else
-        TraceScope.with(payload) { @handler.on_message(context, payload) }
-      end
+      return TraceScope.with(event) { @handler.on_timer(context, payload) } if payload.is_a?(Timer)
+      return TraceScope.with(payload) { @handler.on_excise(context, payload) } if payload.excise?
+
+      TraceScope.with(payload) { @handler.on_message(context, payload) }
     end
 
     # Reports the handler's outcome to the engine (and into `details` for instrumentation);

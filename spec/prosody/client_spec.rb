@@ -159,6 +159,13 @@ RSpec.describe Prosody::Client do
       def on_timer(context, timer); end
     end.new
     expect { client.subscribe(wrong_arity) }.to raise_error(ArgumentError, /two arguments/)
+    wrong_excise = Class.new do
+      def on_message(context, message); end
+      def on_timer(context, timer); end
+      def on_excise(message); end
+    end.new
+    expect { client.subscribe(wrong_excise) }
+      .to raise_error(ArgumentError, /#on_excise must take two arguments/)
   end
 
   it "reports exceptions of any class as failures (best effort moves on)" do

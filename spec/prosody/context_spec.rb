@@ -9,8 +9,8 @@ require_relative "../support/mock_helpers"
 RSpec.describe Prosody::Context do
   include MockHelpers
 
-  documented = %i[attempt clear_and_schedule clear_scheduled inspect key on_cancel schedule
-                  scheduled should_cancel? state unschedule]
+  documented = %i[attempt clear_and_schedule clear_scheduled demand inspect key on_cancel
+                  schedule scheduled should_cancel? state unschedule]
 
   it "offers only the documented methods" do
     expect(described_class.public_instance_methods(false).sort).to eq(documented)

@@ -90,4 +90,24 @@ RSpec.describe Prosody::RSpec::Helpers do
     expect(outcome).to be_failed
     expect(outcome.attempts).to eq(1)
   end
+
+  it "excises a key through on_excise, and refuses a handler without it" do
+    excising = Class.new(handler_class) do
+      def on_excise(context, message)
+        (@seen ||= []) << [:excise, message.key, message.excise?, context.demand.retry]
+        raise IOError, "flaky" if context.demand.normal?
+      end
+    end
+    handler = excising.new
+    with_test_consumer(handler) do |consumer|
+      outcome = consumer.excise(key: "order-1")
+
+      expect(outcome).to be_handled
+      expect(outcome.attempts).to eq(2)
+      expect(handler.seen).to eq([[:excise, "order-1", true, 0], [:excise, "order-1", true, 1]])
+    end
+    with_test_consumer(handler_class) do |consumer|
+      expect { consumer.excise(key: "k") }.to raise_error(ArgumentError, /on_excise/)
+    end
+  end
 end

@@ -132,7 +132,7 @@ RSpec.describe "a Rails app using Prosody", :slow do
     end
   end
 
-  it "reloads an edited handler in development between two messages" do
+  it "reloads an edited handler in development between two messages, on_excise included" do
     File.write(File.join(@app, "config/prosody.yml"),
                "development:\n  group_id: shop-reload\n  mock: true\n")
     FileUtils.mkdir_p(File.join(@app, "app/handlers"))
@@ -141,6 +141,7 @@ RSpec.describe "a Rails app using Prosody", :slow do
       File.write(handler, <<~RUBY)
         class EchoHandler < Prosody::EventHandler
           def on_message(_context, message) = Rails.logger.info("#{version} echo \#{message.payload['n']}")
+          def on_excise(_context, message) = Rails.logger.info("#{version} excised \#{message.key}")
           def on_timer(_context, _timer); end
         end
       RUBY
@@ -167,6 +168,10 @@ RSpec.describe "a Rails app using Prosody", :slow do
       stdin.flush
       read_until.call("echo 2")
       expect(lines.last).to include("v2 echo 2")
+      stdin.puts("excise")
+      stdin.flush
+      read_until.call("excised ping")
+      expect(lines.last).to include("v2 excised ping")
     end
   end
 

@@ -5,6 +5,11 @@
 //! [`ConsumerStats::skipped`](crate::ConsumerStats::skipped) and returns nothing; the partition
 //! task then completes its offset at once, so one bad record never blocks a partition.
 //!
+//! A record with a key but no payload is an *excise* record (a tombstone, as compacted topics
+//! use). It becomes a [`Message`] whose [`is_excise`](Message::is_excise) is true when the
+//! consumer's handler takes excise records ([`Handler::takes_excise`](crate::Handler::takes_excise));
+//! otherwise it is skipped like any record without a payload, as before excise existed.
+//!
 //! The poll thread copies a record out of the Kafka client without judging it
 //! ([`Record::new`]); the partition task decodes it. Decoding there keeps the poll thread (a
 //! single thread every message passes through) short, and means the many small allocations of
@@ -84,15 +89,28 @@ impl Record {
             offset: record.offset,
             timestamp,
             headers: record.headers.clone().into(),
+            excise: false,
         };
         Self::new(metadata, record.key.as_deref(), record.payload.as_deref())
     }
 
     /// The message this record holds; or `None` when it cannot be handled, after logging the
-    /// record and counting it in `skipped`.
-    pub(crate) fn decode(self, skipped: &AtomicU64) -> Option<Message> {
-        match self.parse() {
-            Ok((key, payload)) => Some(Message::from_parts(self.metadata, key, payload)),
+    /// record and counting it in `skipped`. With `excise`, a keyed record without a payload is
+    /// an excise message rather than skipped.
+    pub(crate) fn decode(self, skipped: &AtomicU64, excise: bool) -> Option<Message> {
+        let parsed = match self.parse() {
+            Err(Skip::MissingPayload) if excise => self.excise_key(),
+            parsed => parsed.map(|(key, payload)| (key, Some(payload))),
+        };
+        match parsed {
+            Ok((key, Some(payload))) => Some(Message::from_parts(self.metadata, key, payload)),
+            Ok((key, None)) => Some(Message::excise_from_parts(
+                Metadata {
+                    excise: true,
+                    ..self.metadata
+                },
+                key,
+            )),
             Err(reason) => {
                 let Metadata {
                     topic,
@@ -105,6 +123,14 @@ impl Record {
                 None
             }
         }
+    }
+
+    /// The key of a record without a payload (checked as UTF-8 by `parse` already).
+    fn excise_key(&self) -> Result<(Arc<str>, Option<serde_json::Value>), Skip> {
+        let key = self.bytes.get(..self.key_len.ok_or(Skip::MissingKey)?);
+        let key = key.ok_or(Skip::MissingKey)?;
+        let key = std::str::from_utf8(key).map_err(|_| Skip::KeyNotUtf8)?;
+        Ok((Arc::from(key), None))
     }
 
     /// The key and the parsed payload, or why the record cannot be handled.
@@ -141,6 +167,7 @@ mod tests {
             offset: 42,
             timestamp: UNIX_EPOCH,
             headers: Arc::new([("h".to_string(), Some(b"v".to_vec()))]),
+            excise: false,
         };
         Record::new(metadata, key, payload)
     }
@@ -149,7 +176,7 @@ mod tests {
     fn a_good_record_decodes_to_its_message_and_counts_nothing() {
         let skipped = AtomicU64::new(0);
         let message = record(Some(b"order-1"), Some(br#"{"total":3}"#))
-            .decode(&skipped)
+            .decode(&skipped, false)
             .expect("decoded");
         assert_eq!(
             (message.topic(), message.partition(), message.offset()),
@@ -165,7 +192,7 @@ mod tests {
     #[test]
     fn an_empty_key_is_a_key() {
         let skipped = AtomicU64::new(0);
-        let message = record(Some(b""), Some(b"1")).decode(&skipped);
+        let message = record(Some(b""), Some(b"1")).decode(&skipped, false);
         assert_eq!(message.map(|m| m.key().to_string()), Some(String::new()));
         assert_eq!(skipped.load(Ordering::Relaxed), 0);
     }
@@ -182,9 +209,40 @@ mod tests {
         ];
         let skipped = AtomicU64::new(0);
         for (n, bad) in bad.into_iter().enumerate() {
-            assert!(bad.decode(&skipped).is_none(), "case {n}");
+            assert!(bad.decode(&skipped, false).is_none(), "case {n}");
             assert_eq!(skipped.load(Ordering::Relaxed), n as u64 + 1, "case {n}");
         }
+    }
+
+    /// Issue 18: a tombstone reaches a handler that takes excise records, as an excise message
+    /// with its key and no payload; for any other handler it is skipped as before.
+    #[test]
+    fn a_tombstone_is_an_excise_message_only_for_a_handler_that_takes_them() {
+        let skipped = AtomicU64::new(0);
+        let message = record(Some(b"order-1"), None)
+            .decode(&skipped, true)
+            .expect("an excise message");
+        assert!(message.is_excise());
+        assert_eq!(message.key(), "order-1");
+        assert!(message.payload().is_null());
+        assert_eq!(skipped.load(Ordering::Relaxed), 0);
+
+        assert!(record(Some(b"order-1"), None)
+            .decode(&skipped, false)
+            .is_none());
+        assert_eq!(skipped.load(Ordering::Relaxed), 1);
+        let plain = record(Some(b"k"), Some(b"null")).decode(&skipped, true);
+        assert_eq!(
+            plain.map(|m| m.is_excise()),
+            Some(false),
+            "a JSON null is a payload"
+        );
+        assert!(
+            record(None, None).decode(&skipped, true).is_none(),
+            "no key, no excise"
+        );
+        assert!(record(Some(b"\xff"), None).decode(&skipped, true).is_none());
+        assert_eq!(skipped.load(Ordering::Relaxed), 3);
     }
 
     #[test]

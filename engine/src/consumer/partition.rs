@@ -279,7 +279,8 @@ impl PartitionTask {
             self.scope.shared.release(1);
             return None;
         }
-        match record.decode(&self.scope.shared.stats.skipped) {
+        let shared = &self.scope.shared;
+        match record.decode(&shared.stats.skipped, shared.settings.excise) {
             Some(message) => self.offer(Event::Message(message)),
             None => {
                 self.complete(offset);

@@ -119,7 +119,11 @@ impl Scope {
         let Some(head) = backlogs.head(key) else {
             return;
         };
-        let retry = context.into_deferred_retry();
+        // The first delivery's round and one per failed deferred retry came before, each of
+        // `max_retries + 1` attempts (the defer layer's in-place retries).
+        let rounds = head.retries.saturating_add(1);
+        let prior = rounds.saturating_mul(self.shared.settings.attempts_per_round);
+        let retry = context.into_deferred_retry(prior);
         let next = match &head.entry {
             Deferred::Offset(offset) => self.retry_message(key, *offset, head.retries, retry).await,
             Deferred::Timer(timer) => self.retry_timer(key, timer, head.retries, retry).await,
@@ -196,7 +200,9 @@ impl Scope {
                 tracing::warn!(partition = %label, key = &**key, offset, %error, "skipping a deferred message Kafka no longer has");
                 Next::Advance
             }
-            Ok(record) => match Record::from_loaded(&record).decode(&self.shared.stats.skipped) {
+            Ok(record) => match Record::from_loaded(&record)
+                .decode(&self.shared.stats.skipped, self.shared.settings.excise)
+            {
                 None => Next::Advance,
                 Some(message) if message.key() != &**key => {
                     tracing::warn!(partition = %label, key = &**key, offset, found = message.key(), "skipping a deferred offset that now holds another key");

@@ -43,6 +43,12 @@ pub(crate) struct Settings {
     pub(crate) mock: bool,
     /// The group's spans and how they relate upstream (`message_spans`, `timer_spans`).
     pub(crate) spans: crate::consumer::spans::Spans,
+    /// Whether records without a payload reach the handler as excise messages rather than
+    /// being skipped ([`Handler::takes_excise`]).
+    pub(crate) excise: bool,
+    /// The attempts a round of in-place retries makes before pipeline mode defers an event
+    /// (`max_retries + 1`): a deferred event's `Context::retries` counts on from them.
+    pub(crate) attempts_per_round: u32,
 }
 
 /// A partition's progress, written by its task and read by the poll thread and probes.

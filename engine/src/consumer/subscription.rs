@@ -35,6 +35,7 @@ use crate::timers::{CassandraTimerStore, MemoryTimerStore, TimerStore};
 pub(crate) struct Subscription<'a> {
     config: &'a Config,
     group_id: String,
+    excise: bool,
 }
 
 impl<'a> Subscription<'a> {
@@ -55,7 +56,18 @@ impl<'a> Subscription<'a> {
                 "cannot subscribe without `cassandra_nodes` (PROSODY_CASSANDRA_NODES): timers and deduplication records persist in Cassandra unless `mock` is true",
             ));
         }
-        Ok(Self { config, group_id })
+        Ok(Self {
+            config,
+            group_id,
+            excise: false,
+        })
+    }
+
+    /// The same subscription, handing excise records to the handler when `excise` is true
+    /// (see [`Handler::takes_excise`]) instead of skipping them.
+    pub(crate) fn taking_excise(mut self, excise: bool) -> Self {
+        self.excise = excise;
+        self
     }
 
     /// Joins the group and starts calling `handler`, a fully built stack, for each event.
@@ -69,7 +81,11 @@ impl<'a> Subscription<'a> {
         state: Option<ConsumerState>,
         runtime: Handle,
     ) -> Result<Consumer> {
-        let Self { config, group_id } = self;
+        let Self {
+            config,
+            group_id,
+            excise,
+        } = self;
         // `max_uncommitted` needs no clamping: `Config` parses it with `positive_count`, so it
         // is at least 1. `max_concurrency` is the handler stack's business (its fair scheduler).
         let spans =
@@ -83,6 +99,8 @@ impl<'a> Subscription<'a> {
             stall_threshold: config.stall_threshold,
             timer_window: config.slab_size,
             mock: config.mock,
+            excise,
+            attempts_per_round: config.max_retries.saturating_add(1),
         };
         let deferral = deferral(config, &settings.group_id, &runtime)?;
         let shared = Arc::new(Shared {

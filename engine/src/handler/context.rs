@@ -42,8 +42,11 @@ pub struct Context {
     cancel: CancellationToken,
     timers: Option<Arc<PartitionTimers>>,
     attempt: u32,
-    /// Whether the event is a deferred one coming back, which the scheduler counts as a retry.
-    deferred: bool,
+    /// Attempts at the event made before this context's attempt 1, by earlier rounds (a
+    /// deferred event's first delivery and failed retries, or rounds retried in place while
+    /// deferral was shut): what [`Context::retries`] counts on from. Above 0 for a deferred
+    /// event coming back, which the scheduler counts as a retry.
+    prior: u32,
     /// A handler permit the consumer took before the event entered the stack, for its first
     /// attempt; shared by the event's clones, taken once.
     first_permit: Option<Arc<Mutex<Option<Permit>>>>,
@@ -67,7 +70,7 @@ impl Context {
             cancel,
             timers: None,
             attempt: 1,
-            deferred: false,
+            prior: 0,
             first_permit: None,
             span: None,
             baggage: None,
@@ -86,7 +89,7 @@ impl Context {
             cancel,
             timers: Some(timers),
             attempt: 1,
-            deferred: false,
+            prior: 0,
             first_permit: None,
             span: None,
             baggage: None,
@@ -116,6 +119,19 @@ impl Context {
         self.attempt
     }
 
+    /// How many attempts at this event came before this one: 0 on its first delivery, then 1,
+    /// 2, … on retries. Unlike [`Context::attempt`] it goes on counting when a deferred event
+    /// comes back (pipeline mode): each earlier round is taken to have made its full
+    /// `max_retries + 1` attempts, which a round that ends in deferral does. A redelivery after
+    /// a restart or rebalance starts again at 0, so treat it as a floor, not an exact count.
+    ///
+    /// ```
+    /// assert_eq!(prosody_engine::Context::detached("key-1").retries(), 0);
+    /// ```
+    pub fn retries(&self) -> u32 {
+        self.prior.saturating_add(self.attempt.saturating_sub(1))
+    }
+
     /// Whether the handler has been asked to stop. A cheap atomic read.
     pub fn should_cancel(&self) -> bool {
         self.cancel.is_cancelled()
@@ -134,7 +150,7 @@ impl Context {
             cancel: self.cancel.child_token(),
             timers: self.timers.clone(),
             attempt: self.attempt,
-            deferred: self.deferred,
+            prior: self.prior,
             first_permit: self.first_permit.clone(),
             span: self.span.clone(),
             baggage: self.baggage.clone(),
@@ -276,16 +292,31 @@ impl Context {
         &self.key
     }
 
-    /// The same context, marked as a deferred event coming back for another try.
-    pub(crate) fn into_deferred_retry(mut self) -> Self {
-        self.deferred = true;
+    /// The same context, marked as a deferred event coming back for another try after
+    /// `prior` attempts at it (counted as at least 1).
+    pub(crate) fn into_deferred_retry(mut self, prior: u32) -> Self {
+        self.prior = prior.max(1);
         self
     }
 
-    /// Whether this attempt retries earlier work: a second or later attempt, or a deferred
-    /// event coming back. The scheduler serves these from the failure share.
+    /// Attempts at the event made before this context's attempt 1.
+    pub(crate) fn prior(&self) -> u32 {
+        self.prior
+    }
+
+    /// The same context, after `prior` attempts at the event made by earlier rounds.
+    pub(crate) fn after_attempts(&self, prior: u32) -> Self {
+        Self {
+            prior,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this attempt retries earlier work: a second or later attempt, a deferred event
+    /// coming back, or a later round of in-place retries. The scheduler serves these from the
+    /// failure share.
     pub(crate) fn is_retry(&self) -> bool {
-        self.attempt > 1 || self.deferred
+        self.attempt > 1 || self.prior > 0
     }
 
     /// Asks the handler holding this context, and every child of it, to stop. Only call it on

@@ -36,6 +36,7 @@ impl std::fmt::Debug for Message {
             .field("timestamp", &self.metadata.timestamp)
             .field("headers", &self.metadata.headers)
             .field("payload", &self.payload)
+            .field("excise", &self.metadata.excise)
             .finish()
     }
 }
@@ -53,6 +54,9 @@ pub(crate) struct Metadata {
     pub(crate) timestamp: SystemTime,
     // Shared, so the retry layer's per-attempt clone copies a pointer, not the headers.
     pub(crate) headers: Headers,
+    /// Whether the record had no payload: an excise record (a tombstone). Kept here, in the
+    /// padding after `partition`, so that messages stay the size they were.
+    pub(crate) excise: bool,
 }
 
 impl Message {
@@ -70,6 +74,7 @@ impl Message {
             offset,
             timestamp: SystemTime::now(),
             headers: Arc::new([]),
+            excise: false,
         };
         Self::from_parts(metadata, key.into(), payload)
     }
@@ -86,6 +91,31 @@ impl Message {
             payload: Arc::new(payload),
             span: None,
         }
+    }
+
+    /// An excise message for `key`: a record with no payload, a tombstone. Its payload reads
+    /// as JSON null.
+    ///
+    /// ```
+    /// let message = prosody_engine::Message::excise("orders", 0, 8, "order-1");
+    /// assert!(message.is_excise());
+    /// assert!(message.payload().is_null());
+    /// ```
+    pub fn excise(topic: &str, partition: i32, offset: i64, key: &str) -> Self {
+        let mut message = Self::new(topic, partition, offset, key, serde_json::Value::Null);
+        message.metadata.excise = true;
+        message
+    }
+
+    /// The excise message a payload-less record decodes to; `metadata` says it is one.
+    pub(crate) fn excise_from_parts(metadata: Metadata, key: Arc<str>) -> Self {
+        Self::from_parts(metadata, key, serde_json::Value::Null)
+    }
+
+    /// Whether this is an excise record (a tombstone: a key and no payload), which the
+    /// consumer hands only to handlers that [take them](crate::Handler::takes_excise).
+    pub fn is_excise(&self) -> bool {
+        self.metadata.excise
     }
 
     /// This message, handled inside the span whose context is `span`.

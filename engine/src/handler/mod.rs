@@ -47,6 +47,15 @@ pub trait Handler: Send + Sync + 'static {
     /// Handles one message.
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture;
 
+    /// Whether this handler takes excise records (keyed records with no payload, tombstones).
+    /// When it does, each reaches [`Handler::on_message`] in its key's order as a message whose
+    /// [`is_excise`](Message::is_excise) is true, through the same retries and failure handling
+    /// as any message. When it does not (the default), the consumer skips them and commits
+    /// their offsets. Asked once, when the consumer subscribes.
+    fn takes_excise(&self) -> bool {
+        false
+    }
+
     /// Handles a timer that came due. Does nothing unless overridden.
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         let _ = (context, timer);

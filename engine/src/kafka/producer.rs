@@ -182,7 +182,39 @@ impl Producer {
         extra_headers: &[(&str, &[u8])],
         trace: impl Into<Continuation>,
     ) -> Result<Delivery> {
-        let Continuation { parent, baggage } = trace.into();
+        self.send_record(topic, key, Some(payload), extra_headers, trace.into())
+            .await
+    }
+
+    /// Sends an excise record for `key` to `topic`: the key with no payload, a tombstone that
+    /// a compacted topic keeps until it removes the key's earlier records. Consumers whose
+    /// handler takes excise records receive it as an excise message
+    /// ([`Message::is_excise`](crate::Message::is_excise)); others skip it. It continues
+    /// `trace` and carries the same headers as [`Producer::send_in_trace`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Producer::send_in_trace`], apart from encoding.
+    pub async fn excise_in_trace(
+        &self,
+        topic: &str,
+        key: &str,
+        trace: impl Into<Continuation>,
+    ) -> Result<Delivery> {
+        self.send_record(topic, key, None, &[], trace.into()).await
+    }
+
+    /// A record with or without a payload (a tombstone), in a `send` span while spans are
+    /// exported; the failure topic writes a failed excise record back as a tombstone.
+    pub(crate) async fn send_record(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Option<&[u8]>,
+        extra_headers: &[(&str, &[u8])],
+        trace: Continuation,
+    ) -> Result<Delivery> {
+        let Continuation { parent, baggage } = trace;
         let baggage = baggage.as_ref();
         if otel::enabled() {
             // Boxed, so a send made while nothing is exported carries no span.
@@ -206,7 +238,7 @@ impl Producer {
         &self,
         topic: &str,
         key: &str,
-        payload: &[u8],
+        payload: Option<&[u8]>,
         extra_headers: &[(&str, &[u8])],
         parent: Option<TraceParent>,
         baggage: Option<&Baggage>,
@@ -226,7 +258,7 @@ impl Producer {
         &self,
         topic: &str,
         key: &str,
-        payload: &[u8],
+        payload: Option<&[u8]>,
         extra_headers: &[(&str, &[u8])],
         trace: TraceParent,
         baggage: Option<&Baggage>,
@@ -249,7 +281,7 @@ impl Producer {
         &self,
         topic: &str,
         key: &str,
-        payload: &[u8],
+        payload: Option<&[u8]>,
         extra_headers: &[(&str, &[u8])],
         parent: TraceParent,
         baggage: Option<&Baggage>,
@@ -278,10 +310,11 @@ impl Producer {
                 value: Some(*value),
             });
         }
-        let record = FutureRecord::to(topic)
+        let mut record = FutureRecord::<str, [u8]>::to(topic)
             .key(key)
-            .payload(payload)
             .headers(headers);
+        // Left unset for an excise record: Kafka then stores a null value, a tombstone.
+        record.payload = payload;
         let deadline = self.send_timeout + STARTUP_ALLOWANCE.saturating_sub(self.created.elapsed());
         let send = self.inner.send(record, Timeout::After(deadline));
         match tokio::time::timeout(deadline, send).await {
@@ -311,7 +344,7 @@ impl Producer {
                 Err(Error::TooLarge {
                     topic: topic.to_string(),
                     key_bytes: key.len(),
-                    payload_bytes: payload.len(),
+                    payload_bytes: payload.map_or(0, <[u8]>::len),
                 })
             }
             Ok(Err((source, _))) => Err(Error::Send {

@@ -134,6 +134,7 @@ pub(crate) fn message_with(
         offset: 7,
         timestamp: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
         headers,
+        excise: false,
     };
     Message::from_parts(metadata, key.into(), payload)
 }
@@ -154,7 +155,8 @@ pub(crate) fn timer(key: &str) -> Timer {
 pub(crate) struct Record {
     pub(crate) topic: String,
     pub(crate) key: String,
-    pub(crate) payload: Vec<u8>,
+    /// `None` for a tombstone (a failed excise record).
+    pub(crate) payload: Option<Vec<u8>>,
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     /// The trace context and baggage the record was to continue.
     pub(crate) trace: crate::trace::Continuation,
@@ -205,7 +207,7 @@ impl FailureSink for FakeSink {
         &'a self,
         topic: &'a str,
         key: &'a str,
-        payload: &'a [u8],
+        payload: Option<&'a [u8]>,
         headers: &'a [(&'a str, &'a [u8])],
         trace: crate::trace::Continuation,
     ) -> BoxFuture<'a, Result<()>> {
@@ -229,7 +231,7 @@ impl FailureSink for FakeSink {
                 .push(Record {
                     topic: topic.to_owned(),
                     key: key.to_owned(),
-                    payload: payload.to_vec(),
+                    payload: payload.map(<[u8]>::to_vec),
                     headers: headers
                         .iter()
                         .map(|(name, value)| ((*name).to_owned(), value.to_vec()))

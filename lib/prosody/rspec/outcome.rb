@@ -34,6 +34,7 @@ module Prosody
         @attempts = { message: 0, timer: 0 }
         @outcomes = { message: Queue.new, timer: Queue.new }
         @started = 0
+        observe_excise if handler.respond_to?(:on_excise)
       end
 
       # Attempts started so far, of every kind.
@@ -56,6 +57,14 @@ module Prosody
       end
 
       private
+
+      # Only for a handler that takes excise records, so the client sees the same choice the
+      # handler made; an excise settles as a message.
+      def observe_excise
+        define_singleton_method(:on_excise) do |context, message|
+          watch(:message) { @handler.on_excise(context, message) }
+        end
+      end
 
       def watch(kind)
         @started += 1

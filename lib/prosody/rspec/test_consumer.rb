@@ -49,13 +49,24 @@ module Prosody
       # @raise [RuntimeError] if the message was not settled within `timeout`
       def deliver(key:, payload:, timeout: 10)
         @client.send_message(@topic, key, payload)
-        outcome = @observer.outcome(timeout)
-        raise "#{key.inspect} was not handled within #{timeout}s" unless outcome
-        return outcome unless outcome.retrying?
+        settled(key, timeout)
+      end
 
-        return outcome unless deferred?(key, timeout)
+      # Sends an excise record for `key` to {#topic} and returns once the pipeline has settled
+      # it in the handler's `on_excise`.
+      #
+      # @param key [String]
+      # @param timeout [Numeric] seconds to wait
+      # @return [Outcome]
+      # @raise [ArgumentError] if the handler does not define `on_excise` (it would never see it)
+      # @raise [RuntimeError] if the excise was not settled within `timeout`
+      def excise(key:, timeout: 10)
+        unless @observer.respond_to?(:on_excise)
+          raise ArgumentError, "the handler does not define on_excise, so it never sees excises"
+        end
 
-        Outcome.new(status: :deferred, attempts: outcome.attempts, error: outcome.error)
+        @client.excise(@topic, key)
+        settled(key, timeout)
       end
 
       # Fires every timer `key` has scheduled (by handlers of this consumer) now, as if due:
@@ -81,6 +92,17 @@ module Prosody
       end
 
       private
+
+      # The outcome of what was just sent for `key`; `:deferred` once pipeline mode parked it.
+      def settled(key, timeout)
+        outcome = @observer.outcome(timeout)
+        raise "#{key.inspect} was not handled within #{timeout}s" unless outcome
+        return outcome unless outcome.retrying?
+
+        return outcome unless deferred?(key, timeout)
+
+        Outcome.new(status: :deferred, attempts: outcome.attempts, error: outcome.error)
+      end
 
       # After the last in-place attempt failed, pipeline mode either parks the message in its
       # key's backlog or starts the next attempt (after a back-off of milliseconds here): wait

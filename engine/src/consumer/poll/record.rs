@@ -34,6 +34,7 @@ pub(crate) fn copy(record: &BorrowedMessage<'_>, topic: &Arc<str>) -> Record {
         offset: record.offset(),
         timestamp,
         headers,
+        excise: false,
     };
     Record::new(metadata, record.key(), record.payload())
 }

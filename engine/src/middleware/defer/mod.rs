@@ -100,8 +100,16 @@ where
     F: Fn(Context) -> HandlerFuture,
 {
     let mut round = 0_u32;
+    let per_round = gate.retries.0.saturating_add(1);
     loop {
-        let outcome = attempts(&attempt, &gate.retries, gate.retry_backoff, &context).await;
+        // This call's own earlier rounds (while the gate is shut) each made `per_round`
+        // attempts, so `Context::retries` goes on counting across them, after whatever a
+        // deferred event's context says came before.
+        let prior = context
+            .prior()
+            .saturating_add(round.saturating_mul(per_round));
+        let this_round = context.after_attempts(prior);
+        let outcome = attempts(&attempt, &gate.retries, gate.retry_backoff, &this_round).await;
         let counted = match &outcome {
             Ok(()) => gate.records_successes,
             Err(_) => round == 0 && !context.is_retry(),

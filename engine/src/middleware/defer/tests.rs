@@ -103,7 +103,7 @@ async fn a_deferred_message_coming_back_is_deferred_again_whatever_the_rate() {
     let inner = Scripted::new([transient("still down")]);
     let defer = layer(&rate).layer(Arc::clone(&inner));
 
-    let retry = context("k").0.into_deferred_retry();
+    let retry = context("k").0.into_deferred_retry(1);
     let error = defer
         .on_message(retry, message("k", json!({})))
         .await
@@ -160,7 +160,7 @@ async fn timers_obey_the_same_gate_as_messages() {
     // ...while a deferred timer coming back is deferred again whatever the rate.
     let inner = Scripted::new([transient("still down")]);
     let defer = layer(&rate).layer(Arc::clone(&inner));
-    let retry = context("k").0.into_deferred_retry();
+    let retry = context("k").0.into_deferred_retry(1);
     let error = defer.on_timer(retry, timer("k")).await.unwrap_err();
     assert!(error.is_deferred());
     assert_eq!(inner.call_count(), 1);
@@ -194,6 +194,30 @@ async fn it_retries_in_place_first_numbering_the_attempts() {
         .unwrap_err();
     assert!(error.is_deferred());
     assert_eq!(inner.call_count(), 3);
+    let retries: Vec<u32> = inner.calls().iter().map(|c| c.context.retries()).collect();
+    assert_eq!(retries, [0, 1, 2]);
+}
+
+/// Issue 18: `Context::retries` goes on counting when a deferred event comes back, from the
+/// attempts its earlier rounds made (`max_retries + 1` each).
+#[tokio::test(start_paused = true)]
+async fn retries_go_on_counting_after_a_deferral() {
+    let rate = Arc::new(FailureRate::new(Duration::from_secs(60)));
+    let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
+    let inner = Scripted::new([transient("down"), transient("down"), ok()]);
+    let defer = layer(&rate)
+        .retrying_first(2, backoff)
+        .layer(Arc::clone(&inner));
+    // The second deferred retry: the first delivery's round and one failed retry, 3 attempts
+    // each, came before.
+    let retry = context("k").0.into_deferred_retry(6);
+    let outcome = defer.on_message(retry, message("k", json!({}))).await;
+    assert_eq!(outcome, Ok(()));
+    let calls = inner.calls();
+    let attempts: Vec<u32> = calls.iter().map(|c| c.context.attempt()).collect();
+    let retries: Vec<u32> = calls.iter().map(|c| c.context.retries()).collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    assert_eq!(retries, [6, 7, 8]);
 }
 
 #[tokio::test(start_paused = true)]

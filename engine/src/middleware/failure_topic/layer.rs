@@ -16,7 +16,7 @@ use crate::middleware::{Backoff, Layer};
 ///
 /// struct Discard;
 /// impl FailureSink for Discard {
-///     fn send<'a>(&'a self, _: &'a str, _: &'a str, _: &'a [u8], _: &'a [(&'a str, &'a [u8])],
+///     fn send<'a>(&'a self, _: &'a str, _: &'a str, _: Option<&'a [u8]>, _: &'a [(&'a str, &'a [u8])],
 ///         _: prosody_engine::Continuation)
 ///         -> BoxFuture<'a, prosody_engine::Result<()>> { Box::pin(async { Ok(()) }) }
 /// }

@@ -107,11 +107,17 @@ async fn dead_letter(
     error: &HandlerError,
 ) -> Result<(), HandlerError> {
     let topic = &*settings.topic;
-    let payload = serde_json::to_vec(message.payload()).map_err(|source| {
-        HandlerError::terminal(format!(
-            "could not encode the message for failure topic `{topic}`: {source}"
-        ))
-    })?;
+    // An excise record is written as one again, so the failure topic's consumer sees a
+    // tombstone rather than a JSON null.
+    let payload = if message.is_excise() {
+        None
+    } else {
+        Some(serde_json::to_vec(message.payload()).map_err(|source| {
+            HandlerError::terminal(format!(
+                "could not encode the message for failure topic `{topic}`: {source}"
+            ))
+        })?)
+    };
     let owned = headers(message, &settings.group_id, error);
     let headers: Vec<(&str, &[u8])> = owned
         .iter()
@@ -124,7 +130,7 @@ async fn dead_letter(
             .send(
                 topic,
                 message.key(),
-                &payload,
+                payload.as_deref(),
                 &headers,
                 message.continuation(),
             )

@@ -19,7 +19,7 @@ use crate::trace::Continuation;
 ///         &'a self,
 ///         _topic: &'a str,
 ///         _key: &'a str,
-///         _payload: &'a [u8],
+///         _payload: Option<&'a [u8]>,
 ///         _headers: &'a [(&'a str, &'a [u8])],
 ///         _trace: Continuation,
 ///     ) -> BoxFuture<'a, prosody_engine::Result<()>> {
@@ -28,14 +28,15 @@ use crate::trace::Continuation;
 /// }
 /// ```
 pub trait FailureSink: Send + Sync + 'static {
-    /// Writes `payload` to `topic` under `key` with `headers`, resolving once it is stored.
+    /// Writes `payload` to `topic` under `key` with `headers`, resolving once it is stored;
+    /// without a payload (a failed excise record) the record is a tombstone again.
     /// `trace` is what the failed message carries on (its trace context and baggage), which
     /// the record continues.
     fn send<'a>(
         &'a self,
         topic: &'a str,
         key: &'a str,
-        payload: &'a [u8],
+        payload: Option<&'a [u8]>,
         headers: &'a [(&'a str, &'a [u8])],
         trace: Continuation,
     ) -> BoxFuture<'a, Result<()>>;
@@ -46,12 +47,12 @@ impl FailureSink for Producer {
         &'a self,
         topic: &'a str,
         key: &'a str,
-        payload: &'a [u8],
+        payload: Option<&'a [u8]>,
         headers: &'a [(&'a str, &'a [u8])],
         trace: Continuation,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.send_bytes_in_trace(topic, key, payload, headers, trace)
+            self.send_record(topic, key, payload, headers, trace)
                 .await
                 .map(|_delivery| ())
         })

@@ -36,7 +36,7 @@ async fn a_permanent_failure_is_written_with_source_headers_and_commits() {
     let record = &records[0];
     assert_eq!(record.topic, "orders.failed");
     assert_eq!(record.key, "k");
-    assert_eq!(record.payload, serde_json::to_vec(&payload).unwrap());
+    assert_eq!(record.payload, Some(serde_json::to_vec(&payload).unwrap()));
     assert_eq!(record.header("prosody-source-topic"), Some("orders"));
     assert_eq!(record.header("prosody-source-partition"), Some("3"));
     assert_eq!(record.header("prosody-source-offset"), Some("7"));
@@ -50,6 +50,22 @@ async fn a_permanent_failure_is_written_with_source_headers_and_commits() {
         Some("permanent handler error: bad payload")
     );
     assert_eq!(inner.call_count(), 1);
+}
+
+/// Issue 18: a failed excise record reaches the failure topic as a tombstone again, not as a
+/// JSON null, so the failure topic's consumer can tell it apart from a message.
+#[tokio::test(start_paused = true)]
+async fn a_failed_excise_is_written_as_a_tombstone() {
+    let sink = FakeSink::failing(0);
+    let inner = Scripted::new([permanent("cannot forget")]);
+    let handler = layer(&sink).layer(Arc::clone(&inner));
+    let excise = crate::handler::Message::excise("orders", 3, 8, "k");
+
+    assert_eq!(handler.on_message(context("k").0, excise).await, Ok(()));
+    let records = sink.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!((records[0].key.as_str(), &records[0].payload), ("k", &None));
+    assert_eq!(records[0].header("prosody-source-offset"), Some("8"));
 }
 
 #[tokio::test(start_paused = true)]

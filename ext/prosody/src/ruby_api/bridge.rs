@@ -88,10 +88,12 @@ impl Shared {
 #[magnus(class = "Prosody::Native::Bridge", free_immediately)]
 pub(crate) struct Bridge {
     shared: Arc<Shared>,
+    /// Whether the Ruby handler defines `on_excise`, so excise records reach it.
+    excise: bool,
 }
 
 impl Bridge {
-    fn new(ruby: &Ruby, max_concurrency: usize) -> Result<Self, Error> {
+    fn new(ruby: &Ruby, max_concurrency: usize, excise: bool) -> Result<Self, Error> {
         let pipe = WakePipe::new().map_err(|e| {
             crate::helpers::errors::prosody_error(
                 ruby,
@@ -108,6 +110,7 @@ impl Bridge {
                 next_id: AtomicU64::new(1),
                 completions: Arc::new(Completions::default()),
             }),
+            excise,
         })
     }
 
@@ -115,6 +118,7 @@ impl Bridge {
     pub(crate) fn handler(&self) -> Arc<dyn Handler> {
         Arc::new(RubyHandler {
             shared: Arc::clone(&self.shared),
+            excise: self.excise,
         })
     }
 
@@ -193,9 +197,14 @@ impl Bridge {
 
 struct RubyHandler {
     shared: Arc<Shared>,
+    excise: bool,
 }
 
 impl Handler for RubyHandler {
+    fn takes_excise(&self) -> bool {
+        self.excise
+    }
+
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
         Box::pin(dispatch(
             Arc::clone(&self.shared),
@@ -246,7 +255,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_module("Prosody")?
         .define_module("Native")?
         .define_class("Bridge", ruby.class_object())?;
-    class.define_singleton_method("new", function!(Bridge::new, 1))?;
+    class.define_singleton_method("new", function!(Bridge::new, 2))?;
     class.define_method("fileno", method!(Bridge::fileno, 0))?;
     class.define_method("poll", method!(Bridge::poll, 1))?;
     class.define_method("drain_wakeups", method!(Bridge::drain_wakeups, 0))?;

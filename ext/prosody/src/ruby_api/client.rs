@@ -10,14 +10,13 @@ use magnus::{
     Value,
 };
 use prosody_engine::state::Registry;
-use prosody_engine::{Config, Consumer, Continuation, Producer, Telemetry};
+use prosody_engine::{Config, Consumer, Producer, Telemetry};
 
 use crate::helpers::errors::{prosody_class, prosody_error, to_ruby};
 use crate::helpers::runtime::{runtime, ProcessBound};
 use crate::ruby_api::bridge::Bridge;
-use crate::ruby_api::event::Event;
-use crate::ruby_api::message::RubyMessage;
 use crate::ruby_api::pending::{Outcome, Pending};
+use crate::ruby_api::send_context::continuation;
 use crate::ruby_api::state_definition::StateDefinition;
 use crate::ruby_api::state_ops::StateOp;
 use crate::ruby_api::state_reader::StateReader;
@@ -88,22 +87,26 @@ impl NativeClient {
     ) -> Result<Pending, Error> {
         let json = crate::helpers::json::to_json(ruby, payload)?;
         let producer = rb_self.local_producer(ruby)?;
-        let handled = if let Ok(message) = <&RubyMessage>::try_convert(within) {
-            Continuation::from(message.trace_parent()).with_baggage(message.baggage_value())
-        } else if let Ok(event) = <&Event>::try_convert(within) {
-            event.continuation()
-        } else {
-            let parent = String::try_convert(within)
-                .ok()
-                .and_then(|text| prosody_engine::TraceParent::parse(&text));
-            Continuation::from(parent)
-        };
-        let trace = match baggage {
-            Some(entries) => handled.with_baggage(baggage_from_hash(ruby, entries)?),
-            None => handled,
-        };
+        let trace = continuation(ruby, within, baggage)?;
         Pending::start_engine(ruby, async move {
             producer.send_in_trace(&topic, &key, &json, trace).await
+        })
+    }
+
+    /// Sends an excise record (`key` with no payload, a tombstone) to `topic`, continuing the
+    /// trace as `send_message` does; returns a `Pending`.
+    fn excise(
+        ruby: &Ruby,
+        rb_self: &Self,
+        topic: String,
+        key: String,
+        within: Value,
+        baggage: Option<RHash>,
+    ) -> Result<Pending, Error> {
+        let producer = rb_self.local_producer(ruby)?;
+        let trace = continuation(ruby, within, baggage)?;
+        Pending::start_engine(ruby, async move {
+            producer.excise_in_trace(&topic, &key, trace).await
         })
     }
 
@@ -338,6 +341,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_class("Client", ruby.class_object())?;
     class.define_singleton_method("new", function!(NativeClient::new, 1))?;
     class.define_method("send_message", method!(NativeClient::send_message, 5))?;
+    class.define_method("excise", method!(NativeClient::excise, 4))?;
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
     class.define_method("register_state", method!(NativeClient::register_state, 2))?;
     class.define_method("state_read", method!(NativeClient::state_read, 5))?;
@@ -358,34 +362,4 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("effective", method!(NativeClient::effective, 0))?;
     class.define_method("inapplicable", method!(NativeClient::inapplicable, 0))?;
     Ok(())
-}
-
-/// Baggage from a Hash of Strings; entries the header cannot carry are dropped with a warning
-/// (see [`prosody_engine::Baggage::from_entries`]), a key or value that is not a String is a
-/// TypeError naming it.
-fn baggage_from_hash(
-    ruby: &Ruby,
-    entries: RHash,
-) -> Result<Option<prosody_engine::Baggage>, Error> {
-    let mut pairs = Vec::with_capacity(entries.len());
-    entries.foreach(|key: Value, value: Value| {
-        let name = String::try_convert(key).map_err(|_| {
-            Error::new(
-                ruby.exception_type_error(),
-                format!("baggage keys must be Strings, got {}", key.inspect()),
-            )
-        })?;
-        let value = String::try_convert(value).map_err(|_| {
-            Error::new(
-                ruby.exception_type_error(),
-                format!(
-                    "baggage value of {name:?} must be a String, got {}",
-                    value.inspect()
-                ),
-            )
-        })?;
-        pairs.push((name, value));
-        Ok(magnus::r_hash::ForEach::Continue)
-    })?;
-    Ok(prosody_engine::Baggage::from_entries(pairs))
 }

@@ -103,6 +103,11 @@ impl Event {
         self.context.attempt()
     }
 
+    /// How many attempts at this event came before this one (see `Context::retries`).
+    fn retries(&self) -> u32 {
+        self.context.retries()
+    }
+
     fn is_cancelled(&self) -> bool {
         self.context.should_cancel()
     }
@@ -297,6 +302,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("id", method!(Event::id, 0))?;
     class.define_method("key", method!(Event::key, 0))?;
     class.define_method("attempt", method!(Event::attempt, 0))?;
+    class.define_method("retries", method!(Event::retries, 0))?;
     class.define_method("cancelled?", method!(Event::is_cancelled, 0))?;
     class.define_method("traceparent", method!(Event::traceparent, 0))?;
     class.define_method("baggage", method!(Event::baggage, 0))?;

@@ -102,6 +102,10 @@ impl RubyMessage {
             .unwrap_or(value))
     }
 
+    fn is_excise(&self) -> bool {
+        self.message.is_excise()
+    }
+
     fn headers(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
         let headers = ruby.hash_new();
         for (name, value) in rb_self.message.headers() {
@@ -137,6 +141,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("timestamp", method!(RubyMessage::timestamp, 0))?;
     class.define_method("payload", method!(RubyMessage::payload, 0))?;
     class.define_method("headers", method!(RubyMessage::headers, 0))?;
+    class.define_method("excise?", method!(RubyMessage::is_excise, 0))?;
     class.define_method("inspect", method!(RubyMessage::inspect, 0))?;
     Ok(())
 }

@@ -16,6 +16,7 @@ pub(crate) mod message;
 pub(crate) mod mock_log;
 pub(crate) mod native;
 pub(crate) mod pending;
+pub(crate) mod send_context;
 pub(crate) mod state_definition;
 pub(crate) mod state_ops;
 pub(crate) mod state_reader;
