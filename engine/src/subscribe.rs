@@ -56,7 +56,7 @@ impl Consumer {
     /// [`Consumer::subscribe_with_telemetry`], with keyed state: the handler reaches the
     /// `collections` of each event's key through [`Context::state`](crate::Context::state).
     /// In mock mode the state lives in the process-wide
-    /// [`MemoryStateStore`](crate::state::MemoryStateStore), otherwise in Cassandra. An
+    /// [`MemoryStateStore`], otherwise in Cassandra. An
     /// attempt's writes commit when its handler succeeds, before its offset can commit; a
     /// failed attempt leaves nothing. An empty registry subscribes without keyed state. A
     /// registry with a [`subsystem`](Registry::subsystem) keeps the state under that name
