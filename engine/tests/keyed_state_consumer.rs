@@ -19,25 +19,6 @@ use support::shared_runtime::run;
 use support::{committed, config, create_topic, eventually, produce, unique, Broker};
 use tokio::sync::Semaphore;
 
-/// Runs each scenario on both backends, on the runtime the process-wide Cassandra session uses.
-macro_rules! on_both_backends {
-    ($($name:ident => $scenario:ident;)*) => {
-        $(
-            mod $name {
-                #[test]
-                fn mock() {
-                    super::run(super::$scenario(super::Broker::Mock));
-                }
-
-                #[test]
-                fn real() {
-                    super::run(super::$scenario(super::Broker::Real));
-                }
-            }
-        )*
-    };
-}
-
 on_both_backends! {
     failed_attempt_leaves_nothing => a_failed_attempt_leaves_nothing_and_its_retry_sees_old_state;
     counted_once_across_restart => a_redelivered_message_is_counted_once_across_a_restart;

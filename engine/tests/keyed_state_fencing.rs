@@ -18,24 +18,6 @@ use support::shared_runtime::run;
 use support::{committed, config, create_topic, eventually, produce, unique, Broker};
 use tokio::sync::Semaphore;
 
-macro_rules! on_both_backends {
-    ($($name:ident => $scenario:ident;)*) => {
-        $(
-            mod $name {
-                #[test]
-                fn mock() {
-                    super::run(super::$scenario(super::Broker::Mock));
-                }
-
-                #[test]
-                fn real() {
-                    super::run(super::$scenario(super::Broker::Real));
-                }
-            }
-        )*
-    };
-}
-
 on_both_backends! {
     late_first_use_is_fenced => a_zombie_that_first_uses_state_after_its_successor_is_fenced;
 }

@@ -20,3 +20,25 @@ pub fn run<F: Future>(test: F) -> F::Output {
         })
         .block_on(test)
 }
+
+/// Declares a test module `$name` with a `mock` and a `real` test that run
+/// `$scenario(Broker)` on the shared runtime ([`run`]): on the mock cluster with the
+/// in-memory stores, and on real Kafka with Cassandra.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident => $scenario:ident;)*) => {
+        $(
+            mod $name {
+                #[test]
+                fn mock() {
+                    super::run(super::$scenario(super::Broker::Mock));
+                }
+
+                #[test]
+                fn real() {
+                    super::run(super::$scenario(super::Broker::Real));
+                }
+            }
+        )*
+    };
+}
