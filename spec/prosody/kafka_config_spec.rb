@@ -51,6 +51,10 @@ RSpec.describe "kafka_config" do
       tuned = { kafka_config: { "client.id" => "kc-spec" } }
       client = Prosody::Client.new(mock: true, probe_port: false, group_id: "kc", subscribed_topics: "kc", **tuned)
       client.subscribe(Class.new { def on_message(*) = nil; def on_timer(*) = nil }.new)
+      # Once it owns partitions its poll loop has served the start-up line.
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
+      sleep 0.05 until client.assigned_partitions.positive? ||
+                       Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
       client.close
       Prosody::LogPump.flush
     RUBY
