@@ -110,7 +110,8 @@ RSpec.describe "the prosody command" do
 
   it "logs every thread's backtrace on TTIN and keeps running" do
     running("-r", fixture, "CountingHandler") do |pid, lines, waiter|
-      wait_for(lines, /CountingHandler consuming/)
+      # A thread that has not run yet has no backtrace to log, so wait until it has handled one.
+      wait_for(lines, /handled/)
       Process.kill("TTIN", pid)
       wait_for(lines, /thread prosody-processor:/)
       wait_for(lines, /handled/)
