@@ -6,7 +6,8 @@ module Prosody
   # trace, instead of starting a new one, and the same `baggage`.
   #
   # On Ruby 3.2 and later this is fiber storage, which threads and fibers started by the
-  # handler inherit. On Ruby 3.1 it is a fiber-local, seen only by the handler's own fiber.
+  # handler inherit. On Ruby 3.1 it is a fiber-local, which threads started by the handler
+  # take along ({ThreadInheritance}); fibers it starts do not see it there.
   # With the `opentelemetry-api` gem loaded, the block also runs in the message's
   # OpenTelemetry context ({OtelBridge}).
   #
@@ -39,6 +40,20 @@ module Prosody
       def self.current
         Thread.current[KEY]
       end
+
+      # Ruby 3.1 has no inheritable fiber storage, so a thread started while a message is
+      # current runs its block inside that message's scope, as it would on 3.2.
+      module ThreadInheritance
+        %i[new start fork].each do |name|
+          define_method(name) do |*args, &block|
+            message = TraceScope.current
+            return super(*args, &block) unless message && block
+
+            super(*args) { |*given| TraceScope.with(message) { block.call(*given) } }
+          end
+        end
+      end
+      Thread.singleton_class.prepend(ThreadInheritance)
     end
   end
 end

@@ -20,13 +20,18 @@ RSpec.describe "Trace propagation" do
     message.headers.fetch("traceparent").split("-")
   end
 
-  def relaying_client
+  def relay(client, message, from_thread)
+    send = -> { client.send_message(outbound, "relayed", { "from" => message.offset }) }
+    from_thread ? Thread.new(&send).join : send.call
+  end
+
+  def relaying_client(from_thread: false)
     client = nil
     handler = MockHelpers::RecordingHandler.new do |_context, message|
       received << message
       next unless message.topic == inbound
 
-      client.send_message(outbound, "relayed", { "from" => message.offset })
+      relay(client, message, from_thread)
     end
     client = mock_client(group_id: "g-#{inbound}", subscribed_topics: [inbound, outbound])
     client.subscribe(handler)
@@ -43,6 +48,17 @@ RSpec.describe "Trace propagation" do
     expect(trace_of(relayed)[1]).to eq(trace)
     expect(trace_of(relayed)[2]).not_to eq(span)
     expect(trace_of(relayed)[3]).to eq(flags)
+  ensure
+    client&.unsubscribe
+  end
+
+  it "continues the handled message's trace in a send from a thread its handler starts" do
+    client = relaying_client(from_thread: true)
+    client.send_message(inbound, "origin", { "n" => 1 })
+    first, relayed = pop_all(received, 2).sort_by { |m| m.topic == inbound ? 0 : 1 }
+
+    expect(trace_of(relayed)[1]).to eq(trace_of(first)[1])
+    expect(trace_of(relayed)[2]).not_to eq(trace_of(first)[2])
   ensure
     client&.unsubscribe
   end
