@@ -44,31 +44,30 @@ impl<H: ?Sized> fmt::Debug for Qos<H> {
 
 impl<H: Handler + ?Sized> Handler for Qos<H> {
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
-        match self.parts.admit(&context) {
-            Admission::Refused(error) => Box::pin(std::future::ready(Err(error))),
-            Admission::Granted(permit) => {
-                let key = self.parts.hot_key(&context);
-                let call = self.inner.on_message(context, message);
-                Box::pin(Running::new(call, permit, &self.parts, key))
-            }
-            Admission::Queue(class) => {
-                let inner = Arc::clone(&self.inner);
-                let parts = Arc::clone(&self.parts);
-                Box::pin(async move {
-                    let permit = parts.queue(&context, class).await?;
-                    let key = parts.hot_key(&context);
-                    Running::new(inner.on_message(context, message), permit, &parts, key).await
-                })
-            }
-        }
+        self.guard(context, move |inner, context| {
+            inner.on_message(context, message)
+        })
     }
 
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        self.guard(context, move |inner, context| {
+            inner.on_timer(context, timer)
+        })
+    }
+}
+
+impl<H: Handler + ?Sized> Qos<H> {
+    /// Runs `call` on the inner handler once the attempt is admitted: at once with a permit at
+    /// hand, after queueing otherwise, or not at all when it is refused.
+    fn guard<F>(&self, context: Context, call: F) -> HandlerFuture
+    where
+        F: FnOnce(&H, Context) -> HandlerFuture + Send + 'static,
+    {
         match self.parts.admit(&context) {
             Admission::Refused(error) => Box::pin(std::future::ready(Err(error))),
             Admission::Granted(permit) => {
                 let key = self.parts.hot_key(&context);
-                let call = self.inner.on_timer(context, timer);
+                let call = call(&self.inner, context);
                 Box::pin(Running::new(call, permit, &self.parts, key))
             }
             Admission::Queue(class) => {
@@ -77,7 +76,7 @@ impl<H: Handler + ?Sized> Handler for Qos<H> {
                 Box::pin(async move {
                     let permit = parts.queue(&context, class).await?;
                     let key = parts.hot_key(&context);
-                    Running::new(inner.on_timer(context, timer), permit, &parts, key).await
+                    Running::new(call(&inner, context), permit, &parts, key).await
                 })
             }
         }
