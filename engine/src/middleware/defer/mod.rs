@@ -105,11 +105,19 @@ where
         // This call's own earlier rounds (while the gate is shut) each made `per_round`
         // attempts, so `Context::retries` goes on counting across them, after whatever a
         // deferred event's context says came before.
-        let prior = context
-            .prior()
-            .saturating_add(round.saturating_mul(per_round));
-        let this_round = context.after_attempts(prior);
-        let outcome = attempts(&attempt, &gate.retries, gate.retry_backoff, &this_round).await;
+        // The first round uses the context as given: a copy per event would clone its
+        // cancellation token, which takes that token's lock twice.
+        let later;
+        let this_round = if round == 0 {
+            &context
+        } else {
+            let prior = context
+                .prior()
+                .saturating_add(round.saturating_mul(per_round));
+            later = context.after_attempts(prior);
+            &later
+        };
+        let outcome = attempts(&attempt, &gate.retries, gate.retry_backoff, this_round).await;
         let counted = match &outcome {
             Ok(()) => gate.records_successes,
             Err(_) => round == 0 && !context.is_retry(),
