@@ -24,6 +24,10 @@ impl Decaying {
 
     /// The value decayed to `now` (never increases; an earlier `now` reads the stored value).
     pub(crate) fn at(&self, now: Instant, half_life: Duration) -> f64 {
+        // Most keys have none: skip the exponential.
+        if self.seconds == 0.0 {
+            return 0.0;
+        }
         self.seconds * factor(now.saturating_duration_since(self.at), half_life)
     }
 
