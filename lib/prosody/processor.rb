@@ -82,7 +82,7 @@ module Prosody
     def run
       Async do |task|
         SchedulerCompat.apply(Fiber.scheduler)
-        @pool = WorkerPool.new(task, @bridge, @concurrency) do |owner|
+        @pool = WorkerPool.new(task, @bridge, @concurrency, logger: @logger) do |owner|
           Worker.new(owner, @handler, logger: @logger, tags: @tags)
         end
         ticker = task.async { @watch.tick }

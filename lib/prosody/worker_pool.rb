@@ -1,13 +1,18 @@
 # frozen_string_literal: true
 
 module Prosody
-  # The fixed pool of worker fibers behind one {Processor}, and the only owner of its workers.
+  # The pool of worker fibers behind one {Processor}, and the only owner of its workers.
   #
   # The dispatcher hands it each batch from the bridge ({#dispatch}): an event goes straight to
   # an idle worker, whose fiber is resumed at once, or waits in a backlog until a worker is
   # ready; a cancellation goes to the worker running that event. Workers tell the pool two
   # things, through {#ready} and {#retire}; nothing else of the pool is theirs to call. No
   # fiber, task or Array is created per event.
+  #
+  # Workers are made when an event finds none idle, up to `size`, and then live as long as the
+  # pool: a large `max_concurrency` costs fibers only as far as events really run at once. When
+  # Ruby cannot make another fiber (FiberError: out of memory or mappings), the pool logs it
+  # and goes on with the workers it has.
   #
   # @api private
   class WorkerPool
@@ -16,24 +21,25 @@ module Prosody
 
     # @param task [Async::Task] the task the workers run under
     # @param bridge [Prosody::Native::Bridge] flushed when a worker finishes between turns
-    # @param size [Integer] how many workers to keep
+    # @param size [Integer] the most workers to make
+    # @param logger [Logger] told when no more fibers can be made
     # @yieldparam pool [WorkerPool] this pool
     # @yieldreturn [Worker] a new worker for this pool
-    def initialize(task, bridge, size, &build)
+    def initialize(task, bridge, size, logger:, &build)
       @task = task
       @bridge = bridge
       @size = size
+      @logger = logger
       @build = build
       @workers = []
       @idle = []
       @backlog = []
       @busy = {}
       @dispatching = false
-      refill
     end
 
     # Hands out one batch from Bridge#poll (pairs of event and payload, or id and {CANCEL}),
-    # then replaces retired workers.
+    # then makes workers for what is left in the backlog, if it may.
     def dispatch(batch)
       @dispatching = true
       index = 0
@@ -82,6 +88,7 @@ module Prosody
     private
 
     def hand_off(event, payload)
+      spawn_worker if @idle.empty? && @workers.size < @size
       worker = @idle.pop
       return @backlog.push(event, payload) unless worker
 
@@ -99,14 +106,23 @@ module Prosody
       @busy[id]&.cancel
     end
 
+    # A new worker's first call takes a backlog event, so this also replaces retired workers.
     def refill
-      spawn_worker while @workers.size < @size
+      spawn_worker while !@backlog.empty? && @workers.size < @size
     end
 
+    # The new worker parks itself as idle, or takes a backlog event and runs it.
     def spawn_worker
       worker = @build.call(self)
       @workers << worker
       worker.task = @task.async { worker.run }
+    rescue FiberError => e
+      @workers.delete(worker)
+      raise if @workers.empty?
+
+      @logger.error("prosody: cannot start another handler fiber (#{e.message}); going on with " \
+                    "#{@workers.size} of max_concurrency #{@size}")
+      @size = @workers.size
     end
   end
 end
