@@ -204,8 +204,9 @@ module Prosody
       close
     end
 
-    # @return [Symbol] `:unconfigured` (no group or topics), `:configured` or `:running`
-    def consumer_state = local_native.state.to_sym
+    # @return [Symbol] `:unconfigured` (no group or topics), `:configured`, `:running`, or
+    #   `:closed` once {#close} or {#shutdown} has run
+    def consumer_state = @closed ? :closed : local_native.state.to_sym
 
     # @return [String, nil] the `source-system` header this client stamps on messages
     def source_system = local_native.source_system

@@ -389,9 +389,10 @@ RSpec.describe Prosody::Client do
   it "closes: unsubscribes, then refuses further use" do
     client = mock_client(group_id: group, subscribed_topics: topic)
     client.subscribe(MockHelpers::RecordingHandler.new)
+    expect(client.consumer_state).to eq(:running)
     client.close
     client.close
-    expect(client.consumer_state).to eq(:configured)
+    expect(client.consumer_state).to eq(:closed)
     expect { client.send_message(topic, "k", {}) }.to raise_error(Prosody::ClosedError)
     expect do
       client.subscribe(MockHelpers::RecordingHandler.new)
