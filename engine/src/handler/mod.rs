@@ -8,6 +8,7 @@
 
 mod context;
 mod message;
+mod reload;
 mod stateful;
 mod timer;
 
@@ -15,8 +16,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use context::Context;
+pub(crate) use context::KeyedPartition;
 pub use message::Message;
 pub(crate) use message::Metadata;
+pub use reload::Reloader;
+pub(crate) use reload::{Load, LoadFuture};
 pub(crate) use stateful::Stateful;
 pub use timer::Timer;
 
