@@ -126,21 +126,25 @@ module Prosody
       allowed = KIND_OPTIONS.fetch(kind)
       allowed -= MESSAGE_REFUSED if message?
       options.each do |option, value|
-        if message? && MESSAGE_REFUSED.include?(option)
-          raise ArgumentError, "option `#{option}` does not apply to #{declared_as} `#{name}`: " \
-                               "message collections cannot be published, since other clients " \
-                               "could not reload their messages"
-        end
-        unless allowed.include?(option)
-          raise ArgumentError, "unknown option `#{option}` for #{declared_as} `#{name}`; " \
-                               "expected one of: #{allowed.join(", ")}"
-        end
+        check_applies(name, option, allowed)
         valid, expected = OPTIONS.fetch(option)
         next if valid.call(value)
 
         raise TypeError, "option `#{option}` of #{declared_as} `#{name}` must be #{expected}, " \
                          "got #{value.inspect}"
       end
+    end
+
+    def check_applies(name, option, allowed)
+      if message? && MESSAGE_REFUSED.include?(option)
+        raise ArgumentError, "option `#{option}` does not apply to #{declared_as} `#{name}`: " \
+                             "message collections cannot be published, since other clients " \
+                             "could not reload their messages"
+      end
+      return if allowed.include?(option)
+
+      raise ArgumentError, "unknown option `#{option}` for #{declared_as} `#{name}`; " \
+                           "expected one of: #{allowed.join(", ")}"
     end
   end
 
