@@ -62,6 +62,54 @@ RSpec.describe "Keyed state on real Kafka and Cassandra", :integration do
     expect(outcomes).to eq([failed, [nil, [0]], failed, [1, [0, 1]], failed, [2, [1, 2]]])
   end
 
+  it "stores messages by reference in a message deque and reads them back from Kafka" do
+    window = Prosody.message_deque("window", capacity: 2)
+    client, results = handle([window]) do |context, message|
+      deque = context.state(window)
+      deque.push(message)
+      deque.each.map do |m|
+        [m.topic, m.offset, m.key, m.payload["n"], m.headers.key?("source-system")]
+      end
+    end
+    3.times { |n| client.send_message(topic, "k", { "n" => n }) }
+    expect(pop_all(results, 3, seconds: 60).last)
+      .to eq([[topic, 1, "k", 1, true], [topic, 2, "k", 2, true]])
+  end
+
+  it "raises TransientStateError naming the collection when a stored record is gone" do
+    source = unique("state-real-source")
+    admin.create_topic(source, partitions: 1, replication: 1)
+    first = Prosody.message_value("first")
+    group = unique("state-real-gone")
+    options = { group_id: group, subscribed_topics: [topic, source], defer_seek_timeout: 2 }
+    writer, results = handle([first], **options) do |context, message|
+      context.state(first).set(message) if message.topic == source
+      message.offset
+    end
+    writer.send_message(source, "k", { "n" => 1 })
+    expect(pop_all(results, 1, seconds: 60)).to eq([0])
+    writer.close
+
+    # Recreating the topic leaves the stored reference (offset 0) past the new topic's end.
+    admin.delete_topic(source)
+    admin.create_topic(source, partitions: 1, replication: 1)
+    reader, results = handle([first], **options) do |context, _|
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      begin
+        context.state(first).get
+      rescue Prosody::TransientStateError => e
+        [e, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started]
+      end
+    end
+    reader.send_message(topic, "k", {})
+    error, took = pop_all(results, 1, seconds: 60).first
+    expect(took).to be < 10, "answered within defer_seek_timeout (2 s) and a little"
+    expect(error).to be_a(Prosody::TransientStateError)
+    expect(error.message).to include("state collection `first` refers to offset 0 of `#{source}`/0")
+  ensure
+    admin.delete_topic(source)
+  end
+
   it "lets another client read published state through the subsystem, once committed" do
     subsystem = unique("state-real-billing")
     totals = Prosody.map("totals", published: true, read_cache: false)
