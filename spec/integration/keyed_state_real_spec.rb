@@ -80,32 +80,44 @@ RSpec.describe "Keyed state on real Kafka and Cassandra", :integration do
     source = unique("state-real-source")
     admin.create_topic(source, partitions: 1, replication: 1)
     first = Prosody.message_value("first")
-    group = unique("state-real-gone")
-    options = { group_id: group, subscribed_topics: [topic, source], defer_seek_timeout: 2 }
-    writer, results = handle([first], **options) do |context, message|
-      context.state(first).set(message) if message.topic == source
+    held = Prosody.message_deque("held")
+    options = { group_id: unique("state-real-gone"), subscribed_topics: [topic, source],
+                defer_seek_timeout: 2 }
+    writer, results = handle([first, held], **options) do |context, message|
+      context.state(first).set(message)
+      context.state(held).push(message)
       message.offset
     end
     writer.send_message(source, "k", { "n" => 1 })
     expect(pop_all(results, 1, seconds: 60)).to eq([0])
     writer.close
 
-    # Recreating the topic leaves the stored reference (offset 0) past the new topic's end.
+    # Recreating the topic leaves the stored references (offset 0) past the new topic's end.
     admin.delete_topic(source)
     admin.create_topic(source, partitions: 1, replication: 1)
-    reader, results = handle([first], **options) do |context, _|
+    reader, results = handle([first, held], **options) do |context, _|
       started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      begin
+      error = begin
         context.state(first).get
       rescue Prosody::TransientStateError => e
-        [e, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started]
+        e
       end
+      took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+      deque = context.state(held)
+      shifted = begin
+        deque.shift
+      rescue Prosody::TransientStateError => e
+        e.class
+      end
+      [error, took, shifted, deque.length]
     end
     reader.send_message(topic, "k", {})
-    error, took = pop_all(results, 1, seconds: 60).first
+    error, took, shifted, left = pop_all(results, 1, seconds: 60).first
     expect(took).to be < 10, "answered within defer_seek_timeout (2 s) and a little"
     expect(error).to be_a(Prosody::TransientStateError)
     expect(error.message).to include("state collection `first` refers to offset 0 of `#{source}`/0")
+    expect([shifted, left]).to eq([Prosody::TransientStateError, 0]),
+                               "shift drops a dead reference even though it cannot load it"
   ensure
     admin.delete_topic(source)
   end

@@ -146,6 +146,14 @@ RSpec.describe "Message collections" do
     )
   end
 
+  it "fails cleanly for a message collection that is not registered" do
+    results = handle([first]) { |context, _| context.state(Prosody.message_deque("other")).first }
+    send_all({})
+    error = pop_all(results, 1).first
+    expect(error).to be_a(Prosody::PermanentStateError)
+    expect(error.message).to include("`other` is not registered")
+  end
+
   it "reads messages back from a thread the handler starts, waiting without the GVL" do
     results = handle([first]) do |context, message|
       state = context.state(first)
