@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::Reloader;
+use super::{KeyedPartition, Reloader};
 use crate::baggage::Baggage;
 use crate::error::{Error, Result};
 use crate::qos::Permit;
@@ -62,15 +62,6 @@ pub struct Context {
     keyed: Option<Arc<KeyedPartition>>,
     /// This attempt's keyed state, set by the layer that commits it (`handler/stateful.rs`).
     event_state: Option<EventState>,
-}
-
-/// What an event reaches of its partition's keyed state: the assignment's state and, when the
-/// consumer has message collections, their reloader. One per assignment, shared by its events'
-/// contexts behind one pointer, so a context stays small.
-#[derive(Debug)]
-pub(crate) struct KeyedPartition {
-    pub(crate) state: Arc<PartitionState>,
-    pub(crate) reloader: Option<Reloader>,
 }
 
 impl Context {

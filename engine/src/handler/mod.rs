@@ -16,11 +16,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use context::Context;
-pub(crate) use context::KeyedPartition;
 pub use message::Message;
 pub(crate) use message::Metadata;
 pub use reload::Reloader;
-pub(crate) use reload::{Load, LoadFuture};
+pub(crate) use reload::{KeyedPartition, Load, LoadFuture};
 pub(crate) use stateful::Stateful;
 pub use timer::Timer;
 

@@ -1,4 +1,5 @@
-//! Turning the message references a `message_*` collection holds back into messages.
+//! Turning the message references a `message_*` collection holds back into messages, and what
+//! an event reaches of its partition's keyed state ([`KeyedPartition`]).
 //!
 //! A message collection stores only where a record lives ([`MessageRef`]); reading it means
 //! reading that record from Kafka again and decoding it as the consumer decodes a fresh one.
@@ -17,7 +18,16 @@ use std::sync::Arc;
 
 use super::Message;
 use crate::error::Result;
-use crate::state::{MessageRef, StateError};
+use crate::state::{MessageRef, PartitionState, StateError};
+
+/// What an event reaches of its partition's keyed state: the assignment's state and, when the
+/// consumer has message collections, their reloader. One per assignment, shared by its events'
+/// contexts behind one pointer, so a context stays small.
+#[derive(Debug)]
+pub(crate) struct KeyedPartition {
+    pub(crate) state: Arc<PartitionState>,
+    pub(crate) reloader: Option<Reloader>,
+}
 
 /// What a load returns: the message, or why it could not be read.
 pub(crate) type LoadFuture<'a> =
