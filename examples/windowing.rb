@@ -3,10 +3,12 @@
 # Windowing with keyed state, on the embedded mock broker: no Kafka needed.
 #
 # Sensors send readings. The first reading of a sensor opens a window for it and is reported at
-# once; the readings that follow inside the window collect in the sensor's deque, and a timer at
-# the window's end reports them together and closes the window. The open window and the
+# once; the readings that follow inside the window collect in the sensor's message deque, and a
+# timer at the window's end reports them together and closes the window. The open window and the
 # collected readings are keyed state: they survive a restart or a rebalance, and a handler that
-# fails leaves them as they were.
+# fails leaves them as they were. The deque keeps only where each reading lives in Kafka (topic,
+# partition, offset), and the timer reads the messages back, so the topic's retention must
+# outlast a window.
 #
 # Run it with: ruby -Ilib examples/windowing.rb   (after `rake compile`)
 # With PROSODY_BOOTSTRAP_SERVERS and PROSODY_CASSANDRA_NODES set, it runs on that Kafka and
@@ -21,8 +23,8 @@ $stdout.sync = true # lines from handler threads stay whole
 WINDOW = 2 # seconds
 # When the key's window opened (Unix seconds); absent while no window is open.
 OPENED = Prosody.value("window_opened")
-# The values read since the first one, oldest first.
-COLLECTED = Prosody.deque("window_collected", capacity: 1_000)
+# The readings received since the first one, oldest first, kept as references to their messages.
+COLLECTED = Prosody.message_deque("window_collected", capacity: 1_000)
 
 # Notifies on the first reading of a window, collects the rest, and flushes them on the timer.
 class WindowHandler < Prosody::EventHandler
@@ -32,21 +34,22 @@ class WindowHandler < Prosody::EventHandler
   end
 
   def on_message(context, message)
-    value = message.payload["value"]
     opened = context.state(OPENED)
-    return context.state(COLLECTED).push(value) unless opened.get.nil?
+    return context.state(COLLECTED).push(message) unless opened.get.nil?
 
     opened.set(Time.now.to_f)
     context.schedule(Time.now + WINDOW)
-    notify(message.key, value)
+    notify(message.key, message.payload["value"])
   end
 
   def on_timer(context, timer)
     collected = context.state(COLLECTED)
-    values = collected.each.to_a
+    # Each element is a Prosody::Message again, as the handler first received it.
+    values = collected.each.map { |message| message.payload["value"] }
     collected.clear
     context.state(OPENED).clear
-    puts "  #{timer.key}: window closed, #{values.size} more: #{values.join(", ")}"
+    noun = values.size == 1 ? "message" : "messages"
+    puts "  #{timer.key}: window closed, #{values.size} later #{noun}: #{values.join(", ")}"
     @reported << [:flush, timer.key, values]
   end
 

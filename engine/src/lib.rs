@@ -55,7 +55,7 @@ pub use cassandra::{Cassandra, SharedCassandra};
 pub use config::{Config, ConfigError, Mode, SpanRelation};
 pub use consumer::{Consumer, ConsumerStats};
 pub use error::{Error, ErrorClass, HandlerError, Result};
-pub use handler::{Context, Handler, HandlerFuture, Message, Timer};
+pub use handler::{Context, Handler, HandlerFuture, Message, Reloader, Timer};
 pub use kafka::{
     mock_bootstrap_servers, mock_topic_records, Admin, Delivery, MockLogMark, MockRecord, Producer,
     DEFAULT_ADMIN_TIMEOUT, MAX_RECORD_BYTES, MOCK_PARTITIONS, SOURCE_SYSTEM_HEADER,

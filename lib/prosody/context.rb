@@ -134,8 +134,9 @@ module Prosody
     # The current key's collection declared by `definition`, which the client registered with
     # `state_collections:`. The same handle for the same definition during one handler call;
     # it raises {PermanentStateError} once the handler returned.
-    # @param definition [StateDefinition] from {Prosody.value}, {Prosody.map}, {Prosody.set}
-    #   or {Prosody.deque}
+    # @param definition [StateDefinition] from {Prosody.value}, {Prosody.map}, {Prosody.set},
+    #   {Prosody.deque} or their `message_*` twins (whose handles store and return
+    #   {Prosody::Message}s)
     # @return [State::Value, State::Map, State::Set, State::Deque]
     # @raise [TypeError] when `definition` is not a {StateDefinition}
     # @example

@@ -175,12 +175,18 @@ module Prosody
       # @param definition [StateDefinition] declared with `published: true`
       # @return [Published::Value, Published::Map, Published::Set, Published::Deque]
       # @raise [TypeError] when `definition` is not a {StateDefinition}
+      # @raise [ArgumentError] for a `message_*` definition, which cannot be published
       # @example
       #   client.state("billing", TOTALS).get("customer-7", "eur")
       def state(subsystem, definition)
         unless definition.is_a?(StateDefinition)
           raise TypeError,
                 "expected a Prosody::StateDefinition, got #{definition.inspect}"
+        end
+
+        if definition.message?
+          raise ArgumentError, "#{definition.declared_as} `#{definition.name}` cannot be read " \
+                               "from another client: message collections are never published"
         end
 
         @published_cache ||= Cache.new

@@ -9,6 +9,14 @@ module Prosody
   # Values are stored as JSON, so `false`, `0` and `""` round-trip; `nil` means absent and
   # cannot be stored ({NullValueError}). Map keys and set members are Strings, ordered by
   # their bytes. A handle raises {PermanentStateError} once its handler returned.
+  #
+  # A `message_*` collection's handle takes and returns {Prosody::Message}s instead of JSON
+  # values: a write keeps only the message's topic, partition and offset, and a read loads the
+  # message back from Kafka (its key, payload, timestamp and headers as first received). A
+  # read that finds the record gone (retention, compaction, a recreated topic) or cannot read
+  # it within `defer_seek_timeout` raises {TransientStateError} naming the collection and the
+  # offset. `pop` and `shift` remove the element before loading it, so a handler that rescues
+  # that error has still dropped the dangling reference; `clear` and `delete` never load.
   module State
     # What every handle does.
     class Handle
@@ -57,6 +65,11 @@ module Prosody
         if value.nil?
           raise NullValueError,
                 "#{@definition.name}: nil means absent and cannot be stored"
+        end
+        if @definition.message? && !value.is_a?(Prosody::Message)
+          raise TypeError, "#{@definition.declared_as} `#{@definition.name}` stores " \
+                           "Prosody::Message objects (a message a handler received), " \
+                           "got #{value.class}"
         end
 
         value

@@ -17,12 +17,13 @@ RSpec.describe "examples/windowing.rb" do
   end
 
   # All five readings are sent before the consumer starts, so each sensor's window (2 s) holds
-  # every later reading of that sensor.
+  # every later reading of that sensor. The later readings wait in a message deque, so the
+  # values a window reports come from messages read back from Kafka when its timer fires.
   def expect_windows(output)
     expect(output).to include("boiler: first reading 61.5, window open for 2 s")
     expect(output).to include("fridge: first reading 4.1, window open for 2 s")
-    expect(output).to include("boiler: window closed, 2 more: 62.0, 62.4")
-    expect(output).to include("fridge: window closed, 1 more: 4.3")
+    expect(output).to include("boiler: window closed, 2 later messages: 62.0, 62.4")
+    expect(output).to include("fridge: window closed, 1 later message: 4.3")
     expect(output).to include("reported 5 readings: 2 at once, the rest in 2 windows")
   end
 

@@ -62,6 +62,66 @@ RSpec.describe "Keyed state on real Kafka and Cassandra", :integration do
     expect(outcomes).to eq([failed, [nil, [0]], failed, [1, [0, 1]], failed, [2, [1, 2]]])
   end
 
+  it "stores messages by reference in a message deque and reads them back from Kafka" do
+    window = Prosody.message_deque("window", capacity: 2)
+    client, results = handle([window]) do |context, message|
+      deque = context.state(window)
+      deque.push(message)
+      deque.each.map do |m|
+        [m.topic, m.offset, m.key, m.payload["n"], m.headers.key?("source-system")]
+      end
+    end
+    3.times { |n| client.send_message(topic, "k", { "n" => n }) }
+    expect(pop_all(results, 3, seconds: 60).last)
+      .to eq([[topic, 1, "k", 1, true], [topic, 2, "k", 2, true]])
+  end
+
+  it "raises TransientStateError naming the collection when a stored record is gone" do
+    source = unique("state-real-source")
+    admin.create_topic(source, partitions: 1, replication: 1)
+    first = Prosody.message_value("first")
+    held = Prosody.message_deque("held")
+    options = { group_id: unique("state-real-gone"), subscribed_topics: [topic, source],
+                defer_seek_timeout: 2 }
+    writer, results = handle([first, held], **options) do |context, message|
+      context.state(first).set(message)
+      context.state(held).push(message)
+      message.offset
+    end
+    writer.send_message(source, "k", { "n" => 1 })
+    expect(pop_all(results, 1, seconds: 60)).to eq([0])
+    writer.close
+
+    # Recreating the topic leaves the stored references (offset 0) past the new topic's end.
+    admin.delete_topic(source)
+    admin.create_topic(source, partitions: 1, replication: 1)
+    reader, results = handle([first, held], **options) do |context, _|
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      error = begin
+        context.state(first).get
+      rescue Prosody::TransientStateError => e
+        e
+      end
+      took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+      deque = context.state(held)
+      shifted = begin
+        deque.shift
+      rescue Prosody::TransientStateError => e
+        e.class
+      end
+      [error, took, shifted, deque.length]
+    end
+    reader.send_message(topic, "k", {})
+    error, took, shifted, left = pop_all(results, 1, seconds: 60).first
+    expect(took).to be < 10, "answered within defer_seek_timeout (2 s) and a little"
+    expect(error).to be_a(Prosody::TransientStateError)
+    expect(error.message).to include("state collection `first` refers to offset 0 of `#{source}`/0")
+    expect([shifted, left]).to eq([Prosody::TransientStateError, 0]),
+                               "shift drops a dead reference even though it cannot load it"
+  ensure
+    admin.delete_topic(source)
+  end
+
   it "lets another client read published state through the subsystem, once committed" do
     subsystem = unique("state-real-billing")
     totals = Prosody.map("totals", published: true, read_cache: false)

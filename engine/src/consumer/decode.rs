@@ -75,7 +75,7 @@ impl Record {
         self.metadata.offset
     }
 
-    /// A record read back by the deferral loader, to decode like one from the poll thread.
+    /// A record read back by the record loader, to decode like one from the poll thread.
     pub(crate) fn from_loaded(record: &LoadedRecord) -> Self {
         let timestamp = record
             .timestamp_ms
@@ -122,6 +122,24 @@ impl Record {
                 skipped.fetch_add(1, Ordering::Relaxed);
                 None
             }
+        }
+    }
+
+    /// A record a message collection refers to, read back: decoded as a handler's message
+    /// would be (a keyed record without a payload as an excise message, whatever the handler
+    /// takes, since it was stored as one), neither logged nor counted, as it is not a delivery.
+    pub(crate) fn decode_reloaded(self) -> Result<Message, Skip> {
+        match self.parse() {
+            Ok((key, payload)) => Ok(Message::from_parts(self.metadata, key, payload)),
+            Err(Skip::MissingPayload) => {
+                let (key, _) = self.excise_key()?;
+                let metadata = Metadata {
+                    excise: true,
+                    ..self.metadata
+                };
+                Ok(Message::excise_from_parts(metadata, key))
+            }
+            Err(reason) => Err(reason),
         }
     }
 
@@ -243,6 +261,21 @@ mod tests {
         );
         assert!(record(Some(b"\xff"), None).decode(&skipped, true).is_none());
         assert_eq!(skipped.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_reloaded_record_decodes_without_counting_and_a_tombstone_is_an_excise_message() {
+        let message = record(Some(b"order-1"), Some(b"[1]"))
+            .decode_reloaded()
+            .expect("decoded");
+        assert_eq!((message.key(), message.offset()), ("order-1", 42));
+        assert_eq!(message.header("h"), Some(&b"v"[..]));
+        let excise = record(Some(b"order-1"), None).decode_reloaded();
+        assert_eq!(excise.map(|m| m.is_excise()), Ok(true));
+        assert!(matches!(
+            record(Some(b"k"), Some(b"{")).decode_reloaded(),
+            Err(super::Skip::InvalidJson(_))
+        ));
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub(crate) const STORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// What deferral needs, per consumer.
 pub(crate) struct Deferral {
     pub(crate) store: Arc<dyn DeferStore>,
-    pub(crate) loader: MessageLoader,
+    /// Shared with message collections' reloads (see `reload.rs`).
+    pub(crate) loader: Arc<MessageLoader>,
     pub(crate) base: Duration,
     pub(crate) max_delay: Duration,
 }

@@ -15,10 +15,9 @@ use tracing::Instrument;
 use crate::consumer::backlogs::Backlogs;
 use crate::consumer::shared::Shared;
 use crate::error::{ErrorClass, HandlerError};
-use crate::handler::{Context, Handler, HandlerFuture, Message};
+use crate::handler::{Context, Handler, HandlerFuture, KeyedPartition, Message};
 use crate::otel;
 use crate::qos::Class;
-use crate::state::PartitionState;
 use crate::timers::{DueTimer, PartitionTimers, TimerSegment};
 
 /// An event waiting for, or holding, its key.
@@ -61,8 +60,9 @@ pub(crate) struct Scope {
     pub(crate) segment: TimerSegment,
     /// The partition's topic in the consumer's metrics.
     pub(crate) topic_slot: usize,
-    /// This assignment's keyed state, when the consumer registered collections.
-    pub(crate) state: Option<Arc<PartitionState>>,
+    /// This assignment's keyed state (and message reloader), when the consumer registered
+    /// collections.
+    pub(crate) state: Option<Arc<KeyedPartition>>,
 }
 
 impl Scope {

@@ -19,6 +19,7 @@ mod offsets;
 mod partition;
 mod poll;
 mod reachability;
+mod reload;
 mod retry_deferred;
 mod shared;
 mod spans;

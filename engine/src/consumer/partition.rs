@@ -32,6 +32,7 @@ use crate::consumer::event::{Done, Event, Scope};
 use crate::consumer::keyed::KeyQueues;
 use crate::consumer::offsets::OffsetTracker;
 use crate::consumer::shared::{PartitionHandle, Progress, Shared, TopicPartition};
+use crate::handler::KeyedPartition;
 use crate::timers::{self, PartitionTimers, TimerSegment};
 
 /// Due timers in transit from the scheduler; each holds a timer permit, so this stays small.
@@ -88,10 +89,12 @@ pub(crate) fn spawn(shared: &Arc<Shared>, partition: &TopicPartition) -> Partiti
             backlogs: backlogs.clone(),
             segment,
             topic_slot: shared.metrics.topic_slot(&partition.0),
-            state: shared
-                .state
-                .as_ref()
-                .map(|state| state.partition(&partition.0, partition.1)),
+            state: shared.state.as_ref().map(|state| {
+                Arc::new(KeyedPartition {
+                    state: state.partition(&partition.0, partition.1),
+                    reloader: shared.reloader.clone(),
+                })
+            }),
         }),
         progress: Arc::clone(&progress),
         tracker: OffsetTracker::default(),
@@ -145,9 +148,9 @@ impl PartitionTask {
         let mut retry_at = None;
         let mut seen_generation = u64::MAX;
         // Keyed state's epoch dates from the assignment (see `PartitionState::claim`).
-        if let Some(state) = self.scope.state.clone() {
+        if let Some(keyed) = self.scope.state.clone() {
             tokio::select! {
-                () = state.claim() => {}
+                () = keyed.state.claim() => {}
                 () = drain.cancelled() => {}
             }
         }

@@ -15,7 +15,7 @@ use crate::consumer::decode::Record;
 use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::Signal;
 use crate::consumer::reachability::Reachability;
-use crate::handler::Handler;
+use crate::handler::{Handler, Reloader};
 use crate::metrics::ConsumerMetrics;
 use crate::probe::Heartbeat;
 use crate::qos::FairScheduler;
@@ -150,6 +150,8 @@ pub(crate) struct Shared {
     pub(crate) telemetry: Telemetry,
     /// Registered keyed-state collections and their store; `None` when there are none.
     pub(crate) state: Option<ConsumerState>,
+    /// Reads message collections' references back; `None` when none is registered.
+    pub(crate) reloader: Option<Reloader>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -16,11 +16,12 @@ use crate::config::{Config, Mode};
 use crate::consumer::deferral::Deferral;
 use crate::consumer::poll::{PollLoop, Signal};
 use crate::consumer::reachability::Reachability;
+use crate::consumer::reload::KafkaLoad;
 use crate::consumer::shared::{ConsumerStats, Settings, Shared};
 use crate::consumer::Consumer;
 use crate::defer::{CassandraDeferStore, DeferStore, MemoryDeferStore};
 use crate::error::{Error, Result};
-use crate::handler::Handler;
+use crate::handler::{Handler, Reloader};
 use crate::kafka::loader::MessageLoader;
 use crate::metrics::ConsumerMetrics;
 use crate::probe::{self, Heartbeat};
@@ -102,7 +103,22 @@ impl<'a> Subscription<'a> {
             excise,
             attempts_per_round: config.max_retries.saturating_add(1),
         };
-        let deferral = deferral(config, &settings.group_id, &runtime)?;
+        // One record loader serves deferred retries and message collections alike, so their
+        // loads of one record coalesce and share a cache.
+        let holds_messages = state.as_ref().is_some_and(ConsumerState::holds_messages);
+        let loader = if holds_messages || deferral_enabled(config) {
+            let _guard = runtime.enter();
+            Some(Arc::new(MessageLoader::new(config, &settings.group_id)?))
+        } else {
+            None
+        };
+        let reloader = loader
+            .as_ref()
+            .filter(|_| holds_messages)
+            .map(|loader| Reloader::new(Arc::new(KafkaLoad::new(Arc::clone(loader)))));
+        let deferral = loader
+            .filter(|_| deferral_enabled(config))
+            .map(|loader| Arc::new(deferral(config, loader)));
         let shared = Arc::new(Shared {
             settings,
             handler,
@@ -131,6 +147,7 @@ impl<'a> Subscription<'a> {
             }),
             telemetry,
             state,
+            reloader,
         });
         // Before joining the group, so a taken port fails the subscribe with nothing started.
         let probe = config
@@ -159,21 +176,22 @@ fn timer_store(config: &Config) -> Arc<dyn TimerStore> {
     ))
 }
 
-/// Deferred retry's store and loader, in pipeline mode with `defer_enabled`.
-fn deferral(config: &Config, group_id: &str, runtime: &Handle) -> Result<Option<Arc<Deferral>>> {
-    if config.mode != Mode::Pipeline || !config.defer_enabled {
-        return Ok(None);
-    }
+/// Whether `config` defers failing keys: pipeline mode with `defer_enabled`.
+fn deferral_enabled(config: &Config) -> bool {
+    config.mode == Mode::Pipeline && config.defer_enabled
+}
+
+/// Deferred retry's store, reading records back through `loader`.
+fn deferral(config: &Config, loader: Arc<MessageLoader>) -> Deferral {
     let store: Arc<dyn DeferStore> = if config.mock {
         MemoryDeferStore::shared()
     } else {
         Arc::new(CassandraDeferStore::from_config(config))
     };
-    let _guard = runtime.enter();
-    Ok(Some(Arc::new(Deferral {
+    Deferral {
         store,
-        loader: MessageLoader::new(config, group_id)?,
+        loader,
         base: config.defer_base,
         max_delay: config.defer_max_delay,
-    })))
+    }
 }

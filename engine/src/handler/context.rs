@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::{KeyedPartition, Reloader};
 use crate::baggage::Baggage;
 use crate::error::{Error, Result};
 use crate::qos::Permit;
@@ -58,7 +59,7 @@ pub struct Context {
     /// timers made while it is handled carry on.
     baggage: Option<Baggage>,
     /// The partition's keyed state, when the consumer registered collections.
-    partition_state: Option<Arc<PartitionState>>,
+    keyed: Option<Arc<KeyedPartition>>,
     /// This attempt's keyed state, set by the layer that commits it (`handler/stateful.rs`).
     event_state: Option<EventState>,
 }
@@ -74,7 +75,7 @@ impl Context {
             first_permit: None,
             span: None,
             baggage: None,
-            partition_state: None,
+            keyed: None,
             event_state: None,
         }
     }
@@ -93,7 +94,7 @@ impl Context {
             first_permit: None,
             span: None,
             baggage: None,
-            partition_state: None,
+            keyed: None,
             event_state: None,
         }
     }
@@ -154,7 +155,7 @@ impl Context {
             first_permit: self.first_permit.clone(),
             span: self.span.clone(),
             baggage: self.baggage.clone(),
-            partition_state: self.partition_state.clone(),
+            keyed: self.keyed.clone(),
             event_state: self.event_state.clone(),
         }
     }
@@ -192,14 +193,14 @@ impl Context {
     }
 
     /// The same context, reaching its partition's keyed state.
-    pub(crate) fn with_partition_state(mut self, state: Arc<PartitionState>) -> Self {
-        self.partition_state = Some(state);
+    pub(crate) fn with_partition_state(mut self, keyed: Arc<KeyedPartition>) -> Self {
+        self.keyed = Some(keyed);
         self
     }
 
     /// The partition's keyed state, when the consumer registered collections.
     pub(crate) fn partition_state(&self) -> Option<&Arc<PartitionState>> {
-        self.partition_state.as_ref()
+        self.keyed.as_ref().map(|keyed| &keyed.state)
     }
 
     /// The same context, for the attempt whose keyed state is `state`.
@@ -229,6 +230,19 @@ impl Context {
             .ok_or(Error::State(
                 "keyed state is not available: subscribe with registered state collections, and use the context a handler receives",
             ))
+    }
+
+    /// Reads the messages a `message_*` collection refers to back from Kafka.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] when the consumer registered no message collections, or on a detached
+    /// context.
+    pub fn reloader(&self) -> Result<Reloader> {
+        let reloader = self.keyed.as_ref().and_then(|keyed| keyed.reloader.clone());
+        reloader.ok_or(Error::State(
+            "messages cannot be reloaded: subscribe with registered message collections, and use the context a handler receives",
+        ))
     }
 
     /// The span this event runs in, shared with its attempts' contexts.

@@ -8,6 +8,7 @@
 
 mod context;
 mod message;
+mod reload;
 mod stateful;
 mod timer;
 
@@ -17,6 +18,8 @@ use std::pin::Pin;
 pub use context::Context;
 pub use message::Message;
 pub(crate) use message::Metadata;
+pub use reload::Reloader;
+pub(crate) use reload::{KeyedPartition, Load, LoadFuture};
 pub(crate) use stateful::Stateful;
 pub use timer::Timer;
 

@@ -1,7 +1,9 @@
-//! Reads single records back from Kafka by offset, for deferred retries.
+//! Reads single records back from Kafka by offset, for deferred retries and message
+//! collections.
 //!
-//! A deferred retry knows only the topic, partition and offset of the message it retries, so
-//! the record must be read again. [`MessageLoader`] does that with a librdkafka consumer of its
+//! A deferred retry knows only the topic, partition and offset of the message it retries, and a
+//! `message_*` keyed-state collection only those of the messages it holds, so the record must be
+//! read again. One loader per consumer serves both. [`MessageLoader`] does that with a librdkafka consumer of its
 //! own (group `<group_id>.defer-loader`), separate from the group consumer so its seeks never
 //! disturb consumption. It uses manual assignment, never joins the group and never commits, and
 //! fetches little at a time: it reads single records, not streams.
@@ -27,10 +29,11 @@
 //! # Backpressure and shutdown
 //!
 //! One dedicated thread owns the librdkafka handle. Loads reach it through a channel bounded at
-//! `max_uncommitted` and are answered through oneshots. That bound is the most loads the
-//! consumer can have in flight (each deferred retry holds one of its uncommitted events), so a
-//! load waits for room only when the thread falls behind, and then waits rather than queueing
-//! without limit; the thread likewise takes at most that many loads off the channel at once.
+//! `max_uncommitted` and are answered through oneshots. That bound is the most loads deferred
+//! retries can have in flight (each holds one of its uncommitted events); a scan of a message
+//! collection may send more at once. Either way a load waits for room when the thread falls
+//! behind, rather than queueing without limit; the thread likewise takes at most that many
+//! loads off the channel at once.
 //! Dropping the [`MessageLoader`] closes the channel: the thread ends within one poll and
 //! closes its consumer; [`MessageLoader::shutdown`] also waits for that.
 

@@ -108,6 +108,24 @@ pub enum StateError {
         key: String,
     },
 
+    /// A message collection refers to a record Kafka can no longer give back: retention or
+    /// compaction deleted it, the topic was recreated, or it could not be read in time.
+    /// Retrying may help only in the last case, but the error is not permanent either way:
+    /// the handler may catch it and drop the reference (a pop, a delete, a clear).
+    #[error("state collection `{name}` refers to offset {offset} of `{topic}`/{partition}, which cannot be reloaded: {reason}")]
+    MessageUnavailable {
+        /// The collection.
+        name: String,
+        /// The record's topic.
+        topic: String,
+        /// The record's partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+        /// Why it could not be read.
+        reason: String,
+    },
+
     /// Stored data could not be decoded.
     #[error("state collection `{name}` holds data this version cannot read: {reason}")]
     Corrupt {
@@ -120,7 +138,8 @@ pub enum StateError {
 
 impl StateError {
     /// Whether retrying cannot help: a definition, registration, identity or usage mistake, or
-    /// a fenced owner. Only [`StateError::Conflict`] is worth retrying.
+    /// a fenced owner. [`StateError::Conflict`] is worth retrying, and
+    /// [`StateError::MessageUnavailable`] is left to the handler (see there).
     ///
     /// ```
     /// use prosody_engine::state::StateError;
@@ -128,6 +147,9 @@ impl StateError {
     /// assert!(StateError::Duplicate { name: "n".into() }.is_permanent());
     /// ```
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, StateError::Conflict { .. })
+        !matches!(
+            self,
+            StateError::Conflict { .. } | StateError::MessageUnavailable { .. }
+        )
     }
 }

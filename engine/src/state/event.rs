@@ -50,6 +50,11 @@ impl ConsumerState {
         }
     }
 
+    /// Whether a collection stores message references (see [`Registry::holds_messages`]).
+    pub(crate) fn holds_messages(&self) -> bool {
+        self.registry.holds_messages()
+    }
+
     /// The state of a new assignment of `topic`/`partition`, with no epoch claimed yet.
     pub(crate) fn partition(&self, topic: &str, partition: i32) -> Arc<PartitionState> {
         Arc::new(PartitionState {

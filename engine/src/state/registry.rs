@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::definition::Definition;
+use super::definition::{Definition, Payload};
 use super::error::StateError;
 
 /// A client's registered collections: unique names, and published ones only under a
@@ -94,6 +94,14 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.collections.is_empty()
     }
+
+    /// Whether any collection stores message references, so the consumer must be able to
+    /// read messages back.
+    pub fn holds_messages(&self) -> bool {
+        self.collections
+            .values()
+            .any(|definition| definition.payload() == Payload::Message)
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +127,18 @@ mod tests {
             registry.get(&other),
             Err(StateError::Unregistered { .. })
         ));
+    }
+
+    #[test]
+    fn a_registry_knows_whether_it_holds_message_collections() {
+        let bytes = Definition::deque("d").build().unwrap();
+        let messages = Definition::deque("m").message().build().unwrap();
+        assert!(!Registry::new(None, [bytes.clone()])
+            .unwrap()
+            .holds_messages());
+        assert!(Registry::new(None, [bytes, messages])
+            .unwrap()
+            .holds_messages());
     }
 
     #[test]

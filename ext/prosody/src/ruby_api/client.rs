@@ -139,7 +139,7 @@ impl NativeClient {
         operation: Symbol,
         args: RArray,
     ) -> Result<Pending, Error> {
-        let operation = StateOp::parse(ruby, operation, args)?;
+        let operation = StateOp::parse(ruby, definition.definition(), operation, args)?;
         let read = rb_self.reader.read(
             &rb_self.config,
             subsystem,

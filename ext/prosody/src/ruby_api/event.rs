@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use magnus::{
     method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, Symbol, TypedData,
 };
+use prosody_engine::state::Payload;
 use prosody_engine::{Context, Continuation, HandlerError, TimerTime};
 use tokio::sync::oneshot;
 
@@ -202,8 +203,13 @@ impl Event {
                 "this context's handler has returned; keyed state can only be used while it runs",
             ));
         }
-        let operation = StateOp::parse(ruby, operation, args)?;
         let definition = definition.definition().clone();
+        let operation = StateOp::parse(ruby, &definition, operation, args)?;
+        // Without one (the collection is not registered), the operation itself fails first.
+        let reloader = match definition.payload() {
+            Payload::Message => rb_self.context.reloader().ok(),
+            Payload::Bytes => None,
+        };
         let handle = match rb_self.context.state() {
             Ok(handle) => handle,
             Err(error) => {
@@ -213,7 +219,7 @@ impl Event {
             }
         };
         Pending::start(ruby, async move {
-            PendingOutcome::State(operation.run(handle, definition).await)
+            PendingOutcome::State(operation.run(handle, definition, reloader).await)
         })
     }
 

@@ -39,6 +39,15 @@ impl RubyMessage {
         self.message.baggage()
     }
 
+    /// Where the message lives: what a message collection stores of it.
+    pub(crate) fn reference(&self) -> prosody_engine::state::MessageRef {
+        prosody_engine::state::MessageRef::new(
+            self.message.topic(),
+            self.message.partition(),
+            self.message.offset(),
+        )
+    }
+
     pub(crate) fn new(message: prosody_engine::Message) -> Self {
         Self {
             message,

@@ -20,6 +20,7 @@ pub(crate) mod send_context;
 pub(crate) mod state_definition;
 pub(crate) mod state_ops;
 pub(crate) mod state_reader;
+pub(crate) mod state_reply;
 pub(crate) mod timer;
 
 /// Defines every Ruby-facing class and module function of the extension.

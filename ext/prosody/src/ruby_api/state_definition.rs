@@ -1,10 +1,11 @@
 //! `Prosody::Native::StateDefinition`: an engine keyed-state [`Definition`], checked once when
 //! Ruby declares it.
 //!
-//! `Prosody.value`, `Prosody.map`, `Prosody.set` and `Prosody.deque` (`lib/prosody/state.rb`)
-//! own the keyword options and their types; this class only takes them positionally:
-//! `build(kind, name, ttl, capacity, keyset_limit, read_uncommitted, published)`, with nil for
-//! an option left out. A bad name or option is an ArgumentError naming it.
+//! `Prosody.value`, `Prosody.map`, `Prosody.set`, `Prosody.deque` and their `message_*` twins
+//! (`lib/prosody/state.rb`) own the keyword options and their types; this class only takes them
+//! positionally: `build(kind, name, ttl, capacity, keyset_limit, read_uncommitted, published,
+//! message)`, with nil for an option left out and `message` true for a collection of message
+//! references. A bad name or option is an ArgumentError naming it.
 
 use magnus::{
     function, prelude::*, DataTypeFunctions, Error, RArray, Ruby, Symbol, TryConvert, TypedData,
@@ -34,6 +35,7 @@ impl StateDefinition {
         keyset_limit: Option<u64>,
         read_uncommitted: bool,
         published: bool,
+        message: bool,
     ) -> Result<Self, Error> {
         let mut builder = match &*kind.name()? {
             "value" => Definition::value(name),
@@ -47,6 +49,9 @@ impl StateDefinition {
                 ))
             }
         };
+        if message {
+            builder = builder.message();
+        }
         if let Some(ttl) = ttl {
             builder = builder.ttl(ttl);
         }
@@ -82,7 +87,7 @@ pub(crate) fn registry(
             Error::new(
                 ruby.exception_type_error(),
                 format!(
-                    "state_collections takes definitions from Prosody.value, .map, .set or .deque; got {}",
+                    "state_collections takes definitions from Prosody.value, .map, .set, .deque or their message_* twins; got {}",
                     item.inspect()
                 ),
             )
@@ -103,6 +108,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_module("Native")?
         .define_class("StateDefinition", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("build", function!(StateDefinition::build, 7))?;
+    class.define_singleton_method("build", function!(StateDefinition::build, 8))?;
     Ok(())
 }

@@ -3,31 +3,36 @@
 //! the waiting thread turns into Ruby values.
 //!
 //! `Event#state(definition, operation, args)` (see `event.rs`) takes an operation Symbol and
-//! an Array of its arguments, as `lib/prosody/state_handles.rb` passes them. Values cross as
-//! JSON (encoded here, with the GVL, and decoded by the waiter); map keys and set members
-//! cross as Strings, compared and ordered by their bytes.
+//! an Array of its arguments, as `lib/prosody/state_handles.rb` passes them. A bytes
+//! collection's values cross as JSON (encoded here, with the GVL, and decoded by the waiter);
+//! a message collection's as `Prosody::Message` objects, of which only the (topic, partition,
+//! offset) reference is kept, and which reads reload from Kafka (`state_reply.rs`). Map keys
+//! and set members cross as Strings, compared and ordered by their bytes.
 
 use magnus::{prelude::*, Error, RArray, Ruby, Symbol, TryConvert, Value};
-use prosody_engine::state::{Definition, Outcome, ScanQuery, StateHandle, StateTxn, StateValue};
+use prosody_engine::state::{Definition, Payload, ScanQuery, StateHandle, StateTxn, StateValue};
+use prosody_engine::Reloader;
 
-use crate::helpers::errors::prosody_class;
 use crate::helpers::json;
+use crate::ruby_api::message::RubyMessage;
+use crate::ruby_api::state_reply::Item;
+pub(crate) use crate::ruby_api::state_reply::StateReply;
 
 /// One operation, with its arguments in Rust form.
 pub(crate) enum StateOp {
     ValueGet,
-    ValueSet(Vec<u8>),
+    ValueSet(StateValue),
     MapGet(Vec<u8>),
     MapGetMany(Vec<Vec<u8>>),
     MapContains(Vec<u8>),
-    MapSet(Vec<u8>, Vec<u8>),
+    MapSet(Vec<u8>, StateValue),
     MapDelete(Vec<u8>),
     MapScan(ScanQuery),
     SetAdd(Vec<u8>),
     SetContains(Vec<u8>),
     SetDelete(Vec<u8>),
     SetScan(ScanQuery),
-    DequePush { back: bool, value: Vec<u8> },
+    DequePush { back: bool, value: StateValue },
     DequePop { back: bool },
     DequeGet(i64),
     DequeFirst,
@@ -39,31 +44,23 @@ pub(crate) enum StateOp {
     Rollback,
 }
 
-/// What an operation produced.
-pub(crate) enum StateReply {
-    /// A stored JSON value, or nil.
-    Value(Option<Vec<u8>>),
-    /// Several values (nil for absent ones).
-    Values(Vec<Option<Vec<u8>>>),
-    /// `[key, value]` pairs.
-    Pairs(Vec<(Vec<u8>, Vec<u8>)>),
-    /// Map keys or set members.
-    Keys(Vec<Vec<u8>>),
-    Bool(bool),
-    Count(u64),
-    /// nil.
-    Nothing,
-    /// `:applied` or `:no_op`.
-    Outcome(Outcome),
-    Failed(prosody_engine::Error),
-}
-
 impl StateOp {
-    /// Parses `operation` and its `args`; every value and key is checked and encoded here.
-    pub(crate) fn parse(ruby: &Ruby, operation: Symbol, args: RArray) -> Result<Self, Error> {
+    /// Parses `operation` on `definition` and its `args`; every value and key is checked and
+    /// encoded here.
+    pub(crate) fn parse(
+        ruby: &Ruby,
+        definition: &Definition,
+        operation: Symbol,
+        args: RArray,
+    ) -> Result<Self, Error> {
         let name = operation.name()?;
         let arg = |index: isize| -> Result<Value, Error> { args.entry(index) };
-        let value = |index: isize| -> Result<Vec<u8>, Error> { encode(ruby, arg(index)?) };
+        let value = |index: isize| -> Result<StateValue, Error> {
+            match definition.payload() {
+                Payload::Bytes => encode(ruby, arg(index)?).map(StateValue::Bytes),
+                Payload::Message => reference(ruby, definition, arg(index)?),
+            }
+        };
         let key = |index: isize| -> Result<Vec<u8>, Error> { text(ruby, arg(index)?) };
         Ok(match &*name {
             "value_get" => Self::ValueGet,
@@ -112,13 +109,23 @@ impl StateOp {
         })
     }
 
-    /// Runs the operation on `handle`'s transaction.
-    pub(crate) async fn run(self, handle: StateHandle, definition: Definition) -> StateReply {
-        let outcome = match handle.txn().await {
+    /// Runs the operation on `handle`'s transaction, then (for a message collection) reloads
+    /// the messages it answered with through `reloader`, with the transaction released.
+    pub(crate) async fn run(
+        self,
+        handle: StateHandle,
+        definition: Definition,
+        reloader: Option<Reloader>,
+    ) -> StateReply {
+        let reply = match handle.txn().await {
             Ok(mut txn) => self.apply(&mut txn, &definition).await,
             Err(error) => Err(error),
         };
-        outcome.unwrap_or_else(StateReply::Failed)
+        match (reply, reloader) {
+            (Ok(reply), Some(reloader)) => reply.reload(&reloader, definition.name()).await,
+            (Ok(reply), None) => reply,
+            (Err(error), _) => StateReply::Failed(error),
+        }
     }
 
     /// Whether the operation only reads (so a published collection's reader may run it).
@@ -146,12 +153,11 @@ impl StateOp {
         txn: &mut StateTxn,
         definition: &Definition,
     ) -> prosody_engine::Result<StateReply> {
-        let bytes =
-            |value: Option<StateValue>| value.and_then(|v| v.as_bytes().map(<[u8]>::to_vec));
+        let bytes = |value: Option<StateValue>| value.map(Item::from);
         Ok(match self {
             Self::ValueGet => StateReply::Value(bytes(txn.value_get(definition).await?)),
             Self::ValueSet(value) => {
-                txn.value_set(definition, value.into()).await?;
+                txn.value_set(definition, value).await?;
                 StateReply::Nothing
             }
             Self::MapGet(key) => StateReply::Value(bytes(txn.map_get(definition, &key).await?)),
@@ -162,7 +168,7 @@ impl StateOp {
             }
             Self::MapContains(key) => StateReply::Bool(txn.map_contains(definition, &key).await?),
             Self::MapSet(key, value) => {
-                txn.map_set(definition, &key, value.into()).await?;
+                txn.map_set(definition, &key, value).await?;
                 StateReply::Nothing
             }
             Self::MapDelete(key) => {
@@ -173,7 +179,7 @@ impl StateOp {
                 txn.map_scan(definition, &query)
                     .await?
                     .into_iter()
-                    .filter_map(|(key, value)| Some((key, value.as_bytes()?.to_vec())))
+                    .map(|(key, value)| (key, Item::from(value)))
                     .collect(),
             ),
             Self::SetAdd(member) => {
@@ -189,11 +195,11 @@ impl StateOp {
             }
             Self::SetScan(query) => StateReply::Keys(txn.set_scan(definition, &query).await?),
             Self::DequePush { back: true, value } => {
-                txn.deque_push_back(definition, value.into()).await?;
+                txn.deque_push_back(definition, value).await?;
                 StateReply::Nothing
             }
             Self::DequePush { back: false, value } => {
-                txn.deque_push_front(definition, value.into()).await?;
+                txn.deque_push_front(definition, value).await?;
                 StateReply::Nothing
             }
             Self::DequePop { back: true } => {
@@ -229,52 +235,6 @@ impl StateOp {
     }
 }
 
-impl StateReply {
-    /// The reply as a Ruby value, or the error as `Prosody::PermanentStateError` (a mistake
-    /// in the program or its deploy, a fenced owner, a finished transaction) or
-    /// `Prosody::TransientStateError` (a store failure or a lost race).
-    pub(crate) fn into_ruby(self, ruby: &Ruby) -> Result<Value, Error> {
-        let decode = |data: Option<Vec<u8>>| -> Result<Value, Error> {
-            match data {
-                Some(data) => decode(ruby, &data),
-                None => Ok(ruby.qnil().as_value()),
-            }
-        };
-        let key = |key: &[u8]| ruby.str_new(&String::from_utf8_lossy(key)).as_value();
-        Ok(match self {
-            Self::Value(data) => decode(data)?,
-            Self::Values(values) => {
-                let array = ruby.ary_new_capa(values.len());
-                for value in values {
-                    array.push(decode(value)?)?;
-                }
-                array.as_value()
-            }
-            Self::Pairs(pairs) => {
-                let array = ruby.ary_new_capa(pairs.len());
-                for (name, value) in pairs {
-                    array.push(ruby.ary_new_from_values(&[key(&name), decode(Some(value))?]))?;
-                }
-                array.as_value()
-            }
-            Self::Keys(keys) => ruby.ary_from_iter(keys.iter().map(|k| key(k))).as_value(),
-            Self::Bool(on) => magnus::IntoValue::into_value_with(on, ruby),
-            Self::Count(count) => ruby.integer_from_u64(count).as_value(),
-            Self::Nothing => ruby.qnil().as_value(),
-            Self::Outcome(Outcome::Applied) => ruby.to_symbol("applied").as_value(),
-            Self::Outcome(Outcome::NoOp) => ruby.to_symbol("no_op").as_value(),
-            Self::Failed(error) => {
-                let class = if error.is_transient() {
-                    "TransientStateError"
-                } else {
-                    "PermanentStateError"
-                };
-                return Err(Error::new(prosody_class(ruby, class)?, error.to_string()));
-            }
-        })
-    }
-}
-
 /// A value as JSON bytes; `nil` is refused by the Ruby side before it gets here.
 fn encode(ruby: &Ruby, value: Value) -> Result<Vec<u8>, Error> {
     let json = json::to_json(ruby, value)?;
@@ -286,15 +246,19 @@ fn encode(ruby: &Ruby, value: Value) -> Result<Vec<u8>, Error> {
     })
 }
 
-fn decode(ruby: &Ruby, data: &[u8]) -> Result<Value, Error> {
-    let json: serde_json::Value =
-        serde_json::from_slice(data).map_err(|error| {
-            match prosody_class(ruby, "PermanentStateError") {
-                Ok(class) => Error::new(class, format!("stored state is not JSON: {error}")),
-                Err(lookup) => lookup,
-            }
-        })?;
-    json::to_ruby(ruby, &json)
+/// A message collection's value: the reference of a `Prosody::Message`.
+fn reference(ruby: &Ruby, definition: &Definition, value: Value) -> Result<StateValue, Error> {
+    let message = <&RubyMessage>::try_convert(value).map_err(|_| {
+        Error::new(
+            ruby.exception_type_error(),
+            format!(
+                "{} stores Prosody::Message objects (a message a handler received), got {}",
+                definition,
+                value.inspect()
+            ),
+        )
+    })?;
+    Ok(StateValue::Message(message.reference()))
 }
 
 /// A map key or set member: a String's bytes.
