@@ -59,6 +59,10 @@ pub(crate) struct FairQueue<T> {
     slot_nanos: u64,
     slots: BTreeMap<u64, Arrivals<T>>,
     saturated: Arrivals<T>,
+    /// The buffers of the last slot to empty, for the next new slot. Under load the queue fills
+    /// and drains many times a second; growing a fresh slot's buffers to hundreds of entries
+    /// each time costs allocations large enough to make the allocator sweep its free lists.
+    spare: Option<Arrivals<T>>,
     next_seq: u64,
     len: usize,
 }
@@ -167,6 +171,7 @@ impl<T> FairQueue<T> {
             slot_nanos: u64::try_from(slot_width.as_nanos()).unwrap_or(u64::MAX),
             slots: BTreeMap::new(),
             saturated: Arrivals::default(),
+            spare: None,
             next_seq: 0,
             len: 0,
         }
@@ -199,7 +204,11 @@ impl<T> FairQueue<T> {
         self.next_seq += 1;
         self.len += 1;
         let slot = self.slot_of(now);
-        self.slots.entry(slot).or_default().push(entry);
+        let spare = &mut self.spare;
+        self.slots
+            .entry(slot)
+            .or_insert_with(|| spare.take().unwrap_or_default())
+            .push(entry);
     }
 
     /// Removes and returns the task to serve next, if any.
@@ -218,7 +227,7 @@ impl<T> FairQueue<T> {
                 let arrivals = self.slots.get_mut(&slot)?;
                 let entry = arrivals.pop();
                 if arrivals.is_empty() {
-                    self.slots.remove(&slot);
+                    self.spare = self.slots.remove(&slot);
                 }
                 entry
             }
