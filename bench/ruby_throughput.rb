@@ -10,10 +10,13 @@
 # built with the `bench` Cargo feature has (no gem build enables it). Run with:
 #
 #   PROSODY_CARGO_FEATURES=bench rake compile
-#   ruby -Ilib bench/ruby_throughput.rb [--qos] [--tracing] [--state] [count]
+#   ruby -Ilib bench/ruby_throughput.rb [--qos] [--qos-rounds N] [--tracing] [--state] [count]
 #
 # With --qos it then runs every case again without the quality-of-service layers (fair
 # scheduling, hot keys, deferral; see prosody_engine::qos::baseline) and prints the ratios.
+# With --qos-rounds N it runs N more A B B A rounds of (b) and (c) alone, with and without
+# those layers, and prints each round's ratios and their medians: a burst of load elsewhere on
+# the machine spoils a round or two, which a median shrugs off and a mean does not.
 # With --tracing it does the same without the Ruby side of tracing: the per-message trace scope
 # that carries a message's trace context and baggage to the handler's sends. (The engine's side,
 # spans with no exporter, is measured by `throughput` in bench/engine.)
@@ -38,6 +41,7 @@ end
 COMPARE_QOS = ARGV.delete("--qos")
 COMPARE_TRACING = ARGV.delete("--tracing")
 COMPARE_STATE = ARGV.delete("--state")
+QOS_ROUNDS = (at = ARGV.index("--qos-rounds")) ? Integer(ARGV.slice!(at, 2).last) : 0
 COUNTER = Prosody.value("bench_counter")
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze
@@ -150,6 +154,35 @@ first = [rust, payload_rate, payload_allocs, bare_rate, bare_allocs]
 if COMPARE_QOS
   compare("the qos layers", first,
           [cases("-baseline1", qos_baseline: true), cases("-baseline2", qos_baseline: true)])
+end
+# (b) and (c) once, with or (`baseline`) without the qos layers.
+def ruby_cases(label, baseline:)
+  Prosody::Native::Bench.qos_baseline = baseline
+  [ruby_run("#{label}-payload", read_payload: true).first,
+   ruby_run("#{label}-bare", read_payload: false).first]
+ensure
+  Prosody::Native::Bench.qos_baseline = false
+end
+
+# One A B B A round of (b) and (c): with the qos layers, without, without, with.
+def qos_round(round)
+  first, second, third, fourth = [false, true, true, false].each_with_index.map do |baseline, i|
+    ruby_cases("round#{round}-#{i}", baseline:)
+  end
+  [0, 1].map { |k| (first[k] + fourth[k]) / (second[k] + third[k]) }
+end
+
+def median(values) = values.sort[values.size / 2]
+
+if QOS_ROUNDS.positive?
+  ratios = Array.new(QOS_ROUNDS) do |round|
+    qos_round(round).tap do |b, c|
+      puts format("qos round %<n>d: (b) %<b>.3f  (c) %<c>.3f", n: round + 1, b:, c:)
+    end
+  end
+  puts format("with / without the qos layers, median of %<n>d A B B A rounds: (b) %<b>.3f  " \
+              "(c) %<c>.3f", n: QOS_ROUNDS, b: median(ratios.map(&:first)),
+                             c: median(ratios.map(&:last)))
 end
 if COMPARE_TRACING
   # (a) never enters Ruby, so its ratio shows only the machine's noise.
