@@ -8,6 +8,12 @@
 //! its keys with no recent work, which all go first), and a selection compares only the slot
 //! heads. Slots older than `max_wait` all have the full boost and merge
 //! into one heap. A selection therefore costs O(SLOTS + log n), not O(n).
+//!
+//! Within a slot's heap, handler times count by power-of-two band ([`band`]): keys whose work is
+//! in one band are served in arrival order. A consumer whose handlers are all slow (such as
+//! one feeding Ruby) has every key busy with nearly the same work; ordering them by the small
+//! differences would serve them in a scrambled order, which holds back the partitions' commits
+//! and fetches and costs throughput, for no fairness a key could notice.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -69,7 +75,8 @@ pub(crate) struct FairQueue<T> {
 
 #[derive(Debug)]
 struct Entry<T> {
-    /// Orders handler times as if decayed to a common instant (see [`Decaying::order_key`]).
+    /// Orders handler times as if decayed to a common instant (see [`Decaying::order_key`]),
+    /// by [`band`].
     order: f64,
     seq: u64,
     enqueued: Instant,
@@ -162,6 +169,12 @@ impl<T> Arrivals<T> {
     }
 }
 
+/// The band of an order key (a base-2 logarithm of handler time, see [`Decaying::order_key`]):
+/// keys in one band have recent work within a factor of two of each other.
+fn band(order: f64) -> f64 {
+    order.floor()
+}
+
 impl<T> FairQueue<T> {
     /// An empty queue; arrival slots count from `origin`.
     pub(crate) fn new(origin: Instant, weights: &Weights) -> Self {
@@ -195,7 +208,7 @@ impl<T> FairQueue<T> {
             work
         };
         let entry = Entry {
-            order: work.order_key(self.origin, weights.half_life),
+            order: band(work.order_key(self.origin, weights.half_life)),
             seq: self.next_seq,
             enqueued: now,
             work,
@@ -371,6 +384,21 @@ mod tests {
             }
         }
         assert_eq!(queue.len(), 2_000 - popped);
+    }
+
+    #[test]
+    fn keys_with_work_within_a_factor_of_two_are_served_in_arrival_order() {
+        let now = Instant::now();
+        let w = weights();
+        let mut queue = FairQueue::new(now, &w);
+        // 8 s and 9 s share a band; 20 s is two bands up, 4 s one band down.
+        queue.push("nine", work(9, now), now, &w);
+        queue.push("twenty", work(20, now), now, &w);
+        queue.push("eight", work(8, now), now, &w);
+        queue.push("four", work(4, now), now, &w);
+
+        let order: Vec<_> = std::iter::from_fn(|| queue.pop(now, &w)).collect();
+        assert_eq!(order, ["four", "nine", "eight", "twenty"]);
     }
 
     #[test]
