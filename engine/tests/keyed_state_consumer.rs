@@ -25,6 +25,7 @@ on_both_backends! {
     new_owner_sees_committed_writes => a_new_owner_sees_every_committed_write;
     zombie_commit_rejected => a_fenced_owner_cannot_commit_late;
     timer_commits_state => a_timer_handler_commits_its_writes;
+    timer_fired_again_counted_once => a_timer_that_fires_again_is_applied_once;
 }
 
 fn count() -> Definition {
@@ -195,6 +196,30 @@ impl Handler for Scheduling {
         Box::pin(async move {
             context
                 .schedule(TimerTime::now())
+                .await
+                .map_err(|error| HandlerError::transient(error.to_string()))?;
+            inner.handle(context, message).await
+        })
+    }
+
+    fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
+        self.0.on_timer(context, timer)
+    }
+}
+
+/// Schedules a timer for each message's key at the second its payload's `at` gives (in the
+/// past, so it fires at once).
+#[derive(Clone, Default)]
+struct SchedulingAt(Counter);
+
+impl Handler for SchedulingAt {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let inner = self.0.clone();
+        let at = message.payload()["at"].as_u64().unwrap_or(0);
+        Box::pin(async move {
+            let at = TimerTime::from_secs(u32::try_from(at).unwrap_or(0));
+            context
+                .schedule(at)
                 .await
                 .map_err(|error| HandlerError::transient(error.to_string()))?;
             inner.handle(context, message).await
@@ -436,4 +461,32 @@ async fn a_timer_handler_commits_its_writes(broker: Broker) {
     );
     consumer.shutdown().await;
     assert_eq!(committed_count(broker, &group, "key-0").await, 101);
+}
+
+/// A timer that fires again after its state committed, as after a crash before the timer store
+/// deleted it (here: scheduled again once it has fired), runs but applies nothing the second
+/// time; a timer due at another time applies as usual.
+async fn a_timer_that_fires_again_is_applied_once(broker: Broker) {
+    let topic = unique("state-timer-again");
+    create_topic(broker, &topic, 1).await;
+    let group = unique("state-timer-again-group");
+    let handler = SchedulingAt::default();
+    let consumer = consume(broker, &group, &topic, handler.clone());
+    let producer = support::test_producer(broker);
+    // One at a time: each message's timer fires before the next message schedules one.
+    for (seq, at) in [(0_i64, 1_000_u64), (1, 1_000), (2, 2_000)] {
+        let payload = serde_json::json!({ "seq": seq, "at": at });
+        producer
+            .send(&topic, "key-0", &payload)
+            .await
+            .expect("send");
+        let handled = usize::try_from(seq + 1).unwrap_or(0) * 2;
+        assert!(
+            eventually(Duration::from_secs(60), || handler.0.succeeded() >= handled).await,
+            "message {seq} and its timer are handled"
+        );
+    }
+    consumer.shutdown().await;
+    // Three messages add 1 each; the timers due at 1,000 s and 2,000 s add 100 each, once.
+    assert_eq!(committed_count(broker, &group, "key-0").await, 203);
 }

@@ -13,10 +13,11 @@
 //! holding no transaction until the handler asks for one) and, at its end, one uncontended lock.
 
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use super::{Context, Handler, HandlerFuture, Message, Timer};
 use crate::error::{Error, ErrorClass, HandlerError};
-use crate::state::{EventState, StateError};
+use crate::state::{EventId, EventState, StateError};
 
 /// The user's handler, with each attempt's keyed state settled by its outcome.
 #[derive(Clone)]
@@ -41,7 +42,8 @@ impl Handler for Stateful {
         let Some(partition) = context.partition_state() else {
             return self.inner.on_message(context, message);
         };
-        let state = partition.attempt(Arc::clone(context.shared_key()), Some(message.offset()));
+        let event = EventId::Offset(message.offset());
+        let state = partition.attempt(Arc::clone(context.shared_key()), event);
         let attempt = self
             .inner
             .on_message(context.with_event_state(state.clone()), message);
@@ -52,7 +54,11 @@ impl Handler for Stateful {
         let Some(partition) = context.partition_state() else {
             return self.inner.on_timer(context, timer);
         };
-        let state = partition.attempt(Arc::clone(context.shared_key()), None);
+        // A timer that fires again after its state committed (a crash before the timer store
+        // deleted it) is then recognised, like a redelivered message.
+        let due = timer.time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let event = EventId::Timer(i64::try_from(due.as_millis()).unwrap_or(i64::MAX));
+        let state = partition.attempt(Arc::clone(context.shared_key()), event);
         let attempt = self
             .inner
             .on_timer(context.with_event_state(state.clone()), timer);

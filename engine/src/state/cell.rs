@@ -46,16 +46,21 @@ pub struct CellWrite {
     pub ttl: Option<u32>,
 }
 
-/// The event a commit belongs to: a message's (topic, partition, offset).
+/// The event a commit belongs to: a message's (topic, partition, offset), or a timer of the key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EventRef {
-    /// The topic.
+    /// The topic (empty for a timer).
     pub topic: String,
-    /// The partition.
+    /// The partition (-1 for a timer).
     pub partition: i32,
-    /// The offset.
+    /// The offset, or a timer's due time in milliseconds since the Unix epoch.
     pub offset: i64,
+    /// Whether the event is a timer of the key ([`EventRef::timer`]).
+    pub timer: bool,
 }
+
+/// The head's marker name for the key's last applied timer.
+const TIMER_MARKER: &str = "timer";
 
 impl EventRef {
     /// The message at `topic`/`partition`/`offset`.
@@ -64,12 +69,32 @@ impl EventRef {
             topic: topic.into(),
             partition,
             offset,
+            timer: false,
         }
     }
 
-    /// The head's marker name for the event's partition, `partition:topic`.
+    /// The key's timer due at `time_ms` (milliseconds since the Unix epoch).
+    ///
+    /// A timer that fires again is one whose state committed but whose deletion from the timer
+    /// store did not (a crash in between), so it is the key's last applied timer: its head
+    /// marks that timer's time, and only an equal time counts as applied. (An order would not
+    /// do: a handler may schedule a timer earlier than one that already fired.)
+    pub fn timer(time_ms: i64) -> Self {
+        Self {
+            topic: String::new(),
+            partition: -1,
+            offset: time_ms,
+            timer: true,
+        }
+    }
+
+    /// The head's marker name for the event's source: `partition:topic`, or `timer`.
     pub(crate) fn source(&self) -> String {
-        format!("{}:{}", self.partition, self.topic)
+        if self.timer {
+            TIMER_MARKER.to_owned()
+        } else {
+            format!("{}:{}", self.partition, self.topic)
+        }
     }
 }
 
@@ -89,11 +114,16 @@ pub struct Head {
 
 impl Head {
     /// Whether `event` was applied already: its partition's marker is at or past its offset
-    /// (one owner applies a key's events in offset order).
+    /// (one owner applies a key's events in offset order), or, for a timer, the key's last
+    /// applied timer is due at the same time.
     pub fn has_applied(&self, event: &EventRef) -> bool {
-        self.markers
-            .get(&event.source())
-            .is_some_and(|&offset| offset >= event.offset)
+        self.markers.get(&event.source()).is_some_and(|&marked| {
+            if event.timer {
+                marked == event.offset
+            } else {
+                marked >= event.offset
+            }
+        })
     }
 
     /// The current generation of `name`.
@@ -184,5 +214,18 @@ mod tests {
         assert!(head.has_applied(&event));
         assert!(!head.has_applied(&EventRef::new("orders", 2, 11)));
         assert!(!head.has_applied(&EventRef::new("orders", 3, 1)));
+    }
+
+    #[test]
+    fn a_timer_is_applied_when_it_is_the_keys_last_applied_timer() {
+        let mut head = Head::default();
+        let timer = EventRef::timer(60_000);
+        assert!(!head.has_applied(&timer));
+        head.markers.insert(timer.source(), 60_000);
+        assert!(head.has_applied(&timer));
+        // Earlier and later timers are other timers, and messages have markers of their own.
+        assert!(!head.has_applied(&EventRef::timer(30_000)));
+        assert!(!head.has_applied(&EventRef::timer(90_000)));
+        assert!(!head.has_applied(&EventRef::new("orders", 0, 0)));
     }
 }

@@ -111,13 +111,12 @@ impl PartitionState {
         Ok(*epoch)
     }
 
-    /// The state of one attempt at an event of `key`; `offset` is the message's, `None` for
-    /// a timer (whose redelivery is not detected).
-    pub(crate) fn attempt(self: &Arc<Self>, key: Arc<str>, offset: Option<i64>) -> EventState {
+    /// The state of one attempt at `event` of `key`.
+    pub(crate) fn attempt(self: &Arc<Self>, key: Arc<str>, event: EventId) -> EventState {
         EventState(Arc::new(Mutex::new(Attempt {
             partition: Arc::clone(self),
             key,
-            offset,
+            event,
             txn: Slot::Unused,
             fenced: None,
         })))
@@ -135,11 +134,21 @@ enum Slot {
     Closed,
 }
 
+/// Which event an attempt belongs to, so that a commit marks it applied and a redelivery of it
+/// is recognised (see [`EventRef`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EventId {
+    /// The message at this offset of the partition.
+    Offset(i64),
+    /// A timer due at this time, in milliseconds since the Unix epoch.
+    Timer(i64),
+}
+
 #[derive(Debug)]
 struct Attempt {
     partition: Arc<PartitionState>,
     key: Arc<str>,
-    offset: Option<i64>,
+    event: EventId,
     txn: Slot,
     /// The fencing error beginning the transaction met, so the attempt ends with it whatever
     /// the handler made of it.
@@ -154,9 +163,12 @@ impl Attempt {
             group: consumer.group.to_string(),
             key: self.key.to_string(),
             epoch: partition.epoch().await?,
-            event: self
-                .offset
-                .map(|offset| EventRef::new(&*partition.topic, partition.partition, offset)),
+            event: Some(match self.event {
+                EventId::Offset(offset) => {
+                    EventRef::new(&*partition.topic, partition.partition, offset)
+                }
+                EventId::Timer(time_ms) => EventRef::timer(time_ms),
+            }),
         };
         let begun = StateTxn::begin(
             Arc::clone(&consumer.store),

@@ -56,7 +56,7 @@ pub use definition::{
     MAX_TTL_SECS,
 };
 pub use error::StateError;
-pub(crate) use event::{ConsumerState, EventState, PartitionState};
+pub(crate) use event::{ConsumerState, EventId, EventState, PartitionState};
 pub use event::{StateGuard, StateHandle};
 pub use memory::MemoryStateStore;
 pub use query::ScanQuery;
