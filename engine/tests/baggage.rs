@@ -16,7 +16,7 @@ use prosody_engine::{
     MAX_BAGGAGE_ENTRIES,
 };
 use serde_json::json;
-use support::{config, create_topic, eventually, unique, Broker};
+use support::{config, create_topic, eventually, send_successes, unique, Broker, DEFERRING};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -201,6 +201,15 @@ async fn messages_and_timers_carry_baggage_on(broker: Broker) {
     );
 }
 
+/// Sends a message with the baggage `tenant=acme` under `key`, after messages that succeed.
+async fn send_after_successes(producer: &Producer, topic: &str, key: &str) {
+    send_successes(producer, topic).await;
+    producer
+        .send_bytes(topic, key, b"{}", &[("baggage", b"tenant=acme")])
+        .await
+        .expect("send");
+}
+
 async fn deferred_messages_carry_baggage_on(broker: Broker) {
     let (first, producer, capture, consumers) = pipeline(
         broker,
@@ -210,32 +219,10 @@ async fn deferred_messages_carry_baggage_on(broker: Broker) {
             fail_first: 2,
             ..Relay::default()
         },
-        &[
-            ("defer_failure_threshold", "0.5"),
-            ("retry_base", "5ms"),
-            ("max_retry_delay", "20ms"),
-            ("max_retries", "1"),
-            ("defer_base", "200ms"),
-            ("defer_max_delay", "400ms"),
-        ],
+        DEFERRING,
     )
     .await;
-    // Messages that succeed keep the failure rate under the deferral threshold.
-    for n in 0..20 {
-        producer
-            .send(&first, &format!("well-{n}"), &json!({}))
-            .await
-            .expect("send");
-    }
-    producer
-        .send_bytes(
-            &first,
-            &unique("deferred"),
-            b"{}",
-            &[("baggage", b"tenant=acme")],
-        )
-        .await
-        .expect("send");
+    send_after_successes(&producer, &first, &unique("deferred")).await;
     let arrived = eventually(LIMIT, || !capture.seen().is_empty()).await;
     for consumer in consumers {
         consumer.shutdown().await;
@@ -260,31 +247,10 @@ async fn deferred_timers_carry_baggage_on(broker: Broker) {
             fail_timers_first: 2,
             ..Relay::default()
         },
-        &[
-            ("defer_failure_threshold", "0.5"),
-            ("retry_base", "5ms"),
-            ("max_retry_delay", "20ms"),
-            ("max_retries", "1"),
-            ("defer_base", "200ms"),
-            ("defer_max_delay", "400ms"),
-        ],
+        DEFERRING,
     )
     .await;
-    for n in 0..20 {
-        producer
-            .send(&first, &format!("well-{n}"), &json!({}))
-            .await
-            .expect("send");
-    }
-    producer
-        .send_bytes(
-            &first,
-            &unique("baggage"),
-            b"{}",
-            &[("baggage", b"tenant=acme")],
-        )
-        .await
-        .expect("send");
+    send_after_successes(&producer, &first, &unique("baggage")).await;
     let arrived = eventually(LIMIT, || capture.seen().len() >= 2).await;
     let deferred = consumers[0].stats().deferred_timers.load(Ordering::Relaxed);
     for consumer in consumers {

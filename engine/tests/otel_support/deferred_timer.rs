@@ -9,11 +9,10 @@ use std::time::Duration;
 use prosody_engine::{
     Consumer, Context, Handler, HandlerError, HandlerFuture, Message, Producer, Timer, TimerTime,
 };
-use serde_json::json;
 
 use super::scenarios::{collector, linked, LIMIT};
 use super::Got;
-use crate::support::{config, create_topic, unique, Broker};
+use crate::support::{config, create_topic, send_successes, unique, Broker, DEFERRING};
 
 /// The in-place attempts a timer fails (`max_retries` 1: two), so it is deferred and its
 /// first retry from the backlog succeeds.
@@ -80,16 +79,14 @@ pub async fn deferred_timers_keep_their_trace_and_baggage(broker: Broker, timer_
     let consumer_config = config(
         broker,
         &[
-            ("group_id", &group),
-            ("subscribed_topics", &topic),
-            ("timer_spans", timer_spans),
-            ("defer_failure_threshold", "0.5"),
-            ("retry_base", "5ms"),
-            ("max_retry_delay", "20ms"),
-            ("max_retries", "1"),
-            ("defer_base", "200ms"),
-            ("defer_max_delay", "400ms"),
-        ],
+            &[
+                ("group_id", group.as_str()),
+                ("subscribed_topics", topic.as_str()),
+                ("timer_spans", timer_spans),
+            ],
+            DEFERRING,
+        ]
+        .concat(),
     );
     let handler = Arc::new(TimerFailsInPlace::default());
     let consumer = Consumer::subscribe(
@@ -98,14 +95,7 @@ pub async fn deferred_timers_keep_their_trace_and_baggage(broker: Broker, timer_
         tokio::runtime::Handle::current(),
     )
     .expect("consumer");
-    // Messages that succeed keep the failure rate under the deferral threshold.
-    for n in 0..20 {
-        let well = format!("well-{n}");
-        producer
-            .send(&topic, &well, &json!({}))
-            .await
-            .expect("send");
-    }
+    send_successes(&producer, &topic).await;
     let key = unique("deferred-timer");
     producer
         .send_bytes(&topic, &key, b"{}", &[("baggage", b"tenant=acme")])

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::scenarios::{collector, Sink, LIMIT};
 use super::Got;
-use crate::support::{config, create_topic, unique, Broker};
+use crate::support::{config, create_topic, send_successes, unique, Broker, DEFERRING};
 
 /// A message skipped as the consumer's own (loop prevention) gets a span event saying so.
 pub async fn filtered_messages_get_a_span_event(broker: Broker) {
@@ -131,15 +131,13 @@ pub async fn deferred_messages_get_a_load_span(broker: Broker) {
     let consumer_config = config(
         broker,
         &[
-            ("group_id", &group),
-            ("subscribed_topics", &topic),
-            ("defer_failure_threshold", "0.5"),
-            ("retry_base", "5ms"),
-            ("max_retry_delay", "20ms"),
-            ("max_retries", "1"),
-            ("defer_base", "200ms"),
-            ("defer_max_delay", "400ms"),
-        ],
+            &[
+                ("group_id", group.as_str()),
+                ("subscribed_topics", topic.as_str()),
+            ],
+            DEFERRING,
+        ]
+        .concat(),
     );
     let consumer = Consumer::subscribe(
         &consumer_config,
@@ -147,13 +145,7 @@ pub async fn deferred_messages_get_a_load_span(broker: Broker) {
         tokio::runtime::Handle::current(),
     )
     .expect("consumer");
-    for n in 0..20 {
-        let well = format!("well-{n}");
-        producer
-            .send(&topic, &well, &json!({}))
-            .await
-            .expect("send");
-    }
+    send_successes(&producer, &topic).await;
     let key = unique("deferred");
     producer.send(&topic, &key, &json!({})).await.expect("send");
     let deadline = tokio::time::Instant::now() + LIMIT;

@@ -373,3 +373,25 @@ macro_rules! on_both_brokers {
         )*
     };
 }
+
+/// Options under which a failing event retries in place once, briefly, and is then deferred,
+/// as long as under half of recent events failed.
+pub const DEFERRING: &[(&str, &str)] = &[
+    ("defer_failure_threshold", "0.5"),
+    ("retry_base", "5ms"),
+    ("max_retry_delay", "20ms"),
+    ("max_retries", "1"),
+    ("defer_base", "200ms"),
+    ("defer_max_delay", "400ms"),
+];
+
+/// Sends 20 messages that succeed to `topic`: they keep the failure rate under the deferral
+/// threshold of [`DEFERRING`], so that a failure sent next is deferred.
+pub async fn send_successes(producer: &Producer, topic: &str) {
+    for n in 0..20 {
+        producer
+            .send(topic, &format!("well-{n}"), &serde_json::json!({}))
+            .await
+            .expect("send");
+    }
+}
