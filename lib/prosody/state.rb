@@ -152,7 +152,8 @@ module Prosody
     # Declares a single value per key.
     # @param name [String] unique among the client's collections
     # @param options [Hash] `ttl:` whole seconds each write lives (default forever);
-    #   `read_uncommitted:`, `published:` (true or false); `read_cache:` how long other
+    #   `read_uncommitted:` (accepted; an event's writes commit atomically with its record
+    #   either way, see the README), `published:` (true or false); `read_cache:` how long other
     #   clients' published reads keep an answer (seconds, default 5, or false)
     # @return [StateDefinition] frozen
     # @raise [ArgumentError] naming an unknown option or a value out of range

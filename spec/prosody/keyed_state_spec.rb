@@ -246,6 +246,26 @@ RSpec.describe "Keyed state" do
       reader&.close
     end
 
+    it "refuses a reader whose definition is another kind, on point reads and scans alike" do
+      results = handle([published], subsystem:) do |context, _|
+        context.state(published).set("eur", 1)
+        nil
+      end
+      send_all({})
+      pop_all(results, 1)
+      reader = mock_client
+      as_value = reader.state(subsystem, Prosody.value("published-totals", published: true,
+                                                                             read_cache: false))
+      as_set = reader.state(subsystem, Prosody.set("published-totals", published: true,
+                                                                           read_cache: false))
+      [-> { as_value.get("k") }, -> { as_set.each("k").to_a }].each do |read|
+        expect(&read).to raise_error(Prosody::PermanentStateError,
+                                     /`published-totals`.*first used .* as map/)
+      end
+    ensure
+      reader&.close
+    end
+
     it "refuses a collection that is not published" do
       reader = mock_client
       expect { reader.state(subsystem, count).get("k") }

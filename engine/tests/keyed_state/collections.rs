@@ -10,6 +10,7 @@ on_both_stores!(
     set_scans_merge_staged_members,
     deque_operations_and_negative_indices,
     deque_capacity_trims_the_end_opposite_the_push,
+    a_lowered_deque_capacity_applies_at_the_next_push,
     a_clear_then_writes_in_one_event_keep_only_the_writes,
     message_collections_store_references,
     an_event_writing_well_past_the_batch_warning_size_commits_whole,
@@ -193,6 +194,32 @@ async fn deque_capacity_trims_the_end_opposite_the_push(backend: Backend) {
         ["0", "3", "4"]
     );
     assert_eq!(txn.deque_len(&window).await.unwrap(), 3);
+}
+
+/// Capacity is not part of a collection's identity, so a deploy may lower it; the next push
+/// then trims the deque to the new capacity at once (unlike the upstream, which converges by two
+/// evictions per push).
+async fn a_lowered_deque_capacity_applies_at_the_next_push(backend: Backend) {
+    let wide = Definition::deque("window").capacity(5).build().unwrap();
+    let fixture = Fixture::new(backend, &[&wide]).await;
+    let mut txn = fixture.txn("k", 1).await;
+    for value in ["1", "2", "3", "4", "5"] {
+        txn.deque_push_back(&wide, bytes(value)).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+
+    let narrow = Definition::deque("window").capacity(2).build().unwrap();
+    let redeployed = Fixture::with_group(backend, &[&narrow], fixture.group.clone()).await;
+    let mut txn = redeployed.txn("k", 2).await;
+    assert_eq!(txn.deque_len(&narrow).await.unwrap(), 5, "nothing is trimmed before a push");
+    txn.deque_push_back(&narrow, bytes("6")).await.unwrap();
+    txn.commit().await.unwrap();
+    let mut txn = redeployed.txn("k", 3).await;
+    assert_eq!(
+        texts(txn.deque_scan(&narrow, false, None).await.unwrap()),
+        ["5", "6"]
+    );
+    assert_eq!(txn.deque_len(&narrow).await.unwrap(), 2);
 }
 
 async fn a_clear_then_writes_in_one_event_keep_only_the_writes(backend: Backend) {
