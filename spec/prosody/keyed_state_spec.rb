@@ -254,10 +254,9 @@ RSpec.describe "Keyed state" do
       send_all({})
       pop_all(results, 1)
       reader = mock_client
-      as_value = reader.state(subsystem, Prosody.value("published-totals", published: true,
-                                                                             read_cache: false))
-      as_set = reader.state(subsystem, Prosody.set("published-totals", published: true,
-                                                                           read_cache: false))
+      options = { published: true, read_cache: false }
+      as_value = reader.state(subsystem, Prosody.value("published-totals", **options))
+      as_set = reader.state(subsystem, Prosody.set("published-totals", **options))
       [-> { as_value.get("k") }, -> { as_set.each("k").to_a }].each do |read|
         expect(&read).to raise_error(Prosody::PermanentStateError,
                                      /`published-totals`.*first used .* as map/)
