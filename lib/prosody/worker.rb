@@ -163,12 +163,16 @@ module Prosody
 
     # Error reporting comes before the outcome, so an attempt's report is out before the engine
     # can start the next attempt; the outcome is reported even if error reporting is cut short.
+    # A transient failure is logged here, once per attempt; a permanent one ends the event, and
+    # the engine's line for it (with the partition and offset) is enough.
     # Returns the failure's kind, :permanent or :transient.
     def report(event, context, payload, error)
       permanent = ErrorClassification.permanent?(error)
       kind = permanent ? "permanent" : "transient"
-      @logger.warn("prosody: handler failed for key #{context.key.inspect} (#{kind}): " \
-                   "#{error.class}: #{error.message}")
+      unless permanent
+        @logger.warn("prosody: handler failed for key #{context.key.inspect} (transient): " \
+                     "#{error.class}: #{error.message}")
+      end
       begin
         announce_error(context, payload, error, kind)
         capture(context, payload, error, kind)

@@ -86,6 +86,29 @@ RSpec.describe "engine logging" do
     expect(lines).to include([Logger::DEBUG, a_string_including("message skipped")])
   end
 
+  it "logs a permanent failure once, with its partition and offset" do
+    logger = CountingLogger.new(Logger::INFO)
+    Prosody.logger = logger
+    topic = unique("logging-failure")
+    client = mock_client(group_id: unique("logging-group"), subscribed_topics: topic)
+    # The first message fails for good; the second, of the same key, runs after it has settled.
+    handler = MockHelpers::RecordingHandler.new do |_context, message|
+      if message.payload["n"] == 1
+        raise Prosody::PermanentError,
+              "bad order #{message.payload["n"]}"
+      end
+    end
+    client.subscribe(handler)
+    client.send_message(topic, "key-1", { "n" => 1 })
+    client.send_message(topic, "key-1", { "n" => 2 })
+    pop_all(handler.events, 1)
+    client.unsubscribe
+    Prosody::LogPump.flush
+    lines = Array.new(logger.added.size) { logger.added.pop }.map(&:last).grep(/bad order 1/)
+
+    expect(lines).to contain_exactly(a_string_including("partition=#{topic}/", "offset 0"))
+  end
+
   it "makes no engine line below the logger's level" do
     lines = skip_one_message(CountingLogger.new(Logger::INFO))
 
