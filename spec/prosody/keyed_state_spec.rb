@@ -2,12 +2,12 @@
 
 require "spec_helper"
 require "prosody"
-require_relative "../support/mock_helpers"
+require_relative "../support/state_helpers"
 
 # Keyed state on the mock broker, where it lives in the process-wide memory store: the same
 # semantics as Cassandra, so these examples show what production does.
 RSpec.describe "Keyed state" do
-  include MockHelpers
+  include StateHelpers
 
   let(:topic) { unique("state-spec") }
   let(:count) { Prosody.value("count") }
@@ -16,26 +16,6 @@ RSpec.describe "Keyed state" do
   let(:recent) { Prosody.deque("recent", capacity: 3) }
 
   after { @client&.close }
-
-  # Subscribes a handler that runs `block` for each message and pushes what it returns (or the
-  # exception it raised) to a queue; returns the queue.
-  def handle(collections, **options, &block)
-    results = Queue.new
-    options = { group_id: unique("state-group"), retry_base: 0.005,
-                max_retry_delay: 0.02 }.merge(options)
-    @client = mock_client(subscribed_topics: topic, state_collections: collections, **options)
-    @client.subscribe(MockHelpers::RecordingHandler.new do |context, message|
-      results << block.call(context, message)
-    rescue StandardError => e
-      results << e
-      raise if message.payload["reraise"]
-    end)
-    results
-  end
-
-  def send_all(*payloads, key: "k")
-    payloads.each { |payload| @client.send_message(topic, key, payload) }
-  end
 
   describe "definitions" do
     it "are frozen values that compare by kind, name and options" do

@@ -2,14 +2,14 @@
 
 require "spec_helper"
 require "prosody"
-require_relative "../support/mock_helpers"
+require_relative "../support/state_helpers"
 
 # Message collections (`Prosody.message_value`, `.message_map`, `.message_deque`) on the mock
 # broker: a write keeps the message's topic, partition and offset in the process-wide memory
 # store, and a read loads the message back from the mock cluster through the consumer's
 # record loader.
 RSpec.describe "Message collections" do
-  include MockHelpers
+  include StateHelpers
 
   let(:topic) { unique("message-state") }
   let(:first) { Prosody.message_value("first") }
@@ -17,26 +17,6 @@ RSpec.describe "Message collections" do
   let(:window) { Prosody.message_deque("window", capacity: 2) }
 
   after { @client&.close }
-
-  # Subscribes a handler that runs `block` for each message and pushes what it returns (or the
-  # exception it raised) to a queue; returns the queue.
-  def handle(collections, **options, &block)
-    results = Queue.new
-    options = { group_id: unique("message-state-group"), retry_base: 0.005,
-                max_retry_delay: 0.02 }.merge(options)
-    @client = mock_client(subscribed_topics: topic, state_collections: collections, **options)
-    @client.subscribe(MockHelpers::RecordingHandler.new do |context, message|
-      results << block.call(context, message)
-    rescue StandardError => e
-      results << e
-      raise if message.payload["reraise"]
-    end)
-    results
-  end
-
-  def send_all(*payloads, key: "k")
-    payloads.each { |payload| @client.send_message(topic, key, payload) }
-  end
 
   # What a test compares of a message: where it lives and what it holds.
   def summary(message)
