@@ -211,7 +211,11 @@ async fn a_lowered_deque_capacity_applies_at_the_next_push(backend: Backend) {
     let narrow = Definition::deque("window").capacity(2).build().unwrap();
     let redeployed = Fixture::with_group(backend, &[&narrow], fixture.group.clone()).await;
     let mut txn = redeployed.txn("k", 2).await;
-    assert_eq!(txn.deque_len(&narrow).await.unwrap(), 5, "nothing is trimmed before a push");
+    assert_eq!(
+        txn.deque_len(&narrow).await.unwrap(),
+        5,
+        "nothing is trimmed before a push"
+    );
     txn.deque_push_back(&narrow, bytes("6")).await.unwrap();
     txn.commit().await.unwrap();
     let mut txn = redeployed.txn("k", 3).await;
