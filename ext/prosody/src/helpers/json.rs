@@ -5,6 +5,7 @@
 //! other object is a `TypeError` naming its class and where in the payload it sits. Decoding
 //! builds Hashes with String keys.
 
+use magnus::rb_sys::FromRawValue;
 use magnus::value::ReprValue;
 use magnus::{Error, Float, Integer, RArray, RHash, RString, Ruby, Symbol, Value};
 use serde_json::{Map, Number, Value as Json};
@@ -181,9 +182,26 @@ pub(crate) fn to_ruby(ruby: &Ruby, json: &Json) -> Result<Value, Error> {
         Json::Object(map) => {
             let hash = ruby.hash_new();
             for (key, item) in map {
-                hash.aset(ruby.str_new(key), to_ruby(ruby, item)?)?;
+                hash.aset(interned(key), to_ruby(ruby, item)?)?;
             }
             hash.as_value()
         }
     })
+}
+
+/// The frozen, deduplicated String for a Hash key. A Hash stores a frozen copy of any String
+/// key it is given, so building keys as new Strings cost an object per key and event; the
+/// interned one is found in Ruby's table without allocating once the key has been seen.
+fn interned(key: &str) -> Value {
+    // A str is never longer than isize::MAX bytes, which fits a c_long on every target Ruby
+    // supports.
+    let len = std::os::raw::c_long::try_from(key.len()).unwrap_or(std::os::raw::c_long::MAX);
+    // SAFETY: only `to_ruby` calls this, on a Ruby thread holding the GVL (it has `&Ruby`).
+    // `key` is valid UTF-8 of `len` bytes for the whole call, which copies what it keeps, and
+    // the VALUE returned is a live String that the GC will not move or free while the key is
+    // referenced from the stack or the Hash.
+    unsafe {
+        let raw = rb_sys::rb_enc_interned_str(key.as_ptr().cast(), len, rb_sys::rb_utf8_encoding());
+        Value::from_raw(raw)
+    }
 }
