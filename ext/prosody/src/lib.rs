@@ -12,6 +12,11 @@ mod bench;
 mod helpers;
 mod ruby_api;
 
+/// Rust's allocations only: Ruby and librdkafka keep their own malloc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Entry point Ruby calls when it loads `prosody/prosody.so`.
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
