@@ -10,7 +10,14 @@
 # built with the `bench` Cargo feature has (no gem build enables it). Run with:
 #
 #   PROSODY_CARGO_FEATURES=bench rake compile
-#   ruby -Ilib bench/ruby_throughput.rb [--qos] [--qos-rounds N] [--tracing] [--state] [count]
+#   ruby -Ilib bench/ruby_throughput.rb [--rounds N] [--qos] [--qos-rounds N] [--tracing] [--state]
+#                                       [count]
+#
+# It ends with issue #15's targets: (R1) (b) against the plain Ruby-over-FFI librdkafka loop in
+# ../shared/bench/ruby_ffi_consumer.rb, run in a child process on the same data shape (it says
+# so when that file or ruby-ffi is missing); (R2) (b) at default settings against (b) tuned;
+# (R3) allocations per event. --rounds N (1 by default) repeats (b) tuned, the yardstick and (b)
+# at defaults N times, one after the other, and prints min, median and max.
 #
 # With --qos it then runs every case again without the quality-of-service layers (fair
 # scheduling, hot keys, deferral; see prosody_engine::qos::baseline) and prints the ratios.
@@ -42,6 +49,9 @@ COMPARE_QOS = ARGV.delete("--qos")
 COMPARE_TRACING = ARGV.delete("--tracing")
 COMPARE_STATE = ARGV.delete("--state")
 QOS_ROUNDS = (at = ARGV.index("--qos-rounds")) ? Integer(ARGV.slice!(at, 2).last) : 0
+TARGET_ROUNDS = (at = ARGV.index("--rounds")) ? Integer(ARGV.slice!(at, 2).last) : 1
+PARTITIONS = 8
+KEYS = 1000
 COUNTER = Prosody.value("bench_counter")
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze
@@ -86,11 +96,11 @@ def native_options(**options)
   Prosody::Configuration.new(BASE.merge(options)).to_native
 end
 
-def ruby_run(label, read_payload:, collections: [], increment: false)
+def ruby_run(label, read_payload:, collections: [], increment: false, tuned: true)
   handler = CountingHandler.new(COUNT, read_payload:, increment:)
-  client = Prosody::Client.new(**BASE, **TUNED, group_id: "#{label}-#{Process.pid}",
-                                                subscribed_topics: TOPIC,
-                                                state_collections: collections)
+  client = Prosody::Client.new(**BASE, **(tuned ? TUNED : {}), group_id: "#{label}-#{Process.pid}",
+                                                               subscribed_topics: TOPIC,
+                                                               state_collections: collections)
   allocated = GC.stat(:total_allocated_objects)
   client.subscribe(handler)
   handler.wait
@@ -99,8 +109,8 @@ def ruby_run(label, read_payload:, collections: [], increment: false)
   [COUNT / (handler.last - handler.first), allocated.to_f / COUNT]
 end
 
-seconds = Prosody::Native::Bench.produce(native_options(source_system: "bench"), TOPIC, 8, COUNT,
-                                         1000)
+seconds = Prosody::Native::Bench.produce(native_options(source_system: "bench"), TOPIC, PARTITIONS,
+                                         COUNT, KEYS)
 puts "ActiveSupport::Notifications #{defined?(ActiveSupport::Notifications) ? "loaded" : "absent"}"
 puts format("produced %<n>d messages in %<s>.2f s (%<r>.0f msg/s)", n: COUNT, s: seconds,
                                                                     r: COUNT / seconds)
@@ -204,3 +214,37 @@ if COMPARE_STATE
   puts format(ROW, label: "(d) Ruby handler incrementing a value:", rate:, allocs:,
                    ratio: rate / rust)
 end
+
+require_relative "support/ffi_yardstick"
+
+def spread(values)
+  sorted = values.sort
+  format("min %<min>8.0f  median %<median>8.0f  max %<max>8.0f",
+         min: sorted.first, median: median(sorted), max: sorted.last)
+end
+
+missing = FfiYardstick.unavailable
+puts "issue #15 targets, #{TARGET_ROUNDS} round(s) of (b) tuned, the FFI yardstick and (b) at " \
+     "defaults:"
+puts "  FFI yardstick not run: #{missing}" if missing
+rounds = Array.new(TARGET_ROUNDS) do |round|
+  tuned = ruby_run("r1-#{round}", read_payload: true).first
+  ffi = FfiYardstick.json_rate(count: COUNT, partitions: PARTITIONS, keys: KEYS) unless missing
+  defaults = ruby_run("r2-#{round}", read_payload: true, tuned: false).first
+  puts format("  round %<n>d: (b) tuned %<tuned>8.0f  FFI json %<ffi>8s  (b) defaults " \
+              "%<defaults>8.0f msg/s", n: round + 1, tuned:, ffi: ffi ? format("%.0f", ffi) : "-",
+                                       defaults:)
+  [tuned, ffi, defaults]
+end
+tuned, ffi, defaults = rounds.transpose
+puts "  (b) tuned:        #{spread(tuned)} msg/s"
+puts "  FFI yardstick:    #{spread(ffi)} msg/s" unless missing
+puts "  (b) at defaults:  #{spread(defaults)} msg/s"
+unless missing
+  puts format("  (R1) (b) tuned / FFI json, median of rounds:   %<r>.2f  [target >= 1.0]",
+              r: median(rounds.map { |t, f, _| t / f }))
+end
+puts format("  (R2) (b) defaults / (b) tuned, median of rounds: %<r>.2f  [target >= 0.6]",
+            r: median(rounds.map { |t, _, d| d / t }))
+puts format("  (R3) allocations per event: %<b>.1f reading the payload [target <= 6], " \
+            "%<c>.1f without [target <= 2]", b: payload_allocs, c: bare_allocs)

@@ -29,6 +29,9 @@ where
 
 /// `Prosody::Native::Bench.produce(options, topic, partitions, count, keys)`: creates the topic
 /// and sends `count` small JSON messages over `keys` keys as fast as the producer allows.
+///
+/// The payloads have the shape and size of the FFI yardstick's (`../shared/bench/
+/// ruby_ffi_consumer.rb`: about 70 bytes with a unique `id`), so the two read the same data.
 fn produce(
     ruby: &Ruby,
     options: RHash,
@@ -50,7 +53,12 @@ fn produce(
             let topic = topic.clone();
             let key = format!("key-{}", n % keys.max(1));
             pending.push(async move {
-                let payload = serde_json::json!({"n": n, "type": "bench.event", "body": "x"});
+                let payload = serde_json::json!({
+                    "id": format!("u-{n:07}"),
+                    "type": "user.created",
+                    "n": n,
+                    "ts": 1_700_000_000 + n,
+                });
                 producer.send(&topic, &key, &payload).await
             });
             if pending.len() >= 5_000 {
