@@ -69,10 +69,10 @@ fn messages() -> Vec<Message> {
 /// Messages for the keys numbered in `keys`.
 fn keyed(keys: std::ops::Range<usize>) -> Vec<Message> {
     keys.map(|i| {
-            let payload = serde_json::json!({"n": i, "type": "bench.event"});
-            Message::new("bench", 0, i as i64, &format!("key-{i}"), payload)
-        })
-        .collect()
+        let payload = serde_json::json!({"n": i, "type": "bench.event"});
+        Message::new("bench", 0, i as i64, &format!("key-{i}"), payload)
+    })
+    .collect()
 }
 
 async fn run(handler: Arc<dyn Handler>, messages: Vec<Message>, events: usize) {
@@ -152,8 +152,7 @@ fn measure(round: usize, baseline: bool, events: usize) {
                 let _ = task.await;
             }
         });
-        let saturated =
-            start.elapsed().as_nanos() as f64 / (per_task * SATURATING_TASKS) as f64;
+        let saturated = start.elapsed().as_nanos() as f64 / (per_task * SATURATING_TASKS) as f64;
         let stack = if baseline { "without qos" } else { "default" };
         println!(
             "round {round}, {stack:<11}: one thread {one:.0} ns/event, two threads {two:.0} ns/event, \

@@ -29,6 +29,12 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
 use rdkafka::ClientConfig;
 
+/// The gem's extension allocates with mimalloc, so the engine is measured with it too; build
+/// with `--no-default-features` to measure the system allocator instead.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PARTITIONS: i32 = 8;
 /// 200k messages of about 40 bytes on 8 partitions: about 1.5 MiB per partition on the mock
 /// cluster, well under its 5 MiB retention.
