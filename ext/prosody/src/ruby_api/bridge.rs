@@ -226,7 +226,8 @@ impl Handler for RubyHandler {
 async fn dispatch(shared: Arc<Shared>, context: Context, payload: Payload) -> Outcome {
     let (done, outcome) = oneshot::channel();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let cancel = context.clone();
+    // Only the cancellation signal is needed once the context is queued, not a clone of it all.
+    let cancelled = context.cancelled();
     if !shared.push(Queued::Handle {
         id,
         context,
@@ -242,7 +243,7 @@ async fn dispatch(shared: Arc<Shared>, context: Context, payload: Payload) -> Ou
     tokio::pin!(outcome);
     tokio::select! {
         result = &mut outcome => result.unwrap_or_else(|_| Err(stopped())),
-        () = cancel.cancelled() => {
+        () = cancelled => {
             shared.push(Queued::Cancel(id));
             outcome.await.unwrap_or_else(|_| Err(stopped()))
         }
