@@ -10,8 +10,13 @@
 # built with the `bench` Cargo feature has (no gem build enables it). Run with:
 #
 #   PROSODY_CARGO_FEATURES=bench rake compile
-#   ruby -Ilib bench/ruby_throughput.rb [--rounds N] [--qos] [--qos-rounds N] [--tracing] [--state]
-#                                       [count]
+#   ruby -Ilib bench/ruby_throughput.rb [--real] [--rounds N] [--qos] [--qos-rounds N] [--tracing]
+#                                       [--state] [count]
+#
+# With --real it runs on the Kafka of PROSODY_BOOTSTRAP_SERVERS (or 127.0.0.1:9092) and the
+# Cassandra of PROSODY_CASSANDRA_NODES (or 127.0.0.1:9042, which timers need) instead,
+# with deduplication off (`idempotence_cache_size: 0`): with it, every message would wait on
+# Cassandra, which is another benchmark.
 #
 # It ends with issue #15's targets: (R1) (b) against the plain Ruby-over-FFI librdkafka loop in
 # ../shared/bench/ruby_ffi_consumer.rb, run in a child process on the same data shape (it says
@@ -45,6 +50,7 @@ unless defined?(Prosody::Native::Bench)
         "which this build lacks: run `PROSODY_CARGO_FEATURES=bench rake compile` first"
 end
 
+REAL = ARGV.delete("--real")
 COMPARE_QOS = ARGV.delete("--qos")
 COMPARE_TRACING = ARGV.delete("--tracing")
 COMPARE_STATE = ARGV.delete("--state")
@@ -56,7 +62,13 @@ COUNTER = Prosody.value("bench_counter")
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze
 TUNED = { max_uncommitted: 20_000, max_concurrency: 256 }.freeze
-BASE = { mock: true, probe_port: false }.freeze
+BOOTSTRAP = (ENV.fetch("PROSODY_BOOTSTRAP_SERVERS", "127.0.0.1:9092") if REAL)
+BASE = if REAL
+         { bootstrap_servers: BOOTSTRAP, idempotence_cache_size: 0, probe_port: false,
+           cassandra_nodes: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042") }.freeze
+       else
+         { mock: true, probe_port: false }.freeze
+       end
 
 Prosody.logger = Logger.new($stderr, level: Logger::WARN)
 
@@ -111,6 +123,7 @@ end
 
 seconds = Prosody::Native::Bench.produce(native_options(source_system: "bench"), TOPIC, PARTITIONS,
                                          COUNT, KEYS)
+puts REAL ? "Kafka at #{BOOTSTRAP}, deduplication off" : "mock cluster, deduplication in memory"
 puts "ActiveSupport::Notifications #{defined?(ActiveSupport::Notifications) ? "loaded" : "absent"}"
 puts format("produced %<n>d messages in %<s>.2f s (%<r>.0f msg/s)", n: COUNT, s: seconds,
                                                                     r: COUNT / seconds)
@@ -229,7 +242,10 @@ puts "issue #15 targets, #{TARGET_ROUNDS} round(s) of (b) tuned, the FFI yardsti
 puts "  FFI yardstick not run: #{missing}" if missing
 rounds = Array.new(TARGET_ROUNDS) do |round|
   tuned = ruby_run("r1-#{round}", read_payload: true).first
-  ffi = FfiYardstick.json_rate(count: COUNT, partitions: PARTITIONS, keys: KEYS) unless missing
+  unless missing
+    ffi = FfiYardstick.json_rate(count: COUNT, partitions: PARTITIONS, keys: KEYS,
+                                 bootstrap: BOOTSTRAP, topic: (TOPIC if REAL))
+  end
   defaults = ruby_run("r2-#{round}", read_payload: true, tuned: false).first
   puts format("  round %<n>d: (b) tuned %<tuned>8.0f  FFI json %<ffi>8s  (b) defaults " \
               "%<defaults>8.0f msg/s", n: round + 1, tuned:, ffi: ffi ? format("%.0f", ffi) : "-",

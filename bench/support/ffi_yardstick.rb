@@ -25,10 +25,13 @@ module FfiYardstick
     "it needs ruby-ffi and librdkafka1 (apt-get install ruby-ffi librdkafka1)"
   end
 
-  # The `json` run's rate in msg/s, or raises with the child's output.
-  def json_rate(count:, partitions:, keys:)
-    output, status = Open3.capture2e(RbConfig.ruby, PATH, "--n", count.to_s, "--keys", keys.to_s,
-                                     "--partitions", partitions.to_s, "--brokers", "1",
+  # The `json` run's rate in msg/s, or raises with the child's output. With `bootstrap` and
+  # `topic` it reads that topic on a real cluster (which already holds the messages) instead
+  # of producing its own on a mock one.
+  def json_rate(count:, partitions:, keys:, bootstrap: nil, topic: nil)
+    where = bootstrap ? ["--mode", "consume", "--bootstrap", bootstrap, "--topic", topic] : []
+    output, status = Open3.capture2e(RbConfig.ruby, PATH, *where, "--n", count.to_s, "--keys",
+                                     keys.to_s, "--partitions", partitions.to_s, "--brokers", "1",
                                      "--runs", "json", "--consumer-conf", CONSUMER_CONF)
     result = output.lines.grep(/\ARESULT /).last
     raise "the FFI yardstick failed (#{status}):\n#{output}" unless status.success? && result
