@@ -11,7 +11,8 @@
 #   ruby -Ilib bench/rss_backlog.rb [--real] [--sleep MS] [--seconds S] [count]
 #
 # On the mock cluster the topic has 64 partitions, which keeps each under the mock's 5 MiB
-# retention; with --real it has 8, on PROSODY_BOOTSTRAP_SERVERS (or 127.0.0.1:9092).
+# retention; with --real it has 8, on PROSODY_BOOTSTRAP_SERVERS (or 127.0.0.1:9092), with
+# PROSODY_CASSANDRA_NODES (or 127.0.0.1:9042) for timers and deduplication off.
 
 require "prosody"
 
@@ -27,6 +28,7 @@ COUNT = Integer(ARGV.fetch(0, 1_000_000))
 TOPIC = "rss-backlog-#{Process.pid}".freeze
 BROKER = if REAL
            { bootstrap_servers: ENV.fetch("PROSODY_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+             cassandra_nodes: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042"),
              idempotence_cache_size: 0 }
          else
            { mock: true }
