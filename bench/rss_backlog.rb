@@ -12,27 +12,19 @@
 #
 # On the mock cluster the topic has 64 partitions, which keeps each under the mock's 5 MiB
 # retention; with --real it has 8, on PROSODY_BOOTSTRAP_SERVERS (or 127.0.0.1:9092), with
-# PROSODY_CASSANDRA_NODES (or 127.0.0.1:9042) for timers and deduplication off.
+# deduplication off (see BenchSetup.broker).
 
 require "prosody"
+require_relative "support/setup"
 
-unless defined?(Prosody::Native::Bench)
-  abort "bench/rss_backlog.rb needs the extension's bench helpers: run " \
-        "`PROSODY_CARGO_FEATURES=bench rake compile` first"
-end
+BenchSetup.require_bench_build("bench/rss_backlog.rb")
 
 REAL = ARGV.delete("--real")
-SLEEP = (at = ARGV.index("--sleep")) ? Float(ARGV.slice!(at, 2).last) / 1000 : 0.001
-SECONDS = (at = ARGV.index("--seconds")) ? Float(ARGV.slice!(at, 2).last) : 300.0
+SLEEP = Float(BenchSetup.option("--sleep") || 1) / 1000
+SECONDS = Float(BenchSetup.option("--seconds") || 300)
 COUNT = Integer(ARGV.fetch(0, 1_000_000))
 TOPIC = "rss-backlog-#{Process.pid}".freeze
-BROKER = if REAL
-           { bootstrap_servers: ENV.fetch("PROSODY_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-             cassandra_nodes: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042"),
-             idempotence_cache_size: 0 }
-         else
-           { mock: true }
-         end.merge(probe_port: false).freeze
+BROKER = BenchSetup.broker(REAL)
 
 Prosody.logger = Logger.new($stderr, level: Logger::WARN)
 

@@ -13,10 +13,8 @@
 #   ruby -Ilib bench/ruby_throughput.rb [--real] [--rounds N] [--qos] [--qos-rounds N] [--tracing]
 #                                       [--state] [count]
 #
-# With --real it runs on the Kafka of PROSODY_BOOTSTRAP_SERVERS (or 127.0.0.1:9092) and the
-# Cassandra of PROSODY_CASSANDRA_NODES (or 127.0.0.1:9042, which timers need) instead,
-# with deduplication off (`idempotence_cache_size: 0`): with it, every message would wait on
-# Cassandra, which is another benchmark.
+# With --real it runs on the Kafka of PROSODY_BOOTSTRAP_SERVERS (or 127.0.0.1:9092) instead,
+# with deduplication off (see BenchSetup.broker).
 #
 # It ends with issue #15's targets: (R1) (b) against the plain Ruby-over-FFI librdkafka loop in
 # ../shared/bench/ruby_ffi_consumer.rb, run in a child process on the same data shape (it says
@@ -44,31 +42,24 @@
 
 require "active_support/notifications" if ENV["PROSODY_BENCH_ACTIVE_SUPPORT"] == "1"
 require "prosody"
+require_relative "support/setup"
 
-unless defined?(Prosody::Native::Bench)
-  abort "bench/ruby_throughput.rb needs the extension's bench helpers (Prosody::Native::Bench), " \
-        "which this build lacks: run `PROSODY_CARGO_FEATURES=bench rake compile` first"
-end
+BenchSetup.require_bench_build("bench/ruby_throughput.rb")
 
 REAL = ARGV.delete("--real")
 COMPARE_QOS = ARGV.delete("--qos")
 COMPARE_TRACING = ARGV.delete("--tracing")
 COMPARE_STATE = ARGV.delete("--state")
-QOS_ROUNDS = (at = ARGV.index("--qos-rounds")) ? Integer(ARGV.slice!(at, 2).last) : 0
-TARGET_ROUNDS = (at = ARGV.index("--rounds")) ? Integer(ARGV.slice!(at, 2).last) : 1
+QOS_ROUNDS = Integer(BenchSetup.option("--qos-rounds") || 0)
+TARGET_ROUNDS = Integer(BenchSetup.option("--rounds") || 1)
 PARTITIONS = 8
 KEYS = 1000
 COUNTER = Prosody.value("bench_counter")
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze
 TUNED = { max_uncommitted: 20_000, max_concurrency: 256 }.freeze
-BOOTSTRAP = (ENV.fetch("PROSODY_BOOTSTRAP_SERVERS", "127.0.0.1:9092") if REAL)
-BASE = if REAL
-         { bootstrap_servers: BOOTSTRAP, idempotence_cache_size: 0, probe_port: false,
-           cassandra_nodes: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042") }.freeze
-       else
-         { mock: true, probe_port: false }.freeze
-       end
+BASE = BenchSetup.broker(REAL)
+BOOTSTRAP = BASE[:bootstrap_servers]
 
 Prosody.logger = Logger.new($stderr, level: Logger::WARN)
 
