@@ -10,11 +10,12 @@
 # built with the `bench` Cargo feature has (no gem build enables it). Run with:
 #
 #   PROSODY_CARGO_FEATURES=bench rake compile
-#   ruby -Ilib bench/ruby_throughput.rb [--real] [--rounds N] [--qos] [--qos-rounds N] [--tracing]
-#                                       [--state] [count]
+#   ruby -Ilib bench/ruby_throughput.rb [--real [--dedup]] [--rounds N] [--qos] [--qos-rounds N]
+#                                       [--tracing] [--state] [count]
 #
 # With --real it runs on the Kafka of PROSODY_BOOTSTRAP_SERVERS (or 127.0.0.1:9092) instead,
-# with deduplication off (see BenchSetup.broker).
+# with deduplication off (see BenchSetup.broker); --dedup leaves it on, in Cassandra, where
+# every payload's unique `id` then costs a read and a write (issue #15's D1).
 #
 # It ends with issue #15's targets: (R1) (b) against the plain Ruby-over-FFI librdkafka loop in
 # ../shared/bench/ruby_ffi_consumer.rb, run in a child process on the same data shape (it says
@@ -47,6 +48,7 @@ require_relative "support/setup"
 BenchSetup.require_bench_build("bench/ruby_throughput.rb")
 
 REAL = ARGV.delete("--real")
+DEDUP = ARGV.delete("--dedup")
 COMPARE_QOS = ARGV.delete("--qos")
 COMPARE_TRACING = ARGV.delete("--tracing")
 COMPARE_STATE = ARGV.delete("--state")
@@ -58,7 +60,7 @@ COUNTER = Prosody.value("bench_counter")
 COUNT = Integer(ARGV.fetch(0, 200_000))
 TOPIC = "bench-#{Process.pid}".freeze
 TUNED = { max_uncommitted: 20_000, max_concurrency: 256 }.freeze
-BASE = BenchSetup.broker(REAL)
+BASE = BenchSetup.broker(REAL, dedup: DEDUP)
 BOOTSTRAP = BASE[:bootstrap_servers]
 
 Prosody.logger = Logger.new($stderr, level: Logger::WARN)
@@ -114,7 +116,11 @@ end
 
 seconds = Prosody::Native::Bench.produce(native_options(source_system: "bench"), TOPIC, PARTITIONS,
                                          COUNT, KEYS)
-puts REAL ? "Kafka at #{BOOTSTRAP}, deduplication off" : "mock cluster, deduplication in memory"
+puts(if REAL
+       "Kafka at #{BOOTSTRAP}, deduplication #{DEDUP ? "in Cassandra" : "off"}"
+     else
+       "mock cluster, deduplication in memory"
+     end)
 puts "ActiveSupport::Notifications #{defined?(ActiveSupport::Notifications) ? "loaded" : "absent"}"
 puts format("produced %<n>d messages in %<s>.2f s (%<r>.0f msg/s)", n: COUNT, s: seconds,
                                                                     r: COUNT / seconds)

@@ -20,14 +20,14 @@ module BenchSetup
   end
 
   # Client options for the mock cluster, or with `real` for the Kafka of
-  # PROSODY_BOOTSTRAP_SERVERS and the Cassandra of PROSODY_CASSANDRA_NODES (timers need it),
-  # with deduplication off: with it, every message would wait on Cassandra, which is another
-  # benchmark.
-  def broker(real)
+  # PROSODY_BOOTSTRAP_SERVERS and the Cassandra of PROSODY_CASSANDRA_NODES (timers need it).
+  # There deduplication is off unless `dedup`: with it, every message waits on Cassandra,
+  # which is what `dedup` measures.
+  def broker(real, dedup: false)
     return { mock: true, probe_port: false }.freeze unless real
 
     { bootstrap_servers: ENV.fetch("PROSODY_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
       cassandra_nodes: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042"),
-      idempotence_cache_size: 0, probe_port: false }.freeze
+      probe_port: false, **(dedup ? {} : { idempotence_cache_size: 0 }) }.freeze
   end
 end
