@@ -84,7 +84,7 @@ impl Scope {
             Arc::clone(&self.timers),
         );
         let context = match &self.state {
-            Some(state) => context.with_partition_state(Arc::clone(state)),
+            Some(state) => context.with_keyed(Arc::clone(state)),
             None => context,
         };
         async move {

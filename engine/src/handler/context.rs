@@ -192,8 +192,8 @@ impl Context {
         self
     }
 
-    /// The same context, reaching its partition's keyed state.
-    pub(crate) fn with_partition_state(mut self, keyed: Arc<KeyedPartition>) -> Self {
+    /// The same context, reaching its partition's keyed state and message reloader.
+    pub(crate) fn with_keyed(mut self, keyed: Arc<KeyedPartition>) -> Self {
         self.keyed = Some(keyed);
         self
     }

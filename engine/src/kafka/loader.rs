@@ -3,10 +3,10 @@
 //!
 //! A deferred retry knows only the topic, partition and offset of the message it retries, and a
 //! `message_*` keyed-state collection only those of the messages it holds, so the record must be
-//! read again. One loader per consumer serves both. [`MessageLoader`] does that with a librdkafka consumer of its
-//! own (group `<group_id>.defer-loader`), separate from the group consumer so its seeks never
-//! disturb consumption. It uses manual assignment, never joins the group and never commits, and
-//! fetches little at a time: it reads single records, not streams.
+//! read again. One loader per consumer serves both. [`MessageLoader`] does that with a
+//! librdkafka consumer of its own (group `<group_id>.defer-loader`), separate from the group
+//! consumer so its seeks never disturb consumption. It uses manual assignment, never joins the
+//! group and never commits, and fetches little at a time: it reads single records, not streams.
 //!
 //! # Semantics
 //!
