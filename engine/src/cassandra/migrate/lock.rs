@@ -40,11 +40,14 @@ impl Backoff {
         attempts: 15,
     };
 
-    /// Short retries for creating the keyspace and bookkeeping tables (see `bootstrap`).
+    /// Retries for creating the keyspace and bookkeeping tables (see `bootstrap`): waits of
+    /// about 4 to 8 seconds in total. A table another process just created can take over a
+    /// second to accept queries on a loaded node (four migrators racing while the machine
+    /// compiled gave up after the old budget of about one second), and longer in a cluster.
     pub(super) const BOOTSTRAP: Self = Self {
         base: Duration::from_millis(200),
-        cap: Duration::from_secs(1),
-        attempts: 4,
+        cap: Duration::from_secs(2),
+        attempts: 8,
     };
 
     /// The delay after failed attempt `attempt` (0-based): half of `min(base * 2^attempt, cap)`
