@@ -179,6 +179,10 @@ pub enum Error {
     #[error(transparent)]
     KeyedState(#[from] crate::state::StateError),
 
+    /// A request refused before anything was sent (an argument at fault).
+    #[error(transparent)]
+    Request(#[from] crate::request::RequestError),
+
     /// What reached the mock cluster could not be read back (a test helper).
     #[error("could not read back the mock kafka cluster's records: {reason}")]
     MockLog {

@@ -44,6 +44,7 @@ mod probe;
 mod process_runtime;
 pub mod qos;
 mod rate_limit;
+pub mod request;
 pub mod state;
 mod subscribe;
 mod telemetry;

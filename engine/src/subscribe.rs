@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::handler::{Handler, Stateful};
 use crate::kafka::Producer;
 use crate::metrics::ConsumerMetrics;
-use crate::middleware::{stack, FailureSink};
+use crate::middleware::{stack, FailureSink, RespondLayer};
 use crate::state::{CassandraStateStore, ConsumerState, MemoryStateStore, Registry, StateStore};
 use crate::telemetry::Telemetry;
 
@@ -93,6 +93,9 @@ impl Consumer {
     ) -> Result<Self> {
         // Asked of the user's handler itself: the stack built around it does not forward it.
         let subscription = subscription.taking_excise(handler.takes_excise());
+        let subsystem = collections
+            .as_ref()
+            .and_then(|registry| registry.subsystem().map(str::to_owned));
         let state = collections
             .filter(|registry| !registry.is_empty())
             .map(|registry| keyed_state(config, registry));
@@ -118,6 +121,9 @@ impl Consumer {
         if let Some(producer) = &producer {
             metrics.attach_producer(Arc::clone(producer.metrics()));
         }
+        let respond = subsystem
+            .map(|subsystem| respond_layer(config, &runtime, producer.as_ref(), &subsystem))
+            .transpose()?;
         let sink = producer.map(|producer| Arc::new(producer) as Arc<dyn FailureSink>);
         let scheduler = stack::scheduler(config);
         if let Some(counts) = telemetry.metrics() {
@@ -130,6 +136,7 @@ impl Consumer {
             scheduler.clone(),
             &metrics,
             &telemetry,
+            respond.as_ref(),
         )?;
         subscription.start(handler, scheduler, metrics, telemetry, state, runtime)
     }
@@ -155,6 +162,24 @@ fn keyed_state(config: &Config, registry: Registry) -> ConsumerState {
     let group = config.group_id.as_deref().unwrap_or_default();
     let owner = registry.subsystem().unwrap_or(group).to_owned();
     ConsumerState::new(store, Arc::new(registry), &owner)
+}
+
+/// Answers requests naming `subsystem`, written with the failure topic's producer when there
+/// is one, else a producer of its own.
+fn respond_layer(
+    config: &Config,
+    runtime: &Handle,
+    failure_producer: Option<&Producer>,
+    subsystem: &str,
+) -> Result<RespondLayer> {
+    let producer = match failure_producer {
+        Some(producer) => producer.clone(),
+        None => {
+            let _guard = runtime.enter();
+            Producer::with_telemetry(config, Telemetry::disabled())?
+        }
+    };
+    Ok(RespondLayer::new(subsystem, Arc::new(producer)))
 }
 
 /// The producer that low-latency mode writes its failure topic with; other modes need none.

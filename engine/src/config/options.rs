@@ -324,6 +324,10 @@ options! {
     CASSANDRA_RETENTION cassandra_retention: Duration = secs(365 * DAY + DAY / 4), ttl,
         "PROSODY_CASSANDRA_RETENTION", Duration, "1y",
         "Age at which stored data expires (1s up to 7300d).";
+    // Requests
+    REPLY_TOPIC reply_topic: String = "prosody.replies".to_owned(), non_empty,
+        "PROSODY_REPLY_TOPIC", String, "prosody.replies",
+        "Kafka topic answers to this client's requests come back on; created with 16 partitions when missing.";
     // Telemetry emitter
     TELEMETRY_TOPIC telemetry_topic: String = "prosody.telemetry-events".to_owned(), non_empty,
         "PROSODY_TELEMETRY_TOPIC", String, "prosody.telemetry-events",

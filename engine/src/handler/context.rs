@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::{KeyedPartition, Reloader};
+use super::{KeyedPartition, Reloader, ReplySlot};
 use crate::baggage::Baggage;
 use crate::error::{Error, Result};
 use crate::qos::Permit;
@@ -62,6 +62,8 @@ pub struct Context {
     keyed: Option<Arc<KeyedPartition>>,
     /// This attempt's keyed state, set by the layer that commits it (`handler/stateful.rs`).
     event_state: Option<EventState>,
+    /// Where the handler of a request leaves its answer (`handler/reply.rs`).
+    pub(super) reply: Option<Arc<ReplySlot>>,
 }
 
 impl Context {
@@ -77,6 +79,7 @@ impl Context {
             baggage: None,
             keyed: None,
             event_state: None,
+            reply: None,
         }
     }
 
@@ -96,6 +99,7 @@ impl Context {
             baggage: None,
             keyed: None,
             event_state: None,
+            reply: None,
         }
     }
 
@@ -157,6 +161,7 @@ impl Context {
             baggage: self.baggage.clone(),
             keyed: self.keyed.clone(),
             event_state: self.event_state.clone(),
+            reply: self.reply.clone(),
         }
     }
 

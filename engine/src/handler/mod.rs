@@ -9,6 +9,7 @@
 mod context;
 mod message;
 mod reload;
+mod reply;
 mod stateful;
 mod timer;
 
@@ -20,6 +21,7 @@ pub use message::Message;
 pub(crate) use message::Metadata;
 pub use reload::Reloader;
 pub(crate) use reload::{KeyedPartition, Load, LoadFuture};
+pub(crate) use reply::ReplySlot;
 pub(crate) use stateful::Stateful;
 pub use timer::Timer;
 

@@ -16,6 +16,7 @@ mod log;
 mod mock;
 mod mock_log;
 mod producer;
+mod replies;
 mod telemetry;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
@@ -30,3 +31,4 @@ pub(crate) use mock::ensure_mock_topics;
 pub use mock::{mock_bootstrap_servers, MOCK_PARTITIONS};
 pub use mock_log::{mock_topic_records, MockLogMark, MockRecord};
 pub use producer::{Delivery, Producer, SOURCE_SYSTEM_HEADER};
+pub(crate) use replies::ReplyConsumer;

@@ -204,6 +204,42 @@ impl Producer {
         self.send_record(topic, key, None, &[], trace.into()).await
     }
 
+    /// Writes `payload` under `key` to `partition` of `topic` with exactly `headers`: an
+    /// answer to a request, which goes where its requester reads. No trace, telemetry or
+    /// `source-system`: an answer is the engine's own traffic, not an application send.
+    pub(crate) async fn send_to_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &str,
+        payload: &[u8],
+        headers: &[(&str, &[u8])],
+    ) -> Result<()> {
+        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+        for (name, value) in headers {
+            owned = owned.insert(Header {
+                key: name,
+                value: Some(*value),
+            });
+        }
+        let record = FutureRecord::<str, [u8]>::to(topic)
+            .partition(partition)
+            .key(key)
+            .payload(payload)
+            .headers(owned);
+        let deadline = self.send_timeout + STARTUP_ALLOWANCE.saturating_sub(self.created.elapsed());
+        match tokio::time::timeout(deadline, self.inner.send(record, Timeout::After(deadline)))
+            .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((source, _))) => Err(Error::Send {
+                topic: topic.to_string(),
+                source,
+            }),
+            Err(_) => Err(self.timed_out(topic, deadline)),
+        }
+    }
+
     /// A record with or without a payload (a tombstone), in a `send` span while spans are
     /// exported; the failure topic writes a failed excise record back as a tombstone.
     pub(crate) async fn send_record(

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::metrics::histogram::Histogram;
 use crate::metrics::producer::ProducerMetrics;
+use crate::metrics::responses::ResponseMetrics;
 use crate::metrics::scrape::Scrape;
 use crate::metrics::shards::Sharded;
 use crate::metrics::telemetry::TelemetryMetrics;
@@ -65,6 +66,8 @@ pub(crate) struct ConsumerMetrics {
     producers: Mutex<Vec<Arc<ProducerMetrics>>>,
     /// The client's telemetry emitter, when it has one.
     telemetry: Mutex<Option<Arc<TelemetryMetrics>>>,
+    /// The consumer's answers to requests, when it has a subsystem.
+    responses: Mutex<Option<Arc<ResponseMetrics>>>,
 }
 
 impl ConsumerMetrics {
@@ -77,6 +80,7 @@ impl ConsumerMetrics {
             fire_lag: Histogram::default(),
             producers: Mutex::default(),
             telemetry: Mutex::default(),
+            responses: Mutex::default(),
         }
     }
 
@@ -118,6 +122,14 @@ impl ConsumerMetrics {
         if !producers.iter().any(|known| Arc::ptr_eq(known, &producer)) {
             producers.push(producer);
         }
+    }
+
+    /// Reports a responder's answers with this consumer.
+    pub(crate) fn attach_responses(&self, responses: Arc<ResponseMetrics>) {
+        *self
+            .responses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(responses);
     }
 
     /// Reports the client's telemetry emitter with this consumer.
@@ -181,6 +193,14 @@ impl ConsumerMetrics {
             .clone();
         if let Some(telemetry) = telemetry {
             telemetry.write(scrape, group);
+        }
+        let responses = self
+            .responses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(responses) = responses {
+            responses.write(scrape, group);
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`ConsumerMetrics`] counts events by topic, kind and outcome, and times handler attempts
 //!   and timer firings ([`events`]); [`ProducerMetrics`] counts sends and their latency;
-//!   [`TelemetryMetrics`] counts telemetry events written and dropped.
+//!   [`TelemetryMetrics`] counts telemetry events written and dropped; [`ResponseMetrics`]
+//!   counts a responder's answers and the requests it refused.
 //! - Counters are sharded per thread ([`shards`]), histograms are fixed buckets of those
 //!   counters ([`histogram`]), and topics get slots in a bounded table ([`topics`]): the per
 //!   event cost is a short topic scan and a few relaxed atomic adds.
@@ -19,6 +20,7 @@
 mod events;
 mod histogram;
 mod producer;
+mod responses;
 mod scrape;
 mod shards;
 mod telemetry;
@@ -26,5 +28,6 @@ mod topics;
 
 pub(crate) use events::{ConsumerMetrics, Kind, Outcome};
 pub(crate) use producer::ProducerMetrics;
+pub(crate) use responses::ResponseMetrics;
 pub(crate) use scrape::{Scrape, CONTENT_TYPE};
 pub(crate) use telemetry::TelemetryMetrics;

@@ -15,6 +15,7 @@
 //! | [`FailureTopic`] | low-latency mode: writes a finally failing message to `failure_topic` |
 //! | [`BestEffort`] | best-effort mode: logs a failure and moves on |
 //! | [`Dedup`] | skips a message whose payload `id` was already handled, per a [`DedupStore`] |
+//! | [`Respond`] | answers a request naming the consumer's subsystem, on its final outcome |
 //! | [`Lifecycle`] | emits each attempt's dispatched and succeeded/failed events to the telemetry topic |
 //!
 //! Skipping a message means returning `Ok(())` without calling the inner handler, so its offset
@@ -36,6 +37,7 @@ mod filter;
 mod lifecycle;
 mod measure;
 mod qos;
+mod respond;
 mod retry;
 pub mod stack;
 mod timeout;
@@ -57,6 +59,7 @@ pub use filter::{Filter, FilterLayer};
 pub use lifecycle::{Lifecycle, LifecycleLayer};
 pub(crate) use measure::Meter;
 pub use qos::{Qos, QosLayer};
+pub use respond::{ReplySink, Respond, RespondLayer, ALREADY_HANDLED};
 pub use retry::{Backoff, Bounded, Retry, RetryForever, RetryLayer, RetryPolicy};
 pub use timeout::{Timeout, TimeoutLayer};
 

@@ -6,12 +6,14 @@
 //!
 //! | Mode | Layers |
 //! |---|---|
-//! | `pipeline` | [`Filter`] → [`Defer`] (with in-place retries, as [`Retry`]\([`Bounded`])) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
-//! | `pipeline`, `defer_enabled: false` | [`Filter`] → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
-//! | `low_latency` | [`Filter`] → [`FailureTopic`] → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
-//! | `best_effort` | [`Filter`] → [`BestEffort`] → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
+//! | `pipeline` | [`Filter`] → ([`Respond`]) → [`Defer`] (with in-place retries, as [`Retry`]\([`Bounded`])) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
+//! | `pipeline`, `defer_enabled: false` | [`Filter`] → ([`Respond`]) → [`Retry`]\([`RetryForever`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
+//! | `low_latency` | [`Filter`] → [`FailureTopic`] → ([`Respond`]) → [`Retry`]\([`Bounded`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
+//! | `best_effort` | [`Filter`] → [`BestEffort`] → ([`Respond`]) → [`Dedup`] → [`Qos`] → ([`Lifecycle`]) → [`Timeout`] → handler |
 //!
-//! [`Lifecycle`] is there only when the client's telemetry is on.
+//! [`Lifecycle`] is there only when the client's telemetry is on; [`Respond`] only for a
+//! consumer with a subsystem, which answers requests. It sits where each event's outcome is
+//! final: outside the retries and deferral, inside the layers that swallow a final failure.
 //!
 //! [`Dedup`] is left out when `idempotence_cache_size` is 0. Otherwise its store is a
 //! [`MemoryDedupStore`] with `mock: true`, and a [`CassandraDedupStore`] (an in-memory cache of
@@ -64,6 +66,7 @@
 //! [`Defer`]: super::Defer
 //! [`FailureTopic`]: super::FailureTopic
 //! [`BestEffort`]: super::BestEffort
+//! [`Respond`]: super::Respond
 //! [`MemoryDedupStore`]: super::MemoryDedupStore
 //! [`CassandraDedupStore`]: super::CassandraDedupStore
 
@@ -79,7 +82,7 @@ use crate::metrics::ConsumerMetrics;
 use crate::middleware::{
     Backoff, BestEffortLayer, Bounded, CassandraDedupStore, DedupLayer, DedupStore, DeferLayer,
     FailureSink, FailureTopicLayer, FilterLayer, Layer, LifecycleLayer, MemoryDedupStore, Meter,
-    QosLayer, RetryForever, RetryLayer, TimeoutLayer,
+    QosLayer, RespondLayer, RetryForever, RetryLayer, TimeoutLayer,
 };
 use crate::qos::{FailureRate, FairScheduler, HotKeys, SchedulerSettings};
 use crate::telemetry::Telemetry;
@@ -149,12 +152,14 @@ pub fn build_with(
         scheduler,
         &Meter::default(),
         &Telemetry::disabled(),
+        None,
     )
 }
 
 /// Like [`build_with`], counting into `metrics` for `/metrics` (the filter and dedup layers
 /// count what they skip, and the timeout layer times and counts each handler attempt, see
 /// `middleware/measure`), and emitting each attempt's lifecycle into `telemetry` when it is on.
+/// With `respond`, the consumer answers requests for its subsystem.
 pub(crate) fn build_measured(
     config: &Config,
     inner: Arc<dyn Handler>,
@@ -162,9 +167,21 @@ pub(crate) fn build_measured(
     scheduler: FairScheduler,
     metrics: &Arc<ConsumerMetrics>,
     telemetry: &Telemetry,
+    respond: Option<&RespondLayer>,
 ) -> Result<Arc<dyn Handler>> {
     let meter = Meter::new(Arc::clone(metrics));
-    compose(config, inner, failure_sink, scheduler, &meter, telemetry)
+    if let Some(respond) = respond {
+        metrics.attach_responses(Arc::clone(respond.metrics()));
+    }
+    compose(
+        config,
+        inner,
+        failure_sink,
+        scheduler,
+        &meter,
+        telemetry,
+        respond,
+    )
 }
 
 fn compose(
@@ -174,6 +191,7 @@ fn compose(
     scheduler: FairScheduler,
     meter: &Meter,
     telemetry: &Telemetry,
+    respond: Option<&RespondLayer>,
 ) -> Result<Arc<dyn Handler>> {
     let group_id = config.group_id.clone().unwrap_or_default();
     let backoff = Backoff::new(config.retry_base, config.max_retry_delay);
@@ -208,20 +226,24 @@ fn compose(
         .metered(meter.clone());
         handler = wrap(&dedup, handler);
     }
+    let answering = |handler| match respond {
+        Some(respond) => wrap(respond, handler),
+        None => handler,
+    };
     handler = match config.mode {
         Mode::Pipeline if deferring => {
             let defer = DeferLayer::new(failure_rate, config.defer_failure_threshold, backoff)
                 .retrying_first(config.max_retries, backoff)
                 .successes_counted_inside();
-            wrap(&defer, handler)
+            answering(wrap(&defer, handler))
         }
-        Mode::Pipeline => wrap(&RetryLayer::new(RetryForever, backoff), handler),
+        Mode::Pipeline => answering(wrap(&RetryLayer::new(RetryForever, backoff), handler)),
         Mode::LowLatency => {
             let failure_topic = failure_topic_layer(config, failure_sink, &group_id, backoff)?;
             let retry = RetryLayer::new(Bounded(config.max_retries), backoff);
-            wrap(&failure_topic, wrap(&retry, handler))
+            wrap(&failure_topic, answering(wrap(&retry, handler)))
         }
-        Mode::BestEffort => wrap(&BestEffortLayer, handler),
+        Mode::BestEffort => wrap(&BestEffortLayer, answering(handler)),
     };
     let filter = FilterLayer::new(config.group_id.clone(), config.allowed_events.clone())
         .metered(meter.clone());

@@ -27,6 +27,7 @@ fn empty_input_yields_documented_defaults() {
     assert_eq!(c.probe_port, Some(8000));
     assert_eq!(c.probe_host, "0.0.0.0");
     assert_eq!(c.failure_topic, None);
+    assert_eq!(c.reply_topic, "prosody.replies");
     assert_eq!(c.idempotence_cache_size, 8192);
     assert_eq!(c.idempotence_version, "1");
     assert_eq!(c.idempotence_ttl, secs(604_800));
@@ -82,17 +83,17 @@ fn literal_default_texts_parse_to_the_actual_defaults() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 39);
+    assert_eq!(checked, 40);
 }
 
 #[test]
 fn catalogue_covers_every_option_once_with_conventional_env_names() {
     let options = Config::options();
-    assert_eq!(options.len(), 56);
+    assert_eq!(options.len(), 57);
     let names: HashSet<_> = options.iter().map(|s| s.name).collect();
     let envs: HashSet<_> = options.iter().map(|s| s.env).collect();
-    assert_eq!(names.len(), 56);
-    assert_eq!(envs.len(), 56);
+    assert_eq!(names.len(), 57);
+    assert_eq!(envs.len(), 57);
     for spec in options {
         let conventional = format!("PROSODY_{}", spec.name.to_ascii_uppercase());
         if spec.name == "max_retry_delay" {

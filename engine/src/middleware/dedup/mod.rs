@@ -108,6 +108,7 @@ impl<H: Handler + ?Sized> Handler for Dedup<H> {
         Box::pin(async move {
             if store.contains(key).await.map_err(store_failed)? {
                 meter.count_message(message.topic(), Outcome::Deduplicated);
+                context.note_duplicate();
                 crate::otel::note_skipped("deduplicated");
                 tracing::debug!(
                     topic = message.topic(),

@@ -1,0 +1,224 @@
+//! Requests across subsystems (issue 18) through real consumers, on the mock cluster and on
+//! real Kafka: answers travel back over the reply topic.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prosody_engine::request::{Outcome, Request, RequestError, Requester, ResponseError};
+use prosody_engine::state::Registry;
+use prosody_engine::{
+    Consumer, Context, Error, Handler, HandlerError, HandlerFuture, Message, Producer, Telemetry,
+};
+use support::{config, create_topic, unique, Broker};
+
+/// Answers `{"key": …, "seen": n}`, or fails permanently with "no such order".
+struct Answering {
+    fail: bool,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Handler for Answering {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let seen = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let fail = self.fail;
+        Box::pin(async move {
+            if fail {
+                return Err(HandlerError::permanent("no such order"));
+            }
+            context.respond(serde_json::json!({ "key": message.key(), "seen": seen }));
+            Ok(())
+        })
+    }
+}
+
+fn responder(
+    broker: Broker,
+    topic: &str,
+    subsystem: &str,
+    fail: bool,
+) -> (Consumer, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let config = config(
+        broker,
+        &[
+            ("group_id", subsystem),
+            ("subscribed_topics", topic),
+            ("idempotence_cache_size", "0"),
+        ],
+    );
+    let registry = Registry::new(Some(subsystem), []).expect("registry");
+    let handler = Arc::new(Answering {
+        fail,
+        calls: Arc::clone(&calls),
+    });
+    let consumer = Consumer::subscribe_with_state(
+        &config,
+        handler,
+        tokio::runtime::Handle::current(),
+        Telemetry::disabled(),
+        registry,
+    )
+    .expect("responder starts");
+    (consumer, calls)
+}
+
+fn requester(broker: Broker) -> Requester {
+    let config = config(broker, &[("send_timeout", "10s")]);
+    Requester::new(&config, Producer::new(&config).expect("producer"))
+}
+
+fn request(topic: &str, subsystems: &[&str], timeout: Duration) -> Request {
+    Request {
+        topic: topic.to_owned(),
+        key: "order-1".to_owned(),
+        payload: Some(br#"{"type":"order.status"}"#.to_vec()),
+        subsystems: subsystems.iter().map(|name| (*name).to_owned()).collect(),
+        timeout,
+        trace: Default::default(),
+    }
+}
+
+fn is_success(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Success(_))
+}
+
+async fn one_answers_one_fails_one_is_down(broker: Broker) {
+    let topic = unique("requests");
+    create_topic(broker, &topic, 2).await;
+    let (answers, raises, down) = (unique("answers"), unique("raises"), unique("down"));
+    let (answering, _) = responder(broker, &topic, &answers, false);
+    let (raising, _) = responder(broker, &topic, &raises, true);
+    let requester = requester(broker);
+
+    // Until both responders own their partitions, a request may wait for them.
+    let warm = requester
+        .request(request(
+            &topic,
+            &[&answers, &raises],
+            Duration::from_secs(60),
+        ))
+        .await
+        .expect("request sent");
+    assert!(is_success(&warm[0].1), "warm-up answered: {warm:?}");
+
+    let timeout = Duration::from_secs(2);
+    let started = Instant::now();
+    let outcomes = requester
+        .request(request(&topic, &[&answers, &raises, &down], timeout))
+        .await
+        .expect("request sent");
+    let waited = started.elapsed();
+    for consumer in [answering, raising] {
+        consumer.shutdown().await;
+    }
+
+    let names: Vec<&str> = outcomes.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, [answers.as_str(), raises.as_str(), down.as_str()]);
+    assert_eq!(
+        outcomes[0].1,
+        Outcome::Success(serde_json::json!({"key": "order-1", "seen": 2}))
+    );
+    assert_eq!(
+        outcomes[1].1,
+        Outcome::Failure(ResponseError::Handler("no such order".into()))
+    );
+    assert_eq!(outcomes[2].1, Outcome::Failure(ResponseError::Timeout));
+    assert!(
+        waited >= timeout,
+        "waited the timeout for the subsystem that is down"
+    );
+    assert!(
+        waited < timeout + Duration::from_secs(2),
+        "and not much longer: {waited:?}"
+    );
+    assert_eq!(requester.waiting(), 0);
+}
+
+async fn a_request_sent_while_its_responder_restarts_is_answered(broker: Broker) {
+    let topic = unique("requests-restart");
+    create_topic(broker, &topic, 1).await;
+    let subsystem = unique("restarting");
+    let (first, first_calls) = responder(broker, &topic, &subsystem, false);
+    let requester = requester(broker);
+    let warm = requester
+        .request(request(&topic, &[&subsystem], Duration::from_secs(60)))
+        .await
+        .expect("request sent");
+    assert!(is_success(&warm[0].1), "warm-up answered: {warm:?}");
+    first.shutdown().await;
+
+    let asking = {
+        let requester = requester.clone();
+        let topic = topic.clone();
+        let subsystem = subsystem.clone();
+        tokio::spawn(async move {
+            requester
+                .request(request(&topic, &[&subsystem], Duration::from_secs(60)))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !asking.is_finished(),
+        "nobody answers while the responder is down"
+    );
+    let (second, second_calls) = responder(broker, &topic, &subsystem, false);
+    let outcomes = asking.await.expect("joined").expect("request sent");
+    second.shutdown().await;
+
+    assert_eq!(first_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(second_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        outcomes,
+        vec![(
+            subsystem,
+            Outcome::Success(serde_json::json!({"key": "order-1", "seen": 1}))
+        )]
+    );
+}
+
+on_both_brokers! {
+    one_answers_one_fails_one_is_down => one_answers_one_fails_one_is_down();
+    a_request_sent_while_its_responder_restarts_is_answered => a_request_sent_while_its_responder_restarts_is_answered();
+}
+
+#[tokio::test]
+async fn bad_arguments_are_refused_before_anything_is_sent() {
+    let requester = requester(Broker::Mock);
+    let second = Duration::from_secs(1);
+    let refused = |subsystems: &[&str], timeout| {
+        let requester = requester.clone();
+        let request = request("orders", subsystems, timeout);
+        async move {
+            match requester.request(request).await {
+                Err(Error::Request(error)) => error,
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    };
+    assert_eq!(refused(&[], second).await, RequestError::NoSubsystems);
+    assert_eq!(
+        refused(&["a", "a"], second).await,
+        RequestError::DuplicateSubsystem("a".into())
+    );
+    assert!(matches!(
+        refused(&[" "], second).await,
+        RequestError::InvalidSubsystem { .. }
+    ));
+    assert!(matches!(
+        refused(&["a\nb"], second).await,
+        RequestError::InvalidSubsystem { .. }
+    ));
+    assert!(matches!(
+        refused(&["a"], Duration::ZERO).await,
+        RequestError::TimeoutOutOfRange { .. }
+    ));
+    assert!(matches!(
+        refused(&["a"], Duration::from_secs(7200)).await,
+        RequestError::TimeoutOutOfRange { .. }
+    ));
+    assert_eq!(requester.waiting(), 0);
+}
