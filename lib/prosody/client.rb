@@ -14,12 +14,15 @@ module Prosody
   #   client.unsubscribe
   class Client
     include Published::Reading
+    include Requests
 
     # @param config [Configuration, Hash, nil] a configuration, or options as a Hash
     # @param state_collections [Array<StateDefinition>] the keyed-state collections its
     #   handlers use through {Context#state}; names must be unique
     # @param subsystem [String, nil] the name its consumer keeps keyed state under (instead of
-    #   its group), through which other clients read the `published: true` collections
+    #   its group), through which other clients read the `published: true` collections, and
+    #   under which it answers requests ({Requests#request}): its handler's return value is the
+    #   answer
     # @param options [Hash] options (see {Configuration}); they override `config`
     # @raise [ArgumentError] for an unknown option or an invalid value, or a repeated
     #   collection name
@@ -32,6 +35,8 @@ module Prosody
       @native = Native::Client.new(settings.to_native)
       @native.register_state(collections.map(&:native), subsystem)
       @configuration = effective_values
+      # The consumer's details for error reports; workers answer requests for the subsystem.
+      @tags = @configuration.slice(:group_id, :mode).merge(subsystem:)
       @pid = Process.pid
       @lock = Mutex.new
       @processor = nil
@@ -121,7 +126,7 @@ module Prosody
         bridge = Native::Bridge.new(@native.max_concurrency, excise)
         processor = Processor.new(handler, bridge, concurrency: @native.max_concurrency,
                                                    logger: Prosody.logger,
-                                                   tags: @configuration.slice(:group_id, :mode))
+                                                   tags: @tags)
         @native.subscribe(bridge)
         @processor = processor.start
       end
@@ -200,9 +205,7 @@ module Prosody
     # @example
     #   at_exit { client.shutdown }
     # @return [nil]
-    def shutdown
-      close
-    end
+    alias shutdown close
 
     # @return [Symbol] `:unconfigured` (no group or topics), `:configured`, `:running`, or
     #   `:closed` once {#close} or {#shutdown} has run

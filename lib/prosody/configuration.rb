@@ -91,6 +91,7 @@ module Prosody
   # cassandra_datacenter       String    PROSODY_CASSANDRA_DATACENTER       (none)
   # cassandra_rack             String    PROSODY_CASSANDRA_RACK             (none)
   # cassandra_retention        Duration  PROSODY_CASSANDRA_RETENTION        1y
+  # reply_topic                String    PROSODY_REPLY_TOPIC                prosody.replies
   # telemetry_topic            String    PROSODY_TELEMETRY_TOPIC            prosody.telemetry-events
   # telemetry_enabled          Bool      PROSODY_TELEMETRY_ENABLED          (true; false with mock)
   class Configuration

@@ -62,5 +62,18 @@ module Prosody
       details[:attempt] = context.attempt
       details
     end
+
+    # Announces a failed attempt as `handler_error.prosody`; a subscriber that raises is
+    # logged, never allowed to cost the event its outcome.
+    # @api private
+    def handler_error(context, payload, error, kind, logger)
+      return unless listening?(HANDLER_ERROR)
+
+      details = event_payload(context, payload)
+      details.merge!(error:, kind: kind.to_sym)
+      instrument(HANDLER_ERROR, details)
+    rescue StandardError => e
+      logger.warn("prosody: a handler_error.prosody subscriber failed: #{e.class}: #{e.message}")
+    end
   end
 end

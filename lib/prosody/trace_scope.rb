@@ -14,31 +14,47 @@ module Prosody
   # @api private
   module TraceScope
     KEY = :__prosody_handling
+    # The subsystem whose consumer runs the handler, so a request can tell that it would wait
+    # for itself (see {Requests}).
+    SUBSYSTEM_KEY = :__prosody_subsystem
 
     if Fiber.respond_to?(:[]=)
       # Runs the block with `message` (a Message or a timer's Native::Event) as the current
-      # fiber's.
-      def self.with(message, &)
+      # fiber's, handled for `subsystem` (nil for a client without one).
+      def self.with(message, subsystem = nil, &)
         Fiber[KEY] = message
+        Fiber[SUBSYSTEM_KEY] = subsystem if subsystem
         OtelBridge.within(message, &)
       ensure
         Fiber[KEY] = nil
+        Fiber[SUBSYSTEM_KEY] = nil if subsystem
       end
 
       # @return [Prosody::Message, Prosody::Native::Event, nil]
       def self.current
         Fiber[KEY]
       end
+
+      # @return [String, nil]
+      def self.subsystem
+        Fiber[SUBSYSTEM_KEY]
+      end
     else
-      def self.with(message, &)
+      def self.with(message, subsystem = nil, &)
         Thread.current[KEY] = message
+        Thread.current[SUBSYSTEM_KEY] = subsystem if subsystem
         OtelBridge.within(message, &)
       ensure
         Thread.current[KEY] = nil
+        Thread.current[SUBSYSTEM_KEY] = nil if subsystem
       end
 
       def self.current
         Thread.current[KEY]
+      end
+
+      def self.subsystem
+        Thread.current[SUBSYSTEM_KEY]
       end
 
       # Ruby 3.1 has no inheritable fiber storage, so a thread started while a message is
@@ -49,7 +65,8 @@ module Prosody
             message = TraceScope.current
             return super(*args, &block) unless message && block
 
-            super(*args) { |*given| TraceScope.with(message) { block.call(*given) } }
+            subsystem = TraceScope.subsystem
+            super(*args) { |*given| TraceScope.with(message, subsystem) { block.call(*given) } }
           end
         end
       end

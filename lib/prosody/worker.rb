@@ -23,6 +23,7 @@ module Prosody
       @handler = handler
       @logger = logger
       @tags = tags
+      @subsystem = tags[:subsystem]
     end
 
     # Gives this worker its next event; the pool then resumes its fiber (or it runs it at once).
@@ -109,16 +110,20 @@ module Prosody
     # `on_excise`: the engine skips them for the others.
     def call_handler(event, context, payload)
       return TraceScope.with(event) { @handler.on_timer(context, payload) } if payload.is_a?(Timer)
-      return TraceScope.with(payload) { @handler.on_excise(context, payload) } if payload.excise?
 
-      TraceScope.with(payload) { @handler.on_message(context, payload) }
+      TraceScope.with(payload, @subsystem) do
+        next @handler.on_excise(context, payload) if payload.excise?
+
+        @handler.on_message(context, payload)
+      end
     end
 
     # Reports the handler's outcome to the engine (and into `details` for instrumentation);
     # returns false when the worker must retire.
     def outcome(event, context, payload, details = nil)
       started = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond) if details
-      call_handler(event, context, payload)
+      value = call_handler(event, context, payload)
+      Requests.answer(event, value, @logger) if @subsystem
       record(details, started, :success)
       event.complete(:success, nil)
       true
@@ -174,22 +179,12 @@ module Prosody
                      "#{error.class}: #{error.message}")
       end
       begin
-        announce_error(context, payload, error, kind)
+        Instrumentation.handler_error(context, payload, error, kind, @logger)
         capture(context, payload, error, kind)
       ensure
         event.complete(permanent ? :permanent : :transient, "#{error.class}: #{error.message}")
       end
       kind.to_sym
-    end
-
-    def announce_error(context, payload, error, kind)
-      return unless Instrumentation.listening?(Instrumentation::HANDLER_ERROR)
-
-      details = Instrumentation.event_payload(context, payload)
-      details.merge!(error:, kind: kind.to_sym)
-      Instrumentation.instrument(Instrumentation::HANDLER_ERROR, details)
-    rescue StandardError => e
-      @logger.warn("prosody: a handler_error.prosody subscriber failed: #{e.class}: #{e.message}")
     end
 
     # Only once `require "prosody/sentry"` has run. An error raised after cancellation is a

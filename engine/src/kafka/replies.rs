@@ -185,8 +185,9 @@ fn reply_config(config: &Config) -> Result<rdkafka::ClientConfig> {
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("allow.auto.create.topics", "false")
-        // A fetch returns as soon as an answer arrives; this bounds only an idle one.
-        .set("fetch.wait.max.ms", "100")
+        // Kafka answers a fetch as soon as an answer arrives, so this bounds only an idle one;
+        // the mock cluster waits it out, so there it is short.
+        .set("fetch.wait.max.ms", if config.mock { "10" } else { "100" })
         .set("fetch.queue.backoff.ms", "5")
         .set("queued.max.messages.kbytes", "4096")
         .set("fetch.max.bytes", MAX_RECORD_BYTES.to_string())

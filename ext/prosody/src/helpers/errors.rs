@@ -9,7 +9,9 @@ use prosody_engine::Error as EngineError;
 /// Maps an engine error to the matching Ruby exception, keeping the engine's message.
 pub(crate) fn to_ruby(ruby: &Ruby, error: &EngineError) -> Error {
     let class = match error {
-        EngineError::Config(_) => return Error::new(ruby.exception_arg_error(), error.to_string()),
+        EngineError::Config(_) | EngineError::Request(_) => {
+            return Error::new(ruby.exception_arg_error(), error.to_string())
+        }
         EngineError::Encode { .. } => {
             return Error::new(ruby.exception_type_error(), error.to_string())
         }

@@ -9,6 +9,7 @@ use magnus::{
     function, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, Symbol, TypedData,
     Value,
 };
+use prosody_engine::request::Requester;
 use prosody_engine::state::Registry;
 use prosody_engine::{Config, Consumer, Producer, Telemetry};
 
@@ -27,6 +28,8 @@ use crate::ruby_api::state_reader::StateReader;
 pub(crate) struct NativeClient {
     config: Config,
     producer: ProcessBound<Producer>,
+    /// Sends requests with `producer`; its reply consumer starts with the first request.
+    requester: ProcessBound<Requester>,
     /// The client's one telemetry emitter, shared by its producer and consumer; it stops
     /// (after a bounded flush) once the client and its consumer are gone.
     telemetry: ProcessBound<Telemetry>,
@@ -51,8 +54,10 @@ impl NativeClient {
             Telemetry::start(&config, runtime.handle()).map_err(|error| to_ruby(ruby, &error))?;
         let producer = Producer::with_telemetry(&config, telemetry.clone())
             .map_err(|error| to_ruby(ruby, &error))?;
+        let requester = Requester::new(&config, producer.clone());
         Ok(Self {
             config,
+            requester: ProcessBound::new(requester),
             producer: ProcessBound::new(producer),
             telemetry: ProcessBound::new(telemetry),
             consumer: Mutex::new(None),
@@ -67,6 +72,12 @@ impl NativeClient {
             return Err(prosody_error(ruby, "this client was created before fork; create a new Prosody::Client in the child process"));
         }
         Ok((*self.producer).clone())
+    }
+
+    /// The requester, unless this object was inherited across `fork`.
+    pub(crate) fn local_requester(&self, ruby: &Ruby) -> Result<Requester, Error> {
+        self.local_producer(ruby)?;
+        Ok((*self.requester).clone())
     }
 
     /// Starts a send; the `Pending` finishes when the broker acknowledged the record. The
@@ -342,6 +353,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("new", function!(NativeClient::new, 1))?;
     class.define_method("send_message", method!(NativeClient::send_message, 5))?;
     class.define_method("excise", method!(NativeClient::excise, 4))?;
+    class.define_method("request", method!(crate::ruby_api::request::request, 8))?;
     class.define_method("subscribe", method!(NativeClient::subscribe, 1))?;
     class.define_method("register_state", method!(NativeClient::register_state, 2))?;
     class.define_method("state_read", method!(NativeClient::state_read, 5))?;

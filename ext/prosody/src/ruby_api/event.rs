@@ -17,11 +17,12 @@
 //! | `timer(:schedule \| :unschedule \| :clear_and_schedule, seconds)` | change one time |
 //! | `timer(:clear_scheduled \| :scheduled, nil)` | clear or list the key's times |
 //! | `state(definition, operation, args)` | a keyed-state operation on the event's key (`state_ops.rs`) |
+//! | `answers_request?`, `respond(value)` | whether the event is a request for this subsystem; its answer (nil, or why it cannot be sent) |
 
 use std::sync::{Arc, Mutex};
 
 use magnus::{
-    method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, Symbol, TypedData,
+    method, prelude::*, DataTypeFunctions, Error, RArray, RHash, Ruby, Symbol, TypedData, Value,
 };
 use prosody_engine::state::Payload;
 use prosody_engine::{Context, Continuation, HandlerError, TimerTime};
@@ -223,6 +224,29 @@ impl Event {
         })
     }
 
+    /// Whether this event is a request its consumer's subsystem answers.
+    fn answers_request(&self) -> bool {
+        self.context.answers_request()
+    }
+
+    /// Sets the request's answer to `value` (the handler's return value); it is sent once the
+    /// event's outcome is final. A value JSON cannot hold makes the answer a failure naming
+    /// it, and returns the reason (nil when the value was taken).
+    fn respond(ruby: &Ruby, rb_self: &Self, value: Value) -> Option<String> {
+        match crate::helpers::json::to_json(ruby, value) {
+            Ok(json) => {
+                rb_self.context.respond(json);
+                None
+            }
+            Err(error) => {
+                let reason =
+                    format!("the handler's return value cannot be sent as a JSON answer: {error}");
+                rb_self.context.respond_unencodable(reason.clone());
+                Some(reason)
+            }
+        }
+    }
+
     fn is_done(&self) -> bool {
         self.done
             .lock()
@@ -315,5 +339,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("complete", method!(Event::complete, 2))?;
     class.define_method("timer", method!(Event::timer, 2))?;
     class.define_method("state", method!(Event::state, 3))?;
+    class.define_method("answers_request?", method!(Event::answers_request, 0))?;
+    class.define_method("respond", method!(Event::respond, 1))?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The Ruby-facing classes and module functions, one file each.
 //!
 //! Each file ends in `pub fn init(ruby: &Ruby)`, which defines its class; [`init`] calls them
-//! in dependency order. Keyword arguments, defaults and docs belong to the Ruby classes in
+//! in dependency order (`request.rs` adds a method to the client's class, defined there). Keyword arguments, defaults and docs belong to the Ruby classes in
 //! `lib/` that wrap these; the native surface stays small and positional.
 
 use magnus::{Error, Ruby};
@@ -16,6 +16,7 @@ pub(crate) mod message;
 pub(crate) mod mock_log;
 pub(crate) mod native;
 pub(crate) mod pending;
+pub(crate) mod request;
 pub(crate) mod send_context;
 pub(crate) mod state_definition;
 pub(crate) mod state_ops;

@@ -37,6 +37,8 @@ pub(crate) enum Outcome {
     Records(Vec<prosody_engine::MockRecord>),
     /// A keyed-state operation's reply (or its failure, as a state error).
     State(crate::ruby_api::state_ops::StateReply),
+    /// A request's answers, one per subsystem (see `request.rs`).
+    Answers(Vec<(String, prosody_engine::request::Outcome)>),
     /// Failure: an engine error, raised as the matching Ruby exception.
     Failed(prosody_engine::Error),
 }
@@ -87,6 +89,7 @@ impl Pending {
             Outcome::Mark(mark) => Ok(crate::ruby_api::mock_log::wrap_mark(ruby, mark)),
             Outcome::Records(records) => crate::ruby_api::mock_log::records_to_ruby(ruby, records),
             Outcome::State(reply) => reply.into_ruby(ruby),
+            Outcome::Answers(answers) => crate::ruby_api::request::answers_to_ruby(ruby, answers),
             Outcome::Failed(error) => Err(to_ruby(ruby, &error)),
         }
     }
