@@ -12,7 +12,7 @@ use prosody_engine::state::Registry;
 use prosody_engine::{
     Consumer, Context, Error, Handler, HandlerError, HandlerFuture, Message, Producer, Telemetry,
 };
-use support::{config, create_topic, unique, Broker};
+use support::{config, create_topic, logs, test_producer, unique, Broker};
 
 /// Answers `{"key": …, "seen": n}`, or fails permanently with "no such order".
 struct Answering {
@@ -221,4 +221,39 @@ async fn bad_arguments_are_refused_before_anything_is_sent() {
         RequestError::TimeoutOutOfRange { .. }
     ));
     assert_eq!(requester.waiting(), 0);
+}
+
+/// A record whose request headers are malformed is handled as a plain message: the responder
+/// neither answers nor fails, and says why once (the warning is rate-limited per process, so
+/// this runs on one broker only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_request_headers_are_logged_and_the_record_still_handled() {
+    let broker = Broker::Mock;
+    let topic = unique("requests-malformed");
+    create_topic(broker, &topic, 1).await;
+    let warned = logs::watch("request headers are malformed");
+    let subsystem = unique("lenient");
+    let (consumer, calls) = responder(broker, &topic, &subsystem, false);
+    let producer = test_producer(broker);
+    let headers: [(&str, &[u8]); 3] = [
+        (
+            "prosody-request-id",
+            b"1f0e52c8-0000-4000-8000-000000000002",
+        ),
+        ("prosody-reply-topic", b"prosody.replies"),
+        ("prosody-awaited", subsystem.as_bytes()),
+    ];
+    producer
+        .send_bytes(&topic, "order-1", b"{}", &headers)
+        .await
+        .expect("sent");
+
+    let handled = support::eventually(Duration::from_secs(30), || {
+        calls.load(Ordering::SeqCst) == 1 && !warned.lines_with(&topic).is_empty()
+    })
+    .await;
+    consumer.shutdown().await;
+    assert!(handled, "handled once, and warned: {:?}", warned.lines());
+    let line = &warned.lines_with(&topic)[0];
+    assert!(line.contains("prosody-reply-partition"), "{line}");
 }
