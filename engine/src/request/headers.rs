@@ -201,3 +201,80 @@ fn text(value: Option<&[u8]>, name: &'static str) -> Result<String, Rejected> {
     }
     Ok(text.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RequestHeaders {
+        RequestHeaders {
+            id: "r-1".into(),
+            reply_topic: "prosody.replies".into(),
+            reply_partition: 3,
+            deadline_ms: 1_700_000_000_000,
+            awaited: vec!["billing".into(), "ship,ping".into()],
+        }
+    }
+
+    fn as_record(headers: Vec<(&'static str, Vec<u8>)>) -> Vec<(String, Option<Vec<u8>>)> {
+        headers
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), Some(value)))
+            .collect()
+    }
+
+    #[test]
+    fn request_headers_read_back_as_written() {
+        let record = as_record(request().encode());
+        assert_eq!(RequestHeaders::parse(&record), Ok(Some(request())));
+        assert!(request().awaits("ship,ping"));
+        assert!(!request().awaits("ship"));
+        assert_eq!(
+            RequestHeaders::parse(&[]),
+            Ok(None),
+            "no request id: no request"
+        );
+    }
+
+    #[test]
+    fn malformed_request_headers_name_the_header_at_fault() {
+        let mut record = as_record(request().encode());
+        record.push((DEADLINE.into(), Some(b"1".to_vec())));
+        assert_eq!(
+            RequestHeaders::parse(&record),
+            Err(Rejected::Repeated(DEADLINE))
+        );
+
+        let mut record = as_record(request().encode());
+        record.retain(|(name, _)| name != AWAITED);
+        assert_eq!(
+            RequestHeaders::parse(&record),
+            Err(Rejected::Missing(AWAITED))
+        );
+
+        let mut record = as_record(request().encode());
+        for (name, value) in &mut record {
+            if name == REPLY_PARTITION {
+                *value = Some(b"three".to_vec());
+            }
+        }
+        assert_eq!(
+            RequestHeaders::parse(&record),
+            Err(Rejected::Invalid(REPLY_PARTITION))
+        );
+
+        let mut record = as_record(request().encode());
+        record.push((AWAITED.into(), Some(vec![0xff])));
+        assert_eq!(
+            RequestHeaders::parse(&record),
+            Err(Rejected::Invalid(AWAITED))
+        );
+    }
+
+    #[test]
+    fn a_request_expires_after_its_deadline() {
+        let deadline = UNIX_EPOCH + Duration::from_millis(request().deadline_ms);
+        assert!(!request().expired(deadline));
+        assert!(request().expired(deadline + Duration::from_millis(1)));
+    }
+}

@@ -110,3 +110,86 @@ fn outcome_of(headers: &RecordHeaders, payload: Option<&[u8]>) -> Outcome {
         None => malformed(format!("header `{OUTCOME}` is missing or repeated")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(answer: &Answer) -> Vec<(String, Option<Vec<u8>>)> {
+        answer
+            .headers()
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), Some(value.to_vec())))
+            .collect()
+    }
+
+    fn answer(body: Result<Vec<u8>, String>) -> Answer {
+        Answer {
+            request_id: "r-1".into(),
+            subsystem: "billing".into(),
+            body,
+        }
+    }
+
+    #[test]
+    fn a_written_answer_reads_back_as_its_outcome() {
+        let success = answer(Ok(br#"{"paid":true}"#.to_vec()));
+        let read = read_answer(&record(&success), Some(success.payload()));
+        assert_eq!(
+            read,
+            Some((
+                "r-1".into(),
+                "billing".into(),
+                Outcome::Success(serde_json::json!({"paid": true}))
+            ))
+        );
+        let failure = answer(Err("no such order".into()));
+        let read = read_answer(&record(&failure), Some(failure.payload()));
+        assert_eq!(
+            read.map(|(_, _, outcome)| outcome),
+            Some(Outcome::Failure(ResponseError::Handler(
+                "no such order".into()
+            )))
+        );
+    }
+
+    #[test]
+    fn an_answer_in_another_format_is_a_format_mismatch() {
+        let written = answer(Ok(b"1".to_vec()));
+        let mut headers = record(&written);
+        for (name, value) in &mut headers {
+            if name == FORMAT {
+                *value = Some(b"msgpack/2".to_vec());
+            }
+        }
+        let (_, _, outcome) = read_answer(&headers, Some(b"1")).expect("claimed");
+        assert_eq!(
+            outcome,
+            Outcome::Failure(ResponseError::FormatMismatch("msgpack/2".into()))
+        );
+    }
+
+    #[test]
+    fn an_answer_that_does_not_decode_is_malformed() {
+        let written = answer(Ok(b"{not json".to_vec()));
+        let (_, _, outcome) =
+            read_answer(&record(&written), Some(written.payload())).expect("claimed");
+        assert!(
+            matches!(&outcome, Outcome::Failure(ResponseError::Malformed(reason)) if reason.contains("not JSON")),
+            "{outcome:?}"
+        );
+        let mut headers = record(&written);
+        headers.retain(|(name, _)| name != OUTCOME);
+        let (_, _, outcome) = read_answer(&headers, Some(b"1")).expect("claimed");
+        assert!(matches!(
+            outcome,
+            Outcome::Failure(ResponseError::Malformed(_))
+        ));
+        headers.retain(|(name, _)| name != SUBSYSTEM);
+        assert_eq!(
+            read_answer(&headers, Some(b"1")),
+            None,
+            "no subsystem to claim it for"
+        );
+    }
+}
