@@ -4,6 +4,7 @@ require "spec_helper"
 require "prosody"
 require "async"
 require_relative "../support/mock_helpers"
+require_relative "../support/real_kafka"
 
 # Answers each message with a block's value; records the calls.
 class RequestSpecResponder
@@ -214,18 +215,7 @@ end
 RSpec.describe "Requests across subsystems on real Kafka", :integration do
   include MockHelpers
 
-  let(:admin) { Prosody::Admin.new(bootstrap_servers: bootstrap) }
-  let(:bootstrap) { ENV.fetch("PROSODY_BOOTSTRAP_SERVERS", "127.0.0.1:9092") }
-
-  before { admin.create_topic(topic, partitions: 2, replication: 1) }
-  after { admin.delete_topic(topic) }
-
-  def build_client(**options)
-    Prosody::Client.new(bootstrap_servers: bootstrap, probe_port: false,
-                        source_system: "request-spec", send_timeout: 10,
-                        cassandra_nodes: ENV.fetch("PROSODY_CASSANDRA_NODES", "127.0.0.1:9042"),
-                        **options)
-  end
+  include_context "on real Kafka"
 
   it_behaves_like "requests across subsystems"
 end

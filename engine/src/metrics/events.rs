@@ -178,31 +178,21 @@ impl ConsumerMetrics {
             &[("group", group)],
             &self.fire_lag.snapshot(),
         );
-        let producers = self
-            .producers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for producer in producers {
+        for producer in attached(&self.producers) {
             producer.write(scrape, group);
         }
-        let telemetry = self
-            .telemetry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(telemetry) = telemetry {
+        if let Some(telemetry) = attached(&self.telemetry) {
             telemetry.write(scrape, group);
         }
-        let responses = self
-            .responses
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(responses) = responses {
+        if let Some(responses) = attached(&self.responses) {
             responses.write(scrape, group);
         }
     }
+}
+
+/// A copy of what is attached in `slot`, so a scrape holds no lock while it writes.
+fn attached<T: Clone>(slot: &Mutex<T>) -> T {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
 #[cfg(test)]
