@@ -35,6 +35,8 @@ mod layer;
 mod store;
 
 #[cfg(test)]
+mod coalesce_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
