@@ -180,3 +180,30 @@ async fn the_longest_idempotence_ttl_is_accepted() {
         "found in Cassandra, not a cache"
     );
 }
+
+/// Concurrent records and lookups travel in shared statements (an unlogged batch, one
+/// `SELECT ... IN`): every record of a burst reaches Cassandra, and each lookup of a mixed burst
+/// gets its own key's answer (issue 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_records_and_lookups_each_get_their_own_answer() {
+    use futures::future::join_all;
+    use prosody_engine::middleware::{CassandraDedupStore, DedupKey, DedupStore};
+    let config = support::config(Broker::Real, &[]);
+    let run = support::unique("burst");
+    let keys: Vec<DedupKey> = (0..200)
+        .map(|n| DedupKey::new("g", "t", "k", &format!("{run}-{n}"), "1"))
+        .collect();
+    let (written, unwritten) = keys.split_at(100);
+    let writer = CassandraDedupStore::from_config(&config);
+    for result in join_all(written.iter().map(|key| writer.insert(*key))).await {
+        result.expect("recorded");
+    }
+    // A fresh store has an empty cache, so every answer comes from Cassandra.
+    let reader = CassandraDedupStore::from_config(&config);
+    let found = join_all(keys.iter().map(|key| reader.contains(*key))).await;
+    for (n, result) in found.into_iter().enumerate() {
+        let found = result.expect("read");
+        assert_eq!(found, n < written.len(), "key {n} of {}", keys.len());
+    }
+    assert_eq!(unwritten.len(), 100);
+}

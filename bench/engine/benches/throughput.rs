@@ -15,6 +15,9 @@
 //! - (e) (b) with every option at its default (max_uncommitted 64, max_concurrency 32);
 //! - (B), (E): (b) and (e) without the quality-of-service layers (`qos::baseline`), to price
 //!   them; not run unless asked for (`--cases bBeE`).
+//! - (f), (F): (e) on messages that each carry a unique `id`, with deduplication on (in
+//!   Cassandra on real Kafka, in memory on the mock) and off (`idempotence_cache_size` 0):
+//!   issue #15's D1, (f)/(F) >= 0.5; not run unless asked for (`--real --cases fF`).
 //!
 //! Rates are first → last message seen (the group join is reported separately). The program
 //! prints figures and never fails on a missed target.
@@ -113,8 +116,9 @@ fn now_micros() -> u64 {
 }
 
 /// Writes `count` JSON messages over `keys` keys with a plain librdkafka producer (the fastest
-/// way to load data; the engine's producer is not what is measured here).
-fn load(broker: Broker, topic: &str, keys: usize, count: usize) -> Duration {
+/// way to load data; the engine's producer is not what is measured here). With `ids`, each
+/// payload carries a unique `id`, which deduplication keys on.
+fn load(broker: Broker, topic: &str, keys: usize, count: usize, ids: bool) -> Duration {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", broker.servers())
         .set("linger.ms", "5")
@@ -125,7 +129,11 @@ fn load(broker: Broker, topic: &str, keys: usize, count: usize) -> Duration {
     let start = Instant::now();
     for i in 0..count {
         let key = format!("key-{}", i % keys);
-        let payload = format!(r#"{{"n":{i},"type":"bench.event"}}"#);
+        let payload = if ids {
+            format!(r#"{{"n":{i},"type":"bench.event","id":"e{i}"}}"#)
+        } else {
+            format!(r#"{{"n":{i},"type":"bench.event"}}"#)
+        };
         let mut record = BaseRecord::to(topic).key(&key).payload(&payload);
         loop {
             match producer.send(record) {
@@ -524,7 +532,7 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
     create_topic(broker, &topic, PARTITIONS).await;
     let loaded = tokio::task::spawn_blocking({
         let topic = topic.clone();
-        move || load(broker, &topic, KEYS, MESSAGES)
+        move || load(broker, &topic, KEYS, MESSAGES, false)
     })
     .await
     .expect("loader");
@@ -535,6 +543,16 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
 
     let (mut a_runs, mut b_runs, mut e_runs) = (Vec::new(), Vec::new(), Vec::new());
     let (mut big_b_runs, mut big_e_runs) = (Vec::new(), Vec::new());
+    let (mut f_runs, mut big_f_runs) = (Vec::new(), Vec::new());
+    // Deduplication keys on the group, so every run of (f) on this topic looks each id up anew.
+    let dedup_topic = unique("bench-dedup");
+    if wants('f') || wants('F') {
+        create_topic(broker, &dedup_topic, PARTITIONS).await;
+        let topic = dedup_topic.clone();
+        tokio::task::spawn_blocking(move || load(broker, &topic, KEYS, MESSAGES, true))
+            .await
+            .expect("loader");
+    }
     // Interleaved, so a noisy moment on a shared machine does not hit one case only.
     for _ in 0..repeat {
         if wants('a') {
@@ -569,7 +587,24 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
             big_e_runs.push(describe("(E) (e) without the qos layers", &run, MESSAGES));
         }
         prosody_engine::qos::baseline::set_enabled(false);
+        if wants('f') {
+            let counter = Arc::new(Counter::new(MESSAGES));
+            let run = engine_consume(broker, &dedup_topic, &[], counter).await;
+            f_runs.push(describe(
+                "(f) engine, no-op, defaults, dedup on",
+                &run,
+                MESSAGES,
+            ));
+        }
+        if wants('F') {
+            let off = [("idempotence_cache_size", "0")];
+            let counter = Arc::new(Counter::new(MESSAGES));
+            let run = engine_consume(broker, &dedup_topic, &off, counter).await;
+            big_f_runs.push(describe("(F) (f) with dedup off", &run, MESSAGES));
+        }
     }
+    let f = median("(f)", &f_runs);
+    let big_f = median("(F)", &big_f_runs);
     let big_b = median("(B)", &big_b_runs);
     let big_e = median("(E)", &big_e_runs);
     let a = median("(a)", &a_runs);
@@ -582,7 +617,7 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
         create_topic(broker, &slow_topic, 1).await;
         tokio::task::spawn_blocking({
             let topic = slow_topic.clone();
-            move || load(broker, &topic, SLOW_KEYS, SLOW_MESSAGES)
+            move || load(broker, &topic, SLOW_KEYS, SLOW_MESSAGES, false)
         })
         .await
         .expect("loader");
@@ -636,6 +671,9 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
             .map_or("-".into(), |(x, y)| format!("{:.2}", x / y))
     };
     println!("  (b)/(a) = {}   (e)/(b) = {}", ratio(b, a), ratio(e, b));
+    if wants('f') || wants('F') {
+        println!("  dedup on / off: (f)/(F) = {}", ratio(f, big_f));
+    }
     if wants('B') || wants('E') {
         println!(
             "  with qos / without: (b)/(B) = {}   (e)/(E) = {}",
@@ -667,6 +705,8 @@ async fn bench(broker: Broker, cases: &str, repeat: usize) -> Vec<(String, Strin
             "(e)/(E) qos cost, defaults [>= 0.9]".into(),
             ratio(e, big_e),
         ),
+        ("(f) engine defaults, dedup on (median)".into(), fmt(f)),
+        ("(f)/(F) dedup on / off [D1 >= 0.5]".into(), ratio(f, big_f)),
     ]
 }
 

@@ -1,14 +1,15 @@
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
-use scylla::statement::prepared::PreparedStatement;
 use tokio::sync::OnceCell;
 
+use super::coalesce::Coalescer;
+use super::cql::{Lookup, Record, LIMITS};
 use super::{DedupKey, DedupStore, MemoryDedupStore};
 use crate::cassandra::{Cassandra, SharedCassandra};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// How long one dedup read or write may take before it fails, so a dead or unreachable node
 /// costs a handler attempt seconds rather than the driver's 30-second default.
@@ -19,12 +20,17 @@ pub const DEDUP_REQUEST_TIMEOUT: Duration = crate::cassandra::REQUEST_TIMEOUT;
 /// [`contains`](DedupStore::contains) answers from the cache (a [`MemoryDedupStore`] of
 /// `cache_size` keys) when it can, without I/O, and otherwise reads the `dedup` row and caches
 /// a hit. [`insert`](DedupStore::insert) writes the row with a TTL (`idempotence_ttl`), then
-/// caches it. Each row's id is the 16 bytes of the [`DedupKey`], so records survive restarts
-/// and are shared by every consumer of the group.
+/// caches it, and returns only once Cassandra acknowledged the write. Each row's id is the 16
+/// bytes of the [`DedupKey`], so records survive restarts and are shared by every consumer of
+/// the group.
+///
+/// Concurrent reads that miss the cache are coalesced into one `SELECT ... WHERE id IN ?`, and
+/// concurrent writes into one unlogged batch (see `coalesce.rs`): with many handlers in flight,
+/// Cassandra answers a few large statements instead of two small ones per message.
 ///
 /// The session comes from a [`SharedCassandra`], so creating a store does no I/O: the first
 /// lookup connects (and migrates). While Cassandra is unreachable, at start-up or later, every
-/// read or write that misses the cache fails with an [`Error::Cassandra`] within about
+/// read or write that misses the cache fails with an [`Error::Cassandra`](crate::Error::Cassandra) within about
 /// [`DEDUP_REQUEST_TIMEOUT`], which the [`Dedup`](super::Dedup) layer turns into a transient
 /// handler error; the next attempt tries again. Statements are prepared once per store.
 ///
@@ -47,14 +53,13 @@ pub struct CassandraDedupStore {
     cache_capacity: usize,
     cassandra: SharedCassandra,
     ttl_seconds: u64,
-    statements: OnceCell<Statements>,
+    connected: OnceCell<Connected>,
 }
 
-/// The connected session and its prepared statements.
-struct Statements {
-    cassandra: Cassandra,
-    select: PreparedStatement,
-    insert: PreparedStatement,
+/// The flush tasks over the connected session's prepared statements.
+struct Connected {
+    lookups: Coalescer<Lookup>,
+    records: Coalescer<Record>,
 }
 
 impl CassandraDedupStore {
@@ -66,7 +71,7 @@ impl CassandraDedupStore {
             cache_capacity: cache_size,
             cassandra,
             ttl_seconds: ttl.as_secs().max(1),
-            statements: OnceCell::new(),
+            connected: OnceCell::new(),
         }
     }
 
@@ -85,19 +90,27 @@ impl CassandraDedupStore {
         self.cache_capacity
     }
 
-    async fn statements(&self) -> Result<&Statements> {
-        self.statements
+    async fn connected(&self) -> Result<&Connected> {
+        self.connected
             .get_or_try_init(|| async {
                 let cassandra = self.cassandra.get().await?;
                 let keyspace = cassandra.keyspace();
-                let select = format!("SELECT id FROM {keyspace}.dedup WHERE id = ?");
+                let select = format!("SELECT id FROM {keyspace}.dedup WHERE id IN ?");
                 let insert = format!("INSERT INTO {keyspace}.dedup (id) VALUES (?) USING TTL ?");
                 let select = cassandra.prepare(&select).await?;
                 let insert = cassandra.prepare(&insert).await?;
-                Ok(Statements {
-                    cassandra,
+                let lookup = Lookup {
+                    cassandra: cassandra.clone(),
                     select,
+                };
+                let record = Record {
+                    cassandra,
                     insert,
+                    ttl_seconds: self.ttl_seconds,
+                };
+                Ok(Connected {
+                    lookups: Coalescer::start(lookup, LIMITS)?,
+                    records: Coalescer::start(record, LIMITS)?,
                 })
             })
             .await
@@ -107,17 +120,7 @@ impl CassandraDedupStore {
         if self.cache.contains(key).await? {
             return Ok(true);
         }
-        let statements = self.statements().await?;
-        let found = statements
-            .cassandra
-            .session()
-            .execute_unpaged(&statements.select, (&key.to_bytes()[..],))
-            .await
-            .map_err(|e| failed("dedup read", &e))?
-            .into_rows_result()
-            .map_err(|e| failed("dedup read", &e))?
-            .rows_num()
-            > 0;
+        let found = self.connected().await?.lookups.call(key).await?;
         if found {
             self.cache.insert(key).await?;
         }
@@ -125,30 +128,8 @@ impl CassandraDedupStore {
     }
 
     async fn write(&self, key: DedupKey) -> Result<()> {
-        let statements = self.statements().await?;
-        // A record that would expire past what Cassandra accepts is kept for as long as it can.
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs());
-        let ttl = self
-            .ttl_seconds
-            .min(crate::cassandra::ttl_limit(now))
-            .max(1);
-        let ttl = i32::try_from(ttl).unwrap_or(i32::MAX);
-        statements
-            .cassandra
-            .session()
-            .execute_unpaged(&statements.insert, (&key.to_bytes()[..], ttl))
-            .await
-            .map_err(|e| failed("dedup write", &e))?;
+        self.connected().await?.records.call(key).await?;
         self.cache.insert(key).await
-    }
-}
-
-fn failed(operation: &'static str, error: &dyn fmt::Display) -> Error {
-    Error::Cassandra {
-        operation,
-        reason: error.to_string(),
     }
 }
 
@@ -158,7 +139,7 @@ impl fmt::Debug for CassandraDedupStore {
             .field("cassandra", &self.cassandra)
             .field("cache", &self.cache)
             .field("ttl_seconds", &self.ttl_seconds)
-            .field("prepared", &self.statements.initialized())
+            .field("connected", &self.connected.initialized())
             .finish()
     }
 }

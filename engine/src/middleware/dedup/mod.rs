@@ -20,14 +20,22 @@
 //! of `idempotence_cache_size` keys answers repeat lookups without I/O, and the `dedup` table
 //! (rows expire after `idempotence_ttl`) answers the rest, so a record survives restarts and
 //! rebalances and is shared by every consumer of the group. A key is written to Cassandra
-//! before it is cached. Two consumers racing on the same event (a rebalance mid-handling) may
+//! before it is cached. Lookups that miss the cache and records made at the same time are
+//! coalesced: one task per store and kind sends each burst as one `SELECT ... WHERE id IN ?` or
+//! one unlogged batch of inserts, and each caller waits for the statement carrying its key
+//! (`coalesce.rs`), so a record is still acknowledged by Cassandra before its handler future
+//! completes and the offset past it can commit. Two consumers racing on the same event (a rebalance mid-handling) may
 //! both run it: the check and the record are not one atomic step.
 
 mod cassandra;
+mod coalesce;
+mod cql;
 mod key;
 mod layer;
 mod store;
 
+#[cfg(test)]
+mod coalesce_tests;
 #[cfg(test)]
 mod tests;
 
