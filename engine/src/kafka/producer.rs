@@ -215,13 +215,7 @@ impl Producer {
         payload: &[u8],
         headers: &[(&str, &[u8])],
     ) -> Result<()> {
-        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
-        for (name, value) in headers {
-            owned = owned.insert(Header {
-                key: name,
-                value: Some(*value),
-            });
-        }
+        let owned = with_headers(OwnedHeaders::new_with_capacity(headers.len()), headers);
         let record = FutureRecord::<str, [u8]>::to(topic)
             .partition(partition)
             .key(key)
@@ -340,12 +334,7 @@ impl Producer {
                 value: Some(baggage.as_str()),
             });
         }
-        for (name, value) in extra_headers {
-            headers = headers.insert(Header {
-                key: name,
-                value: Some(*value),
-            });
-        }
+        headers = with_headers(headers, extra_headers);
         let mut record = FutureRecord::<str, [u8]>::to(topic)
             .key(key)
             .headers(headers);
@@ -408,4 +397,15 @@ impl Producer {
             },
         }
     }
+}
+
+/// `headers` with each of `extra` added, in order.
+fn with_headers(mut headers: OwnedHeaders, extra: &[(&str, &[u8])]) -> OwnedHeaders {
+    for (name, value) in extra {
+        headers = headers.insert(Header {
+            key: name,
+            value: Some(*value),
+        });
+    }
+    headers
 }

@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use magnus::{prelude::*, Error, RArray, RHash, Ruby, Value};
-use prosody_engine::request::{Outcome, Request, ResponseError};
+use prosody_engine::request::{Outcome, Request, RequestError, ResponseError};
 
 use crate::helpers::json;
 use crate::ruby_api::client::NativeClient;
@@ -69,20 +69,14 @@ pub(crate) fn request(
     })
 }
 
+/// `timeout` as a Duration; its bounds are the engine's to check (`Request::check`).
 fn seconds(ruby: &Ruby, timeout: f64) -> Result<Duration, Error> {
-    let max = prosody_engine::request::MAX_REQUEST_TIMEOUT;
-    Duration::try_from_secs_f64(timeout)
-        .ok()
-        .filter(|duration| !duration.is_zero() && *duration <= max)
-        .ok_or_else(|| {
-            Error::new(
-                ruby.exception_arg_error(),
-                format!(
-                    "timeout must be above 0 and at most {} seconds, got {timeout}",
-                    max.as_secs()
-                ),
-            )
-        })
+    Duration::try_from_secs_f64(timeout).map_err(|_| {
+        let error = RequestError::TimeoutOutOfRange {
+            given: timeout.to_string(),
+        };
+        Error::new(ruby.exception_arg_error(), error.to_string())
+    })
 }
 
 /// The answers as triples (see the module docs).
