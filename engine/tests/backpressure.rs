@@ -1,5 +1,7 @@
 //! Backpressure: with a slow handler the consumer never holds more than `max_uncommitted`
-//! messages, pauses its partitions when full and resumes them, and still handles everything.
+//! messages and still handles everything. A consumer that is full but still finishing messages
+//! keeps its assignment fetching (a pause would throw its prefetch away, to fetch it again on
+//! resume); one that stalls pauses, and resumes once its handlers move again.
 
 mod support;
 
@@ -8,7 +10,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prosody_engine::{Context, Handler, HandlerFuture, Message};
 use support::{consume, create_topic, eventually, produce, unique, Broker, Recorder, Slow};
+use tokio::sync::watch;
 
 const PARTITIONS: i32 = 4;
 const KEYS: usize = 500;
@@ -27,13 +31,14 @@ async fn slow_handler_is_bounded_and_complete(broker: Broker) {
         delay: Duration::from_millis(1),
     };
     let max = MAX_UNCOMMITTED.to_string();
-    let consumer = consume(
-        broker,
-        &group,
-        &topic,
-        &[("max_uncommitted", &max), ("max_concurrency", "32")],
-        Arc::new(handler),
-    );
+    // Full for several of these in a row, yet always finishing something within one: the
+    // consumer has no reason to pause.
+    let options = [
+        ("max_uncommitted", max.as_str()),
+        ("max_concurrency", "32"),
+        ("poll_interval", "500ms"),
+    ];
+    let consumer = consume(broker, &group, &topic, &options, Arc::new(handler));
     let start = Instant::now();
     recorder.wait_for(MESSAGES, Duration::from_secs(60)).await;
     let elapsed = start.elapsed();
@@ -70,12 +75,85 @@ async fn slow_handler_is_bounded_and_complete(broker: Broker) {
         peak >= MAX_UNCOMMITTED / 2,
         "peak in flight {peak}: the consumer never came near its limit, so this test proves nothing"
     );
-    assert!(pauses >= 1, "a consumer that stays full must pause");
-    assert!(resumes >= 1, "a paused consumer must resume");
+    assert_eq!(
+        (pauses, resumes),
+        (0, 0),
+        "a full consumer that keeps finishing messages must keep fetching"
+    );
+}
+
+/// Holds every message until the gate opens.
+#[derive(Clone)]
+struct Gated {
+    inner: Recorder,
+    open: watch::Receiver<bool>,
+}
+
+impl Handler for Gated {
+    fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
+        let mut open = self.open.clone();
+        let inner = self.inner.on_message(context, message);
+        Box::pin(async move {
+            let _ = open.wait_for(|open| *open).await;
+            inner.await
+        })
+    }
+}
+
+async fn stalled_consumer_pauses_then_resumes(broker: Broker) {
+    const STALLED_MESSAGES: usize = 2_000;
+    let topic = unique("stall");
+    create_topic(broker, &topic, PARTITIONS).await;
+    produce(broker, &topic, KEYS, STALLED_MESSAGES).await;
+    let recorder = Recorder::default();
+    let (gate, open) = watch::channel(false);
+    let handler = Gated {
+        inner: recorder.clone(),
+        open,
+    };
+    let max = MAX_UNCOMMITTED.to_string();
+    let options = [("max_uncommitted", max.as_str()), ("poll_interval", "50ms")];
+    let consumer = consume(
+        broker,
+        &unique("stall-group"),
+        &topic,
+        &options,
+        Arc::new(handler),
+    );
+    let stats = consumer.stats();
+    let paused = eventually(Duration::from_secs(30), || {
+        stats.pauses.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    assert!(paused, "a consumer full of stuck handlers must pause");
+    assert_eq!(recorder.handled(), 0, "the gate held every handler");
+    assert_eq!(stats.resumes.load(Ordering::SeqCst), 0);
+
+    gate.send_replace(true);
+    recorder
+        .wait_for(STALLED_MESSAGES, Duration::from_secs(60))
+        .await;
+    let (pauses, resumes) = (
+        stats.pauses.load(Ordering::SeqCst),
+        stats.resumes.load(Ordering::SeqCst),
+    );
+    consumer.shutdown().await;
+    assert_eq!(recorder.handled(), STALLED_MESSAGES);
+    assert!(resumes >= 1, "a paused consumer must resume once it moves");
     assert!(
         resumes == pauses || resumes + 1 == pauses,
         "pauses ({pauses}) and resumes ({resumes}) must alternate"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_stalled_consumer_pauses_then_resumes() {
+    stalled_consumer_pauses_then_resumes(Broker::Mock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_stalled_consumer_pauses_then_resumes() {
+    stalled_consumer_pauses_then_resumes(Broker::Real).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

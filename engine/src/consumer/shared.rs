@@ -131,6 +131,9 @@ pub(crate) struct Shared {
     pub(crate) timer_permits: Arc<Semaphore>,
     /// Messages buffered or in flight across all partitions.
     pub(crate) in_flight: AtomicUsize,
+    /// Messages ever released (see [`Shared::release`]): the poll thread tells a full consumer
+    /// that still moves from a stalled one by whether this changes.
+    pub(crate) released: AtomicUsize,
     pub(crate) paused: AtomicBool,
     /// Set by [`Consumer::pause`](super::Consumer::pause): take no records, keep the assignment
     /// paused.
@@ -186,6 +189,7 @@ impl Shared {
             return;
         }
         let before = self.in_flight.fetch_sub(count, Ordering::AcqRel);
+        self.released.fetch_add(count, Ordering::Release);
         let after = before.saturating_sub(count);
         let max = self.settings.max_uncommitted;
         let crossed_low = self.paused.load(Ordering::Acquire) && after <= resume_mark(max);

@@ -131,6 +131,7 @@ impl<'a> Subscription<'a> {
             timer_store: timer_store(config),
             timer_permits: Arc::new(Semaphore::new(config.max_uncommitted)),
             in_flight: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
             quiet: AtomicBool::new(false),
             signal: Signal::default(),

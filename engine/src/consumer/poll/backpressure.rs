@@ -1,10 +1,13 @@
 //! Pausing the assignment when the consumer stays full, and resuming it.
 //!
 //! The poll thread stops taking records as soon as `max_uncommitted` are buffered or running,
-//! while librdkafka keeps prefetching (bounded by `queued.min.messages`). Only when the consumer
-//! has been full for a whole `poll_interval` is the assignment paused, which also discards that
-//! prefetch; it resumes once buffered work has fallen to half the limit. Brief bursts therefore
-//! never pay a pause/resume round trip.
+//! while librdkafka keeps prefetching, bounded by `queued.min.messages`, after which its
+//! fetcher idles by itself. A consumer that is full but still finishing messages (a slow
+//! handler, a slow deduplication store) is therefore never paused: a pause would discard the
+//! prefetch, and each resume would fetch and parse it again, which once cost a deduplicating
+//! consumer on real Kafka about a third of its CPU per message. Only a stalled consumer, full with
+//! nothing finished for a whole `poll_interval`, pauses its assignment to give that prefetch
+//! back; it resumes once buffered work has fallen to half the limit.
 //!
 //! [`Consumer::pause`](crate::Consumer::pause) uses the same pause, at once and until
 //! [`Consumer::resume`](crate::Consumer::resume).
@@ -39,13 +42,23 @@ impl PollLoop {
             if in_flight <= resume_mark(max) {
                 self.set_paused(false);
             }
-        } else if in_flight >= max {
-            let since = *self.full_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= self.shared.settings.poll_interval {
-                self.set_paused(true);
-            }
+        } else if in_flight >= max && self.stalled_for(self.shared.settings.poll_interval) {
+            self.set_paused(true);
         }
         in_flight >= max
+    }
+
+    /// Whether nothing has been released for `period` while full; each release restarts the
+    /// clock.
+    fn stalled_for(&mut self, period: std::time::Duration) -> bool {
+        let released = self.shared.released.load(Ordering::Acquire);
+        match self.full_since {
+            Some((since, seen)) if seen == released => since.elapsed() >= period,
+            _ => {
+                self.full_since = Some((Instant::now(), released));
+                false
+            }
+        }
     }
 
     fn set_paused(&mut self, pause: bool) {

@@ -8,9 +8,9 @@
 //! (rebalances, errors) without taking messages it has no room for. It takes records only while
 //! fewer than `max_uncommitted` are buffered or in flight, round-robin across partitions so a
 //! busy partition cannot starve the others. librdkafka keeps prefetching meanwhile, bounded by
-//! `queued.min.messages`; if the consumer stays full for longer than `poll_interval`, the thread
-//! pauses the assignment, which also discards that prefetch, and resumes once buffered work has
-//! fallen to half the limit (see [`backpressure`]).
+//! `queued.min.messages`; if the consumer stays full with nothing finishing for a whole
+//! `poll_interval`, the thread pauses the assignment, which also discards that prefetch, and
+//! resumes once buffered work has fallen to half the limit (see [`backpressure`]).
 //!
 //! The thread sleeps on a [`Signal`] that librdkafka's queue callbacks and handler completions
 //! raise, so it neither spins nor adds latency.
@@ -95,7 +95,8 @@ pub(crate) struct PollLoop {
     queues: Queues,
     stored: HashMap<TopicPartition, i64>,
     topics: HashMap<String, Arc<str>>,
-    full_since: Option<Instant>,
+    /// Since when the consumer has been full, and how many messages had been released then.
+    full_since: Option<(Instant, usize)>,
 }
 
 impl PollLoop {
