@@ -2,37 +2,32 @@
 
 module Prosody
   # What a handler may ask while it runs: which key and attempt it handles, whether to stop,
-  # and (for the event's key) timers. The processor builds one per event and passes it to
-  # `on_message`, `on_timer` or `on_excise`; it is valid while that handler runs.
+  # and (for the event's key) timers. The processor passes one per event to `on_message`,
+  # `on_timer` or `on_excise`; it is valid while that handler runs.
+  #
+  # The object is also the engine's handle on the event: the extension defines the class, with
+  # the private methods the processor reports through, so an event costs no wrapper object.
   #
   # @example Give up on a dependency after a few attempts
   #   raise Prosody::PermanentError, "still unreachable" if context.attempt > 5
   class Context
-    # @api private
-    # @param event [Prosody::Native::Event] the engine's handle on the event
-    # @param worker [Prosody::Worker] the worker running it, which holds its cancellation
-    def initialize(event, worker)
-      @event = event
-      @worker = worker
-    end
+    # The processor's side of the event, defined by the extension (see `ruby_api/event.rs`).
+    private :id, :retries, :cancelled?, :traceparent, :baggage, :complete, :timer, :state_op,
+            :finished?, :answers_request?, :respond
 
-    # The key of the event being handled.
-    # @example
-    #   context.key # => "customer-1"
-    # @return [String]
-    def key
-      @event.key
-    end
+    # @!method key
+    #   The key of the event being handled.
+    #   @example
+    #     context.key # => "customer-1"
+    #   @return [String]
 
-    # Which attempt at the event this is: 1 for the first, counting up as the retry layer tries
-    # again (in best-effort mode it stays 1). A redelivery after a restart or rebalance starts
-    # again at 1.
-    # @example
-    #   raise Prosody::PermanentError, "still unreachable" if context.attempt > 5
-    # @return [Integer]
-    def attempt
-      @event.attempt
-    end
+    # @!method attempt
+    #   Which attempt at the event this is: 1 for the first, counting up as the retry layer
+    #   tries again (in best-effort mode it stays 1). A redelivery after a restart or rebalance
+    #   starts again at 1.
+    #   @example
+    #     raise Prosody::PermanentError, "still unreachable" if context.attempt > 5
+    #   @return [Integer]
 
     # Whether this is the event's first delivery or a retry after a failure, and how many
     # attempts came before this one (see {Demand}). Works in `on_message`, `on_timer` and
@@ -42,7 +37,7 @@ module Prosody
     #   context.demand.failure? # => true
     # @return [Demand]
     def demand
-      Demand.new(@event.retries)
+      Demand.new(retries)
     end
 
     # Whether the engine asked this handler to stop (timeout, rebalance or shutdown).
@@ -50,7 +45,7 @@ module Prosody
     #   rows.each { |row| break if context.should_cancel?; import(row) }
     # @return [Boolean]
     def should_cancel?
-      @event.cancelled?
+      cancelled?
     end
 
     # Without a block: waits until the engine cancels this handler (timeout, rebalance or
@@ -67,7 +62,7 @@ module Prosody
     # @yield called at most once, on the processor thread
     # @return [self, nil] self when given a block, nil once cancelled otherwise
     def on_cancel(&block)
-      cancellation = @worker.cancellation(@event)
+      cancellation = self.cancellation
       if block
         cancellation.add(block)
         return self
@@ -89,7 +84,7 @@ module Prosody
     # @raise [ArgumentError] if the time is before 1970 or after 2106-02-07 06:28:15 UTC
     # @raise [TransientError] if the timer store cannot be reached (retried like any failure)
     def schedule(time)
-      @event.timer(:schedule, TimerTime.seconds(time)).value
+      timer(:schedule, TimerTime.seconds(time)).value
       nil
     end
 
@@ -99,7 +94,7 @@ module Prosody
     # @param time [Time]
     # @return [nil]
     def clear_and_schedule(time)
-      @event.timer(:clear_and_schedule, TimerTime.seconds(time)).value
+      timer(:clear_and_schedule, TimerTime.seconds(time)).value
       nil
     end
 
@@ -109,7 +104,7 @@ module Prosody
     # @param time [Time]
     # @return [nil]
     def unschedule(time)
-      @event.timer(:unschedule, TimerTime.seconds(time)).value
+      timer(:unschedule, TimerTime.seconds(time)).value
       nil
     end
 
@@ -118,7 +113,7 @@ module Prosody
     #   context.clear_scheduled
     # @return [nil]
     def clear_scheduled
-      @event.timer(:clear_scheduled, nil).value
+      timer(:clear_scheduled, nil).value
       nil
     end
 
@@ -128,7 +123,7 @@ module Prosody
     #   context.scheduled # => [2030-01-01 00:00:00 +0000]
     # @return [Array<Time>]
     def scheduled
-      @event.timer(:scheduled, nil).value.map { |seconds| Time.at(seconds) }
+      timer(:scheduled, nil).value.map { |seconds| Time.at(seconds) }
     end
 
     # The current key's collection declared by `definition`, which the client registered with
@@ -149,7 +144,7 @@ module Prosody
       end
 
       @states ||= {}
-      @states[definition] ||= State::HANDLES.fetch(definition.kind).new(@event, definition)
+      @states[definition] ||= State::HANDLES.fetch(definition.kind).new(self, definition)
     end
 
     # @example
@@ -157,6 +152,23 @@ module Prosody
     # @return [String]
     def inspect
       "#<#{self.class} key=#{key.inspect} attempt=#{attempt}>"
+    end
+
+    private
+
+    # The engine cancelled this event (the worker calls this): runs the `on_cancel` callbacks
+    # and wakes a fiber waiting in `on_cancel`. False when nothing waits, so the worker stops
+    # the handler's fiber instead.
+    def trigger_cancellation(logger)
+      @cancellation&.trigger(logger) || false
+    end
+
+    # This run's cancellation state while the handler runs; afterwards a detached one that
+    # never fires (no cancellation can come for a finished event).
+    def cancellation
+      return Cancellation.new if finished?
+
+      @cancellation ||= Cancellation.new
     end
   end
 

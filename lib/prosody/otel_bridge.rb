@@ -33,8 +33,9 @@ module Prosody
     def within(message, &)
       return yield unless available?
 
-      traceparent = message.traceparent
-      baggage = baggage_available? ? message.baggage : {}
+      # A timer's scope is its Context, which keeps these two private.
+      traceparent = message.__send__(:traceparent)
+      baggage = baggage_available? ? message.__send__(:baggage) : {}
       return yield if traceparent.nil? && baggage.empty?
 
       context = ::OpenTelemetry::Context.current

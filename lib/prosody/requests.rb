@@ -126,9 +126,9 @@ module Prosody
       # @api private
       def answer(event, value, logger)
         # False for timers too: they never answer.
-        return unless event.answers_request?
+        return unless event.__send__(:answers_request?)
 
-        reason = event.respond(value)
+        reason = event.__send__(:respond, value)
         reason = as_json_answer(event, value) if reason && value.respond_to?(:as_json)
         logger.warn("prosody: #{reason}") if reason
       end
@@ -144,7 +144,7 @@ module Prosody
       private
 
       def as_json_answer(event, value)
-        event.respond(value.as_json)
+        event.__send__(:respond, value.as_json)
       rescue StandardError => e
         "the handler's return value cannot be sent as a JSON answer: #{e.class}: #{e.message}"
       end

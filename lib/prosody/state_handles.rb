@@ -25,7 +25,7 @@ module Prosody
       private_constant :SCAN_OPTIONS
 
       # @api private
-      # @param event [Prosody::Native::Event]
+      # @param event [Prosody::Context]
       # @param definition [StateDefinition]
       def initialize(event, definition)
         @event = event
@@ -59,7 +59,9 @@ module Prosody
 
       private
 
-      def call(operation, *args) = @event.state(@definition.native, operation, args).value
+      def call(operation, *args)
+        @event.__send__(:state_op, @definition.native, operation, args).value
+      end
 
       def present(value)
         if value.nil?

@@ -19,7 +19,7 @@ module Prosody
     SUBSYSTEM_KEY = :__prosody_subsystem
 
     if Fiber.respond_to?(:[]=)
-      # Runs the block with `message` (a Message or a timer's Native::Event) as the current
+      # Runs the block with `message` (a Message or a timer's Context) as the current
       # fiber's, handled for `subsystem` (nil for a client without one).
       def self.with(message, subsystem = nil, &)
         Fiber[KEY] = message
@@ -30,7 +30,7 @@ module Prosody
         Fiber[SUBSYSTEM_KEY] = nil if subsystem
       end
 
-      # @return [Prosody::Message, Prosody::Native::Event, nil]
+      # @return [Prosody::Message, Prosody::Context, nil]
       def self.current
         Fiber[KEY]
       end

@@ -35,15 +35,7 @@ module Prosody
     # The engine cancelled the running event: runs its on_cancel callbacks, then wakes a fiber
     # waiting in `on_cancel` or, if none, raises the stop exception in the handler's fiber.
     def cancel
-      @task.stop unless @cancellation&.trigger(@logger)
-    end
-
-    # {Context#on_cancel}'s state for `event`: this run's while `event` runs here, else a
-    # detached one that never fires (the event finished, so no cancellation can come).
-    def cancellation(event)
-      return Cancellation.new unless event.equal?(@running)
-
-      @cancellation ||= Cancellation.new
+      @task.stop unless @running&.__send__(:trigger_cancellation, @logger)
     end
 
     # What this worker is running, for logs ("key \"k\" at orders/3@42"); nil when idle.
@@ -60,7 +52,7 @@ module Prosody
       @fiber = Fiber.current
       loop do
         finished = @running
-        @running = @running_payload = @cancellation = nil
+        @running = @running_payload = nil
         wait_for_event unless @pool.ready(self, finished)
         break unless perform
       end
@@ -82,34 +74,36 @@ module Prosody
 
     # Returns false when the worker must retire.
     def perform
-      event = @running = @event
+      # The event is its handler's context too.
+      context = @running = @event
       payload = @running_payload = @payload
       @event = @payload = nil
-      context = Context.new(event, self)
       name = Instrumentation.process_event(payload)
-      return outcome(event, context, payload) unless Instrumentation.listening?(name)
+      return outcome(context, payload) unless Instrumentation.listening?(name)
 
-      instrumented(name, event, context, payload)
+      instrumented(name, context, payload)
     end
 
     # A subscriber that raises must not cost the event its outcome, nor report it twice.
-    def instrumented(name, event, context, payload)
+    def instrumented(name, context, payload)
       details = Instrumentation.event_payload(context, payload)
       continue = nil
       Instrumentation.instrument(name, details) do
-        continue = outcome(event, context, payload, details)
+        continue = outcome(context, payload, details)
       end
       continue
     rescue StandardError => e
       @logger.warn("prosody: a #{name} subscriber failed: #{e.class}: #{e.message}")
-      continue.nil? ? outcome(event, context, payload) : continue
+      continue.nil? ? outcome(context, payload) : continue
     end
 
     # A timer's handler runs in its event's scope (its trigger span and its scheduler's
     # baggage), a message's in the message's. Excise messages reach only handlers that define
     # `on_excise`: the engine skips them for the others.
-    def call_handler(event, context, payload)
-      return TraceScope.with(event) { @handler.on_timer(context, payload) } if payload.is_a?(Timer)
+    def call_handler(context, payload)
+      if payload.is_a?(Timer)
+        return TraceScope.with(context) { @handler.on_timer(context, payload) }
+      end
 
       TraceScope.with(payload, @subsystem) do
         next @handler.on_excise(context, payload) if payload.excise?
@@ -120,30 +114,30 @@ module Prosody
 
     # Reports the handler's outcome to the engine (and into `details` for instrumentation);
     # returns false when the worker must retire.
-    def outcome(event, context, payload, details = nil)
+    def outcome(context, payload, details = nil)
       started = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond) if details
-      value = call_handler(event, context, payload)
-      Requests.answer(event, value, @logger) if @subsystem
+      value = call_handler(context, payload)
+      Requests.answer(context, value, @logger) if @subsystem
       record(details, started, :success)
-      event.complete(:success, nil)
+      context.__send__(:complete, :success, nil)
       true
     rescue Processor::STOP, SystemExit, SignalException => e
-      stopped(event, context, e) { |outcome| record(details, started, outcome) }
+      stopped(context, e) { |outcome| record(details, started, outcome) }
     rescue Exception => e # rubocop:disable Lint/RescueException -- every failure must reach the engine
       record(details, started, nil)
-      kind = report(event, context, payload, e)
+      kind = report(context, payload, e)
       details[:outcome] = kind if details
       true
     end
 
     # Cancelled (retried by the engine later), or the process is exiting; the worker retires.
-    def stopped(event, context, error)
+    def stopped(context, error)
       if error.is_a?(Processor::STOP)
         yield :cancelled
-        event.complete(:transient, "cancelled: #{error.message}")
+        context.__send__(:complete, :transient, "cancelled: #{error.message}")
       else
         yield :exited
-        exiting(event, context, error)
+        exiting(context, error)
       end
       false
     end
@@ -151,10 +145,10 @@ module Prosody
     # `exit` (or a signal) in a handler is the process stopping, not a failure to retry: the
     # event stays uncommitted for the partition's next owner, and the exit goes on in the main
     # thread, whose at_exit hooks and ensure blocks then run as they would for any `exit`.
-    def exiting(event, context, error)
+    def exiting(context, error)
       @logger.error("prosody: the handler for key #{context.key.inspect} raised " \
                     "#{error.class} (#{error.message}); leaving its event uncommitted and exiting")
-      event.complete(:terminal, "#{error.class}: #{error.message}")
+      context.__send__(:complete, :terminal, "#{error.class}: #{error.message}")
       Thread.main.raise(error) unless Thread.current == Thread.main
     end
 
@@ -171,7 +165,7 @@ module Prosody
     # A transient failure is logged here, once per attempt; a permanent one ends the event, and
     # the engine's line for it (with the partition and offset) is enough.
     # Returns the failure's kind, :permanent or :transient.
-    def report(event, context, payload, error)
+    def report(context, payload, error)
       permanent = ErrorClassification.permanent?(error)
       kind = permanent ? "permanent" : "transient"
       unless permanent
@@ -182,7 +176,8 @@ module Prosody
         Instrumentation.handler_error(context, payload, error, kind, @logger)
         capture(context, payload, error, kind)
       ensure
-        event.complete(permanent ? :permanent : :transient, "#{error.class}: #{error.message}")
+        context.__send__(:complete, permanent ? :permanent : :transient,
+                         "#{error.class}: #{error.message}")
       end
       kind.to_sym
     end

@@ -68,7 +68,7 @@ module Prosody
     # A worker's first call, and its call after each event (`finished`): returns true with the
     # next backlog event assigned to it, or false with the worker parked until a hand-off.
     def ready(worker, finished)
-      @busy.delete(finished.id) if finished
+      @busy.delete(finished.__send__(:id)) if finished
       return start(worker, @backlog.shift, @backlog.shift) unless @backlog.empty?
 
       # During a dispatch turn the dispatcher flushes once at the end; a worker finishing on its
@@ -80,7 +80,7 @@ module Prosody
 
     # A worker's last call, as its fiber ends (stopped while running `running`, or at shutdown).
     def retire(worker, running)
-      @busy.delete(running.id) if running
+      @busy.delete(running.__send__(:id)) if running
       @workers.delete(worker)
       @idle.delete(worker)
     end
@@ -97,7 +97,7 @@ module Prosody
     end
 
     def start(worker, event, payload)
-      @busy[event.id] = worker
+      @busy[event.__send__(:id)] = worker
       worker.assign(event, payload)
       true
     end

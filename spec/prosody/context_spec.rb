@@ -4,8 +4,8 @@ require "spec_helper"
 require "prosody"
 require_relative "../support/mock_helpers"
 
-# The context a handler receives is a plain object: the bridge protocol (outcomes, timer
-# operations, cancellation routing) lives on Prosody::Native::Event, which users never see.
+# The context a handler receives shows only the documented API: the bridge protocol (outcomes,
+# timer operations, cancellation routing) is private to it.
 RSpec.describe Prosody::Context do
   include MockHelpers
 

@@ -3,7 +3,7 @@
 //! Engine tasks push events into a bounded queue and write to a wake-up pipe only when the
 //! processor has declared itself idle, so a busy processor is never woken per event. The
 //! processor drains batches with the GVL held (`poll`), turning each event into a
-//! `Native::Event` and a `Message` (or `Timer`) on its own thread; Ruby objects are never
+//! `Context` and a `Message` (or `Timer`) on its own thread; Ruby objects are never
 //! created anywhere else.
 //!
 //! The idle flag and the queue form a Dekker pair: the processor sets `idle` and then looks at
@@ -126,8 +126,8 @@ impl Bridge {
         self.shared.pipe.read_fd()
     }
 
-    /// Takes up to `max` queued items as a flat Array of pairs: `Native::Event, Message` (a
-    /// message to handle), `Native::Event, Timer` (a timer that came due) or `id, :cancel`
+    /// Takes up to `max` queued items as a flat Array of pairs: `Context, Message` (a
+    /// message to handle), `Context, Timer` (a timer that came due) or `id, :cancel`
     /// (cancel the running event with that id). An empty Array means "wait on `fileno`"; nil
     /// means the bridge is closed and drained.
     fn poll(ruby: &Ruby, rb_self: &Self, max: usize) -> Result<Option<RArray>, Error> {

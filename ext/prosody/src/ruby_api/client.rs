@@ -82,7 +82,7 @@ impl NativeClient {
 
     /// Starts a send; the `Pending` finishes when the broker acknowledged the record. The
     /// payload is encoded here, on the calling Ruby thread. `within` is the trace the send
-    /// continues: the `Prosody::Message` whose handler is sending, the `Prosody::Native::Event`
+    /// continues: the `Prosody::Message` whose handler is sending, the `Prosody::Context`
     /// of a timer whose handler is sending, a W3C `traceparent` String (Ruby's current
     /// OpenTelemetry span), or nil for a new trace. `baggage` is a Hash of String keys and
     /// values (Ruby's current OpenTelemetry baggage) for the record's `baggage` header, or nil

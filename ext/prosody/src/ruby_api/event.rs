@@ -1,10 +1,13 @@
-//! `Prosody::Native::Event`: the processor's handle on one event the engine handed to Ruby.
+//! `Prosody::Context`: the handle on one event the engine handed to Ruby, and the context its
+//! handler receives.
 //!
-//! The worker running the event reports its outcome through `complete`, exactly once; later
+//! One object per event does both jobs, so dispatching an event allocates no wrapper. The
+//! documented API (`key`, `attempt`, `should_cancel?`, timers, state...) is Ruby, in
+//! `lib/prosody/context.rb`, on top of the methods defined here, which that file makes private:
+//! the worker running the event reports its outcome through `complete`, exactly once; later
 //! calls are ignored. An event dropped without completion (a crashed processor) makes the
 //! engine see a transient failure, so the event is retried rather than lost. Timer operations
-//! go through `timer` while the handler runs. The user's `Prosody::Context` (plain Ruby,
-//! `lib/prosody/context.rb`) wraps one of these and shows only the documented API.
+//! go through `timer` while the handler runs.
 //!
 //! Outcomes and timer operations cross as Symbols:
 //!
@@ -16,7 +19,7 @@
 //! | `complete(:terminal, text)` | the process is exiting (`exit`, a signal): neither retried nor committed |
 //! | `timer(:schedule \| :unschedule \| :clear_and_schedule, seconds)` | change one time |
 //! | `timer(:clear_scheduled \| :scheduled, nil)` | clear or list the key's times |
-//! | `state(definition, operation, args)` | a keyed-state operation on the event's key (`state_ops.rs`) |
+//! | `state_op(definition, operation, args)` | a keyed-state operation on the event's key (`state_ops.rs`) |
 //! | `answers_request?`, `respond(value)` | whether the event is a request for this subsystem; its answer (nil, or why it cannot be sent) |
 
 use std::sync::{Arc, Mutex};
@@ -66,7 +69,7 @@ impl Completions {
 
 /// The Ruby-visible event handle.
 #[derive(TypedData, DataTypeFunctions)]
-#[magnus(class = "Prosody::Native::Event", free_immediately)]
+#[magnus(class = "Prosody::Context", free_immediately)]
 pub(crate) struct Event {
     id: u64,
     context: Context,
@@ -322,12 +325,11 @@ impl TimerOperation {
     }
 }
 
-/// Defines `Prosody::Native::Event`.
+/// Defines `Prosody::Context` and its native methods.
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let class = ruby
         .define_module("Prosody")?
-        .define_module("Native")?
-        .define_class("Event", ruby.class_object())?;
+        .define_class("Context", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_method("id", method!(Event::id, 0))?;
     class.define_method("key", method!(Event::key, 0))?;
@@ -338,7 +340,8 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("baggage", method!(Event::baggage, 0))?;
     class.define_method("complete", method!(Event::complete, 2))?;
     class.define_method("timer", method!(Event::timer, 2))?;
-    class.define_method("state", method!(Event::state, 3))?;
+    class.define_method("state_op", method!(Event::state, 3))?;
+    class.define_method("finished?", method!(Event::is_done, 0))?;
     class.define_method("answers_request?", method!(Event::answers_request, 0))?;
     class.define_method("respond", method!(Event::respond, 1))?;
     Ok(())

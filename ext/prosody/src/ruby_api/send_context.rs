@@ -8,7 +8,7 @@ use prosody_engine::Continuation;
 use crate::ruby_api::event::Event;
 use crate::ruby_api::message::RubyMessage;
 
-/// What a send continues: the trace of `within` (a `Message`, a `Native::Event` or a
+/// What a send continues: the trace of `within` (a `Message`, a `Context` or a
 /// `traceparent` String; anything else starts a new trace), with `baggage` when given.
 pub(crate) fn continuation(
     ruby: &Ruby,
