@@ -3,6 +3,11 @@
 //! At most one event per key runs at a time; later events for a busy key wait in that key's
 //! queue, in arrival order. Different keys run concurrently. The queues need no bound of their
 //! own: every queued event already counts against the consumer's `max_uncommitted`.
+//!
+//! Every event hashes its key here two to four times, so the table uses foldhash rather than
+//! the standard library's SipHash (which once showed in the profile at about 4% of the engine's
+//! time per message). Its seed is random per table, and the table never holds more keys than
+//! `max_uncommitted`, which bounds what colliding keys could cost.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -11,13 +16,13 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(crate) struct KeyQueues<T> {
     // A key is present iff an event for it is running; the deque holds the ones waiting.
-    busy: HashMap<Arc<str>, VecDeque<T>>,
+    busy: HashMap<Arc<str>, VecDeque<T>, foldhash::fast::RandomState>,
 }
 
 impl<T> Default for KeyQueues<T> {
     fn default() -> Self {
         Self {
-            busy: HashMap::new(),
+            busy: HashMap::default(),
         }
     }
 }

@@ -94,7 +94,8 @@ pub(crate) struct PollLoop {
     pub(crate) shared: Arc<Shared>,
     queues: Queues,
     stored: HashMap<TopicPartition, i64>,
-    topics: HashMap<String, Arc<str>>,
+    /// The shared name of each topic, looked up once per record (hence foldhash).
+    topics: HashMap<String, Arc<str>, foldhash::fast::RandomState>,
     /// Since when the consumer has been full, and how many messages had been released then.
     full_since: Option<(Instant, usize)>,
 }
@@ -137,7 +138,7 @@ impl PollLoop {
             shared,
             queues: Queues::default(),
             stored: HashMap::new(),
-            topics: HashMap::new(),
+            topics: HashMap::default(),
             full_since: None,
         }
     }
@@ -195,7 +196,7 @@ impl PollLoop {
 
     fn dispatch_result(
         shared: &Shared,
-        topics: &mut HashMap<String, Arc<str>>,
+        topics: &mut HashMap<String, Arc<str>, foldhash::fast::RandomState>,
         result: KafkaResult<BorrowedMessage<'_>>,
     ) {
         let record = match result {
