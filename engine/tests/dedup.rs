@@ -207,3 +207,24 @@ async fn concurrent_records_and_lookups_each_get_their_own_answer() {
     }
     assert_eq!(unwritten.len(), 100);
 }
+
+/// The consumer starts each message's dedup read when it receives the message (issue 15), so a
+/// duplicate queued behind its original holds an early "not found". It must still be skipped:
+/// the store asks its cache, which the original's record filled, before the early answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_read_early_behind_its_original_is_still_skipped() {
+    let mut scenario = Scenario::new("dedup-early").await;
+    // A slow handler, so the copies wait behind the first while their reads are parked.
+    let recorder = Recorder::with_delay(30);
+    let consumer = scenario.consumer(&recorder, &[]);
+    // The first read connects the store; reads start early only once it is connected.
+    scenario.send("warm-up", "w").await;
+    scenario.settled().await;
+    for _ in 0..10 {
+        scenario.send("k", "x").await;
+    }
+    scenario.send("k", "y").await;
+    scenario.settled().await;
+    consumer.shutdown().await;
+    assert_eq!(handled(&recorder, "k"), vec![1, 11], "x once, then y");
+}

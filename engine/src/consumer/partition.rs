@@ -284,7 +284,11 @@ impl PartitionTask {
         }
         let shared = &self.scope.shared;
         match record.decode(&shared.stats.skipped, shared.settings.excise) {
-            Some(message) => self.offer(Event::Message(message)),
+            Some(message) => {
+                // Lookups the stack needs for this message start now, while it waits its turn.
+                shared.handler.prefetch(&message);
+                self.offer(Event::Message(message))
+            }
             None => {
                 self.complete(offset);
                 None

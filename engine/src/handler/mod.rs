@@ -61,6 +61,16 @@ pub trait Handler: Send + Sync + 'static {
         false
     }
 
+    /// A hint that `message` was received and will reach [`Handler::on_message`] once its
+    /// key's earlier events are done and a handler permit is free. A layer that looks
+    /// something up for each message (the dedup store) may start that lookup now, so it
+    /// overlaps the wait instead of holding a permit. Called on the consumer's task: it must
+    /// not block, and it may be called for a message that never runs (its partition is
+    /// revoked first). Wrappers pass it on; the default does nothing.
+    fn prefetch(&self, message: &Message) {
+        let _ = message;
+    }
+
     /// Handles a timer that came due. Does nothing unless overridden.
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         let _ = (context, timer);

@@ -50,6 +50,10 @@ impl Handler for Stateful {
         Box::pin(settle(state, attempt))
     }
 
+    fn prefetch(&self, message: &Message) {
+        self.inner.prefetch(message);
+    }
+
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         let Some(partition) = context.partition_state() else {
             return self.inner.on_timer(context, timer);
@@ -91,4 +95,22 @@ fn commit_failure(error: &Error) -> HandlerError {
         _ => ErrorClass::Permanent,
     };
     HandlerError::new(class, format!("committing keyed state: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::Stateful;
+    use crate::handler::Handler;
+    use crate::middleware::test_support::{message, Scripted};
+
+    #[test]
+    fn the_prefetch_hint_passes_through() {
+        let inner = Scripted::new([]);
+        Stateful::new(Arc::clone(&inner) as Arc<dyn Handler>).prefetch(&message("k", json!({})));
+        assert_eq!(inner.prefetched(), [7]);
+    }
 }

@@ -43,7 +43,7 @@ pub mod stack;
 mod timeout;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use best_effort::{BestEffort, BestEffortLayer};
 pub use dedup::{

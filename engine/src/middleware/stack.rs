@@ -43,7 +43,9 @@
 //!    permit as soon as the attempt ends: back-off sleeps and deferral hold none, and each retry
 //!    asks the fair scheduler again (from its failure share). An event's first permit is taken
 //!    by the consumer before the event enters the stack ([`build_with`]), so it also covers the
-//!    filter and dedup lookup of that first attempt. In pipeline mode [`Qos`] also holds back
+//!    filter and dedup lookup of that first attempt. That lookup usually started when the
+//!    message arrived ([`Handler::prefetch`], which every layer passes inward), so the permit
+//!    waits only for what is left of it. In pipeline mode [`Qos`] also holds back
 //!    hot keys and measures the failure rate.
 //! 5. **Lifecycle events per attempt, inside the permit.** [`Lifecycle`] reports an attempt as
 //!    dispatched when it has its permit and starts, and its outcome as the handler (timeout
@@ -56,6 +58,7 @@
 //! given up in best-effort mode) like messages.
 //!
 //! [`Filter`]: super::Filter
+//! [`Handler::prefetch`]: crate::Handler::prefetch
 //! [`Retry`]: super::Retry
 //! [`RetryForever`]: super::RetryForever
 //! [`Bounded`]: super::Bounded

@@ -50,6 +50,8 @@ pub(crate) struct Call {
 pub(crate) struct Scripted {
     steps: Mutex<VecDeque<Step>>,
     calls: Mutex<Vec<Call>>,
+    /// Offsets of the messages [`Handler::prefetch`] reached this handler for.
+    prefetched: Mutex<Vec<i64>>,
 }
 
 impl Scripted {
@@ -57,6 +59,7 @@ impl Scripted {
         Arc::new(Self {
             steps: Mutex::new(steps.into_iter().collect()),
             calls: Mutex::default(),
+            prefetched: Mutex::default(),
         })
     }
 
@@ -69,6 +72,14 @@ impl Scripted {
 
     pub(crate) fn call_count(&self) -> usize {
         self.calls().len()
+    }
+
+    /// Offsets of the messages whose prefetch hint got through to this handler.
+    pub(crate) fn prefetched(&self) -> Vec<i64> {
+        self.prefetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn play(&self, context: Context, message: Option<Message>) -> HandlerFuture {
@@ -105,6 +116,13 @@ impl Scripted {
 impl Handler for Scripted {
     fn on_message(&self, context: Context, message: Message) -> HandlerFuture {
         self.play(context, Some(message))
+    }
+
+    fn prefetch(&self, message: &Message) {
+        self.prefetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(message.offset());
     }
 
     fn on_timer(&self, context: Context, _timer: Timer) -> HandlerFuture {

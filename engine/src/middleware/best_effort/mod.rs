@@ -65,6 +65,10 @@ impl<H: Handler + ?Sized> Handler for BestEffort<H> {
         })
     }
 
+    fn prefetch(&self, message: &Message) {
+        self.inner.prefetch(message);
+    }
+
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         let handled = self.inner.on_timer(context.clone(), timer);
         Box::pin(async move {

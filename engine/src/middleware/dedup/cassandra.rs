@@ -6,6 +6,7 @@ use tokio::sync::OnceCell;
 
 use super::coalesce::Coalescer;
 use super::cql::{Lookup, Record, LIMITS};
+use super::lookahead::Reads;
 use super::{DedupKey, DedupStore, MemoryDedupStore};
 use crate::cassandra::{Cassandra, SharedCassandra};
 use crate::config::Config;
@@ -27,6 +28,15 @@ pub const DEDUP_REQUEST_TIMEOUT: Duration = crate::cassandra::REQUEST_TIMEOUT;
 /// Concurrent reads that miss the cache are coalesced into one `SELECT ... WHERE id IN ?`, and
 /// concurrent writes into one unlogged batch (see `coalesce.rs`): with many handlers in flight,
 /// Cassandra answers a few large statements instead of two small ones per message.
+///
+/// [`prefetch`](DedupStore::prefetch) queues a key's read without waiting and parks the pending
+/// answer for the key's next [`contains`](DedupStore::contains). The consumer calls it when a
+/// message arrives, so the read overlaps the message's wait for its key's turn and a handler
+/// permit. At most [`with_lookahead`](Self::with_lookahead) answers are parked, and the oldest
+/// is dropped first. A `contains` that finds no parked answer reads Cassandra itself, and one
+/// that finds a failed read fails as its own read would have. The cache is always asked first,
+/// so an answer parked before an earlier message with the same key was recorded cannot hide
+/// that record.
 ///
 /// The session comes from a [`SharedCassandra`], so creating a store does no I/O: the first
 /// lookup connects (and migrates). While Cassandra is unreachable, at start-up or later, every
@@ -54,11 +64,15 @@ pub struct CassandraDedupStore {
     cassandra: SharedCassandra,
     ttl_seconds: u64,
     connected: OnceCell<Connected>,
+    lookahead: usize,
 }
+
+/// Parked reads at most, unless [`CassandraDedupStore::with_lookahead`] says otherwise.
+const LOOKAHEAD: usize = 1024;
 
 /// The flush tasks over the connected session's prepared statements.
 struct Connected {
-    lookups: Coalescer<Lookup>,
+    lookups: Reads<Lookup>,
     records: Coalescer<Record>,
 }
 
@@ -72,17 +86,28 @@ impl CassandraDedupStore {
             cassandra,
             ttl_seconds: ttl.as_secs().max(1),
             connected: OnceCell::new(),
+            lookahead: LOOKAHEAD,
         }
     }
 
+    /// The same store, parking up to `capacity` (at least one) reads started by
+    /// [`prefetch`](DedupStore::prefetch). A consumer has at most `max_uncommitted` messages
+    /// received and not done, so that many keeps every early read until its message runs.
+    #[must_use]
+    pub fn with_lookahead(mut self, capacity: usize) -> Self {
+        self.lookahead = capacity;
+        self
+    }
+
     /// A store on the process's session for `config`, with `idempotence_cache_size` and
-    /// `idempotence_ttl`.
+    /// `idempotence_ttl`, parking up to `max_uncommitted` early reads.
     pub fn from_config(config: &Config) -> Self {
         Self::new(
             Cassandra::shared(config),
             config.idempotence_cache_size,
             config.idempotence_ttl,
         )
+        .with_lookahead(config.max_uncommitted)
     }
 
     /// How many keys the in-memory cache holds at most.
@@ -109,7 +134,7 @@ impl CassandraDedupStore {
                     ttl_seconds: self.ttl_seconds,
                 };
                 Ok(Connected {
-                    lookups: Coalescer::start(lookup, LIMITS)?,
+                    lookups: Reads::new(Coalescer::start(lookup, LIMITS)?, self.lookahead),
                     records: Coalescer::start(record, LIMITS)?,
                 })
             })
@@ -120,7 +145,7 @@ impl CassandraDedupStore {
         if self.cache.contains(key).await? {
             return Ok(true);
         }
-        let found = self.connected().await?.lookups.call(key).await?;
+        let found = self.connected().await?.lookups.read(key).await?;
         if found {
             self.cache.insert(key).await?;
         }
@@ -139,12 +164,25 @@ impl fmt::Debug for CassandraDedupStore {
             .field("cassandra", &self.cassandra)
             .field("cache", &self.cache)
             .field("ttl_seconds", &self.ttl_seconds)
+            .field("lookahead", &self.lookahead)
             .field("connected", &self.connected.initialized())
             .finish()
     }
 }
 
 impl DedupStore for CassandraDedupStore {
+    fn prefetch(&self, key: DedupKey) {
+        // Before the first read connected there is no flush task to queue on without waiting;
+        // a cached key needs no read.
+        let Some(connected) = self.connected.get() else {
+            return;
+        };
+        if self.cache.holds(key) {
+            return;
+        }
+        connected.lookups.start(key);
+    }
+
     fn contains(&self, key: DedupKey) -> BoxFuture<'_, Result<bool>> {
         Box::pin(self.read(key))
     }

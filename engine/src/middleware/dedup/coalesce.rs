@@ -14,8 +14,10 @@
 //! # Backpressure
 //!
 //! The queue is bounded ([`Limits::queue`] calls). Its callers are one consumer's handler
-//! attempts, each waiting on one key at a time, so it holds at most `max_uncommitted` calls; a
-//! larger burst waits for room in [`Coalescer::call`] rather than being dropped.
+//! attempts, each waiting on one key at a time, and lookups started early for received messages
+//! (at most one each), so it holds at most twice `max_uncommitted` calls. A burst beyond its
+//! room waits in [`Coalescer::call`] rather than being dropped; [`Coalescer::start_call`], which
+//! must not wait, gives up instead, and the attempt asks again when it runs.
 //!
 //! # Shutdown
 //!
@@ -109,6 +111,21 @@ impl<F: Flush> Coalescer<F> {
         answer.await.map_err(|_| stopped::<F>())?
     }
 }
+
+impl<F: Flush> Coalescer<F> {
+    /// Queues `key` without waiting and returns where its answer will arrive, or `None` when
+    /// the queue is full or the task is gone (the caller then asks again later with
+    /// [`call`](Self::call)).
+    pub(super) fn start_call(&self, key: DedupKey) -> Option<Answer<F::Output>> {
+        let (reply, answer) = oneshot::channel();
+        self.calls.try_send(Call { key, reply }).ok()?;
+        Some(answer)
+    }
+}
+
+/// Where the answer to a call queued by [`Coalescer::start_call`] arrives; dropping it
+/// abandons the answer.
+pub(super) type Answer<O> = oneshot::Receiver<Result<O>>;
 
 fn stopped<F: Flush>() -> Error {
     Error::Cassandra {

@@ -226,3 +226,88 @@ fn callers_fail_once_the_task_is_gone() {
     assert!(error.is_transient(), "{error}");
     assert!(error.to_string().contains("stopped"), "{error}");
 }
+
+// Reads started early (`lookahead.rs`): what `Handler::prefetch` starts for the dedup store.
+
+use super::lookahead::Reads;
+
+#[tokio::test]
+async fn an_early_read_answers_the_attempt_without_a_second_statement() {
+    let statement = Scripted::default();
+    let reads = Reads::new(Coalescer::start(statement.clone(), LIMITS).unwrap(), 16);
+    let keys = [key(1), key(2)];
+    for key in keys {
+        reads.start(key);
+    }
+    settle().await;
+    statement.gate.add_permits(10);
+    for key in keys {
+        assert_eq!(
+            reads.read(key).await.unwrap(),
+            key.as_u128().is_multiple_of(2)
+        );
+    }
+    // Both were queued before the flush task ran: one statement, and no more from `read`.
+    assert_eq!(statement.batches(), [[key(1), key(2)]]);
+}
+
+#[tokio::test]
+async fn a_read_with_nothing_parked_asks_itself_and_an_answer_is_used_once() {
+    let statement = Scripted::default();
+    let reads = Reads::new(Coalescer::start(statement.clone(), LIMITS).unwrap(), 16);
+    statement.gate.add_permits(10);
+    reads.start(key(1));
+    assert_eq!(
+        reads.read(key(1)).await.unwrap(),
+        key(1).as_u128().is_multiple_of(2)
+    );
+    // The parked answer was taken: a retry of the same key reads again.
+    assert_eq!(
+        reads.read(key(1)).await.unwrap(),
+        key(1).as_u128().is_multiple_of(2)
+    );
+    assert_eq!(
+        reads.read(key(3)).await.unwrap(),
+        key(3).as_u128().is_multiple_of(2)
+    );
+    assert_eq!(statement.batches(), [[key(1)], [key(1)], [key(3)]]);
+}
+
+#[tokio::test]
+async fn a_failed_early_read_fails_the_attempt_that_takes_it() {
+    let statement = Scripted::default();
+    statement
+        .failing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(0);
+    let reads = Reads::new(Coalescer::start(statement.clone(), LIMITS).unwrap(), 16);
+    reads.start(key(1));
+    statement.gate.add_permits(10);
+    let error = reads.read(key(1)).await.unwrap_err();
+    assert!(matches!(error, Error::Cassandra { .. }), "{error}");
+    assert_eq!(statement.batches().len(), 1, "no second statement");
+}
+
+#[tokio::test]
+async fn starting_a_read_never_waits_for_a_full_queue() {
+    let statement = Scripted::default();
+    let limits = Limits { queue: 1, ..LIMITS };
+    let reads = Reads::new(Coalescer::start(statement.clone(), limits).unwrap(), 16);
+    // key 0 runs (the statement holds it at the gate) and key 1 fills the queue: key 2 finds
+    // no room, and `start` returns at once without parking it.
+    reads.start(key(0));
+    settle().await;
+    reads.start(key(1));
+    reads.start(key(2));
+    statement.gate.add_permits(10);
+    for n in 0..3 {
+        assert_eq!(
+            reads.read(key(n)).await.unwrap(),
+            key(n).as_u128().is_multiple_of(2)
+        );
+    }
+    let batches = statement.batches();
+    assert_eq!(batches.concat(), [key(0), key(1), key(2)]);
+    assert_eq!(batches[0], [key(0)]);
+}

@@ -24,7 +24,9 @@
 //! coalesced: one task per store and kind sends each burst as one `SELECT ... WHERE id IN ?` or
 //! one unlogged batch of inserts, and each caller waits for the statement carrying its key
 //! (`coalesce.rs`), so a record is still acknowledged by Cassandra before its handler future
-//! completes and the offset past it can commit. Two consumers racing on the same event (a rebalance mid-handling) may
+//! completes and the offset past it can commit. A message's read is usually queued when the
+//! consumer receives it ([`Handler::prefetch`]), and its attempt takes the parked answer
+//! (`lookahead.rs`). Two consumers racing on the same event (a rebalance mid-handling) may
 //! both run it: the check and the record are not one atomic step.
 
 mod cassandra;
@@ -32,6 +34,7 @@ mod coalesce;
 mod cql;
 mod key;
 mod layer;
+mod lookahead;
 mod store;
 
 #[cfg(test)]
@@ -146,6 +149,13 @@ impl<H: Handler + ?Sized> Handler for Dedup<H> {
             }
             result
         })
+    }
+
+    fn prefetch(&self, message: &Message) {
+        if let Some(key) = self.key(message) {
+            self.settings.store.prefetch(key);
+        }
+        self.inner.prefetch(message);
     }
 
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {

@@ -31,6 +31,13 @@ pub trait DedupStore: Send + Sync + 'static {
 
     /// Records `key` as handled.
     fn insert(&self, key: DedupKey) -> BoxFuture<'_, Result<()>>;
+
+    /// A hint that [`contains`](Self::contains) will soon be asked about `key`: a store that
+    /// does I/O may start the lookup now, without waiting, and answer that call from it. The
+    /// default does nothing.
+    fn prefetch(&self, key: DedupKey) {
+        let _ = key;
+    }
 }
 
 /// An in-memory least-recently-used set of handled events, shared by every partition of a
@@ -60,6 +67,11 @@ impl MemoryDedupStore {
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether `key` is held, without counting as a use of it.
+    pub(super) fn holds(&self, key: DedupKey) -> bool {
+        self.lock().live.contains_key(&key)
     }
 
     /// Entries in the recency queue, stale ones included.

@@ -112,6 +112,43 @@ async fn permanent_failures_are_recorded_but_transient_and_terminal_ones_are_not
     assert_eq!(inner.call_count(), 3, "skipped after the permanent failure");
 }
 
+/// Records the keys it was asked to prefetch; answers every lookup with "not found".
+#[derive(Debug, Default)]
+struct Prefetches(std::sync::Mutex<Vec<DedupKey>>);
+
+impl DedupStore for Prefetches {
+    fn contains(&self, _key: DedupKey) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async { Ok(false) })
+    }
+
+    fn insert(&self, _key: DedupKey) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn prefetch(&self, key: DedupKey) {
+        self.0.lock().unwrap().push(key);
+    }
+}
+
+#[test]
+fn prefetch_hands_the_events_key_to_the_store_and_passes_the_hint_on() {
+    let store = Arc::new(Prefetches::default());
+    let inner = Scripted::new([]);
+    let dedup = DedupLayer::new(store.clone(), "billing", "v1").layer(Arc::clone(&inner));
+    dedup.prefetch(&message("k", json!({"id": "e-1"})));
+    dedup.prefetch(&message("k", json!({"seq": 2})));
+    assert_eq!(
+        *store.0.lock().unwrap(),
+        [DedupKey::new("billing", "orders", "k", "e-1", "v1")],
+        "a message without an id has nothing to look up"
+    );
+    assert_eq!(
+        inner.prefetched(),
+        [7, 7],
+        "every hint reaches the inner handler"
+    );
+}
+
 #[derive(Debug)]
 struct Down;
 

@@ -82,6 +82,10 @@ impl<H: Handler + ?Sized> Handler for Defer<H> {
         Box::pin(defer_or_retry(Arc::clone(&self.gate), context, attempt))
     }
 
+    fn prefetch(&self, message: &Message) {
+        self.inner.prefetch(message);
+    }
+
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         let inner = Arc::clone(&self.inner);
         let attempt = move |context: Context| inner.on_timer(context, timer.clone());

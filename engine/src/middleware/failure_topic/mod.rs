@@ -95,6 +95,10 @@ impl<H: Handler + ?Sized> Handler for FailureTopic<H> {
         })
     }
 
+    fn prefetch(&self, message: &Message) {
+        self.inner.prefetch(message);
+    }
+
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         self.inner.on_timer(context, timer)
     }

@@ -120,6 +120,13 @@ impl<H: Handler + ?Sized> Handler for Filter<H> {
         }
     }
 
+    fn prefetch(&self, message: &Message) {
+        // A message the filter skips needs nothing looked up.
+        if self.skip_reason(message).is_none() {
+            self.inner.prefetch(message);
+        }
+    }
+
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         self.inner.on_timer(context, timer)
     }

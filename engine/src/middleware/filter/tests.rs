@@ -114,3 +114,21 @@ async fn the_inner_result_is_returned_unchanged() {
         .unwrap_err();
     assert_eq!(error.message(), "bad");
 }
+
+#[test]
+fn only_messages_that_go_through_pass_the_prefetch_hint_on() {
+    let inner = Scripted::new([]);
+    let filter = layer(Some("billing"), &["order."]).layer(Arc::clone(&inner));
+    filter.prefetch(&message_with(
+        "k",
+        json!({"type": "order.paid"}),
+        &[("source-system", "billing")],
+    ));
+    filter.prefetch(&message("k", json!({"type": "invoice.sent"})));
+    assert!(
+        inner.prefetched().is_empty(),
+        "skipped messages need no lookup"
+    );
+    filter.prefetch(&message("k", json!({"type": "order.paid"})));
+    assert_eq!(inner.prefetched(), [7]);
+}

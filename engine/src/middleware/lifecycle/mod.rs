@@ -135,6 +135,10 @@ impl<H: Handler + ?Sized> Handler for Lifecycle<H> {
         ))
     }
 
+    fn prefetch(&self, message: &Message) {
+        self.inner.prefetch(message);
+    }
+
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         // A detached context (tests) has no partition; the timer is still reported.
         let (topic, partition) = context.segment().map_or_else(

@@ -88,3 +88,12 @@ async fn the_result_passes_through_untouched() {
     assert_eq!(result, Err(HandlerError::transient("boom")));
     assert_eq!(inner.call_count(), 1);
 }
+
+#[tokio::test]
+async fn the_prefetch_hint_passes_through() {
+    let (telemetry, _sink) = Recording::start(1);
+    let inner = Scripted::new([]);
+    let layer = LifecycleLayer::new(telemetry, "billing").layer(Arc::clone(&inner));
+    layer.prefetch(&message_with("k", json!({}), &[]));
+    assert_eq!(inner.prefetched(), [7]);
+}

@@ -49,6 +49,10 @@ impl<H: Handler + ?Sized> Handler for Qos<H> {
         })
     }
 
+    fn prefetch(&self, message: &Message) {
+        self.inner.prefetch(message);
+    }
+
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         self.guard(context, move |inner, context| {
             inner.on_timer(context, timer)

@@ -291,3 +291,12 @@ async fn a_request_skipped_as_a_duplicate_says_so() {
     assert_eq!(body(&taken[0].2), Ok(json!({"call": 1})));
     assert_eq!(taken[1].2.body, Err(ALREADY_HANDLED.to_owned()));
 }
+
+#[test]
+fn the_prefetch_hint_passes_through() {
+    let answers = Arc::new(Answers::default());
+    let inner = crate::middleware::test_support::Scripted::new([]);
+    let handler = layer(&answers).layer(Arc::clone(&inner));
+    handler.prefetch(&request_message(&request(&["billing"], soon()), json!({})));
+    assert_eq!(inner.prefetched(), [7]);
+}

@@ -92,6 +92,10 @@ impl<H: Handler + ?Sized, P: RetryPolicy> Handler for Retry<H, P> {
         ))
     }
 
+    fn prefetch(&self, message: &Message) {
+        self.inner.prefetch(message);
+    }
+
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         let inner = Arc::clone(&self.inner);
         let attempt = move |context| inner.on_timer(context, timer.clone());

@@ -223,3 +223,28 @@ async fn without_mock_dedup_reads_cassandra_and_its_failures_are_retried() {
     assert!(error.contains("cassandra connect failed"), "{error}");
     assert!(error.contains("`cassandra_nodes`"), "{error}");
 }
+
+/// The consumer gives the stack a hint for each message it receives (`Handler::prefetch`), so
+/// the dedup store can start its read early. Every layer of every mode passes it inward, but
+/// the filter keeps it from messages it will skip.
+#[test]
+fn every_mode_passes_the_prefetch_hint_inward_except_for_filtered_messages() {
+    let modes = [
+        config(&[]),
+        config(&[("defer_enabled", "false")]),
+        low_latency(),
+        config(&[("mode", "best_effort")]),
+    ];
+    for config in modes {
+        let inner = Scripted::new([]);
+        let sink: Arc<dyn FailureSink> = FakeSink::failing(0);
+        let handler = build(&config, inner.clone(), Some(sink)).unwrap();
+        handler.prefetch(&message("k", json!({"id": "e-1"})));
+        handler.prefetch(&message_with(
+            "k",
+            json!({"id": "e-2"}),
+            &[("source-system", "billing")],
+        ));
+        assert_eq!(inner.prefetched(), [7], "{:?}", config.mode);
+    }
+}

@@ -89,6 +89,10 @@ impl<H: Handler + ?Sized> Handler for Timeout<H> {
         Box::pin(race(future, child, self.timeout, attempt))
     }
 
+    fn prefetch(&self, message: &Message) {
+        self.inner.prefetch(message);
+    }
+
     fn on_timer(&self, context: Context, timer: Timer) -> HandlerFuture {
         context.note_attempt();
         let attempt = self.meter.start(context.topic(), Kind::Timer, &context);
