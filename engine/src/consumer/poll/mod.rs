@@ -45,6 +45,9 @@ use queues::Queues;
 use rebalance::{store_final_offsets, RebalanceContext};
 use record::copy;
 
+/// Each topic's shared name by its name, hashed with foldhash: it is looked up once per record.
+type TopicNames = HashMap<String, Arc<str>, foldhash::fast::RandomState>;
+
 /// How many records to take from one partition before moving to the next.
 const BATCH: usize = 64;
 
@@ -94,8 +97,8 @@ pub(crate) struct PollLoop {
     pub(crate) shared: Arc<Shared>,
     queues: Queues,
     stored: HashMap<TopicPartition, i64>,
-    /// The shared name of each topic, looked up once per record (hence foldhash).
-    topics: HashMap<String, Arc<str>, foldhash::fast::RandomState>,
+    /// The shared name of each topic, looked up once per record.
+    topics: TopicNames,
     /// Since when the consumer has been full, and how many messages had been released then.
     full_since: Option<(Instant, usize)>,
 }
@@ -196,7 +199,7 @@ impl PollLoop {
 
     fn dispatch_result(
         shared: &Shared,
-        topics: &mut HashMap<String, Arc<str>, foldhash::fast::RandomState>,
+        topics: &mut TopicNames,
         result: KafkaResult<BorrowedMessage<'_>>,
     ) {
         let record = match result {
