@@ -171,6 +171,10 @@ impl fmt::Debug for CassandraDedupStore {
 }
 
 impl DedupStore for CassandraDedupStore {
+    fn prefetches(&self) -> bool {
+        true
+    }
+
     fn prefetch(&self, key: DedupKey) {
         // Before the first read connected there is no flush task to queue on without waiting;
         // a cached key needs no read.

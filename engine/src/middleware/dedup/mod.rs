@@ -152,8 +152,12 @@ impl<H: Handler + ?Sized> Handler for Dedup<H> {
     }
 
     fn prefetch(&self, message: &Message) {
-        if let Some(key) = self.key(message) {
-            self.settings.store.prefetch(key);
+        let store = &self.settings.store;
+        // The key's hash costs about as much as the rest of the hint; skip it when unused.
+        if store.prefetches() {
+            if let Some(key) = self.key(message) {
+                store.prefetch(key);
+            }
         }
         self.inner.prefetch(message);
     }

@@ -38,6 +38,12 @@ pub trait DedupStore: Send + Sync + 'static {
     fn prefetch(&self, key: DedupKey) {
         let _ = key;
     }
+
+    /// Whether [`prefetch`](Self::prefetch) does anything. The [`Dedup`](super::Dedup) layer
+    /// hashes a message's key for it only when it does. The default is `false`.
+    fn prefetches(&self) -> bool {
+        false
+    }
 }
 
 /// An in-memory least-recently-used set of handled events, shared by every partition of a

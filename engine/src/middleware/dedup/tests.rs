@@ -128,6 +128,10 @@ impl DedupStore for Prefetches {
     fn prefetch(&self, key: DedupKey) {
         self.0.lock().unwrap().push(key);
     }
+
+    fn prefetches(&self) -> bool {
+        true
+    }
 }
 
 #[test]
@@ -276,4 +280,28 @@ fn dedup_keys_separate_fields() {
         DedupKey::new("g", "t2", "k", "i", "v")
     );
     assert_eq!(a.to_bytes(), a.as_u128().to_le_bytes());
+}
+
+#[test]
+fn a_store_that_does_not_prefetch_is_not_asked_to() {
+    /// Counts prefetch calls while saying it does not prefetch.
+    #[derive(Default)]
+    struct Idle(std::sync::atomic::AtomicUsize);
+    impl DedupStore for Idle {
+        fn contains(&self, _key: DedupKey) -> BoxFuture<'_, Result<bool>> {
+            Box::pin(async { Ok(false) })
+        }
+        fn insert(&self, _key: DedupKey) -> BoxFuture<'_, Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn prefetch(&self, _key: DedupKey) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let store = Arc::new(Idle::default());
+    let inner = Scripted::new([]);
+    let dedup = DedupLayer::new(store.clone(), "billing", "v1").layer(Arc::clone(&inner));
+    dedup.prefetch(&message("k", json!({"id": "e-1"})));
+    assert_eq!(store.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(inner.prefetched(), [7], "the hint still goes inward");
 }
