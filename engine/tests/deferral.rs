@@ -217,6 +217,51 @@ on_both_brokers! {
     failing_keys_leave_permits => failing_keys_do_not_take_every_permit();
     hot_key_deferred => a_hot_key_is_deferred_and_others_keep_running();
     rebalance_mid_deferral => a_rebalance_mid_deferral_hands_the_backlog_over();
+    redelivered_backlog => a_redelivered_backlog_runs_once_in_order();
+}
+
+/// The next owner of a partition can start behind the backlog it restores: its last commit
+/// trailed the deferrals, as in a handover whose final commit lands late. The messages the
+/// backlog already holds run once, in order, not again behind it.
+async fn a_redelivered_backlog_runs_once_in_order(broker: Broker) {
+    let topic = unique("deferral-redelivered");
+    create_topic(broker, &topic, 1).await;
+    let group = unique("deferral-redelivered-group");
+    let first = Flaky::failing();
+    let consumer = consume(broker, &group, &topic, &FAST, Arc::new(first.clone()));
+    send_all(
+        broker,
+        &topic,
+        &[("sick", 0), ("well", 0), ("sick", 1), ("sick", 2)],
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            consumer.stats().deferred.load(Ordering::Relaxed) == 3
+                && committed(broker, &group, &topic, 1) == vec![4]
+        })
+        .await,
+        "three deferred messages, all committed"
+    );
+    consumer.shutdown().await;
+    support::offsets::rewind(broker, &group, &topic, 0);
+
+    let second = Flaky::default();
+    let consumer = consume(broker, &group, &topic, &FAST, Arc::new(second.clone()));
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            second.handled("sick").len() >= 3 && committed(broker, &group, &topic, 1) == vec![4]
+        })
+        .await,
+        "the next consumer finishes the backlog and commits"
+    );
+    consumer.shutdown().await;
+    assert_eq!(second.handled("sick"), [0, 1, 2]);
+    assert_eq!(
+        second.handled("well"),
+        [0],
+        "what the lagging commit left out runs again"
+    );
 }
 
 /// A consumer joining mid-deferral takes some partitions over with their backlogs: every

@@ -72,6 +72,9 @@ pub(crate) struct Backlogs {
     /// Bumped whenever a retry time may have changed, so the partition task re-reads the next
     /// one only then.
     changes: AtomicU64,
+    /// Restored keys the stream has not yet passed (`Inner::restored`), readable without the
+    /// lock.
+    restored: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +82,21 @@ struct Inner {
     keys: HashMap<Arc<str>, KeyBacklog>,
     /// Retry times; an entry is stale when its key's `due` has since changed.
     due: BinaryHeap<Reverse<(Instant, Arc<str>)>>,
+    /// For each key restored from the store, the place of its last entry then: the stream may
+    /// redeliver anything up to it. Forgotten once the stream passes it, so it never holds
+    /// more keys than the store handed over.
+    restored: HashMap<Arc<str>, i64>,
+}
+
+/// What a message just received from the stream does (see [`Backlogs::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Its key has no backlog: it runs.
+    Run,
+    /// It joins its key's backlog.
+    Join,
+    /// A redelivery of a message its key's backlog holds or has handled: it completes as is.
+    Redelivered,
 }
 
 /// What a retry found at the head of its key's backlog.
@@ -124,11 +142,15 @@ impl Backlogs {
             entries.sort_by_key(Deferred::place);
             let wait = u64::try_from(backlog.next_retry_ms.saturating_sub(now_ms)).unwrap_or(0);
             let key: Arc<str> = backlog.key.into();
+            if let Some(last) = entries.last() {
+                inner.restored.insert(Arc::clone(&key), last.place().0);
+            }
             let due = now + Duration::from_millis(wait);
             inner.due.push(Reverse((due, Arc::clone(&key))));
             let entries = KeyBacklog::new(entries.into(), backlog.retries, due);
             inner.keys.insert(key, entries);
         }
+        self.restored.store(inner.restored.len(), Ordering::Release);
         self.changed(&inner);
     }
 
@@ -140,6 +162,37 @@ impl Backlogs {
     /// Whether `key` has a backlog, so its messages and due timers must join it.
     pub(crate) fn holds(&self, key: &str) -> bool {
         self.len() > 0 && self.lock().keys.contains_key(key)
+    }
+
+    /// What becomes of `key`'s message at `offset`, just received from the stream.
+    ///
+    /// Every message of a deferred key joins its backlog in offset order, so one at or before
+    /// the place of the backlog's last entry was parked there, or handled before the key was
+    /// deferred. Only a redelivery brings one: a partition's next owner restarts at the last
+    /// commit, which can trail the backlogs the store hands it, even after this owner has
+    /// worked through them. Such a message must not run a second time, out of order.
+    pub(crate) fn admit(&self, key: &str, offset: i64) -> Admission {
+        if self.len() == 0 && self.restored.load(Ordering::Acquire) == 0 {
+            return Admission::Run;
+        }
+        let mut inner = self.lock();
+        let last = inner
+            .keys
+            .get(key)
+            .map(|backlog| backlog.entries.back().map_or(i64::MIN, |e| e.place().0));
+        let through = inner.restored.get(key).copied();
+        if through.is_some_and(|through| offset > through) {
+            // The stream has passed what the store knew of this key.
+            inner.restored.remove(key);
+            self.restored.store(inner.restored.len(), Ordering::Release);
+        }
+        if last.max(through).is_some_and(|covered| offset <= covered) {
+            Admission::Redelivered
+        } else if last.is_some() {
+            Admission::Join
+        } else {
+            Admission::Run
+        }
     }
 
     /// Whether `key`'s backlog holds a timer at `time`.

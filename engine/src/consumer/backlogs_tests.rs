@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Backlogs, Deferred};
+use super::{Admission, Backlogs, Deferred};
 use crate::defer::{Backlog, DeferredTimer};
 use crate::timers::TimerTime;
 
@@ -97,6 +97,74 @@ async fn messages_and_timers_keep_the_order_they_were_deferred_in() {
     let mut expected = expected.to_vec();
     expected.swap(0, 1);
     assert_eq!(entries(&restored, &key), expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivery_of_what_a_restored_backlog_covers_completes_as_is() {
+    use Admission::{Join, Redelivered, Run};
+    let backlogs = Backlogs::default();
+    let backlog = |key: &str| Backlog {
+        key: key.into(),
+        offsets: vec![4, 9],
+        timers: Vec::new(),
+        retries: 0,
+        next_retry_ms: 0,
+    };
+    backlogs.restore(vec![backlog("k"), backlog("j")]);
+    assert_eq!(
+        backlogs.admit("j", 10),
+        Join,
+        "a message after the backlog joins it"
+    );
+    let key: Arc<str> = "k".into();
+    assert_eq!(backlogs.admit("k", 4), Redelivered, "an entry it holds");
+    assert_eq!(
+        backlogs.admit("k", 2),
+        Redelivered,
+        "handled before the key was deferred"
+    );
+    assert_eq!(backlogs.admit("other", 1), Run, "a key without a backlog");
+
+    assert!(backlogs.advance(&key));
+    assert_eq!(
+        backlogs.admit("k", 4),
+        Redelivered,
+        "an entry handled since"
+    );
+    assert!(!backlogs.advance(&key));
+    assert!(!backlogs.holds("k"));
+    assert_eq!(
+        backlogs.admit("k", 9),
+        Redelivered,
+        "handled, and the backlog worked through"
+    );
+    assert_eq!(backlogs.admit("k", 10), Run, "after what the store knew");
+    assert_eq!(
+        backlogs.admit("k", 9),
+        Run,
+        "forgotten once the stream passed it"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_live_backlog_takes_later_messages_and_covers_earlier_ones() {
+    use Admission::{Join, Redelivered, Run};
+    let backlogs = Backlogs::default();
+    let key: Arc<str> = "k".into();
+    assert_eq!(backlogs.admit("k", 3), Run);
+    backlogs.push(&key, Deferred::Offset(3), Duration::ZERO);
+    assert_eq!(backlogs.admit("k", 5), Join);
+    backlogs.push(&key, Deferred::Offset(5), Duration::ZERO);
+    assert_eq!(backlogs.admit("k", 5), Redelivered);
+    backlogs.push(&key, timer(50, 12), Duration::ZERO);
+    assert_eq!(
+        backlogs.admit("k", 12),
+        Redelivered,
+        "behind a timer deferred after it"
+    );
+    assert_eq!(backlogs.admit("k", 13), Join);
+    while backlogs.advance(&key) {}
+    assert_eq!(backlogs.admit("k", 4), Run, "no backlog, nothing restored");
 }
 
 #[tokio::test(start_paused = true)]

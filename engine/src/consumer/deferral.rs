@@ -33,7 +33,9 @@
 //! A partition's backlogs are read from the store once, when it is assigned, so whether a key
 //! is deferred is a memory lookup. Writes go through to the store before anything commits (or
 //! before a timer's row is deleted), so a restart or rebalance loses nothing: the next owner
-//! reads the backlogs and carries on.
+//! reads the backlogs and carries on. Its first fetch starts at the last commit, which can
+//! trail those backlogs (a handover's final commit may land late): a redelivered message that
+//! its key's backlog holds, or has handled, completes without running again.
 //!
 //! [`DeferredTimer::after_offset`]: crate::defer::DeferredTimer::after_offset
 

@@ -12,7 +12,7 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::consumer::backlogs::Backlogs;
+use crate::consumer::backlogs::{Admission, Backlogs};
 use crate::consumer::shared::Shared;
 use crate::error::{ErrorClass, HandlerError};
 use crate::handler::{Context, Handler, HandlerFuture, KeyedPartition, Message};
@@ -91,12 +91,21 @@ impl Scope {
             match event {
                 Event::Message(message) => {
                     let offset = message.offset();
-                    if scope.joins_backlog(&key) {
-                        let joined = Box::pin(scope.defer(&key, offset)).await;
-                        return Done {
-                            key,
-                            commit: joined.then_some(offset),
-                        };
+                    match scope.admit(&key, offset) {
+                        Admission::Run => {}
+                        Admission::Join => {
+                            let joined = Box::pin(scope.defer(&key, offset)).await;
+                            return Done {
+                                key,
+                                commit: joined.then_some(offset),
+                            };
+                        }
+                        Admission::Redelivered => {
+                            return Done {
+                                key,
+                                commit: Some(offset),
+                            }
+                        }
                     }
                     scope
                         .shared

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use crate::consumer::backlogs::Deferred;
+use crate::consumer::backlogs::{Admission, Deferred};
 use crate::consumer::decode::Record;
 use crate::consumer::deferral::{epoch_ms, epoch_ms_after};
 use crate::consumer::event::Scope;
@@ -32,6 +32,21 @@ impl Scope {
         self.backlogs
             .as_ref()
             .is_some_and(|backlogs| backlogs.holds(key))
+    }
+
+    /// Whether `key`'s message at `offset` runs, joins its backlog, or is a redelivery that
+    /// completes as is (see [`Backlogs::admit`]).
+    ///
+    /// [`Backlogs::admit`]: crate::consumer::backlogs::Backlogs::admit
+    pub(crate) fn admit(&self, key: &str, offset: i64) -> Admission {
+        let admission = self
+            .backlogs
+            .as_ref()
+            .map_or(Admission::Run, |backlogs| backlogs.admit(key, offset));
+        if admission == Admission::Redelivered {
+            tracing::debug!(partition = %self.label, key, offset, "a redelivered message its key's backlog already accounts for");
+        }
+        admission
     }
 
     /// Parks `offset` in `key`'s backlog. `true` once it is safe to commit; `false` if the

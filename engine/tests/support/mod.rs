@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod logs;
+pub mod offsets;
 pub mod proxy;
 pub mod retention;
 pub mod shared_runtime;
@@ -13,6 +14,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+// Most scenarios read commits; not every test binary does.
+#[allow(unused_imports)]
+pub use offsets::committed;
 use prosody_engine::{Admin, Config, Context, Handler, HandlerFuture, Message, Producer};
 
 /// Which broker a scenario runs against.
@@ -22,6 +26,16 @@ pub enum Broker {
     Mock,
     /// The Kafka broker at `PROSODY_BOOTSTRAP_SERVERS` (default 127.0.0.1:9092).
     Real,
+}
+
+impl Broker {
+    /// The bootstrap servers of this broker.
+    pub fn servers(self) -> String {
+        match self {
+            Broker::Mock => prosody_engine::mock_bootstrap_servers().expect("mock cluster"),
+            Broker::Real => bootstrap(),
+        }
+    }
 }
 
 pub fn bootstrap() -> String {
@@ -205,35 +219,6 @@ impl Handler for Recorder {
             Ok(())
         })
     }
-}
-
-/// The offsets `group` has committed for `topic`'s partitions `0..partitions` (-1 for none).
-pub fn committed(broker: Broker, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    use rdkafka::consumer::{BaseConsumer, Consumer as _};
-    let servers = match broker {
-        Broker::Mock => prosody_engine::mock_bootstrap_servers().expect("mock cluster"),
-        Broker::Real => bootstrap(),
-    };
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", group)
-        .create()
-        .expect("offset reader");
-    let mut list = rdkafka::TopicPartitionList::new();
-    for partition in 0..partitions {
-        list.add_partition(topic, partition);
-    }
-    let committed = consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .expect("committed offsets");
-    (0..partitions)
-        .map(
-            |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
-                Some(rdkafka::Offset::Offset(offset)) => offset,
-                _ => -1,
-            },
-        )
-        .collect()
 }
 
 /// Starts a consumer for `topic` in `group` with extra `options`.

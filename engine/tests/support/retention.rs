@@ -11,17 +11,10 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{bootstrap, config, Broker};
 
-fn servers(broker: Broker) -> String {
-    match broker {
-        Broker::Mock => prosody_engine::mock_bootstrap_servers().expect("mock cluster"),
-        Broker::Real => bootstrap(),
-    }
-}
-
 /// The partition's (log start, end) offsets.
 pub fn watermarks(broker: Broker, topic: &str, partition: i32) -> (i64, i64) {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", servers(broker))
+        .set("bootstrap.servers", broker.servers())
         .create()
         .expect("watermark reader");
     consumer
