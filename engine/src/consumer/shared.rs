@@ -139,7 +139,7 @@ pub(crate) struct Shared {
     /// paused.
     pub(crate) quiet: AtomicBool,
     pub(crate) signal: Signal,
-    pub(crate) partitions: Mutex<HashMap<TopicPartition, PartitionHandle>>,
+    pub(crate) partitions: Mutex<Partitions>,
     pub(crate) shutdown: AtomicBool,
     pub(crate) epoch: Instant,
     pub(crate) stats: ConsumerStats,
@@ -157,6 +157,10 @@ pub(crate) struct Shared {
     pub(crate) reloader: Option<Reloader>,
 }
 
+/// The partitions this consumer owns. The poll thread looks each record's partition up here,
+/// so the table uses foldhash rather than SipHash.
+pub(crate) type Partitions = HashMap<TopicPartition, PartitionHandle, foldhash::fast::RandomState>;
+
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
@@ -166,7 +170,7 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn partitions(&self) -> MutexGuard<'_, HashMap<TopicPartition, PartitionHandle>> {
+    pub(crate) fn partitions(&self) -> MutexGuard<'_, Partitions> {
         self.partitions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

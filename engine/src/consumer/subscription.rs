@@ -4,7 +4,6 @@
 //! The checks come before anything is built, so a configuration that cannot subscribe fails
 //! with the option at fault before the caller builds a middleware stack or a producer for it.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -135,7 +134,7 @@ impl<'a> Subscription<'a> {
             paused: AtomicBool::new(false),
             quiet: AtomicBool::new(false),
             signal: Signal::default(),
-            partitions: Mutex::new(HashMap::new()),
+            partitions: Mutex::default(),
             shutdown: AtomicBool::new(false),
             epoch: Instant::now(),
             stats: ConsumerStats::default(),

@@ -113,10 +113,12 @@ impl DedupStore for MemoryDedupStore {
 }
 
 /// Recency order as a queue of `(key, stamp)` entries: a key's live entry is the one whose
-/// stamp matches `live`; older entries of the same key are stale and skipped.
+/// stamp matches `live`; older entries of the same key are stale and skipped. Every
+/// deduplicated event looks its key up at least twice, and the key is already a 128-bit hash,
+/// so the table uses foldhash rather than SipHash.
 #[derive(Debug, Default)]
 struct Lru {
-    live: HashMap<DedupKey, u64>,
+    live: HashMap<DedupKey, u64, foldhash::fast::RandomState>,
     order: VecDeque<(DedupKey, u64)>,
     clock: u64,
 }
