@@ -180,9 +180,41 @@ async fn a_request_sent_while_its_responder_restarts_is_answered(broker: Broker)
     );
 }
 
+/// A requester configured with its own `reply_topic` creates it, names it in its requests, and
+/// the answers arrive there.
+async fn answers_come_back_on_the_configured_reply_topic(broker: Broker) {
+    let topic = unique("requests-own-replies");
+    create_topic(broker, &topic, 1).await;
+    let replies = unique("own-replies");
+    let subsystem = unique("answers");
+    let (answering, _) = responder(broker, &topic, &subsystem, false);
+    let config = config(
+        broker,
+        &[("send_timeout", "10s"), ("reply_topic", &replies)],
+    );
+    let requester = Requester::new(&config, Producer::new(&config).expect("producer"));
+    let outcomes = requester
+        .request(request(&topic, &[&subsystem], Duration::from_secs(60)))
+        .await
+        .expect("request sent");
+    answering.shutdown().await;
+
+    assert_eq!(
+        outcomes[0].1,
+        Outcome::Success(serde_json::json!({"key": "order-1", "seen": 1}))
+    );
+    let written: Vec<i64> = support::offsets::end_offsets(broker, &replies);
+    assert_eq!(
+        written.iter().sum::<i64>(),
+        1,
+        "the one answer is on {replies}: {written:?}"
+    );
+}
+
 on_both_brokers! {
     one_answers_one_fails_one_is_down => one_answers_one_fails_one_is_down();
     a_request_sent_while_its_responder_restarts_is_answered => a_request_sent_while_its_responder_restarts_is_answered();
+    answers_come_back_on_the_configured_reply_topic => answers_come_back_on_the_configured_reply_topic();
 }
 
 #[tokio::test]

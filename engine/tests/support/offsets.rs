@@ -1,4 +1,4 @@
-//! A group's committed offsets, read and rewound from outside the consumer under test.
+//! Offsets read, and a group's commit rewound, from outside the clients under test.
 
 use std::time::{Duration, Instant};
 
@@ -59,4 +59,29 @@ pub fn rewind(broker: Broker, group: &str, topic: &str, offset: i64) {
         .expect("offset");
     consumer.commit(&list, CommitMode::Sync).expect("commit");
     consumer.unsubscribe();
+}
+
+/// The end offset of each of `topic`'s partitions, as its metadata lists them.
+pub fn end_offsets(broker: Broker, topic: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.servers())
+        .create()
+        .expect("offset reader");
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .expect("metadata");
+    let Some(listed) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Vec::new();
+    };
+    listed
+        .partitions()
+        .iter()
+        .map(|partition| {
+            consumer
+                .fetch_watermarks(topic, partition.id(), timeout)
+                .expect("watermarks")
+                .1
+        })
+        .collect()
 }
