@@ -255,6 +255,31 @@ async fn bad_arguments_are_refused_before_anything_is_sent() {
     assert_eq!(requester.waiting(), 0);
 }
 
+/// A closed requester refuses new requests, whether or not one already started its reply
+/// consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_requester_refuses_requests() {
+    let topic = unique("requests-closed");
+    create_topic(Broker::Mock, &topic, 1).await;
+    let short = Duration::from_millis(200);
+    let used = requester(Broker::Mock);
+    let outcomes = used
+        .request(request(&topic, &["nobody"], short))
+        .await
+        .expect("request sent");
+    assert_eq!(outcomes[0].1, Outcome::Failure(ResponseError::Timeout));
+    let unused = requester(Broker::Mock);
+    for requester in [used, unused] {
+        requester.close();
+        requester.close();
+        let refused = requester.request(request(&topic, &["nobody"], short)).await;
+        assert!(
+            matches!(refused, Err(Error::State(reason)) if reason.contains("closed")),
+            "{refused:?}"
+        );
+    }
+}
+
 /// A record whose request headers are malformed is handled as a plain message: the responder
 /// neither answers nor fails, and says why once (the warning is rate-limited per process, so
 /// this runs on one broker only).

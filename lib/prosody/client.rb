@@ -178,8 +178,8 @@ module Prosody
       @native.paused?
     end
 
-    # Unsubscribes if subscribed and releases the client; later calls raise
-    # {Prosody::ClosedError}. Closing twice is fine.
+    # Unsubscribes if subscribed, stops reading answers to requests, and releases the client;
+    # later calls raise {Prosody::ClosedError}. Closing twice is fine.
     #
     # @example
     #   at_exit { client.close }
@@ -193,6 +193,7 @@ module Prosody
         return nil if @closed
 
         stop_consuming if @processor
+        @native.close_requests
         @closed = true
       end
       nil
@@ -283,9 +284,7 @@ module Prosody
       LogPump.flush
     end
 
-    def forked?
-      Process.pid != @pid
-    end
+    def forked? = Process.pid != @pid
 
     # The native client, once {#check_process} passed.
     def local_native

@@ -3,6 +3,7 @@
 require "spec_helper"
 require "prosody"
 require "async"
+require "set"
 require_relative "../support/mock_helpers"
 require_relative "../support/real_kafka"
 
@@ -185,6 +186,31 @@ RSpec.shared_examples "requests across subsystems" do
     expect(counted).to be > 1000
     # A reactor blocked for the second would tick once; async's timers tick at least every 100 ms.
     expect(ticks).to be >= 5
+  end
+
+  it "stops reading answers when the client closes" do
+    client = client_for
+    before = reply_readers
+    unanswered = ask(["nobody"], timeout: 0.2, via: client)["nobody"]
+    expect(unanswered.error).to be_a(Prosody::Failure::Timeout)
+    started = reply_readers - before
+    expect(started.size).to eq(1)
+
+    client.close
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+    sleep 0.05 while reply_readers.intersect?(started) &&
+                     Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+    expect(reply_readers & started).to be_empty
+    expect { ask(["nobody"], via: client) }.to raise_error(Prosody::ClosedError)
+  end
+
+  # This process's threads that read a reply topic (by the name the engine gives them), by id.
+  def reply_readers
+    Dir.glob("/proc/self/task/*/comm").each_with_object(Set.new) do |path, ids|
+      ids << File.basename(File.dirname(path)) if File.read(path).strip == "prosody-replies"
+    rescue Errno::ENOENT
+      next
+    end
   end
 
   it "refuses bad arguments with errors that name them" do

@@ -8,7 +8,7 @@
 //!
 //! One thread owns the librdkafka handle and hands each record to a callback; there is no
 //! queue of its own, only librdkafka's prefetch, which `queued.max.messages.kbytes` bounds.
-//! Dropping the [`ReplyConsumer`] stops the thread within one poll (100 ms).
+//! Stopping or dropping the [`ReplyConsumer`] ends the thread within one poll (100 ms).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -89,11 +89,16 @@ impl ReplyConsumer {
     pub(crate) fn partition(&self) -> i32 {
         self.partition
     }
+
+    /// Ends the thread within one poll; it closes the librdkafka handle as it goes.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Drop for ReplyConsumer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop();
     }
 }
 

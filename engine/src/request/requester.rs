@@ -1,5 +1,6 @@
 //! [`Requester`]: sends a request and gathers its answers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -101,6 +102,8 @@ struct Inner {
     producer: Producer,
     registry: Arc<Registry>,
     replies: OnceCell<ReplyConsumer>,
+    /// Set by [`Requester::close`].
+    closed: AtomicBool,
 }
 
 impl Requester {
@@ -112,6 +115,7 @@ impl Requester {
                 producer,
                 registry: Arc::default(),
                 replies: OnceCell::new(),
+                closed: AtomicBool::new(false),
             }),
         }
     }
@@ -163,12 +167,38 @@ impl Requester {
         Ok(waiting.close())
     }
 
+    /// Stops reading answers: the reply consumer's thread, if a request started it, ends
+    /// within one poll (100 ms) instead of when the last clone of this requester is dropped.
+    /// Later requests fail; one still waiting gets no more answers and ends at its timeout.
+    /// Closing again does nothing.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        if let Some(replies) = self.inner.replies.get() {
+            replies.stop();
+        }
+    }
+
     /// Requests waiting for answers now.
     pub fn waiting(&self) -> usize {
         self.inner.registry.len()
     }
 
+    /// The reply consumer, started by the first request. Checked for `close` before and after
+    /// a start, so one that raced with it stops too.
     async fn replies(&self) -> Result<&ReplyConsumer> {
+        const CLOSED: Error = Error::State("this requester is closed");
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(CLOSED);
+        }
+        let replies = self.start_replies().await?;
+        if self.inner.closed.load(Ordering::Acquire) {
+            replies.stop();
+            return Err(CLOSED);
+        }
+        Ok(replies)
+    }
+
+    async fn start_replies(&self) -> Result<&ReplyConsumer> {
         self.inner
             .replies
             .get_or_try_init(|| async {

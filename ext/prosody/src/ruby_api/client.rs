@@ -199,6 +199,15 @@ impl NativeClient {
         Ok(())
     }
 
+    /// Stops the requester's reply consumer, if a request started it, so its thread and
+    /// librdkafka handle end now rather than when Ruby collects this object. Later requests
+    /// fail. Does nothing in a process this client was inherited into.
+    fn close_requests(&self) {
+        if self.requester.is_local() {
+            self.requester.close();
+        }
+    }
+
     /// Starts draining and stopping the consumer (at most `shutdown_timeout`); nil when not
     /// subscribed. Its `Pending` must be waited on without holding up the processor thread,
     /// which keeps finishing in-flight handlers meanwhile: `Pending#value` does that.
@@ -358,6 +367,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("register_state", method!(NativeClient::register_state, 2))?;
     class.define_method("state_read", method!(NativeClient::state_read, 5))?;
     class.define_method("unsubscribe", method!(NativeClient::unsubscribe, 0))?;
+    class.define_method("close_requests", method!(NativeClient::close_requests, 0))?;
     class.define_method("fire_timers", method!(NativeClient::fire_timers, 1))?;
     class.define_method("deferred?", method!(NativeClient::is_deferred, 1))?;
     class.define_method("state", method!(NativeClient::state, 0))?;
