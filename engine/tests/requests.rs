@@ -255,10 +255,10 @@ async fn bad_arguments_are_refused_before_anything_is_sent() {
     assert_eq!(requester.waiting(), 0);
 }
 
-/// A closed requester refuses new requests, whether or not one already started its reply
-/// consumer.
+/// Closing a requester ends the request waiting on it, and it refuses new ones, whether or
+/// not a request already started its reply consumer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_requester_refuses_requests() {
+async fn a_closed_requester_ends_waiting_requests_and_refuses_new_ones() {
     let topic = unique("requests-closed");
     create_topic(Broker::Mock, &topic, 1).await;
     let short = Duration::from_millis(200);
@@ -268,6 +268,27 @@ async fn a_closed_requester_refuses_requests() {
         .await
         .expect("request sent");
     assert_eq!(outcomes[0].1, Outcome::Failure(ResponseError::Timeout));
+    // A request waiting when its requester closes ends then, well before its own timeout.
+    let waiting = tokio::spawn({
+        let used = used.clone();
+        let request = request(&topic, &["nobody"], Duration::from_secs(600));
+        async move { used.request(request).await }
+    });
+    assert!(
+        support::eventually(Duration::from_secs(30), || used.waiting() == 1).await,
+        "the request waits"
+    );
+    used.close();
+    let ended = tokio::time::timeout(Duration::from_secs(60), waiting)
+        .await
+        .expect("the waiting request ended")
+        .expect("request task");
+    assert!(
+        matches!(&ended, Err(Error::State(reason)) if reason.contains("closed while")),
+        "{ended:?}"
+    );
+    assert_eq!(used.waiting(), 0);
+
     let unused = requester(Broker::Mock);
     for requester in [used, unused] {
         requester.close();

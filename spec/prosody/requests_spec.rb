@@ -204,6 +204,19 @@ RSpec.shared_examples "requests across subsystems" do
     expect { ask(["nobody"], via: client) }.to raise_error(Prosody::ClosedError)
   end
 
+  it "ends a request that waits when its client closes, with an error" do
+    client = client_for
+    ask(["nobody"], timeout: 0.2, via: client) # starts the reader
+    waiting = Thread.new do
+      Thread.current.report_on_exception = false
+      ask(["nobody"], timeout: 600, via: client)
+    end
+    sleep 0.01 until waiting.status == "sleep"
+    client.close
+    # Within the minute, or nothing is raised: join returns nil while the thread still waits.
+    expect { waiting.join(60) }.to raise_error(Prosody::Error, /closed/)
+  end
+
   # This process's threads that read a reply topic (by the name the engine gives them), by id.
   def reply_readers
     Dir.glob("/proc/self/task/*/comm").each_with_object(Set.new) do |path, ids|

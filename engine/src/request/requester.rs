@@ -1,10 +1,10 @@
 //! [`Requester`]: sends a request and gathers its answers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
 
 use super::error::{RequestError, MAX_REQUEST_TIMEOUT};
 use super::headers::{self, millis_since_epoch, RequestHeaders, REQUEST_ID};
@@ -102,8 +102,8 @@ struct Inner {
     producer: Producer,
     registry: Arc<Registry>,
     replies: OnceCell<ReplyConsumer>,
-    /// Set by [`Requester::close`].
-    closed: AtomicBool,
+    /// Cancelled by [`Requester::close`].
+    closed: CancellationToken,
 }
 
 impl Requester {
@@ -115,7 +115,7 @@ impl Requester {
                 producer,
                 registry: Arc::default(),
                 replies: OnceCell::new(),
-                closed: AtomicBool::new(false),
+                closed: CancellationToken::new(),
             }),
         }
     }
@@ -127,7 +127,8 @@ impl Requester {
     /// # Errors
     ///
     /// [`Error::Request`] for bad arguments (nothing is sent); the send's error when the
-    /// record could not be written; [`Error::Admin`] when the reply topic cannot be read.
+    /// record could not be written; [`Error::Admin`] when the reply topic cannot be read;
+    /// [`Error::State`] when the requester is closed, or closes while the request waits.
     pub async fn request(&self, request: Request) -> Result<Vec<(String, Outcome)>> {
         request.check()?;
         let partition = self.replies().await?.partition();
@@ -160,8 +161,14 @@ impl Requester {
             waiting.all_answered().await;
             Ok::<(), Error>(())
         };
+        let answered = tokio::select! {
+            answered = tokio::time::timeout(request.timeout, exchange) => answered,
+            () = self.inner.closed.cancelled() => {
+                return Err(Error::State("the requester closed while the request waited"));
+            }
+        };
         // Running out of time is no error: the subsystems that did not answer time out.
-        if let Ok(Err(error)) = tokio::time::timeout(request.timeout, exchange).await {
+        if let Ok(Err(error)) = answered {
             return Err(error);
         }
         Ok(waiting.close())
@@ -169,10 +176,10 @@ impl Requester {
 
     /// Stops reading answers: the reply consumer's thread, if a request started it, ends
     /// within one poll (100 ms) instead of when the last clone of this requester is dropped.
-    /// Later requests fail; one still waiting gets no more answers and ends at its timeout.
-    /// Closing again does nothing.
+    /// Requests still waiting end at once, with an error, as do later ones. Closing again does
+    /// nothing.
     pub fn close(&self) {
-        self.inner.closed.store(true, Ordering::Release);
+        self.inner.closed.cancel();
         if let Some(replies) = self.inner.replies.get() {
             replies.stop();
         }
@@ -187,11 +194,11 @@ impl Requester {
     /// a start, so one that raced with it stops too.
     async fn replies(&self) -> Result<&ReplyConsumer> {
         const CLOSED: Error = Error::State("this requester is closed");
-        if self.inner.closed.load(Ordering::Acquire) {
+        if self.inner.closed.is_cancelled() {
             return Err(CLOSED);
         }
         let replies = self.start_replies().await?;
-        if self.inner.closed.load(Ordering::Acquire) {
+        if self.inner.closed.is_cancelled() {
             replies.stop();
             return Err(CLOSED);
         }
