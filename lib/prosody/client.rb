@@ -193,8 +193,9 @@ module Prosody
         return nil if @closed
 
         stop_consuming if @processor
-        @native.close_requests
+        # Closed first, so a request that close ends sees why.
         @closed = true
+        @native.close_requests
       end
       nil
     end

@@ -38,6 +38,7 @@ module Prosody
     #   itself until the timeout)
     # @raise [TypeError] for arguments of the wrong type, or a payload JSON cannot hold
     # @raise [Prosody::Error] when the request could not be sent (its message says why)
+    # @raise [Prosody::ClosedError] when the client is closed, or closes while the request waits
     def request(topic:, key:, payload:, subsystems:, timeout:)
       ask(topic, key, subsystems, timeout, payload)
     end
@@ -79,6 +80,11 @@ module Prosody
 
       args[2] = AsJson.convert(args[2], e)
       @native.request(*args).value
+    rescue Error
+      # The engine ends a request whose client closes while it waits.
+      raise ClosedError, "this client closed while the request waited" if @closed
+
+      raise
     end
 
     class << self

@@ -214,7 +214,7 @@ RSpec.shared_examples "requests across subsystems" do
     sleep 0.01 until waiting.status == "sleep"
     client.close
     # Within the minute, or nothing is raised: join returns nil while the thread still waits.
-    expect { waiting.join(60) }.to raise_error(Prosody::Error, /closed/)
+    expect { waiting.join(60) }.to raise_error(Prosody::ClosedError, /closed while the request/)
   end
 
   # This process's threads that read a reply topic (by the name the engine gives them), by id.
