@@ -145,20 +145,20 @@ async fn a_failing_key_is_deferred_and_recovers_in_order(broker: Broker) {
     assert_eq!(handler.handled("well"), [0, 1, 2]);
 }
 
-/// A consumer that stops mid-deferral loses nothing: the next one reads the backlog from the
-/// store and finishes it, in order.
-async fn a_restart_mid_deferral_resumes_the_backlog(broker: Broker) {
-    let topic = unique("deferral-restart");
+/// Sends `messages`, three of key `sick` among four, to a new topic of one partition, where a
+/// first consumer defers the three and commits past all four, then stops. Returns the topic
+/// and the group.
+async fn defer_three_then_stop(
+    broker: Broker,
+    name: &str,
+    messages: &[(&str, i64)],
+) -> (String, String) {
+    let topic = unique(name);
     create_topic(broker, &topic, 1).await;
-    let group = unique("deferral-restart-group");
+    let group = unique(&format!("{name}-group"));
     let first = Flaky::failing();
     let consumer = consume(broker, &group, &topic, &FAST, Arc::new(first.clone()));
-    send_all(
-        broker,
-        &topic,
-        &[("sick", 0), ("sick", 1), ("well", 0), ("sick", 2)],
-    )
-    .await;
+    send_all(broker, &topic, messages).await;
     assert!(
         eventually(Duration::from_secs(30), || {
             consumer.stats().deferred.load(Ordering::Relaxed) == 3
@@ -169,6 +169,14 @@ async fn a_restart_mid_deferral_resumes_the_backlog(broker: Broker) {
     );
     consumer.shutdown().await;
     assert!(first.handled("sick").is_empty());
+    (topic, group)
+}
+
+/// A consumer that stops mid-deferral loses nothing: the next one reads the backlog from the
+/// store and finishes it, in order.
+async fn a_restart_mid_deferral_resumes_the_backlog(broker: Broker) {
+    let messages = [("sick", 0), ("sick", 1), ("well", 0), ("sick", 2)];
+    let (topic, group) = defer_three_then_stop(broker, "deferral-restart", &messages).await;
 
     let second = Flaky::default();
     let consumer = consume(broker, &group, &topic, &FAST, Arc::new(second.clone()));
@@ -224,26 +232,8 @@ on_both_brokers! {
 /// trailed the deferrals, as in a handover whose final commit lands late. The messages the
 /// backlog already holds run once, in order, not again behind it.
 async fn a_redelivered_backlog_runs_once_in_order(broker: Broker) {
-    let topic = unique("deferral-redelivered");
-    create_topic(broker, &topic, 1).await;
-    let group = unique("deferral-redelivered-group");
-    let first = Flaky::failing();
-    let consumer = consume(broker, &group, &topic, &FAST, Arc::new(first.clone()));
-    send_all(
-        broker,
-        &topic,
-        &[("sick", 0), ("well", 0), ("sick", 1), ("sick", 2)],
-    )
-    .await;
-    assert!(
-        eventually(Duration::from_secs(30), || {
-            consumer.stats().deferred.load(Ordering::Relaxed) == 3
-                && committed(broker, &group, &topic, 1) == vec![4]
-        })
-        .await,
-        "three deferred messages, all committed"
-    );
-    consumer.shutdown().await;
+    let messages = [("sick", 0), ("well", 0), ("sick", 1), ("sick", 2)];
+    let (topic, group) = defer_three_then_stop(broker, "deferral-redelivered", &messages).await;
     support::offsets::rewind(broker, &group, &topic, 0);
 
     let second = Flaky::default();
